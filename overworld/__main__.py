@@ -1,0 +1,5 @@
+import sys
+
+from overworld.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Accounts: authentication by device, email or custom id, linking, profiles and users."""

@@ -1,0 +1,342 @@
+"""Account operations. Callers pass an already-resolved title; nothing here knows about HTTP."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+
+from overworld.accounts import validation as check
+from overworld.accounts.lockout import LoginLockout
+from overworld.accounts.models import Account, AccountUpdate, User
+from overworld.accounts.passwords import Passwords
+from overworld.accounts.store import AccountStore
+from overworld.clock import now_ms
+from overworld.db import Database, IntegrityError, Row, Tx
+from overworld.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from overworld.sessions.service import SessionService
+from overworld.titles.models import Title
+
+NOT_FOUND = "User account not found."
+BANNED = "User account banned."
+BAD_CREDENTIALS = "Invalid credentials."
+USERNAME_TAKEN = "Username is already in use."
+LAST_IDENTIFIER = "Cannot unlink last account identifier. Check profile exists and is not last link."
+MAX_USERS_PER_CALL = 100
+
+DeletionStep = Callable[[Tx, str, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    user_id: str
+    username: str
+    created: bool
+
+
+def _generated_username() -> str:
+    return "".join(secrets.choice(string.ascii_letters) for _ in range(10))
+
+
+class AccountService:
+    def __init__(
+        self,
+        db: Database,
+        sessions: SessionService,
+        lockout: LoginLockout,
+        passwords: Passwords | None = None,
+    ) -> None:
+        self._db = db
+        self._store = AccountStore(db)
+        self._sessions = sessions
+        self._lockout = lockout
+        self._passwords = passwords or Passwords()
+        self._deletion_steps: list[DeletionStep] = []
+
+    def on_delete(self, step: DeletionStep) -> None:
+        """Register a step that removes a domain's rows of a deleted user, in the same transaction."""
+        self._deletion_steps.append(step)
+
+    # -- authentication ---------------------------------------------------------------------------
+
+    async def authenticate_device(
+        self, title: Title, device_id: str, create: bool, username: str = "", address: str | None = None
+    ) -> AuthResult:
+        device_id = check.device_id(device_id)
+        row = await self._store.by_device(title.id, device_id)
+        if row is not None:
+            return self._existing(row)
+        if not create:
+            await self._lockout.failed(title.id, None, address)
+            raise NotFound(NOT_FOUND)
+        try:
+            return await self._create(title, username, device_id=device_id)
+        except _IdentifierTaken:  # created by a concurrent request with the same device id
+            row = await self._store.by_device(title.id, device_id)
+            if row is None:
+                raise
+            return self._existing(row)
+
+    async def authenticate_custom(
+        self, title: Title, custom_id: str, create: bool, username: str = "", address: str | None = None
+    ) -> AuthResult:
+        custom_id = check.custom_id(custom_id)
+        row = await self._store.by_custom_id(title.id, custom_id)
+        if row is not None:
+            return self._existing(row)
+        if not create:
+            await self._lockout.failed(title.id, None, address)
+            raise NotFound(NOT_FOUND)
+        try:
+            return await self._create(title, username, custom_id=custom_id)
+        except _IdentifierTaken:
+            row = await self._store.by_custom_id(title.id, custom_id)
+            if row is None:
+                raise
+            return self._existing(row)
+
+    async def authenticate_email(
+        self,
+        title: Title,
+        email: str,
+        password: str,
+        create: bool,
+        username: str = "",
+        address: str | None = None,
+    ) -> AuthResult:
+        email = check.email(email)
+        password = check.password(password)
+        await self._lockout.check(title.id, email, address)
+        row = await self._store.by_email(title.id, email)
+        if row is not None:
+            if row["password"] is None or not await self._passwords.verify(bytes(row["password"]), password):
+                await self._lockout.failed(title.id, email, address)
+                raise Unauthenticated(BAD_CREDENTIALS)
+            await self._lockout.succeeded(title.id, email)
+            return self._existing(row)
+        if not create:
+            await self._lockout.failed(title.id, email, address)
+            raise NotFound(NOT_FOUND)
+        hashed = await self._passwords.hash(password)
+        try:
+            return await self._create(title, username, email=email, password=hashed)
+        except _IdentifierTaken:
+            raise AlreadyExists("Email address is already in use.") from None
+
+    def _existing(self, row: Row) -> AuthResult:
+        if row["disable_time"]:
+            raise PermissionDenied(BANNED)
+        return AuthResult(user_id=row["id"], username=row["username"], created=False)
+
+    async def _create(
+        self,
+        title: Title,
+        username: str,
+        *,
+        device_id: str | None = None,
+        email: str | None = None,
+        password: bytes | None = None,
+        custom_id: str | None = None,
+    ) -> AuthResult:
+        chosen = check.username(username) if username else ""
+        for _ in range(5):
+            name = chosen or _generated_username()
+            user_id = str(uuid.uuid4())
+            try:
+                await self._store.create(
+                    title.id,
+                    user_id,
+                    name,
+                    now_ms(),
+                    device_id=device_id,
+                    email=email,
+                    password=password,
+                    custom_id=custom_id,
+                )
+            except IntegrityError as exc:
+                if exc.involves("username"):
+                    if chosen:
+                        raise AlreadyExists(USERNAME_TAKEN) from None
+                    continue  # a generated name clashed: draw another
+                raise _IdentifierTaken() from None
+            return AuthResult(user_id=user_id, username=name, created=True)
+        raise AlreadyExists(USERNAME_TAKEN)
+
+    async def session_user(self, title: Title, user_id: str) -> AuthResult:
+        """The current username of a user who is refreshing a session; fails if gone or banned."""
+        row = await self._store.login_state(title.id, user_id)
+        if row is None:
+            raise NotFound(NOT_FOUND)
+        return self._existing(row)
+
+    # -- account and users ----------------------------------------------------------------------
+
+    async def get_account(self, title: Title, user_id: str) -> Account:
+        account = await self._store.account(title.id, user_id)
+        if account is None:
+            raise NotFound(NOT_FOUND)
+        return account
+
+    async def update_account(self, title: Title, user_id: str, update: AccountUpdate) -> None:
+        fields: dict[str, object] = {}
+        if update.username is not None:
+            fields["username"] = check.username(update.username)
+        if update.display_name is not None:
+            fields["display_name"] = check.text_field("display name", update.display_name, 255) or None
+        if update.avatar_url is not None:
+            fields["avatar_url"] = check.avatar_url(update.avatar_url) or None
+        if update.lang_tag is not None:
+            fields["lang_tag"] = check.lang_tag(update.lang_tag) or "en"
+        if update.location is not None:
+            fields["location"] = check.text_field("location", update.location, 255) or None
+        if update.timezone is not None:
+            fields["timezone"] = check.text_field("timezone", update.timezone, 255) or None
+        if update.metadata is not None:
+            fields["metadata"] = check.metadata(update.metadata)
+        if not fields:
+            return
+        try:
+            changed = await self._store.update(title.id, user_id, fields, now_ms())
+        except IntegrityError as exc:
+            if exc.involves("username"):
+                raise AlreadyExists(USERNAME_TAKEN) from None
+            raise
+        if changed == 0:
+            raise NotFound(NOT_FOUND)
+
+    async def get_users(self, title: Title, ids: list[str], usernames: list[str]) -> list[User]:
+        ids = list(dict.fromkeys(i for i in ids if i))
+        usernames = list(dict.fromkeys(u for u in usernames if u))
+        if len(ids) + len(usernames) > MAX_USERS_PER_CALL:
+            raise InvalidArgument(f"Too many users requested, at most {MAX_USERS_PER_CALL} at once.")
+        for user_id in ids:
+            if not _is_uuid(user_id):
+                raise InvalidArgument(f"Invalid user ID {user_id!r}.")
+        found = {u.id: u for u in await self._store.users_by_ids(title.id, ids)}
+        for user in await self._store.users_by_usernames(title.id, usernames):
+            found.setdefault(user.id, user)
+        return list(found.values())
+
+    async def delete_account(self, title: Title, user_id: str) -> None:
+        async with self._db.transaction() as tx:
+            for step in self._deletion_steps:
+                await step(tx, title.id, user_id)
+            deleted = await self._store.delete(tx, title.id, user_id)
+        if not deleted:
+            raise NotFound(NOT_FOUND)
+        await self._sessions.logout_everywhere(title, user_id)
+
+    # -- linking --------------------------------------------------------------------------------
+
+    async def link_device(self, title: Title, user_id: str, device_id: str, vars: dict[str, str]) -> None:
+        device_id = check.device_id(device_id)
+        async with self._db.transaction() as tx:
+            if await self._store.lock_identity(tx, title.id, user_id) is None:
+                raise NotFound(NOT_FOUND)
+            owner = await tx.fetchval(
+                "SELECT user_id FROM user_devices WHERE title_id = $1 AND id = $2", title.id, device_id
+            )
+            if owner == user_id:
+                return
+            if owner is not None:
+                raise AlreadyExists("Device ID already in use.")
+            await tx.execute(
+                "INSERT INTO user_devices (title_id, id, user_id, vars) VALUES ($1, $2, $3, $4)",
+                title.id,
+                device_id,
+                user_id,
+                orjson.dumps(vars).decode() if vars else None,
+            )
+
+    async def link_custom(self, title: Title, user_id: str, custom_id: str) -> None:
+        await self._link_column(title, user_id, "custom_id", check.custom_id(custom_id), "Custom ID already in use.")
+
+    async def link_email(self, title: Title, user_id: str, email: str, password: str) -> None:
+        email = check.email(email)
+        hashed = await self._passwords.hash(check.password(password))
+        await self._link_column(title, user_id, "email", email, "Email already in use.", password=hashed)
+
+    async def _link_column(
+        self, title: Title, user_id: str, column: str, value: str, taken: str, password: bytes | None = None
+    ) -> None:
+        extra = ", password = $5" if password is not None else ""
+        args: list[object] = [title.id, user_id, value, now_ms()]
+        if password is not None:
+            args.append(password)
+        try:
+            async with self._db.transaction() as tx:
+                if await self._store.lock_identity(tx, title.id, user_id) is None:
+                    raise NotFound(NOT_FOUND)
+                await tx.execute(
+                    f"UPDATE users SET {column} = $3, update_time = $4{extra} WHERE title_id = $1 AND id = $2",
+                    *args,
+                )
+        except IntegrityError:
+            raise AlreadyExists(taken) from None
+
+    async def unlink_device(self, title: Title, user_id: str, device_id: str) -> None:
+        device_id = check.device_id(device_id)
+        async with self._db.transaction() as tx:
+            await self._require_other_identifier(tx, title, user_id)
+            removed = await tx.execute(
+                "DELETE FROM user_devices WHERE title_id = $1 AND id = $2 AND user_id = $3",
+                title.id,
+                device_id,
+                user_id,
+            )
+            if removed == 0:
+                raise NotFound("Device ID is not linked to this account.")
+
+    async def unlink_custom(self, title: Title, user_id: str, custom_id: str) -> None:
+        custom_id = check.custom_id(custom_id)
+        await self._unlink_column(title, user_id, "custom_id", custom_id, "Custom ID is not linked to this account.")
+
+    async def unlink_email(self, title: Title, user_id: str, email: str) -> None:
+        email = check.email(email)
+        await self._unlink_column(title, user_id, "email", email, "Email is not linked to this account.")
+
+    async def _unlink_column(self, title: Title, user_id: str, column: str, value: str, missing: str) -> None:
+        extra = ", password = NULL" if column == "email" else ""
+        async with self._db.transaction() as tx:
+            await self._require_other_identifier(tx, title, user_id)
+            changed = await tx.execute(
+                f"UPDATE users SET {column} = NULL, update_time = $4{extra}"
+                f" WHERE title_id = $1 AND id = $2 AND {column} = $3",
+                title.id,
+                user_id,
+                value,
+                now_ms(),
+            )
+            if changed == 0:
+                raise NotFound(missing)
+
+    async def _require_other_identifier(self, tx: Tx, title: Title, user_id: str) -> None:
+        ids = await self._store.lock_identity(tx, title.id, user_id)
+        if ids is None:
+            raise NotFound(NOT_FOUND)
+        remaining = ids["devices"] + (1 if ids["email"] else 0) + (1 if ids["custom_id"] else 0)
+        if remaining <= 1:
+            raise FailedPrecondition(LAST_IDENTIFIER)
+
+
+class _IdentifierTaken(Exception):
+    """The device id, email or custom id was claimed by another account meanwhile."""
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

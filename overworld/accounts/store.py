@@ -1,0 +1,182 @@
+"""SQL for accounts. Every statement names the title."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from overworld.accounts.models import Account, Device, User
+from overworld.db import Database, Row, Tx
+
+USER_COLUMNS = (
+    "id, username, display_name, avatar_url, lang_tag, location, timezone, metadata, edge_count,"
+    " create_time, update_time"
+)
+_U_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
+
+
+def user_from_row(row: Row) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"] or "",
+        avatar_url=row["avatar_url"] or "",
+        lang_tag=row["lang_tag"] or "",
+        location=row["location"] or "",
+        timezone=row["timezone"] or "",
+        metadata=row["metadata"] or "{}",
+        edge_count=row["edge_count"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+class AccountStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- lookups used by authentication -------------------------------------------------------
+
+    async def by_device(self, title_id: str, device_id: str) -> Row | None:
+        return await self._db.fetchrow(
+            "SELECT u.id, u.username, u.disable_time FROM user_devices d JOIN users u"
+            " ON u.title_id = d.title_id AND u.id = d.user_id WHERE d.title_id = $1 AND d.id = $2",
+            title_id,
+            device_id,
+        )
+
+    async def by_email(self, title_id: str, email: str) -> Row | None:
+        return await self._db.fetchrow(
+            "SELECT id, username, disable_time, password FROM users WHERE title_id = $1 AND email = $2",
+            title_id,
+            email,
+        )
+
+    async def by_custom_id(self, title_id: str, custom_id: str) -> Row | None:
+        return await self._db.fetchrow(
+            "SELECT id, username, disable_time FROM users WHERE title_id = $1 AND custom_id = $2",
+            title_id,
+            custom_id,
+        )
+
+    async def login_state(self, title_id: str, user_id: str) -> Row | None:
+        return await self._db.fetchrow(
+            "SELECT id, username, disable_time FROM users WHERE title_id = $1 AND id = $2", title_id, user_id
+        )
+
+    # -- creation -------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        title_id: str,
+        user_id: str,
+        username: str,
+        now: int,
+        *,
+        device_id: str | None = None,
+        email: str | None = None,
+        password: bytes | None = None,
+        custom_id: str | None = None,
+    ) -> None:
+        """Insert a user (and its device) atomically; raises IntegrityError on any clash."""
+        insert_user = (
+            "INSERT INTO users (title_id, id, username, lang_tag, metadata, email, password, custom_id,"
+            " edge_count, create_time, update_time) VALUES ($1, $2, $3, 'en', '{}', $4, $5, $6, 0, $7, $7)"
+        )
+        args: tuple[Any, ...] = (title_id, user_id, username, email, password, custom_id, now)
+        if device_id is None:
+            await self._db.execute(insert_user, *args)
+        elif self._db.dialect == "postgresql":
+            await self._db.execute(
+                f"WITH u AS ({insert_user} RETURNING id)"
+                " INSERT INTO user_devices (title_id, id, user_id) SELECT $1, $8, id FROM u",
+                *args,
+                device_id,
+            )
+        else:
+            async with self._db.transaction() as tx:
+                await tx.execute(insert_user, *args)
+                await tx.execute(
+                    "INSERT INTO user_devices (title_id, id, user_id) VALUES ($1, $2, $3)",
+                    title_id,
+                    device_id,
+                    user_id,
+                )
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def account(self, title_id: str, user_id: str) -> Account | None:
+        rows = await self._db.fetch(
+            f"SELECT {_U_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time,"
+            " d.id AS device_id, d.vars AS device_vars FROM users u LEFT JOIN user_devices d"
+            " ON d.title_id = u.title_id AND d.user_id = u.id WHERE u.title_id = $1 AND u.id = $2"
+            " ORDER BY d.id",
+            title_id,
+            user_id,
+        )
+        if not rows:
+            return None
+        first = rows[0]
+        return Account(
+            user=user_from_row(first),
+            email=first["email"] or "",
+            custom_id=first["custom_id"] or "",
+            devices=[
+                Device(id=r["device_id"], vars=orjson.loads(r["device_vars"]) if r["device_vars"] else {})
+                for r in rows
+                if r["device_id"] is not None
+            ],
+            verify_time=first["verify_time"],
+            disable_time=first["disable_time"],
+        )
+
+    async def users_by_ids(self, title_id: str, ids: list[str]) -> list[User]:
+        if not ids:
+            return []
+        marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
+        rows = await self._db.fetch(
+            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({marks})", title_id, *ids
+        )
+        return [user_from_row(r) for r in rows]
+
+    async def users_by_usernames(self, title_id: str, usernames: list[str]) -> list[User]:
+        if not usernames:
+            return []
+        marks = ", ".join(f"${i + 2}" for i in range(len(usernames)))
+        rows = await self._db.fetch(
+            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND username IN ({marks})",
+            title_id,
+            *usernames,
+        )
+        return [user_from_row(r) for r in rows]
+
+    # -- changes --------------------------------------------------------------------------------
+
+    async def update(self, title_id: str, user_id: str, fields: dict[str, Any], now: int) -> int:
+        assignments = [f"{name} = ${i + 3}" for i, name in enumerate(fields)]
+        assignments.append(f"update_time = ${len(fields) + 3}")
+        return await self._db.execute(
+            f"UPDATE users SET {', '.join(assignments)} WHERE title_id = $1 AND id = $2",
+            title_id,
+            user_id,
+            *fields.values(),
+            now,
+        )
+
+    async def lock_identity(self, tx: Tx, title_id: str, user_id: str) -> Row | None:
+        """Lock the user row for an identity change; returns its identifiers and device count."""
+        lock = " FOR UPDATE" if self._db.dialect == "postgresql" else ""
+        row = await tx.fetchrow(
+            f"SELECT id, email, custom_id FROM users WHERE title_id = $1 AND id = $2{lock}", title_id, user_id
+        )
+        if row is None:
+            return None
+        devices = await tx.fetchval(
+            "SELECT count(*) FROM user_devices WHERE title_id = $1 AND user_id = $2", title_id, user_id
+        )
+        return {"email": row["email"], "custom_id": row["custom_id"], "devices": int(devices)}
+
+    async def delete(self, tx: Tx, title_id: str, user_id: str) -> bool:
+        await tx.execute("DELETE FROM user_devices WHERE title_id = $1 AND user_id = $2", title_id, user_id)
+        return await tx.execute("DELETE FROM users WHERE title_id = $1 AND id = $2", title_id, user_id) == 1

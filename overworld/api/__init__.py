@@ -1,0 +1,1 @@
+"""The protocol layer: Nakama's wire messages and the HTTP (and later socket) adapters."""

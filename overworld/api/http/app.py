@@ -1,0 +1,91 @@
+"""Build the ASGI application for one node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from overworld import __version__
+from overworld.api.http.errors import EXCEPTION_HANDLERS
+from overworld.api.http.middleware import request_id_middleware
+from overworld.api.http.routes import ROUTES
+from overworld.config import Settings
+from overworld.node import Node
+from overworld.ops import metrics
+
+log = structlog.get_logger(__name__)
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def create_app(settings: Settings, node: Node | None = None, announce: bool = False) -> Litestar:
+    """The app; it starts its own Node at startup unless one is given (tests share one)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = node is None
+        running = node or await Node.start(settings)
+        app.state.node = running
+        if settings.metrics:
+            metrics.register_pool(running.db.pool_stats)
+        if announce:
+            _announce(settings, running)
+        try:
+            yield
+        finally:
+            if owned:
+                log.info("shutting down")
+                await running.close()
+
+    prometheus = PrometheusConfig(
+        app_name="overworld",
+        prefix="overworld",
+        group_path=True,
+        exclude=["/metrics", "/healthz", "/readyz"],
+        buckets=[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+    )
+    handlers: list[object] = list(ROUTES)
+    middleware: list[object] = [request_id_middleware]
+    if settings.metrics:
+        handlers.append(MetricsController)
+        middleware.append(prometheus.middleware)
+    return Litestar(
+        route_handlers=handlers,  # type: ignore[arg-type]
+        middleware=middleware,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_request_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Overworld",
+            version=__version__,
+            description="Nakama-compatible game backend API.",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin(path="/scalar")],
+        ),
+        logging_config=None,  # logging is configured by overworld.ops.logging
+        debug=False,
+    )
+
+
+def _announce(settings: Settings, node: Node) -> None:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = f"http://{host}:{settings.port}"
+    backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.resolved_database_url[10:]})"
+    mode = f"cluster (Redis {settings.redis_url})" if settings.cluster else "embedded"
+    lines = [
+        f"Overworld {__version__} ready: {backend}, {mode}",
+        f"  API       {base}/v2  (default title {node.default_title.name!r}, server key in the config)",
+        f"  API docs  {base}/docs",
+        f"  metrics   {base}/metrics",
+        f"  health    {base}/healthz  {base}/readyz",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,64 @@
+"""Resolve who is calling: a title from the server key (Basic auth) or a session (Bearer)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from litestar import Request
+
+from overworld.context import CallContext
+from overworld.errors import Unauthenticated
+from overworld.node import Node
+from overworld.titles.models import Title
+
+
+def node_of(request: Request[Any, Any, Any]) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    client = request.scope.get("client")
+    return client[0] if client else ""
+
+
+def request_id(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+async def server_key_title(request: Request[Any, Any, Any]) -> Title:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise Unauthenticated("Server key required")
+    try:
+        key = base64.b64decode(value.strip(), validate=True).decode().split(":", 1)[0]
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("Server key invalid") from None
+    title = await node_of(request).titles.by_server_key(key)
+    if title is None:
+        raise Unauthenticated("Server key invalid")
+    return title
+
+
+async def session_context(request: Request[Any, Any, Any]) -> CallContext:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("Auth token required")
+    title, claims = node_of(request).sessions.authenticate(token.strip())
+    return CallContext(
+        title=title,
+        user_id=claims.user_id,
+        username=claims.username,
+        vars=claims.vars,
+        session_expires_at=claims.expires_at,
+        client_ip=client_ip(request),
+        request_id=request_id(request),
+    )
+
+
+def title_context(request: Request[Any, Any, Any], title: Title) -> CallContext:
+    return CallContext(title=title, client_ip=client_ip(request), request_id=request_id(request))

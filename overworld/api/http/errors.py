@@ -1,0 +1,83 @@
+"""Every error leaves as Nakama's body: {"error": msg, "code": grpc_code, "message": msg}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from overworld.errors import HTTP_STATUS, ApiError, Code
+
+log = structlog.get_logger(__name__)
+
+_STATUS_CODES: dict[int, Code] = {
+    400: Code.INVALID_ARGUMENT,
+    401: Code.UNAUTHENTICATED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    405: Code.UNIMPLEMENTED,
+    409: Code.ALREADY_EXISTS,
+    413: Code.INVALID_ARGUMENT,
+    429: Code.RESOURCE_EXHAUSTED,
+    503: Code.UNAVAILABLE,
+}
+
+
+def error_response(code: Code, message: str, status: int | None = None) -> Response[Any]:
+    return Response(
+        content={"error": message, "code": int(code), "message": message},
+        status_code=status or HTTP_STATUS.get(code, 500),
+        media_type="application/json",
+    )
+
+
+def api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return error_response(exc.code, exc.message, exc.http_status)
+
+
+def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    problems = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            where = item.get("key") or item.get("source") or ""
+            text = str(item.get("message", "invalid"))
+            problems.append(f"{where}: {text}" if where else text)
+    message = "Invalid request: " + "; ".join(problems) if problems else _plain(exc.detail)
+    return error_response(Code.INVALID_ARGUMENT, message)
+
+
+def _plain(detail: str) -> str:
+    if not detail:
+        return "Invalid request."
+    if detail.startswith("Validation failed"):
+        return detail
+    return f"Invalid request body: {detail}"
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    code = _STATUS_CODES.get(status, Code.INTERNAL if status >= 500 else Code.INVALID_ARGUMENT)
+    if status == 404:
+        message = "Not Found"
+    elif status == 405:
+        message = "Method Not Allowed"
+    elif status == 413:
+        message = "Request body is too large."
+    else:
+        message = _plain(exc.detail)
+    return error_response(code, message, status)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    return error_response(Code.INTERNAL, "Internal server error")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ApiError: api_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import msgspec
+
+from overworld.accounts.models import Account as AccountModel
+from overworld.accounts.models import User as UserModel
+from overworld.api.wire.base import Message
+from overworld.clock import rfc3339
+
+
+class AccountDevice(Message):
+    id: str = ""
+    vars: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class AccountEmail(Message):
+    email: str = ""
+    password: str = ""
+    vars: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class AccountCustom(Message):
+    id: str = ""
+    vars: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class Session(Message):
+    created: bool = False
+    token: str = ""
+    refresh_token: str = ""
+
+
+class SessionRefreshRequest(Message):
+    token: str = ""
+    vars: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class SessionLogoutRequest(Message):
+    token: str = ""
+    refresh_token: str = ""
+
+
+class UpdateAccountRequest(Message):
+    # Absent means unchanged; "" clears (StringValue wrappers in Nakama's API).
+    username: str | None = None
+    display_name: str | None = None
+    avatar_url: str | None = None
+    lang_tag: str | None = None
+    location: str | None = None
+    timezone: str | None = None
+
+
+class User(Message):
+    id: str = ""
+    username: str = ""
+    display_name: str = ""
+    avatar_url: str = ""
+    lang_tag: str = ""
+    location: str = ""
+    timezone: str = ""
+    metadata: str = ""
+    facebook_id: str = ""
+    google_id: str = ""
+    gamecenter_id: str = ""
+    steam_id: str = ""
+    online: bool = False
+    edge_count: int = 0
+    create_time: str = ""
+    update_time: str = ""
+    facebook_instant_game_id: str = ""
+    apple_id: str = ""
+
+    @classmethod
+    def of(cls, user: UserModel) -> User:
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            avatar_url=user.avatar_url,
+            lang_tag=user.lang_tag,
+            location=user.location,
+            timezone=user.timezone,
+            metadata=user.metadata,
+            online=user.online,
+            edge_count=user.edge_count,
+            create_time=rfc3339(user.create_time),
+            update_time=rfc3339(user.update_time),
+        )
+
+
+class Users(Message):
+    users: list[User] = msgspec.field(default_factory=list)
+
+
+class Account(Message):
+    user: User | None = None
+    wallet: str = ""
+    email: str = ""
+    devices: list[AccountDevice] = msgspec.field(default_factory=list)
+    custom_id: str = ""
+    verify_time: str = ""
+    disable_time: str = ""
+
+    @classmethod
+    def of(cls, account: AccountModel) -> Account:
+        return cls(
+            user=User.of(account.user),
+            wallet=account.wallet,
+            email=account.email,
+            devices=[AccountDevice(id=d.id, vars=d.vars) for d in account.devices],
+            custom_id=account.custom_id,
+            verify_time=rfc3339(account.verify_time),
+            disable_time=rfc3339(account.disable_time),
+        )

@@ -1,0 +1,19 @@
+"""Time helpers: the store keeps Unix milliseconds, the wire speaks RFC 3339 in UTC."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def rfc3339(ms: int | None) -> str:
+    """`2026-11-21T17:39:00Z` (milliseconds kept when not zero); empty for None."""
+    if ms is None:
+        return ""
+    seconds, millis = divmod(ms, 1000)
+    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"

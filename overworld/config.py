@@ -1,0 +1,125 @@
+"""Server configuration: defaults, then a TOML file, then `OVERWORLD_*` environment variables.
+
+Every setting is a field of `Settings`; its environment variable is `OVERWORLD_` plus the field
+name in upper case (`port` -> `OVERWORLD_PORT`). Values are validated at start and a bad one
+stops the server with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "OVERWORLD_"
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Key = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or out of range."""
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Network
+    host: str = "0.0.0.0"
+    port: Port = 7350
+    # Data: SQLite file under data_dir unless database_url names PostgreSQL.
+    data_dir: str = "./data"
+    database_url: str = ""
+    database_pool_size: Positive = 20
+    auto_migrate: bool = True
+    redis_url: str = ""
+    redis_prefix: str = "ow"
+    node_name: str = ""
+    # The title created on first start.
+    default_title: str = "default"
+    default_server_key: Key = "defaultkey"
+    default_http_key: Key = "defaulthttpkey"
+    # Sessions.
+    session_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 7200
+    refresh_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 30 * 24 * 3600
+    # Login protection: failed logins allowed in a window before a lockout of that length.
+    lockout_account_failures: Positive = 5
+    lockout_address_failures: Positive = 50
+    lockout_window_sec: Positive = 900
+    # Requests.
+    max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262_144
+    shutdown_grace_sec: NonNegative = 10
+    # Operations.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    metrics: bool = True
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.resolved_database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir) / 'overworld.db'}"
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.redis_url)
+
+
+FIELDS: tuple[str, ...] = Settings.__struct_fields__
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path!r} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
+    section = data.get("overworld", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path!r}: [overworld] must be a table")
+    unknown = sorted(set(section) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"config file {path!r}: unknown setting(s) {', '.join(unknown)}")
+    return section
+
+
+def load_settings(
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from a TOML file, the environment and explicit overrides, in that order."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    config_file = config_file or env.get(ENV_PREFIX + "CONFIG") or None
+    if config_file:
+        raw.update(_read_toml(config_file))
+    for name in FIELDS:
+        value = env.get(ENV_PREFIX + name.upper())
+        if value is not None and value != "":
+            raw[name] = value
+    if overrides:
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(str(exc))) from None
+
+
+def _explain(message: str) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.port`"; name the variable as well.
+    if " - at `$." in message:
+        text, _, where = message.partition(" - at `$.")
+        name = where.rstrip("`")
+        return f"setting {name!r} (env {ENV_PREFIX}{name.upper()}): {text}"
+    return f"invalid configuration: {message}"

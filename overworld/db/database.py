@@ -1,0 +1,64 @@
+"""The database interface the services use.
+
+SQL is written once with PostgreSQL's numbered placeholders (`$1`, `$2`, ...); the SQLite
+implementation rewrites them to SQLite's `?1`, `?2`. Rows support access by column name and by
+index on both backends. Domain SQL lives in each domain's `store.py`; anything dialect-specific
+is chosen there from `Database.dialect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal, Protocol
+
+Row = Any  # sqlite3.Row or asyncpg.Record: both index by name and position.
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class IntegrityError(Exception):
+    """A constraint was violated; `detail` names the constraint or the columns involved."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def involves(self, column: str) -> bool:
+        return column in self.detail
+
+
+class Executor(Protocol):
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None: ...
+    async def fetchval(self, sql: str, *args: Any) -> Any: ...
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; returns the number of rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Tx(Executor, Protocol):
+    """A transaction: statements run on one connection and commit together."""
+
+
+class Database(Executor, Protocol):
+    dialect: Dialect
+    url: str
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+    def pool_stats(self) -> dict[str, int]: ...
+
+
+async def open_database(url: str, pool_size: int = 20) -> Database:
+    if url.startswith(("postgres://", "postgresql://")):
+        from overworld.db.postgres import PostgresDatabase
+
+        return await PostgresDatabase.connect(url, pool_size=pool_size)
+    if url.startswith("sqlite:///"):
+        from overworld.db.sqlite import SqliteDatabase
+
+        return SqliteDatabase.connect(url)
+    raise ValueError(f"unsupported database url {url!r}: use sqlite:///path or postgresql://...")

@@ -1,0 +1,1 @@
+"""Sessions: signed session and refresh tokens, refresh with rotation, logout and revocation."""

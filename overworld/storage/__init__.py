@@ -1,0 +1,1 @@
+"""The storage engine: JSON objects keyed by collection, key and owner, with permissions and versions."""
