@@ -58,7 +58,7 @@ def create_app(settings: Settings, node: Node | None = None, announce: bool = Fa
     if settings.metrics:
         handlers.append(MetricsController)
         middleware.append(prometheus.middleware)
-    return Litestar(
+    app = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         middleware=middleware,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
@@ -74,6 +74,9 @@ def create_app(settings: Settings, node: Node | None = None, announce: bool = Fa
         logging_config=None,  # logging is configured by overworld.ops.logging
         debug=False,
     )
+    if node is not None:
+        app.state.node = node
+    return app
 
 
 def _announce(settings: Settings, node: Node) -> None:

@@ -1,0 +1,181 @@
+"""Authentication over REST, with Nakama's shapes, codes and messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.conftest import Api
+from tests.support import basic, bearer, unique
+
+pytestmark = pytest.mark.anyio
+
+
+def claims(token: str) -> dict[str, object]:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+async def test_device_creates_then_logs_in(client, server_key):
+    device = unique("device-")
+    first = await client.post(
+        "/v2/account/authenticate/device", json={"id": device}, params={"create": "true"}, headers=basic(server_key)
+    )
+    assert first.status_code == 200
+    body = first.json()
+    assert body["created"] is True
+    assert set(body) == {"created", "token", "refresh_token"}
+    second = await client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+    assert second.status_code == 200
+    assert "created" not in second.json()  # false is a zero value: omitted, as protojson does
+    assert claims(second.json()["token"])["uid"] == claims(body["token"])["uid"]
+
+
+async def test_token_claims_are_the_ones_clients_read(api: Api):
+    session = await api.device(username="claimant", vars="ignored")
+    token = claims(session["token"])
+    assert token["usn"] == "claimant"
+    assert isinstance(token["exp"], int) and isinstance(token["uid"], str) and token["tid"]
+    refresh = claims(session["refresh_token"])
+    assert refresh["uid"] == token["uid"] and refresh["exp"] > token["exp"]
+
+
+async def test_vars_are_carried_in_the_token(client, server_key):
+    response = await client.post(
+        "/v2/account/authenticate/custom",
+        json={"id": unique("custom-"), "vars": {"region": "eu", "build": "42"}},
+        headers=basic(server_key),
+    )
+    assert claims(response.json()["token"])["vrs"] == {"region": "eu", "build": "42"}
+
+
+async def test_create_false_for_unknown_account_is_not_found(client, server_key):
+    response = await client.post(
+        "/v2/account/authenticate/device",
+        json={"id": unique("device-")},
+        params={"create": "false"},
+        headers=basic(server_key),
+    )
+    assert response.status_code == 404
+    assert response.json() == {"error": "User account not found.", "code": 5, "message": "User account not found."}
+
+
+async def test_username_taken_is_already_exists(api: Api, client, server_key):
+    await api.device(username="sameuser")
+    response = await client.post(
+        "/v2/account/authenticate/device",
+        json={"id": unique("device-")},
+        params={"username": "sameuser"},
+        headers=basic(server_key),
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == 6
+
+
+async def test_generated_usernames_are_unique(api: Api):
+    names = {claims((await api.device())["token"])["usn"] for _ in range(20)}
+    assert len(names) == 20
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("device", {"id": "short"}, "Device ID invalid, must be 10-128 bytes."),
+        ("device", {}, "Device ID is required."),
+        ("device", {"id": "x" * 129}, "Device ID invalid, must be 10-128 bytes."),
+        ("custom", {"id": "abc"}, "Custom ID invalid, must be 6-128 bytes."),
+        ("email", {"email": "not-an-email", "password": "password1"}, "Invalid email address format."),
+        ("email", {"email": "someone@example.com", "password": "short"}, "Password must be at least 8 characters long."),
+    ],
+)
+async def test_invalid_identifiers_are_rejected(client, server_key, path, body, message):
+    response = await client.post(f"/v2/account/authenticate/{path}", json=body, headers=basic(server_key))
+    assert response.status_code == 400
+    assert response.json() == {"error": message, "code": 3, "message": message}
+
+
+async def test_wrong_types_and_malformed_json_are_invalid_argument(client, server_key):
+    wrong = await client.post("/v2/account/authenticate/device", json={"id": 5}, headers=basic(server_key))
+    assert wrong.status_code == 400 and wrong.json()["code"] == 3 and "id" in wrong.json()["message"]
+    broken = await client.post(
+        "/v2/account/authenticate/device", content=b'{"id":', headers={**basic(server_key), "content-type": "application/json"}
+    )
+    assert broken.status_code == 400 and broken.json()["code"] == 3
+
+
+async def test_server_key_is_required_and_checked(client):
+    missing = await client.post("/v2/account/authenticate/device", json={"id": unique("device-")})
+    assert missing.status_code == 401
+    assert missing.json() == {"error": "Server key required", "code": 16, "message": "Server key required"}
+    wrong = await client.post(
+        "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic("not-the-key")
+    )
+    assert wrong.status_code == 401 and wrong.json()["message"] == "Server key invalid"
+
+
+async def test_email_signup_login_and_wrong_password(client, server_key):
+    email = f"{unique('p')}@example.com"
+    signup = await client.post(
+        "/v2/account/authenticate/email", json={"email": email, "password": "correct horse"}, headers=basic(server_key)
+    )
+    assert signup.status_code == 200 and signup.json()["created"] is True
+    upper = await client.post(
+        "/v2/account/authenticate/email",
+        json={"email": email.upper(), "password": "correct horse"},
+        headers=basic(server_key),
+    )
+    assert upper.status_code == 200 and claims(upper.json()["token"])["uid"] == claims(signup.json()["token"])["uid"]
+    wrong = await client.post(
+        "/v2/account/authenticate/email", json={"email": email, "password": "wrong horse"}, headers=basic(server_key)
+    )
+    assert wrong.status_code == 401
+    assert wrong.json()["message"] == "Invalid credentials."
+
+
+async def test_repeated_failures_lock_the_account_out(client, server_key, node):
+    email = f"{unique('lock')}@example.com"
+    good = {"email": email, "password": "the right one"}
+    await client.post("/v2/account/authenticate/email", json=good, headers=basic(server_key))
+    bad = {"email": email, "password": "the wrong one"}
+    for _ in range(node.settings.lockout_account_failures):
+        response = await client.post("/v2/account/authenticate/email", json=bad, headers=basic(server_key))
+        assert response.status_code == 401
+    locked = await client.post("/v2/account/authenticate/email", json=good, headers=basic(server_key))
+    assert locked.status_code == 429
+    assert locked.json()["code"] == 8
+
+
+async def test_custom_id_round_trip(client, server_key):
+    custom = unique("custom-")
+    first = await client.post("/v2/account/authenticate/custom", json={"id": custom}, headers=basic(server_key))
+    again = await client.post("/v2/account/authenticate/custom", json={"id": custom}, headers=basic(server_key))
+    assert first.json()["created"] is True
+    assert claims(first.json()["token"])["uid"] == claims(again.json()["token"])["uid"]
+
+
+async def test_same_device_races_to_one_account(client, server_key):
+    import asyncio
+
+    device = unique("device-")
+    responses = await asyncio.gather(
+        *[
+            client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+            for _ in range(8)
+        ]
+    )
+    assert all(r.status_code == 200 for r in responses)
+    assert len({claims(r.json()["token"])["uid"] for r in responses}) == 1
+    assert sum(1 for r in responses if r.json().get("created")) == 1
+
+
+async def test_bearer_token_is_required_and_verified(client, api: Api):
+    missing = await client.get("/v2/account")
+    assert missing.status_code == 401 and missing.json()["message"] == "Auth token required"
+    session = await api.device()
+    forged = session["token"][:-4] + ("AAAA" if not session["token"].endswith("AAAA") else "BBBB")
+    bad = await client.get("/v2/account", headers=bearer(forged))
+    assert bad.status_code == 401 and bad.json() == {"error": "Auth token invalid", "code": 16, "message": "Auth token invalid"}
+    refresh_as_session = await client.get("/v2/account", headers=bearer(session["refresh_token"]))
+    assert refresh_as_session.status_code == 401
