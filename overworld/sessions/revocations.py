@@ -33,7 +33,7 @@ class Revocations:
         self._db = db
         self._pubsub = pubsub
         self._tokens: dict[tuple[str, str], int] = {}  # (title, token id) -> expires_at ms
-        self._cutoffs: dict[tuple[str, str], int] = {}  # (title, user id) -> not_before ms
+        self._cutoffs: dict[tuple[str, str], int] = {}  # (title, user id) -> not_before, microseconds
         self._resync_sec = resync_sec
         self._task: asyncio.Task[None] | None = None
 
@@ -49,11 +49,11 @@ class Revocations:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def is_revoked(self, title_id: str, token_id: str, user_id: str, issued_at_ms: int) -> bool:
+    def is_revoked(self, title_id: str, token_id: str, user_id: str, issued_at_us: int) -> bool:
         if (title_id, token_id) in self._tokens:
             return True
         cutoff = self._cutoffs.get((title_id, user_id))
-        return cutoff is not None and issued_at_ms < cutoff
+        return cutoff is not None and issued_at_us < cutoff
 
     async def revoke_token(self, title_id: str, token_id: str, user_id: str, expires_at_ms: int, kind: int) -> bool:
         """Record the revocation; False if that token was already revoked."""
@@ -80,7 +80,7 @@ class Revocations:
     async def revoke_user(self, title_id: str, user_id: str, lifetime_ms: int) -> None:
         """Refuse every token of the user issued until now."""
         now = now_ms()
-        not_before = now + 1
+        not_before = time.time_ns() // 1_000 + 1  # microseconds, like the tokens' "ius" claim
         expires = now + lifetime_ms
         await self._db.execute(
             "INSERT INTO session_cutoffs (title_id, user_id, not_before, expires_at) VALUES ($1, $2, $3, $4)"

@@ -56,7 +56,7 @@ class SessionService:
         title = self._titles.get(claims.title_id)
         if title is None or title.disabled:
             raise Unauthenticated(TOKEN_INVALID)
-        if self._revocations.is_revoked(title.id, claims.token_id, claims.user_id, claims.issued_at_ms):
+        if self._revocations.is_revoked(title.id, claims.token_id, claims.user_id, claims.issued_at_us):
             raise Unauthenticated(TOKEN_INVALID)
         return title, claims
 
@@ -68,7 +68,7 @@ class SessionService:
             claims = tokens.verify(title, refresh_token, refresh=True)
         except TokenError:
             raise Unauthenticated(REFRESH_INVALID) from None
-        if self._revocations.is_revoked(title.id, "", claims.user_id, claims.issued_at_ms):
+        if self._revocations.is_revoked(title.id, "", claims.user_id, claims.issued_at_us):
             raise Unauthenticated(REFRESH_INVALID)
         first_use = await self._revocations.revoke_token(
             title.id, claims.token_id, claims.user_id, claims.expires_at * 1000, REFRESH

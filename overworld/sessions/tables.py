@@ -15,7 +15,8 @@ revoked_tokens = Table(
     Index(None, "expires_at"),
 )
 
-# Every token of a user issued before `not_before` is refused (account deleted, logout everywhere).
+# Every token of a user issued before `not_before` (Unix microseconds) is refused (account
+# deleted, logout everywhere).
 session_cutoffs = Table(
     "session_cutoffs",
     metadata,

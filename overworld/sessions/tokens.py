@@ -26,7 +26,7 @@ class Claims:
     user_id: str
     username: str
     expires_at: int  # Unix seconds
-    issued_at_ms: int
+    issued_at_us: int
     vars: dict[str, str] = field(default_factory=dict)
 
 
@@ -42,7 +42,7 @@ def issue(title: Title, user_id: str, username: str, vars: dict[str, str], ttl_s
         "usn": username,
         "exp": now_ns // 1_000_000_000 + ttl_sec,
         "iat": now_ns // 1_000_000_000,
-        "iam": now_ns // 1_000_000,  # milliseconds, for revocation cut-offs finer than a second
+        "ius": now_ns // 1_000,  # microseconds, for revocation cut-offs finer than a second
     }
     if vars:
         payload["vrs"] = vars
@@ -77,7 +77,7 @@ def verify(title: Title, token: str, refresh: bool) -> Claims:
         user_id=str(data["uid"]),
         username=str(data.get("usn", "")),
         expires_at=int(data["exp"]),
-        issued_at_ms=int(data.get("iam", int(data["iat"]) * 1000)),
+        issued_at_us=int(data.get("ius", int(data["iat"]) * 1_000_000)),
         vars={str(k): str(v) for k, v in vars_.items()},
     )
 
