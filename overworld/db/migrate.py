@@ -57,6 +57,10 @@ def _upgrade_sync(connection: Connection, revision: str) -> None:
     command.upgrade(_config(connection), revision)
 
 
+def _downgrade_sync(connection: Connection, revision: str) -> None:
+    command.downgrade(_config(connection), revision)
+
+
 def _current_sync(connection: Connection) -> str | None:
     rev: str | None = MigrationContext.configure(connection).get_current_revision()
     return rev
@@ -87,6 +91,10 @@ async def _with_connection(url: str, fn: Any, *args: Any, lock: bool = False) ->
 
 async def upgrade(url: str, revision: str = "head") -> None:
     await _with_connection(url, _upgrade_sync, revision, lock=True)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    await _with_connection(url, _downgrade_sync, revision, lock=True)
 
 
 async def status(url: str) -> SchemaStatus:

@@ -15,7 +15,7 @@ from overworld.errors import AlreadyExists, InvalidArgument
 from overworld.titles.models import Title
 
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_RELOAD_INTERVAL = 1.0  # seconds between reloads triggered by unknown keys
+_RELOAD_INTERVAL = 0.25  # seconds between reloads triggered by unknown keys
 
 
 def _digest(key: str) -> bytes:

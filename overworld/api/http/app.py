@@ -76,6 +76,8 @@ def create_app(settings: Settings, node: Node | None = None, announce: bool = Fa
     )
     if node is not None:
         app.state.node = node
+        if settings.metrics:
+            metrics.register_pool(node.db.pool_stats)
     return app
 
 

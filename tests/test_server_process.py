@@ -1,0 +1,115 @@
+"""The server and the command line as a user runs them: `overworld serve`, `migrate`, `title create`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import basic, bearer, running_server, unique
+
+
+def overworld(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "overworld", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("args", [[], ["serve"], ["migrate"], ["title"], ["title", "create"]])
+def test_every_command_has_help(args, tmp_path):
+    result = overworld(*args, "--help", env={}, cwd=tmp_path)
+    assert result.returncode == 0 and "usage: overworld" in result.stdout
+
+
+def test_serve_first_start_creates_default_title_and_prints_addresses(tmp_path):
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
+    with running_server(env, tmp_path) as server:
+        session = httpx.post(
+            server.url + "/v2/account/authenticate/device",
+            json={"id": unique("device-")},
+            headers=basic("defaultkey"),
+        )
+        assert session.status_code == 200 and session.json()["created"] is True
+        account = httpx.get(server.url + "/v2/account", headers=bearer(session.json()["token"]))
+        assert account.status_code == 200
+        assert httpx.get(server.url + "/docs/openapi.json").status_code == 200
+        assert "overworld_requests_total" in httpx.get(server.url + "/metrics").text
+    output = server.output()
+    assert f"http://127.0.0.1:{server.port}/docs" in output and "/metrics" in output
+    assert (tmp_path / "data" / "overworld.db").exists()
+
+
+def test_title_create_prints_a_key_that_works_on_a_running_server(tmp_path):
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
+    with running_server(env, tmp_path) as server:
+        created = overworld("title", "create", "space-game", env=env, cwd=tmp_path)
+        assert created.returncode == 0, created.stderr
+        key = next(line.split(":", 1)[1].strip() for line in created.stdout.splitlines() if line.startswith("server key"))
+        # A running server notices titles created by another process on the first unknown key.
+        deadline = time.monotonic() + 2
+        while True:
+            response = httpx.post(
+                server.url + "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(key)
+            )
+            if response.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert response.status_code == 200
+        duplicate = overworld("title", "create", "space-game", env=env, cwd=tmp_path)
+        assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
+        listing = overworld("title", "list", env=env, cwd=tmp_path)
+        assert "space-game" in listing.stdout and "default" in listing.stdout
+
+
+def test_bad_configuration_stops_with_a_clear_message(tmp_path):
+    result = overworld("serve", env={"OVERWORLD_PORT": "not-a-port"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "OVERWORLD_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_migrate_command(tmp_path):
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
+    result = overworld("migrate", env=env, cwd=tmp_path)
+    assert result.returncode == 0 and "database at revision" in result.stdout
+
+
+def test_sigterm_finishes_in_flight_requests(tmp_path):
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
+    with running_server(env, tmp_path) as server:
+        # Email sign-ups hash a password (tens of milliseconds each), so several are in flight.
+        # Each client connects first, so the sign-ups go out at once on open connections.
+        clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(8)]
+        for c in clients:
+            assert c.get("/healthz").status_code == 200
+
+        def signup(i: int) -> int:
+            return clients[i].post(
+                "/v2/account/authenticate/email",
+                json={"email": f"user{i}-{unique()}@example.com", "password": "a long password"},
+                headers=basic("defaultkey"),
+            ).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(signup, i) for i in range(8)]
+            time.sleep(0.15)
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGTERM)
+            statuses = [f.result() for f in futures]
+        # uvicorn re-raises SIGTERM once its graceful shutdown is done.
+        assert server.proc.wait(20) in (0, -signal.SIGTERM)
+        for c in clients:
+            c.close()
+    assert statuses == [200] * 8
+    assert "Application shutdown complete" in server.output()
