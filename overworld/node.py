@@ -11,8 +11,7 @@ import structlog
 from overworld.accounts.lockout import LoginLockout
 from overworld.accounts.service import AccountService
 from overworld.config import Settings
-from overworld.db import Database, open_database
-from overworld.db import migrate
+from overworld.db import Database, migrate, open_database
 from overworld.runtime.hooks import Hooks
 from overworld.sessions.revocations import Revocations
 from overworld.sessions.service import SessionService
@@ -81,9 +80,13 @@ class Node:
             log.info("created default title", title=default_title.name)
         revocations = Revocations(db, pubsub)
         await revocations.start()
-        sessions = SessionService(titles, revocations, settings.session_expiry_sec, settings.refresh_expiry_sec)
+        sessions = SessionService(
+            titles, revocations, settings.session_expiry_sec, settings.refresh_expiry_sec
+        )
         lockout = LoginLockout(
-            counters, settings.lockout_account_failures, settings.lockout_address_failures,
+            counters,
+            settings.lockout_account_failures,
+            settings.lockout_address_failures,
             settings.lockout_window_sec,
         )
         accounts = AccountService(db, sessions, lockout)

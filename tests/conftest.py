@@ -36,7 +36,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need OVERWORLD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test)")
+        pytest.skip(
+            "PostgreSQL tests need OVERWORLD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test)"
+        )
     url = run(create_pg_database(PG_URL))
     run(migrate.upgrade(url))
     yield url

@@ -62,7 +62,9 @@ async def test_update_account_rejects_bad_fields_and_changes_nothing(client, api
     session = await api.device()
     headers = bearer(session["token"])
     before = (await client.get("/v2/account", headers=headers)).json()
-    response = await client.put("/v2/account", json={"display_name": "Changed", field: value}, headers=headers)
+    response = await client.put(
+        "/v2/account", json={"display_name": "Changed", field: value}, headers=headers
+    )
     assert response.status_code == 400 and response.json()["code"] == 3
     assert (await client.get("/v2/account", headers=headers)).json() == before
 
@@ -102,8 +104,12 @@ async def test_link_and_unlink_identifiers(client, api: Api, server_key):
     second_device = unique("device-")
     custom = unique("custom-")
     email = f"{unique('e')}@example.com"
-    assert (await client.post("/v2/account/link/device", json={"id": second_device}, headers=headers)).status_code == 200
-    assert (await client.post("/v2/account/link/custom", json={"id": custom}, headers=headers)).status_code == 200
+    assert (
+        await client.post("/v2/account/link/device", json={"id": second_device}, headers=headers)
+    ).status_code == 200
+    assert (
+        await client.post("/v2/account/link/custom", json={"id": custom}, headers=headers)
+    ).status_code == 200
     linked = await client.post(
         "/v2/account/link/email", json={"email": email, "password": "long enough"}, headers=headers
     )
@@ -118,7 +124,11 @@ async def test_link_and_unlink_identifiers(client, api: Api, server_key):
         headers=basic(server_key),
     )
     assert via_email.status_code == 200 and "created" not in via_email.json()
-    for path, body in (("device", {"id": second_device}), ("custom", {"id": custom}), ("email", {"email": email})):
+    for path, body in (
+        ("device", {"id": second_device}),
+        ("custom", {"id": custom}),
+        ("email", {"email": email}),
+    ):
         response = await client.post(f"/v2/account/unlink/{path}", json=body, headers=headers)
         assert response.status_code == 200, response.text
     account = (await client.get("/v2/account", headers=headers)).json()
@@ -128,10 +138,14 @@ async def test_link_and_unlink_identifiers(client, api: Api, server_key):
 async def test_cannot_unlink_the_last_identifier(client, api: Api):
     device = unique("device-")
     session = await api.device(device)
-    response = await client.post("/v2/account/unlink/device", json={"id": device}, headers=bearer(session["token"]))
+    response = await client.post(
+        "/v2/account/unlink/device", json={"id": device}, headers=bearer(session["token"])
+    )
     assert response.status_code == 400
     assert response.json()["code"] == 9
-    assert (await client.get("/v2/account", headers=bearer(session["token"]))).json()["devices"] == [{"id": device}]
+    assert (await client.get("/v2/account", headers=bearer(session["token"]))).json()["devices"] == [
+        {"id": device}
+    ]
 
 
 async def test_concurrent_unlinks_never_leave_zero_identifiers(client, api: Api):
@@ -162,7 +176,9 @@ async def test_delete_account_removes_data_and_ends_sessions(client, api: Api, s
     device = unique("device-")
     session = await api.device(device)
     headers = bearer(session["token"])
-    await client.put("/v2/storage", json={"objects": [{"collection": "c", "key": "k", "value": "{}"}]}, headers=headers)
+    await client.put(
+        "/v2/storage", json={"objects": [{"collection": "c", "key": "k", "value": "{}"}]}, headers=headers
+    )
     assert (await client.delete("/v2/account", headers=headers)).status_code == 200
     assert (await client.get("/v2/account", headers=headers)).status_code == 401
     refresh = await client.post(
@@ -170,7 +186,9 @@ async def test_delete_account_removes_data_and_ends_sessions(client, api: Api, s
     )
     assert refresh.status_code == 401
     # The device is free again: logging in with it makes a new, empty account.
-    again = await client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+    again = await client.post(
+        "/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key)
+    )
     assert again.json()["created"] is True
     listing = await client.get("/v2/storage/c", params={"limit": 10}, headers=bearer(again.json()["token"]))
     assert listing.json() == {}
@@ -181,7 +199,12 @@ async def test_banned_account_cannot_log_in(client, api: Api, node, server_key):
     session = await api.device(device)
     user_id = (await client.get("/v2/account", headers=bearer(session["token"]))).json()["user"]["id"]
     await node.db.execute(
-        "UPDATE users SET disable_time = $3 WHERE title_id = $1 AND id = $2", node.default_title.id, user_id, 1
+        "UPDATE users SET disable_time = $3 WHERE title_id = $1 AND id = $2",
+        node.default_title.id,
+        user_id,
+        1,
     )
-    response = await client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+    response = await client.post(
+        "/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key)
+    )
     assert response.status_code == 403 and response.json()["message"] == "User account banned."

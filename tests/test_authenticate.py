@@ -21,13 +21,18 @@ def claims(token: str) -> dict[str, object]:
 async def test_device_creates_then_logs_in(client, server_key):
     device = unique("device-")
     first = await client.post(
-        "/v2/account/authenticate/device", json={"id": device}, params={"create": "true"}, headers=basic(server_key)
+        "/v2/account/authenticate/device",
+        json={"id": device},
+        params={"create": "true"},
+        headers=basic(server_key),
     )
     assert first.status_code == 200
     body = first.json()
     assert body["created"] is True
     assert set(body) == {"created", "token", "refresh_token"}
-    second = await client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+    second = await client.post(
+        "/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key)
+    )
     assert second.status_code == 200
     assert "created" not in second.json()  # false is a zero value: omitted, as protojson does
     assert claims(second.json()["token"])["uid"] == claims(body["token"])["uid"]
@@ -59,7 +64,11 @@ async def test_create_false_for_unknown_account_is_not_found(client, server_key)
         headers=basic(server_key),
     )
     assert response.status_code == 404
-    assert response.json() == {"error": "User account not found.", "code": 5, "message": "User account not found."}
+    assert response.json() == {
+        "error": "User account not found.",
+        "code": 5,
+        "message": "User account not found.",
+    }
 
 
 async def test_username_taken_is_already_exists(api: Api, client, server_key):
@@ -87,7 +96,11 @@ async def test_generated_usernames_are_unique(api: Api):
         ("device", {"id": "x" * 129}, "Device ID invalid, must be 10-128 bytes."),
         ("custom", {"id": "abc"}, "Custom ID invalid, must be 6-128 bytes."),
         ("email", {"email": "not-an-email", "password": "password1"}, "Invalid email address format."),
-        ("email", {"email": "someone@example.com", "password": "short"}, "Password must be at least 8 characters long."),
+        (
+            "email",
+            {"email": "someone@example.com", "password": "short"},
+            "Password must be at least 8 characters long.",
+        ),
     ],
 )
 async def test_invalid_identifiers_are_rejected(client, server_key, path, body, message):
@@ -100,7 +113,9 @@ async def test_wrong_types_and_malformed_json_are_invalid_argument(client, serve
     wrong = await client.post("/v2/account/authenticate/device", json={"id": 5}, headers=basic(server_key))
     assert wrong.status_code == 400 and wrong.json()["code"] == 3 and "id" in wrong.json()["message"]
     broken = await client.post(
-        "/v2/account/authenticate/device", content=b'{"id":', headers={**basic(server_key), "content-type": "application/json"}
+        "/v2/account/authenticate/device",
+        content=b'{"id":',
+        headers={**basic(server_key), "content-type": "application/json"},
     )
     assert broken.status_code == 400 and broken.json()["code"] == 3
 
@@ -118,7 +133,9 @@ async def test_server_key_is_required_and_checked(client):
 async def test_email_signup_login_and_wrong_password(client, server_key):
     email = f"{unique('p')}@example.com"
     signup = await client.post(
-        "/v2/account/authenticate/email", json={"email": email, "password": "correct horse"}, headers=basic(server_key)
+        "/v2/account/authenticate/email",
+        json={"email": email, "password": "correct horse"},
+        headers=basic(server_key),
     )
     assert signup.status_code == 200 and signup.json()["created"] is True
     upper = await client.post(
@@ -126,9 +143,14 @@ async def test_email_signup_login_and_wrong_password(client, server_key):
         json={"email": email.upper(), "password": "correct horse"},
         headers=basic(server_key),
     )
-    assert upper.status_code == 200 and claims(upper.json()["token"])["uid"] == claims(signup.json()["token"])["uid"]
+    assert (
+        upper.status_code == 200
+        and claims(upper.json()["token"])["uid"] == claims(signup.json()["token"])["uid"]
+    )
     wrong = await client.post(
-        "/v2/account/authenticate/email", json={"email": email, "password": "wrong horse"}, headers=basic(server_key)
+        "/v2/account/authenticate/email",
+        json={"email": email, "password": "wrong horse"},
+        headers=basic(server_key),
     )
     assert wrong.status_code == 401
     assert wrong.json()["message"] == "Invalid credentials."
@@ -149,8 +171,12 @@ async def test_repeated_failures_lock_the_account_out(client, server_key, node):
 
 async def test_custom_id_round_trip(client, server_key):
     custom = unique("custom-")
-    first = await client.post("/v2/account/authenticate/custom", json={"id": custom}, headers=basic(server_key))
-    again = await client.post("/v2/account/authenticate/custom", json={"id": custom}, headers=basic(server_key))
+    first = await client.post(
+        "/v2/account/authenticate/custom", json={"id": custom}, headers=basic(server_key)
+    )
+    again = await client.post(
+        "/v2/account/authenticate/custom", json={"id": custom}, headers=basic(server_key)
+    )
     assert first.json()["created"] is True
     assert claims(first.json()["token"])["uid"] == claims(again.json()["token"])["uid"]
 
@@ -176,6 +202,10 @@ async def test_bearer_token_is_required_and_verified(client, api: Api):
     session = await api.device()
     forged = session["token"][:-4] + ("AAAA" if not session["token"].endswith("AAAA") else "BBBB")
     bad = await client.get("/v2/account", headers=bearer(forged))
-    assert bad.status_code == 401 and bad.json() == {"error": "Auth token invalid", "code": 16, "message": "Auth token invalid"}
+    assert bad.status_code == 401 and bad.json() == {
+        "error": "Auth token invalid",
+        "code": 16,
+        "message": "Auth token invalid",
+    }
     refresh_as_session = await client.get("/v2/account", headers=bearer(session["refresh_token"]))
     assert refresh_as_session.status_code == 401

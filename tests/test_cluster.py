@@ -10,7 +10,17 @@ import time
 import httpx
 import pytest
 
-from tests.support import PG_URL, REDIS_URL, basic, bearer, create_pg_database, drop_pg_database, run, running_server, unique
+from tests.support import (
+    PG_URL,
+    REDIS_URL,
+    basic,
+    bearer,
+    create_pg_database,
+    drop_pg_database,
+    run,
+    running_server,
+    unique,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -33,7 +43,9 @@ def cluster_env(tmp_path):
 def test_logout_on_one_node_ends_the_session_on_the_other_at_once(cluster_env, tmp_path):
     with running_server(cluster_env, tmp_path) as a, running_server(cluster_env, tmp_path) as b:
         session = httpx.post(
-            a.url + "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic("defaultkey")
+            a.url + "/v2/account/authenticate/device",
+            json={"id": unique("device-")},
+            headers=basic("defaultkey"),
         ).json()
         headers = bearer(session["token"])
         assert httpx.get(b.url + "/v2/account", headers=headers).status_code == 200
@@ -44,7 +56,9 @@ def test_logout_on_one_node_ends_the_session_on_the_other_at_once(cluster_env, t
             time.sleep(0.02)
         # The refresh token is spent on every node too.
         refreshed = httpx.post(
-            b.url + "/v2/account/session/refresh", json={"token": session["refresh_token"]}, headers=basic("defaultkey")
+            b.url + "/v2/account/session/refresh",
+            json={"token": session["refresh_token"]},
+            headers=basic("defaultkey"),
         )
         assert refreshed.status_code == 401
 
@@ -54,11 +68,19 @@ def test_login_lockout_is_shared_between_nodes(cluster_env, tmp_path):
     with running_server(env, tmp_path) as a, running_server(env, tmp_path) as b:
         email = f"{unique('c')}@example.com"
         url = "/v2/account/authenticate/email"
-        httpx.post(a.url + url, json={"email": email, "password": "right password"}, headers=basic("defaultkey"))
+        httpx.post(
+            a.url + url, json={"email": email, "password": "right password"}, headers=basic("defaultkey")
+        )
         for node in (a, b, a):
-            bad = httpx.post(node.url + url, json={"email": email, "password": "wrong password"}, headers=basic("defaultkey"))
+            bad = httpx.post(
+                node.url + url,
+                json={"email": email, "password": "wrong password"},
+                headers=basic("defaultkey"),
+            )
             assert bad.status_code == 401
-        locked = httpx.post(b.url + url, json={"email": email, "password": "right password"}, headers=basic("defaultkey"))
+        locked = httpx.post(
+            b.url + url, json={"email": email, "password": "right password"}, headers=basic("defaultkey")
+        )
         assert locked.status_code == 429
 
 
@@ -72,7 +94,9 @@ def test_titles_created_on_one_node_work_on_the_other(cluster_env, tmp_path):
             text=True,
             check=True,
         ).stdout
-        key = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("server key"))
+        key = next(
+            line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("server key")
+        )
         deadline = time.monotonic() + 2
         while True:
             response = httpx.post(

@@ -21,7 +21,9 @@ async def test_before_hook_rejects_a_banned_device(client, node, server_key):
         "/v2/account/authenticate/device", json={"id": unique("banned-")}, headers=basic(server_key)
     )
     assert response.status_code == 403 and response.json()["message"] == "This device is banned."
-    ok = await client.post("/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(server_key))
+    ok = await client.post(
+        "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(server_key)
+    )
     assert ok.status_code == 200
 
 
@@ -38,7 +40,9 @@ async def test_before_hook_changes_the_request_and_after_hook_sees_the_result(cl
     node.hooks.before("AuthenticateDevice", rename)
     node.hooks.after("AuthenticateDevice", audit)
     device = unique("device-")
-    session = (await client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))).json()
+    session = (
+        await client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+    ).json()
     account = (await client.get("/v2/account", headers=bearer(session["token"]))).json()
     assert account["user"]["username"] == "renamed-" + device[-6:]
     assert seen == [(node.default_title.id, "renamed-" + device[-6:], True)]

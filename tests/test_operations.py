@@ -44,7 +44,11 @@ async def test_oversized_body_is_rejected(client, server_key, node):
 async def test_unknown_route_and_method_use_the_error_body(client, api: Api):
     session = await api.device()
     missing = await client.get("/v2/nothing-here", headers=bearer(session["token"]))
-    assert missing.status_code == 404 and missing.json() == {"error": "Not Found", "code": 5, "message": "Not Found"}
+    assert missing.status_code == 404 and missing.json() == {
+        "error": "Not Found",
+        "code": 5,
+        "message": "Not Found",
+    }
     wrong_method = await client.patch("/v2/account", headers=bearer(session["token"]))
     assert wrong_method.status_code == 405 and wrong_method.json()["code"] == 12
 
@@ -81,4 +85,8 @@ async def test_internal_errors_are_500_with_code_13_and_no_detail(client, node, 
     node.hooks.before("GetAccount", explode)
     response = await client.get("/v2/account", headers=bearer(session["token"]))
     assert response.status_code == 500
-    assert response.json() == {"error": "Internal server error", "code": 13, "message": "Internal server error"}
+    assert response.json() == {
+        "error": "Internal server error",
+        "code": 13,
+        "message": "Internal server error",
+    }

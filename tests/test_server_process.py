@@ -56,12 +56,18 @@ def test_title_create_prints_a_key_that_works_on_a_running_server(tmp_path):
     with running_server(env, tmp_path) as server:
         created = overworld("title", "create", "space-game", env=env, cwd=tmp_path)
         assert created.returncode == 0, created.stderr
-        key = next(line.split(":", 1)[1].strip() for line in created.stdout.splitlines() if line.startswith("server key"))
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in created.stdout.splitlines()
+            if line.startswith("server key")
+        )
         # A running server notices titles created by another process on the first unknown key.
         deadline = time.monotonic() + 2
         while True:
             response = httpx.post(
-                server.url + "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(key)
+                server.url + "/v2/account/authenticate/device",
+                json={"id": unique("device-")},
+                headers=basic(key),
             )
             if response.status_code == 200 or time.monotonic() > deadline:
                 break
@@ -95,11 +101,15 @@ def test_sigterm_finishes_in_flight_requests(tmp_path):
             assert c.get("/healthz").status_code == 200
 
         def signup(i: int) -> int:
-            return clients[i].post(
-                "/v2/account/authenticate/email",
-                json={"email": f"user{i}-{unique()}@example.com", "password": "a long password"},
-                headers=basic("defaultkey"),
-            ).status_code
+            return (
+                clients[i]
+                .post(
+                    "/v2/account/authenticate/email",
+                    json={"email": f"user{i}-{unique()}@example.com", "password": "a long password"},
+                    headers=basic("defaultkey"),
+                )
+                .status_code
+            )
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(signup, i) for i in range(8)]

@@ -30,7 +30,9 @@ async def test_refresh_issues_a_working_session_and_rotates(client, api: Api, se
 async def test_refresh_rejects_garbage_and_session_tokens(client, api: Api, server_key):
     session = await api.device()
     for token in ("garbage", session["token"]):
-        response = await client.post("/v2/account/session/refresh", json={"token": token}, headers=basic(server_key))
+        response = await client.post(
+            "/v2/account/session/refresh", json={"token": token}, headers=basic(server_key)
+        )
         assert response.status_code == 401
     missing = await client.post("/v2/account/session/refresh", json={}, headers=basic(server_key))
     assert missing.status_code == 400
@@ -68,7 +70,9 @@ async def test_logout_of_one_session_leaves_others(client, api: Api):
 
 async def test_revocations_survive_a_restart(client, api: Api, node):
     session = await api.device()
-    await client.post("/v2/session/logout", json={"token": session["token"]}, headers=bearer(session["token"]))
+    await client.post(
+        "/v2/session/logout", json={"token": session["token"]}, headers=bearer(session["token"])
+    )
     fresh = type(node.revocations)(node.db, node.pubsub)
     await fresh.reload()
     claims = tokens.verify(node.default_title, session["token"], refresh=False)
@@ -78,6 +82,8 @@ async def test_revocations_survive_a_restart(client, api: Api, node):
 async def test_expired_token_is_refused(client, api: Api, node):
     session = await api.device()
     claims = tokens.verify(node.default_title, session["token"], refresh=False)
-    expired = tokens.issue(node.default_title, claims.user_id, claims.username, {}, ttl_sec=-10, refresh=False)
+    expired = tokens.issue(
+        node.default_title, claims.user_id, claims.username, {}, ttl_sec=-10, refresh=False
+    )
     response = await client.get("/v2/account", headers=bearer(expired))
     assert response.status_code == 401 and response.json()["message"] == "Auth token invalid"

@@ -18,13 +18,17 @@ async def user_id(client, session) -> str:
 
 
 async def write(client, session, *objects, status=200):
-    response = await client.put("/v2/storage", json={"objects": list(objects)}, headers=bearer(session["token"]))
+    response = await client.put(
+        "/v2/storage", json={"objects": list(objects)}, headers=bearer(session["token"])
+    )
     assert response.status_code == status, response.text
     return response.json()
 
 
 async def read(client, session, *ids):
-    response = await client.post("/v2/storage", json={"object_ids": list(ids)}, headers=bearer(session["token"]))
+    response = await client.post(
+        "/v2/storage", json={"object_ids": list(ids)}, headers=bearer(session["token"])
+    )
     assert response.status_code == 200, response.text
     return response.json().get("objects", [])
 
@@ -44,13 +48,19 @@ async def test_write_read_round_trip(client, api: Api):
 
 async def test_versions_make_writes_conditional(client, api: Api):
     me = await api.device()
-    first = (await write(client, me, {"collection": "c", "key": "k", "value": '{"v": 1}'}))["acks"][0]["version"]
+    first = (await write(client, me, {"collection": "c", "key": "k", "value": '{"v": 1}'}))["acks"][0][
+        "version"
+    ]
     # "*" only creates.
-    rejected = await write(client, me, {"collection": "c", "key": "k", "value": '{"v": 2}', "version": "*"}, status=400)
+    rejected = await write(
+        client, me, {"collection": "c", "key": "k", "value": '{"v": 2}', "version": "*"}, status=400
+    )
     assert rejected["code"] == 3
     # A matching version wins; a stale one is rejected and changes nothing.
     second = await write(client, me, {"collection": "c", "key": "k", "value": '{"v": 2}', "version": first})
-    stale = await write(client, me, {"collection": "c", "key": "k", "value": '{"v": 3}', "version": first}, status=400)
+    stale = await write(
+        client, me, {"collection": "c", "key": "k", "value": '{"v": 3}', "version": first}, status=400
+    )
     assert stale["code"] == 3
     uid = await user_id(client, me)
     stored = await read(client, me, {"collection": "c", "key": "k", "user_id": uid})
@@ -62,12 +72,18 @@ async def test_versions_make_writes_conditional(client, api: Api):
 
 async def test_concurrent_conditional_writes_have_one_winner(client, api: Api):
     me = await api.device()
-    version = (await write(client, me, {"collection": "c", "key": "race", "value": '{"n": 0}'}))["acks"][0]["version"]
+    version = (await write(client, me, {"collection": "c", "key": "race", "value": '{"n": 0}'}))["acks"][0][
+        "version"
+    ]
     results = await asyncio.gather(
         *[
             client.put(
                 "/v2/storage",
-                json={"objects": [{"collection": "c", "key": "race", "value": json.dumps({"n": i}), "version": version}]},
+                json={
+                    "objects": [
+                        {"collection": "c", "key": "race", "value": json.dumps({"n": i}), "version": version}
+                    ]
+                },
                 headers=bearer(me["token"]),
             )
             for i in range(1, 9)
@@ -131,7 +147,9 @@ async def test_owner_cannot_overwrite_or_delete_a_no_write_object(client, api: A
     body = await write(client, me, {"collection": "c", "key": "locked", "value": '{"x": 2}'}, status=403)
     assert body["code"] == 7
     deleted = await client.put(
-        "/v2/storage/delete", json={"object_ids": [{"collection": "c", "key": "locked"}]}, headers=bearer(me["token"])
+        "/v2/storage/delete",
+        json={"object_ids": [{"collection": "c", "key": "locked"}]},
+        headers=bearer(me["token"]),
     )
     assert deleted.status_code == 403
 
@@ -171,7 +189,9 @@ async def test_list_pages_with_cursor(client, api: Api):
             break
     assert seen == [f"item{i:02d}" for i in range(7)]
     # The user_id query form lists the same objects.
-    same = await client.get("/v2/storage/inv", params={"user_id": uid, "limit": 100}, headers=bearer(me["token"]))
+    same = await client.get(
+        "/v2/storage/inv", params={"user_id": uid, "limit": 100}, headers=bearer(me["token"])
+    )
     assert [o["key"] for o in same.json()["objects"]] == seen
 
 
@@ -185,9 +205,15 @@ async def test_list_shows_others_only_public_objects(client, api: Api):
         {"collection": "pub", "key": "a", "value": "{}", "permission_read": 2},
         {"collection": "pub", "key": "b", "value": "{}", "permission_read": 1},
     )
-    mine = (await client.get(f"/v2/storage/pub/{uid}", params={"limit": 10}, headers=bearer(owner["token"]))).json()
-    theirs = (await client.get(f"/v2/storage/pub/{uid}", params={"limit": 10}, headers=bearer(other["token"]))).json()
-    everyone = (await client.get("/v2/storage/pub", params={"limit": 10}, headers=bearer(other["token"]))).json()
+    mine = (
+        await client.get(f"/v2/storage/pub/{uid}", params={"limit": 10}, headers=bearer(owner["token"]))
+    ).json()
+    theirs = (
+        await client.get(f"/v2/storage/pub/{uid}", params={"limit": 10}, headers=bearer(other["token"]))
+    ).json()
+    everyone = (
+        await client.get("/v2/storage/pub", params={"limit": 10}, headers=bearer(other["token"]))
+    ).json()
     assert [o["key"] for o in mine["objects"]] == ["a", "b"]
     assert [o["key"] for o in theirs["objects"]] == ["a"]
     assert [o["key"] for o in everyone["objects"]] == ["a"]

@@ -14,7 +14,9 @@ async def test_same_device_in_two_titles_is_two_accounts_and_nothing_crosses(cli
     device = unique("device-")
 
     async def login(key: str) -> dict[str, str]:
-        response = await client.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(key))
+        response = await client.post(
+            "/v2/account/authenticate/device", json={"id": device}, headers=basic(key)
+        )
         assert response.status_code == 200
         return response.json()  # type: ignore[no-any-return]
 
@@ -41,18 +43,24 @@ async def test_same_device_in_two_titles_is_two_accounts_and_nothing_crosses(cli
     assert read.json() == {}
     listed = await client.get("/v2/storage/shared", params={"limit": 100}, headers=bearer(b["token"]))
     assert listed.json() == {}
-    listed_user = await client.get(f"/v2/storage/shared/{a_user['id']}", params={"limit": 100}, headers=bearer(b["token"]))
+    listed_user = await client.get(
+        f"/v2/storage/shared/{a_user['id']}", params={"limit": 100}, headers=bearer(b["token"])
+    )
     assert listed_user.json() == {}
 
     # Users of A cannot be found from B, by id or by username.
     users = await client.get(
-        "/v2/user", params=[("ids", a_user["id"]), ("usernames", a_user["username"])], headers=bearer(b["token"])
+        "/v2/user",
+        params=[("ids", a_user["id"]), ("usernames", a_user["username"])],
+        headers=bearer(b["token"]),
     )
     assert users.json() == {}
 
     # B cannot delete or overwrite A's objects (its writes land in its own space).
     await client.put(
-        "/v2/storage/delete", json={"object_ids": [{"collection": "shared", "key": "k"}]}, headers=bearer(b["token"])
+        "/v2/storage/delete",
+        json={"object_ids": [{"collection": "shared", "key": "k"}]},
+        headers=bearer(b["token"]),
     )
     still = await client.post(
         "/v2/storage",
@@ -62,7 +70,9 @@ async def test_same_device_in_two_titles_is_two_accounts_and_nothing_crosses(cli
     assert len(still.json()["objects"]) == 1
 
     # A's username can be taken in B: usernames are unique per title.
-    rename = await client.put("/v2/account", json={"username": a_user["username"]}, headers=bearer(b["token"]))
+    rename = await client.put(
+        "/v2/account", json={"username": a_user["username"]}, headers=bearer(b["token"])
+    )
     assert rename.status_code == 200
 
 
@@ -70,7 +80,9 @@ async def test_tokens_and_refresh_tokens_do_not_cross_titles(client, node):
     other = await node.titles.create(unique("other"))
     a = (
         await client.post(
-            "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(node.default_title.server_key)
+            "/v2/account/authenticate/device",
+            json={"id": unique("device-")},
+            headers=basic(node.default_title.server_key),
         )
     ).json()
     # A's refresh token presented with B's server key is refused.
@@ -82,7 +94,9 @@ async def test_tokens_and_refresh_tokens_do_not_cross_titles(client, node):
     import jwt
 
     payload = jwt.decode(a["token"], options={"verify_signature": False})
-    forged = jwt.encode(payload, node.default_title.token_secret, algorithm="HS256", headers={"kid": other.id})
+    forged = jwt.encode(
+        payload, node.default_title.token_secret, algorithm="HS256", headers={"kid": other.id}
+    )
     assert (await client.get("/v2/account", headers=bearer(forged))).status_code == 401
 
 

@@ -9,7 +9,9 @@ LOCKED = "Too many failed login attempts, try again later."
 
 
 class LoginLockout:
-    def __init__(self, counters: Counters, account_failures: int, address_failures: int, window_sec: int) -> None:
+    def __init__(
+        self, counters: Counters, account_failures: int, address_failures: int, window_sec: int
+    ) -> None:
         self._counters = counters
         self._account_failures = account_failures
         self._address_failures = address_failures

@@ -260,7 +260,9 @@ class AccountService:
             )
 
     async def link_custom(self, title: Title, user_id: str, custom_id: str) -> None:
-        await self._link_column(title, user_id, "custom_id", check.custom_id(custom_id), "Custom ID already in use.")
+        await self._link_column(
+            title, user_id, "custom_id", check.custom_id(custom_id), "Custom ID already in use."
+        )
 
     async def link_email(self, title: Title, user_id: str, email: str, password: str) -> None:
         email = check.email(email)
@@ -279,7 +281,8 @@ class AccountService:
                 if await self._store.lock_identity(tx, title.id, user_id) is None:
                     raise NotFound(NOT_FOUND)
                 await tx.execute(
-                    f"UPDATE users SET {column} = $3, update_time = $4{extra} WHERE title_id = $1 AND id = $2",
+                    f"UPDATE users SET {column} = $3, update_time = $4{extra}"
+                    " WHERE title_id = $1 AND id = $2",
                     *args,
                 )
         except IntegrityError:
@@ -300,7 +303,9 @@ class AccountService:
 
     async def unlink_custom(self, title: Title, user_id: str, custom_id: str) -> None:
         custom_id = check.custom_id(custom_id)
-        await self._unlink_column(title, user_id, "custom_id", custom_id, "Custom ID is not linked to this account.")
+        await self._unlink_column(
+            title, user_id, "custom_id", custom_id, "Custom ID is not linked to this account."
+        )
 
     async def unlink_email(self, title: Title, user_id: str, email: str) -> None:
         email = check.email(email)

@@ -55,7 +55,9 @@ class Revocations:
         cutoff = self._cutoffs.get((title_id, user_id))
         return cutoff is not None and issued_at_us < cutoff
 
-    async def revoke_token(self, title_id: str, token_id: str, user_id: str, expires_at_ms: int, kind: int) -> bool:
+    async def revoke_token(
+        self, title_id: str, token_id: str, user_id: str, expires_at_ms: int, kind: int
+    ) -> bool:
         """Record the revocation; False if that token was already revoked."""
         inserted = await self._db.execute(
             "INSERT INTO revoked_tokens (title_id, token_id, user_id, kind, expires_at)"

@@ -34,7 +34,9 @@ class TokenError(Exception):
     pass
 
 
-def issue(title: Title, user_id: str, username: str, vars: dict[str, str], ttl_sec: int, refresh: bool) -> str:
+def issue(
+    title: Title, user_id: str, username: str, vars: dict[str, str], ttl_sec: int, refresh: bool
+) -> str:
     now_ns = time.time_ns()
     payload: dict[str, object] = {
         "tid": str(uuid.uuid4()),

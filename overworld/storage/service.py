@@ -152,8 +152,8 @@ class StorageService:
             )
         else:
             row = await tx.fetchrow(
-                f"{insert} ON CONFLICT (title_id, collection, user_id, key) DO UPDATE SET value = excluded.value,"
-                " version = excluded.version, read = excluded.read, write = excluded.write,"
+                f"{insert} ON CONFLICT (title_id, collection, user_id, key) DO UPDATE SET"
+                " value = excluded.value, version = excluded.version, read = excluded.read, write = excluded.write,"
                 f" update_time = excluded.update_time WHERE true{owner_may_write} RETURNING create_time",
                 *args,
             )
@@ -161,7 +161,9 @@ class StorageService:
             raise await self._write_rejection(tx, title_id, caller, obj)
         return Ack(obj.collection, obj.key, version, obj.user_id, row["create_time"], now)
 
-    async def _write_rejection(self, tx: Tx, title_id: str, caller: str | None, obj: ObjectWrite) -> Exception:
+    async def _write_rejection(
+        self, tx: Tx, title_id: str, caller: str | None, obj: ObjectWrite
+    ) -> Exception:
         existing = await tx.fetchrow(
             "SELECT version, write FROM storage_objects"
             " WHERE title_id = $1 AND collection = $2 AND user_id = $3 AND key = $4",
@@ -195,14 +197,16 @@ class StorageService:
             )
             if row is None:
                 continue
-            readable = caller is None or row["read"] == PUBLIC_READ or (
-                row["read"] >= OWNER_READ and row["user_id"] == caller
+            readable = (
+                caller is None
+                or row["read"] == PUBLIC_READ
+                or (row["read"] >= OWNER_READ and row["user_id"] == caller)
             )
             if readable:
                 found.append(_object(row))
         return found
 
-    async def list(
+    async def list_objects(
         self, title_id: str, caller: str | None, collection: str, user_id: str, limit: int, cursor: str
     ) -> ObjectPage:
         """One page of a collection: a user's objects (`user_id` set) or every readable object."""
@@ -294,4 +298,6 @@ class StorageService:
                     raise InvalidArgument(DELETE_REJECTED)
 
     async def delete_user_objects(self, tx: Tx, title_id: str, user_id: str) -> None:
-        await tx.execute("DELETE FROM storage_objects WHERE title_id = $1 AND user_id = $2", title_id, user_id)
+        await tx.execute(
+            "DELETE FROM storage_objects WHERE title_id = $1 AND user_id = $2", title_id, user_id
+        )

@@ -9,7 +9,13 @@ from litestar.di import Provide
 
 from overworld.accounts.models import AccountUpdate
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.wire.accounts import Account, AccountCustom, AccountDevice, AccountEmail, UpdateAccountRequest
+from overworld.api.wire.accounts import (
+    Account,
+    AccountCustom,
+    AccountDevice,
+    AccountEmail,
+    UpdateAccountRequest,
+)
 from overworld.api.wire.base import Empty, Message
 from overworld.context import CallContext
 
@@ -30,7 +36,9 @@ async def get_account(request: Request[Any, Any, Any], ctx: CallContext) -> Acco
 
 
 @put("/account", status_code=200)
-async def update_account(request: Request[Any, Any, Any], ctx: CallContext, data: UpdateAccountRequest) -> Empty:
+async def update_account(
+    request: Request[Any, Any, Any], ctx: CallContext, data: UpdateAccountRequest
+) -> Empty:
     """Change profile fields; fields left out stay as they are."""
     node = node_of(request)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, post
+from litestar.di import Provide
 from litestar.params import Parameter
 
 from overworld.accounts import validation
@@ -14,9 +15,10 @@ from overworld.api.wire.accounts import AccountCustom, AccountDevice, AccountEma
 from overworld.api.wire.base import Message
 from overworld.node import Node
 from overworld.titles.models import Title
-from litestar.di import Provide
 
-Create = Annotated[bool, Parameter(query="create", default=True, description="Create the account if missing.")]
+Create = Annotated[
+    bool, Parameter(query="create", default=True, description="Create the account if missing.")
+]
 Username = Annotated[str, Parameter(query="username", default="", description="Username for a new account.")]
 
 

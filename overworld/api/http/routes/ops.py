@@ -46,7 +46,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         except Exception as exc:
             checks["redis"] = f"unreachable: {type(exc).__name__}"
             ok = False
-    return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    return Response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 ROUTES = [healthz, healthcheck, readyz]

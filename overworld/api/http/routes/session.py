@@ -23,7 +23,9 @@ from overworld.titles.models import Title
     dependencies={"title": Provide(server_key_title)},
     tags=["session"],
 )
-async def session_refresh(request: Request[Any, Any, Any], title: Title, data: SessionRefreshRequest) -> Session:
+async def session_refresh(
+    request: Request[Any, Any, Any], title: Title, data: SessionRefreshRequest
+) -> Session:
     """Trade a refresh token for a new session; the refresh token is replaced (use it once)."""
     node = node_of(request)
     ctx = title_context(request, title)
@@ -44,10 +46,14 @@ async def session_refresh(request: Request[Any, Any, Any], title: Title, data: S
 
 
 @post("/v2/session/logout", status_code=200, dependencies={"ctx": Provide(session_context)}, tags=["session"])
-async def session_logout(request: Request[Any, Any, Any], ctx: CallContext, data: SessionLogoutRequest) -> Empty:
+async def session_logout(
+    request: Request[Any, Any, Any], ctx: CallContext, data: SessionLogoutRequest
+) -> Empty:
     """End this session (or the given one) and its refresh token, on every node."""
     node = node_of(request)
-    claims = node.sessions.parse_session(ctx.title, request.headers["authorization"].partition(" ")[2].strip())
+    claims = node.sessions.parse_session(
+        ctx.title, request.headers["authorization"].partition(" ")[2].strip()
+    )
 
     async def run(req: SessionLogoutRequest) -> Empty:
         assert claims is not None

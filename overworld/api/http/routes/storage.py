@@ -89,11 +89,15 @@ async def delete_storage_objects(
     return await node.hooks.call("DeleteStorageObjects", ctx, data, run)
 
 
-async def _list(request: Request[Any, Any, Any], ctx: CallContext, req: ListStorageObjectsRequest) -> StorageObjectList:
+async def _list(
+    request: Request[Any, Any, Any], ctx: CallContext, req: ListStorageObjectsRequest
+) -> StorageObjectList:
     node = node_of(request)
 
     async def run(r: ListStorageObjectsRequest) -> StorageObjectList:
-        page = await node.storage.list(ctx.title.id, ctx.user_id, r.collection, r.user_id, r.limit, r.cursor)
+        page = await node.storage.list_objects(
+            ctx.title.id, ctx.user_id, r.collection, r.user_id, r.limit, r.cursor
+        )
         return StorageObjectList(objects=[StorageObject.of(o) for o in page.objects], cursor=page.cursor)
 
     return await node.hooks.call("ListStorageObjects", ctx, req, run)
@@ -115,7 +119,12 @@ async def list_storage_objects(
 
 @get("/storage/{collection:str}/{user_id:str}")
 async def list_user_storage_objects(
-    request: Request[Any, Any, Any], ctx: CallContext, collection: str, user_id: str, limit: Limit, cursor: Cursor
+    request: Request[Any, Any, Any],
+    ctx: CallContext,
+    collection: str,
+    user_id: str,
+    limit: Limit,
+    cursor: Cursor,
 ) -> StorageObjectList:
     """A page of one user's objects in a collection."""
     req = ListStorageObjectsRequest(collection=collection, user_id=user_id, limit=limit, cursor=cursor)

@@ -49,7 +49,9 @@ def upgrade() -> None:
         sa.Column("verify_time", sa.BigInteger),
         sa.Column("disable_time", sa.BigInteger),
         sa.PrimaryKeyConstraint("title_id", "id", name="pk_users"),
-        sa.ForeignKeyConstraint(["title_id"], ["titles.id"], name="fk_users_title_id_titles", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["title_id"], ["titles.id"], name="fk_users_title_id_titles", ondelete="CASCADE"
+        ),
     )
     op.create_index("ix_users_title_id_username", "users", ["title_id", "username"], unique=True)
     op.create_index("ix_users_title_id_email", "users", ["title_id", "email"], unique=True)
