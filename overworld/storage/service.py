@@ -153,8 +153,8 @@ class StorageService:
         else:
             row = await tx.fetchrow(
                 f"{insert} ON CONFLICT (title_id, collection, user_id, key) DO UPDATE SET"
-                " value = excluded.value, version = excluded.version, read = excluded.read, write = excluded.write,"
-                f" update_time = excluded.update_time WHERE true{owner_may_write} RETURNING create_time",
+                " value = excluded.value, version = excluded.version, read = excluded.read,"
+                f" write = excluded.write, update_time = excluded.update_time WHERE true{owner_may_write} RETURNING create_time",
                 *args,
             )
         if row is None:
