@@ -154,7 +154,8 @@ class StorageService:
             row = await tx.fetchrow(
                 f"{insert} ON CONFLICT (title_id, collection, user_id, key) DO UPDATE SET"
                 " value = excluded.value, version = excluded.version, read = excluded.read,"
-                f" write = excluded.write, update_time = excluded.update_time WHERE true{owner_may_write} RETURNING create_time",
+                " write = excluded.write, update_time = excluded.update_time"
+                f" WHERE true{owner_may_write} RETURNING create_time",
                 *args,
             )
         if row is None:
