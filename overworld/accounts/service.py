@@ -74,34 +74,49 @@ class AccountService:
         self, title: Title, device_id: str, create: bool, username: str = "", address: str | None = None
     ) -> AuthResult:
         device_id = check.device_id(device_id)
-        row = await self._store.by_device(title.id, device_id)
-        if row is not None:
-            return self._existing(row)
-        if not create:
-            await self._lockout.failed(title.id, None, address)
-            raise NotFound(NOT_FOUND)
-        try:
-            return await self._create(title, username, device_id=device_id)
-        except _IdentifierTaken:  # created by a concurrent request with the same device id
-            row = await self._store.by_device(title.id, device_id)
-            if row is None:
-                raise
-            return self._existing(row)
+        return await self._authenticate_by_identifier(
+            title,
+            lambda: self._store.by_device(title.id, device_id),
+            create,
+            username,
+            address,
+            device_id=device_id,
+        )
 
     async def authenticate_custom(
         self, title: Title, custom_id: str, create: bool, username: str = "", address: str | None = None
     ) -> AuthResult:
         custom_id = check.custom_id(custom_id)
-        row = await self._store.by_custom_id(title.id, custom_id)
+        return await self._authenticate_by_identifier(
+            title,
+            lambda: self._store.by_custom_id(title.id, custom_id),
+            create,
+            username,
+            address,
+            custom_id=custom_id,
+        )
+
+    async def _authenticate_by_identifier(
+        self,
+        title: Title,
+        lookup: Callable[[], Awaitable[Row | None]],
+        create: bool,
+        username: str,
+        address: str | None,
+        device_id: str | None,
+        custom_id: str | None,
+    ) -> AuthResult:
+        """Log in with an identifier that is its own proof (device id, custom id), or sign up."""
+        row = await lookup()
         if row is not None:
             return self._existing(row)
         if not create:
             await self._lockout.failed(title.id, None, address)
             raise NotFound(NOT_FOUND)
         try:
-            return await self._create(title, username, custom_id=custom_id)
-        except _IdentifierTaken:
-            row = await self._store.by_custom_id(title.id, custom_id)
+            return await self._create(title, username, device_id=device_id, custom_id=custom_id)
+        except _IdentifierTaken:  # created by a concurrent request with the same identifier
+            row = await lookup()
             if row is None:
                 raise
             return self._existing(row)
