@@ -81,6 +81,7 @@ class AccountService:
             username,
             address,
             device_id=device_id,
+            custom_id=None,
         )
 
     async def authenticate_custom(
@@ -93,6 +94,7 @@ class AccountService:
             create,
             username,
             address,
+            device_id=None,
             custom_id=custom_id,
         )
 
