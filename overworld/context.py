@@ -13,6 +13,7 @@ class CallContext:
     user_id: str = ""  # empty for calls made with a server key or http key
     username: str = ""
     vars: dict[str, str] = field(default_factory=dict)
+    token_id: str = ""  # the session token's id, for logout
     session_expires_at: int = 0
     client_ip: str = ""
     request_id: str = ""

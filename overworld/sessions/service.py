@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from overworld.context import CallContext
 from overworld.errors import Unauthenticated
 from overworld.sessions import tokens
 from overworld.sessions.revocations import REFRESH, SESSION, Revocations
@@ -89,19 +90,24 @@ class SessionService:
         except TokenError:
             return None
 
-    async def logout(self, title: Title, caller: Claims, token: str, refresh_token: str) -> None:
+    async def logout(self, caller: CallContext, token: str, refresh_token: str) -> None:
         """End the given session (the caller's own when `token` is empty) and its refresh token.
         With neither token given, every session of the caller ends."""
+        title = caller.title
         if not token and not refresh_token:
             await self.logout_everywhere(title, caller.user_id)
             return
-        session = self.parse_session(title, token) if token else caller
-        if session is not None and session.user_id == caller.user_id:
-            await self._revocations.revoke_token(
-                title.id, session.token_id, session.user_id, session.expires_at * 1000, SESSION
-            )
-            if token:
+        if token:
+            session = self.parse_session(title, token)
+            if session is not None and session.user_id == caller.user_id:
+                await self._revocations.revoke_token(
+                    title.id, session.token_id, session.user_id, session.expires_at * 1000, SESSION
+                )
                 self._cache.discard(token)
+        else:
+            await self._revocations.revoke_token(
+                title.id, caller.token_id, caller.user_id, caller.session_expires_at * 1000, SESSION
+            )
         if refresh_token:
             refresh = self.parse_refresh(title, refresh_token)
             if refresh is not None and refresh.user_id == caller.user_id:

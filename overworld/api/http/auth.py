@@ -1,4 +1,8 @@
-"""Resolve who is calling: a title from the server key (Basic auth) or a session (Bearer)."""
+"""Resolve who is calling: a title from the server key (Basic auth) or a session (Bearer).
+
+The `*_from_header` functions work on raw header values and are shared by the Litestar routes
+and the fast path; the others are Litestar dependencies.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,37 @@ from overworld.context import CallContext
 from overworld.errors import Unauthenticated
 from overworld.node import Node
 from overworld.titles.models import Title
+
+
+async def title_from_header(node: Node, header: str) -> Title:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise Unauthenticated("Server key required")
+    try:
+        key = base64.b64decode(value.strip(), validate=True).decode().split(":", 1)[0]
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("Server key invalid") from None
+    title = await node.titles.by_server_key(key)
+    if title is None:
+        raise Unauthenticated("Server key invalid")
+    return title
+
+
+def session_from_header(node: Node, header: str, client_ip: str, request_id: str) -> CallContext:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("Auth token required")
+    title, claims = node.sessions.authenticate(token.strip())
+    return CallContext(
+        title=title,
+        user_id=claims.user_id,
+        username=claims.username,
+        vars=claims.vars,
+        token_id=claims.token_id,
+        session_expires_at=claims.expires_at,
+        client_ip=client_ip,
+        request_id=request_id,
+    )
 
 
 def node_of(request: Request[Any, Any, Any]) -> Node:
@@ -29,35 +64,12 @@ def request_id(request: Request[Any, Any, Any]) -> str:
 
 
 async def server_key_title(request: Request[Any, Any, Any]) -> Title:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        raise Unauthenticated("Server key required")
-    try:
-        key = base64.b64decode(value.strip(), validate=True).decode().split(":", 1)[0]
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated("Server key invalid") from None
-    title = await node_of(request).titles.by_server_key(key)
-    if title is None:
-        raise Unauthenticated("Server key invalid")
-    return title
+    return await title_from_header(node_of(request), request.headers.get("authorization", ""))
 
 
 async def session_context(request: Request[Any, Any, Any]) -> CallContext:
     header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("Auth token required")
-    title, claims = node_of(request).sessions.authenticate(token.strip())
-    return CallContext(
-        title=title,
-        user_id=claims.user_id,
-        username=claims.username,
-        vars=claims.vars,
-        session_expires_at=claims.expires_at,
-        client_ip=client_ip(request),
-        request_id=request_id(request),
-    )
+    return session_from_header(node_of(request), header, client_ip(request), request_id(request))
 
 
 def title_context(request: Request[Any, Any, Any], title: Title) -> CallContext:

@@ -24,6 +24,24 @@ class AccountCustom(Message):
     vars: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class AuthenticateDeviceRequest(Message):
+    account: AccountDevice
+    create: bool = True
+    username: str = ""
+
+
+class AuthenticateEmailRequest(Message):
+    account: AccountEmail
+    create: bool = True
+    username: str = ""
+
+
+class AuthenticateCustomRequest(Message):
+    account: AccountCustom
+    create: bool = True
+    username: str = ""
+
+
 class Session(Message):
     created: bool = False
     token: str = ""
@@ -48,6 +66,12 @@ class UpdateAccountRequest(Message):
     lang_tag: str | None = None
     location: str | None = None
     timezone: str | None = None
+
+
+class GetUsersRequest(Message):
+    ids: list[str] = msgspec.field(default_factory=list)
+    usernames: list[str] = msgspec.field(default_factory=list)
+    facebook_ids: list[str] = msgspec.field(default_factory=list)
 
 
 class User(Message):

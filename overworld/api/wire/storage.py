@@ -40,6 +40,13 @@ class DeleteStorageObjectsRequest(Message):
     object_ids: list[DeleteStorageObjectId] = msgspec.field(default_factory=list)
 
 
+class ListStorageObjectsRequest(Message):
+    collection: str = ""
+    user_id: str = ""
+    limit: int = 1
+    cursor: str = ""
+
+
 class StorageObject(Message):
     collection: str = ""
     key: str = ""

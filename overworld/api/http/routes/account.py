@@ -7,8 +7,9 @@ from typing import Any
 from litestar import Request, Router, delete, get, post, put
 from litestar.di import Provide
 
-from overworld.accounts.models import AccountUpdate
+from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
+from overworld.api.operations import accounts
 from overworld.api.wire.accounts import (
     Account,
     AccountCustom,
@@ -16,123 +17,64 @@ from overworld.api.wire.accounts import (
     AccountEmail,
     UpdateAccountRequest,
 )
-from overworld.api.wire.base import Empty, Message
+from overworld.api.wire.base import Empty
 from overworld.context import CallContext
 
-
-class GetAccountRequest(Message):
-    pass
+Req = Request[Any, Any, Any]
 
 
 @get("/account")
-async def get_account(request: Request[Any, Any, Any], ctx: CallContext) -> Account:
+async def get_account(request: Req, ctx: CallContext) -> Account:
     """The caller's account: profile, identifiers and devices."""
-    node = node_of(request)
-
-    async def run(_: GetAccountRequest) -> Account:
-        return Account.of(await node.accounts.get_account(ctx.title, ctx.user_id))
-
-    return await node.hooks.call("GetAccount", ctx, GetAccountRequest(), run)
+    return await ops.call("GetAccount", accounts.get_account, node_of(request), ctx, Empty())
 
 
 @put("/account", status_code=200)
-async def update_account(
-    request: Request[Any, Any, Any], ctx: CallContext, data: UpdateAccountRequest
-) -> Empty:
-    """Change profile fields; fields left out stay as they are."""
-    node = node_of(request)
-
-    async def run(req: UpdateAccountRequest) -> Empty:
-        update = AccountUpdate(
-            username=req.username,
-            display_name=req.display_name,
-            avatar_url=req.avatar_url,
-            lang_tag=req.lang_tag,
-            location=req.location,
-            timezone=req.timezone,
-        )
-        await node.accounts.update_account(ctx.title, ctx.user_id, update)
-        return Empty()
-
-    return await node.hooks.call("UpdateAccount", ctx, data, run)
+async def update_account(request: Req, ctx: CallContext, data: UpdateAccountRequest) -> Empty:
+    """Change profile fields; fields left out stay as they are, "" clears one."""
+    return await ops.call("UpdateAccount", accounts.update_account, node_of(request), ctx, data)
 
 
 @delete("/account", status_code=200)
-async def delete_account(request: Request[Any, Any, Any], ctx: CallContext) -> Empty:
+async def delete_account(request: Req, ctx: CallContext) -> Empty:
     """Delete the caller's account and everything it owns; its sessions end at once."""
-    node = node_of(request)
-
-    async def run(_: Empty) -> Empty:
-        await node.accounts.delete_account(ctx.title, ctx.user_id)
-        return Empty()
-
-    return await node.hooks.call("DeleteAccount", ctx, Empty(), run)
+    return await ops.call("DeleteAccount", accounts.delete_account, node_of(request), ctx, Empty())
 
 
 @post("/account/link/device", status_code=200)
-async def link_device(request: Request[Any, Any, Any], ctx: CallContext, data: AccountDevice) -> Empty:
-    node = node_of(request)
-
-    async def run(req: AccountDevice) -> Empty:
-        await node.accounts.link_device(ctx.title, ctx.user_id, req.id, req.vars)
-        return Empty()
-
-    return await node.hooks.call("LinkDevice", ctx, data, run)
+async def link_device(request: Req, ctx: CallContext, data: AccountDevice) -> Empty:
+    """Add a device id to the caller's account."""
+    return await ops.call("LinkDevice", accounts.link_device, node_of(request), ctx, data)
 
 
 @post("/account/link/email", status_code=200)
-async def link_email(request: Request[Any, Any, Any], ctx: CallContext, data: AccountEmail) -> Empty:
-    node = node_of(request)
-
-    async def run(req: AccountEmail) -> Empty:
-        await node.accounts.link_email(ctx.title, ctx.user_id, req.email, req.password)
-        return Empty()
-
-    return await node.hooks.call("LinkEmail", ctx, data, run)
+async def link_email(request: Req, ctx: CallContext, data: AccountEmail) -> Empty:
+    """Add (or replace) the caller's email and password."""
+    return await ops.call("LinkEmail", accounts.link_email, node_of(request), ctx, data)
 
 
 @post("/account/link/custom", status_code=200)
-async def link_custom(request: Request[Any, Any, Any], ctx: CallContext, data: AccountCustom) -> Empty:
-    node = node_of(request)
-
-    async def run(req: AccountCustom) -> Empty:
-        await node.accounts.link_custom(ctx.title, ctx.user_id, req.id)
-        return Empty()
-
-    return await node.hooks.call("LinkCustom", ctx, data, run)
+async def link_custom(request: Req, ctx: CallContext, data: AccountCustom) -> Empty:
+    """Add (or replace) the caller's custom id."""
+    return await ops.call("LinkCustom", accounts.link_custom, node_of(request), ctx, data)
 
 
 @post("/account/unlink/device", status_code=200)
-async def unlink_device(request: Request[Any, Any, Any], ctx: CallContext, data: AccountDevice) -> Empty:
-    node = node_of(request)
-
-    async def run(req: AccountDevice) -> Empty:
-        await node.accounts.unlink_device(ctx.title, ctx.user_id, req.id)
-        return Empty()
-
-    return await node.hooks.call("UnlinkDevice", ctx, data, run)
+async def unlink_device(request: Req, ctx: CallContext, data: AccountDevice) -> Empty:
+    """Remove a device id, unless it is the account's last way to log in."""
+    return await ops.call("UnlinkDevice", accounts.unlink_device, node_of(request), ctx, data)
 
 
 @post("/account/unlink/email", status_code=200)
-async def unlink_email(request: Request[Any, Any, Any], ctx: CallContext, data: AccountEmail) -> Empty:
-    node = node_of(request)
-
-    async def run(req: AccountEmail) -> Empty:
-        await node.accounts.unlink_email(ctx.title, ctx.user_id, req.email)
-        return Empty()
-
-    return await node.hooks.call("UnlinkEmail", ctx, data, run)
+async def unlink_email(request: Req, ctx: CallContext, data: AccountEmail) -> Empty:
+    """Remove the email and password, unless they are the account's last way to log in."""
+    return await ops.call("UnlinkEmail", accounts.unlink_email, node_of(request), ctx, data)
 
 
 @post("/account/unlink/custom", status_code=200)
-async def unlink_custom(request: Request[Any, Any, Any], ctx: CallContext, data: AccountCustom) -> Empty:
-    node = node_of(request)
-
-    async def run(req: AccountCustom) -> Empty:
-        await node.accounts.unlink_custom(ctx.title, ctx.user_id, req.id)
-        return Empty()
-
-    return await node.hooks.call("UnlinkCustom", ctx, data, run)
+async def unlink_custom(request: Req, ctx: CallContext, data: AccountCustom) -> Empty:
+    """Remove the custom id, unless it is the account's last way to log in."""
+    return await ops.call("UnlinkCustom", accounts.unlink_custom, node_of(request), ctx, data)
 
 
 router = Router(

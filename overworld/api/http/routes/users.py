@@ -8,16 +8,11 @@ from litestar import Request, get
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.wire.accounts import User, Users
-from overworld.api.wire.base import Message
+from overworld.api.operations import accounts
+from overworld.api.wire.accounts import GetUsersRequest, Users
 from overworld.context import CallContext
-
-
-class GetUsersRequest(Message):
-    ids: list[str] = []
-    usernames: list[str] = []
-    facebook_ids: list[str] = []
 
 
 @get("/v2/user", dependencies={"ctx": Provide(session_context)}, tags=["users"])
@@ -28,15 +23,9 @@ async def get_users(
     usernames: Annotated[list[str] | None, Parameter(query="usernames")] = None,
     facebook_ids: Annotated[list[str] | None, Parameter(query="facebook_ids")] = None,
 ) -> Users:
-    """Users by id and/or username; unknown ones are left out."""
-    node = node_of(request)
-
-    async def run(req: GetUsersRequest) -> Users:
-        found = await node.accounts.get_users(ctx.title, req.ids, req.usernames)
-        return Users(users=[User.of(u) for u in found])
-
+    """Users by id and/or username (100 at most); unknown ones are left out."""
     req = GetUsersRequest(ids=ids or [], usernames=usernames or [], facebook_ids=facebook_ids or [])
-    return await node.hooks.call("GetUsers", ctx, req, run)
+    return await ops.call("GetUsers", accounts.get_users, node_of(request), ctx, req)
 
 
 ROUTES = [get_users]
