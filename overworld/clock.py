@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
 def now_ms() -> int:
@@ -15,5 +16,10 @@ def rfc3339(ms: int | None) -> str:
     if ms is None:
         return ""
     seconds, millis = divmod(ms, 1000)
-    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    text = _seconds(seconds)
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
+
+
+@lru_cache(maxsize=4096)
+def _seconds(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -7,12 +7,17 @@ hosting many titles knows which secret verifies a token before it trusts any cla
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import jwt
+import orjson
 
 from overworld.titles.models import Title
 
@@ -49,7 +54,21 @@ def issue(
     if vars:
         payload["vrs"] = vars
     secret = title.refresh_secret if refresh else title.token_secret
-    return jwt.encode(payload, secret, algorithm="HS256", headers={"kid": title.id})
+    # Signing is HMAC-SHA256 over base64url(header).base64url(payload), as RFC 7515 defines; done
+    # here with orjson because PyJWT's stdlib-json encoder was a third of the cost of a sign-up.
+    # Verification stays with PyJWT (`verify`), and the tests check PyJWT accepts these tokens.
+    signing_input = _header(title.id) + b"." + _b64(orjson.dumps(payload))
+    signature = _b64(hmac.new(secret, signing_input, hashlib.sha256).digest())
+    return (signing_input + b"." + signature).decode()
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+@lru_cache(maxsize=1024)
+def _header(title_id: str) -> bytes:
+    return _b64(orjson.dumps({"alg": "HS256", "kid": title_id, "typ": "JWT"}))
 
 
 def title_id_of(token: str) -> str:

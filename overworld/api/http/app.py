@@ -1,4 +1,4 @@
-"""Build the ASGI application for one node."""
+"""Build the ASGI application for one node: the edge layer in front of the Litestar app."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import structlog
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from overworld import __version__
+from overworld.api.http.edge import Edge
 from overworld.api.http.errors import EXCEPTION_HANDLERS
-from overworld.api.http.middleware import request_id_middleware
 from overworld.api.http.routes import ROUTES
 from overworld.config import Settings
 from overworld.node import Node
@@ -27,16 +27,16 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
-def create_app(settings: Settings, node: Node | None = None, announce: bool = False) -> Litestar:
+def create_app(
+    settings: Settings, node: Node | None = None, announce: bool = False, fast_path: bool = True
+) -> Edge:
     """The app; it starts its own Node at startup unless one is given (tests share one)."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = node is None
         running = node or await Node.start(settings)
-        app.state.node = running
-        if settings.metrics:
-            metrics.register_pool(running.db.pool_stats)
+        attach(running)
         if announce:
             _announce(settings, running)
         try:
@@ -46,21 +46,11 @@ def create_app(settings: Settings, node: Node | None = None, announce: bool = Fa
                 log.info("shutting down")
                 await running.close()
 
-    prometheus = PrometheusConfig(
-        app_name="overworld",
-        prefix="overworld",
-        group_path=True,
-        exclude=["/metrics", "/healthz", "/readyz"],
-        buckets=[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
-    )
     handlers: list[object] = list(ROUTES)
-    middleware: list[object] = [request_id_middleware]
     if settings.metrics:
         handlers.append(MetricsController)
-        middleware.append(prometheus.middleware)
-    app = Litestar(
+    litestar = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
-        middleware=middleware,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
@@ -74,11 +64,17 @@ def create_app(settings: Settings, node: Node | None = None, announce: bool = Fa
         logging_config=None,  # logging is configured by overworld.ops.logging
         debug=False,
     )
-    if node is not None:
-        app.state.node = node
+    edge = Edge(litestar, settings.max_request_bytes, metrics=settings.metrics, fast_path=fast_path)
+
+    def attach(running: Node) -> None:
+        litestar.state.node = running
+        edge.node = running
         if settings.metrics:
-            metrics.register_pool(node.db.pool_stats)
-    return app
+            metrics.register_pool(running.db.pool_stats)
+
+    if node is not None:
+        attach(node)
+    return edge
 
 
 def _announce(settings: Settings, node: Node) -> None:
