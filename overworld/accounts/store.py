@@ -110,8 +110,7 @@ class AccountStore:
         rows = await self._db.fetch(
             f"SELECT {_U_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time,"
             " d.id AS device_id, d.vars AS device_vars FROM users u LEFT JOIN user_devices d"
-            " ON d.title_id = u.title_id AND d.user_id = u.id WHERE u.title_id = $1 AND u.id = $2"
-            " ORDER BY d.id",
+            " ON d.title_id = u.title_id AND d.user_id = u.id WHERE u.title_id = $1 AND u.id = $2",
             title_id,
             user_id,
         )
@@ -122,11 +121,15 @@ class AccountStore:
             user=user_from_row(first),
             email=first["email"] or "",
             custom_id=first["custom_id"] or "",
-            devices=[
-                Device(id=r["device_id"], vars=orjson.loads(r["device_vars"]) if r["device_vars"] else {})
-                for r in rows
-                if r["device_id"] is not None
-            ],
+            # Sorted here: an ORDER BY on the device id led SQLite's planner away from the user index.
+            devices=sorted(
+                (
+                    Device(id=r["device_id"], vars=orjson.loads(r["device_vars"]) if r["device_vars"] else {})
+                    for r in rows
+                    if r["device_id"] is not None
+                ),
+                key=lambda d: d.id,
+            ),
             verify_time=first["verify_time"],
             disable_time=first["disable_time"],
         )
