@@ -33,11 +33,17 @@ def _claims_uid(token: str) -> str:
 async def test_same_answers_on_both_paths(both, server_key):
     fast, slow = both
     device = unique("device-")
-    session = (await fast.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))).json()
-    again = (await slow.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))).json()
+    session = (
+        await fast.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+    ).json()
+    again = (
+        await slow.post("/v2/account/authenticate/device", json={"id": device}, headers=basic(server_key))
+    ).json()
     assert _claims_uid(session["token"]) == _claims_uid(again["token"]) and "created" not in again
     token = bearer(session["token"])
-    await fast.put("/v2/storage", json={"objects": [{"collection": "c", "key": "k", "value": '{"a": 1}'}]}, headers=token)
+    await fast.put(
+        "/v2/storage", json={"objects": [{"collection": "c", "key": "k", "value": '{"a": 1}'}]}, headers=token
+    )
     uid = _claims_uid(session["token"])
 
     requests = [
@@ -47,12 +53,30 @@ async def test_same_answers_on_both_paths(both, server_key):
         ("POST", "/v2/storage", {}, {"object_ids": [{"collection": "c", "key": "k", "user_id": uid}]}, token),
         ("POST", "/v2/storage", {}, {"object_ids": "nope"}, token),
         ("PUT", "/v2/storage", {}, {"objects": [{"collection": "c", "key": "k", "value": "[]"}]}, token),
-        ("PUT", "/v2/storage", {}, {"objects": [{"collection": "c", "key": "k", "value": "{}", "version": "*"}]}, token),
+        (
+            "PUT",
+            "/v2/storage",
+            {},
+            {"objects": [{"collection": "c", "key": "k", "value": "{}", "version": "*"}]},
+            token,
+        ),
         ("POST", "/v2/account/authenticate/device", {}, {"id": "short"}, basic(server_key)),
-        ("POST", "/v2/account/authenticate/device", {"create": "false"}, {"id": unique("device-")}, basic(server_key)),
+        (
+            "POST",
+            "/v2/account/authenticate/device",
+            {"create": "false"},
+            {"id": unique("device-")},
+            basic(server_key),
+        ),
         ("POST", "/v2/account/authenticate/device", {}, {"id": 12}, basic(server_key)),
         ("POST", "/v2/account/authenticate/device", {}, {"id": unique("device-")}, basic("wrong-key")),
-        ("POST", "/v2/account/authenticate/custom", {"create": "false"}, {"id": unique("c-")}, basic(server_key)),
+        (
+            "POST",
+            "/v2/account/authenticate/custom",
+            {"create": "false"},
+            {"id": unique("c-")},
+            basic(server_key),
+        ),
         ("POST", "/v2/account/authenticate/custom", {}, {"id": "abc"}, {}),
     ]
     for method, path, params, body, headers in requests:
