@@ -34,7 +34,7 @@ def test_every_command_has_help(args, tmp_path):
 
 
 def test_serve_first_start_creates_default_title_and_prints_addresses(tmp_path):
-    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data"), "OVERWORLD_LOG_LEVEL": "debug"}
     with running_server(env, tmp_path) as server:
         session = httpx.post(
             server.url + "/v2/account/authenticate/device",
@@ -46,9 +46,29 @@ def test_serve_first_start_creates_default_title_and_prints_addresses(tmp_path):
         assert account.status_code == 200
         assert httpx.get(server.url + "/docs/openapi.json").status_code == 200
         assert "overworld_requests_total" in httpx.get(server.url + "/metrics").text
+        email = httpx.post(
+            server.url + "/v2/account/authenticate/email",
+            json={"email": "secretive@example.com", "password": "hunter2-hunter2"},
+            headers=basic("defaultkey"),
+        )
+        httpx.post(
+            server.url + "/v2/account/authenticate/email",
+            json={"email": "secretive@example.com", "password": "wrong-password"},
+            headers=basic("defaultkey"),
+        )
     output = server.output()
     assert f"http://127.0.0.1:{server.port}/docs" in output and "/metrics" in output
     assert (tmp_path / "data" / "overworld.db").exists()
+    # Nothing secret reaches the log, even at debug level.
+    for secret in (
+        session.json()["token"],
+        email.json()["token"],
+        email.json()["refresh_token"],
+        "defaultkey",
+        "hunter2-hunter2",
+        "wrong-password",
+    ):
+        assert secret not in output
 
 
 def test_title_create_prints_a_key_that_works_on_a_running_server(tmp_path):
