@@ -19,7 +19,6 @@ from overworld.clock import now_ms
 from overworld.db import Database, IntegrityError, Row, Tx
 from overworld.errors import (
     AlreadyExists,
-    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -351,7 +350,7 @@ class AccountService:
             raise NotFound(NOT_FOUND)
         remaining = ids["devices"] + (1 if ids["email"] else 0) + (1 if ids["custom_id"] else 0)
         if remaining <= 1:
-            raise FailedPrecondition(LAST_IDENTIFIER)
+            raise PermissionDenied(LAST_IDENTIFIER)
 
 
 class _IdentifierTaken(Exception):

@@ -1,0 +1,112 @@
+"""The official JavaScript client, @heroiclabs/nakama-js, against a live `overworld serve`.
+
+The tests themselves are in tests/node/client.test.mjs (Node's built-in test runner); this module
+installs the pinned client with `npm ci` when needed, starts the server on SQLite and, when
+OVERWORLD_TEST_DATABASE_URL is set, on PostgreSQL, and runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import PG_URL, ROOT, create_pg_database, drop_pg_database, have_node, run, running_server
+
+pytestmark = [
+    pytest.mark.node,
+    pytest.mark.skipif(not have_node(), reason="the nakama-js tests need Node.js (`node`) and `npm` on PATH"),
+]
+
+NODE_DIR = ROOT / "tests" / "node"
+TEST_FILE = NODE_DIR / "client.test.mjs"
+NODE_TIMEOUT = 120
+NPM_TIMEOUT = 300
+
+
+def _needs_install() -> bool:
+    modules = NODE_DIR / "node_modules"
+    marker = modules / ".package-lock.json"  # npm's hidden lockfile, rewritten on every install
+    if not (modules / "@heroiclabs" / "nakama-js" / "package.json").exists():
+        return True
+    installed = marker.stat().st_mtime if marker.exists() else modules.stat().st_mtime
+    return installed < (NODE_DIR / "package-lock.json").stat().st_mtime
+
+
+def _text(output: str | bytes | None) -> str:
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
+@pytest.fixture(scope="module")
+def node_modules() -> Path:
+    if _needs_install():
+        npm = shutil.which("npm")
+        assert npm is not None
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            env={**os.environ, "SCARF_ANALYTICS": "false"},
+            capture_output=True,
+            text=True,
+            timeout=NPM_TIMEOUT,
+        )
+        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    return NODE_DIR / "node_modules"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
+    if request.param == "sqlite":
+        yield env
+        return
+    if not PG_URL:
+        pytest.skip(
+            "the PostgreSQL case needs OVERWORLD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test)"
+        )
+    url = run(create_pg_database(PG_URL))
+    try:
+        yield {**env, "OVERWORLD_DATABASE_URL": url}
+    finally:
+        run(drop_pg_database(PG_URL, url))
+
+
+def test_nakama_js_client(node_modules: Path, database_env: dict[str, str], tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node is not None
+    server_key = "key-" + secrets.token_hex(8)
+    env = {**database_env, "OVERWORLD_DEFAULT_SERVER_KEY": server_key, "OVERWORLD_LOG_LEVEL": "warning"}
+    with running_server(env, cwd=tmp_path) as server:
+        try:
+            result = subprocess.run(
+                # --test-force-exit: nakama-js leaves a timeout timer pending after every request.
+                [node, "--test", "--test-force-exit", str(TEST_FILE)],
+                cwd=NODE_DIR,
+                env={
+                    **os.environ,
+                    "OVERWORLD_URL_HOST": "127.0.0.1",
+                    "OVERWORLD_URL_PORT": str(server.port),
+                    "OVERWORLD_SERVER_KEY": server_key,
+                },
+                capture_output=True,
+                text=True,
+                timeout=NODE_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(
+                f"node --test did not finish in {NODE_TIMEOUT} s:\n{_text(exc.stdout)}\n{_text(exc.stderr)}\n"
+                f"--- server log ---\n{server.output()}"
+            )
+    if result.returncode != 0:
+        pytest.fail(
+            f"node --test exited with {result.returncode}:\n{result.stdout}\n{result.stderr}\n"
+            f"--- server log ---\n{server.output()}",
+            pytrace=False,
+        )
