@@ -209,3 +209,43 @@ async def test_bearer_token_is_required_and_verified(client, api: Api):
     }
     refresh_as_session = await client.get("/v2/account", headers=bearer(session["refresh_token"]))
     assert refresh_as_session.status_code == 401
+
+
+async def test_concurrent_signups_with_one_username_give_one_account(client, server_key):
+    import asyncio
+
+    name = unique("race")
+    responses = await asyncio.gather(
+        *[
+            client.post(
+                "/v2/account/authenticate/device",
+                json={"id": unique("device-")},
+                params={"username": name},
+                headers=basic(server_key),
+            )
+            for _ in range(6)
+        ]
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 5
+    assert all(r.json()["code"] == 6 for r in responses if r.status_code == 409)
+
+
+async def test_concurrent_custom_id_signups_and_plain_signups_in_one_burst(client, server_key):
+    import asyncio
+
+    custom = unique("custom-")
+    same = [
+        client.post("/v2/account/authenticate/custom", json={"id": custom}, headers=basic(server_key))
+        for _ in range(5)
+    ]
+    others = [
+        client.post(
+            "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(server_key)
+        )
+        for _ in range(10)
+    ]
+    responses = await asyncio.gather(*same, *others)
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    assert len({claims(r.json()["token"])["uid"] for r in responses[:5]}) == 1
+    assert len({claims(r.json()["token"])["uid"] for r in responses}) == 11
+    assert sum(1 for r in responses if r.json().get("created")) == 11

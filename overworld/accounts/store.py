@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from overworld.accounts.models import Account, Device, User
+from overworld.accounts.signups import SignupBatcher
 from overworld.db import Database, Row, Tx
 
 USER_COLUMNS = (
@@ -35,6 +36,7 @@ def user_from_row(row: Row) -> User:
 class AccountStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._signups = SignupBatcher(db) if db.dialect == "postgresql" else None
 
     # -- lookups used by authentication -------------------------------------------------------
 
@@ -85,15 +87,10 @@ class AccountStore:
             " edge_count, create_time, update_time) VALUES ($1, $2, $3, 'en', '{}', $4, $5, $6, 0, $7, $7)"
         )
         args: tuple[Any, ...] = (title_id, user_id, username, email, password, custom_id, now)
-        if device_id is None:
+        if self._signups is not None and email is None:
+            await self._signups.create(title_id, user_id, username, now, device_id, custom_id)
+        elif device_id is None:
             await self._db.execute(insert_user, *args)
-        elif self._db.dialect == "postgresql":
-            await self._db.execute(
-                f"WITH u AS ({insert_user} RETURNING id)"
-                " INSERT INTO user_devices (title_id, id, user_id) SELECT $1, $8, id FROM u",
-                *args,
-                device_id,
-            )
         else:
             async with self._db.transaction() as tx:
                 await tx.execute(insert_user, *args)

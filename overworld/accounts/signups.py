@@ -1,0 +1,120 @@
+"""Batched sign-ups for PostgreSQL.
+
+Every new account costs a commit, and on PostgreSQL a commit is a WAL flush. Under a launch-day
+burst, sign-ups that arrive in the same turn of the event loop are written together: one
+multi-row INSERT of users and one of devices, in one transaction. Rows that clash (a username or
+identifier taken, by an earlier account or by another row of the same batch) are skipped by
+`ON CONFLICT DO NOTHING` and reported to their own caller as the IntegrityError a single insert
+would have raised; the rest of the batch is unaffected. Each caller is answered after the commit.
+(SQLite gets the same effect from its group commit, see overworld/db/sqlite.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from overworld.db import Database, IntegrityError
+
+
+@dataclass(slots=True)
+class Signup:
+    title_id: str
+    user_id: str
+    username: str
+    now: int
+    device_id: str | None
+    custom_id: str | None
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class SignupBatcher:
+    def __init__(self, db: Database, max_batch: int = 500) -> None:
+        self._db = db
+        self._pending: list[Signup] = []
+        self._max_batch = max_batch
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def create(
+        self,
+        title_id: str,
+        user_id: str,
+        username: str,
+        now: int,
+        device_id: str | None,
+        custom_id: str | None,
+    ) -> None:
+        """Insert the user (and device); raises IntegrityError naming the clashing column."""
+        signup = Signup(title_id, user_id, username, now, device_id, custom_id)
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._start_flush)
+        self._pending.append(signup)
+        await asyncio.shield(signup.done)
+
+    def _start_flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            task = asyncio.get_running_loop().create_task(self._flush(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, batch: list[Signup]) -> None:
+        outcome: dict[str, Exception | None] = {}
+        try:
+            async with self._db.transaction() as tx:
+                rows = await tx.fetch(
+                    "INSERT INTO users (title_id, id, username, lang_tag, metadata, custom_id, edge_count,"
+                    " create_time, update_time)"
+                    " SELECT t, i, u, 'en', '{}', c, 0, n, n FROM"
+                    " unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) x(t, i, u, c, n)"
+                    " ON CONFLICT DO NOTHING RETURNING id",
+                    [s.title_id for s in batch],
+                    [s.user_id for s in batch],
+                    [s.username for s in batch],
+                    [s.custom_id for s in batch],
+                    [s.now for s in batch],
+                )
+                inserted = {r["id"] for r in rows}
+                for s in batch:
+                    if s.user_id not in inserted:
+                        # Which unique column clashed: the custom id (taken: log in instead) or the username.
+                        taken = s.custom_id is not None and await tx.fetchval(
+                            "SELECT 1 FROM users WHERE title_id = $1 AND custom_id = $2",
+                            s.title_id,
+                            s.custom_id,
+                        )
+                        outcome[s.user_id] = IntegrityError("custom_id" if taken else "username")
+                with_device = [s for s in batch if s.device_id is not None and s.user_id in inserted]
+                if with_device:
+                    rows = await tx.fetch(
+                        "INSERT INTO user_devices (title_id, id, user_id)"
+                        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+                        " ON CONFLICT DO NOTHING RETURNING user_id",
+                        [s.title_id for s in with_device],
+                        [s.device_id for s in with_device],
+                        [s.user_id for s in with_device],
+                    )
+                    linked = {r["user_id"] for r in rows}
+                    orphans = [s for s in with_device if s.user_id not in linked]
+                    for s in orphans:
+                        outcome[s.user_id] = IntegrityError("device id")
+                    if orphans:
+                        await tx.execute(
+                            "DELETE FROM users WHERE (title_id, id) IN"
+                            " (SELECT * FROM unnest($1::text[], $2::text[]))",
+                            [s.title_id for s in orphans],
+                            [s.user_id for s in orphans],
+                        )
+        except Exception as exc:
+            for s in batch:
+                if not s.done.done():
+                    s.done.set_exception(exc)
+            return
+        for s in batch:
+            if s.done.done():
+                continue
+            error = outcome.get(s.user_id)
+            if error is None:
+                s.done.set_result(None)
+            else:
+                s.done.set_exception(error)
