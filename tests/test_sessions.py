@@ -87,3 +87,12 @@ async def test_expired_token_is_refused(client, api: Api, node):
     )
     response = await client.get("/v2/account", headers=bearer(expired))
     assert response.status_code == 401 and response.json()["message"] == "Auth token invalid"
+
+
+async def test_logout_with_someone_elses_or_garbage_tokens_is_invalid_argument(client, api: Api):
+    me = await api.device()
+    other = await api.device()
+    for body in ({"token": other["token"]}, {"refresh_token": "garbage"}, {"token": "garbage"}):
+        response = await client.post("/v2/session/logout", json=body, headers=bearer(me["token"]))
+        assert response.status_code == 400 and response.json()["code"] == 3
+    assert (await client.get("/v2/account", headers=bearer(other["token"]))).status_code == 200

@@ -144,14 +144,18 @@ async def test_read_permissions(client, api: Api):
 async def test_owner_cannot_overwrite_or_delete_a_no_write_object(client, api: Api):
     me = await api.device()
     await write(client, me, {"collection": "c", "key": "locked", "value": '{"x": 1}', "permission_write": 0})
-    body = await write(client, me, {"collection": "c", "key": "locked", "value": '{"x": 2}'}, status=403)
-    assert body["code"] == 7
+    body = await write(client, me, {"collection": "c", "key": "locked", "value": '{"x": 2}'}, status=400)
+    assert body == {
+        "error": "Storage write rejected - permission denied.",
+        "code": 3,
+        "message": "Storage write rejected - permission denied.",
+    }
     deleted = await client.put(
         "/v2/storage/delete",
         json={"object_ids": [{"collection": "c", "key": "locked"}]},
         headers=bearer(me["token"]),
     )
-    assert deleted.status_code == 403
+    assert deleted.status_code == 400 and deleted.json()["code"] == 3
 
 
 async def test_delete_with_and_without_version(client, api: Api):
@@ -173,6 +177,12 @@ async def test_delete_with_and_without_version(client, api: Api):
     assert ok.status_code == 200 and ok.json() == {}
     ids = [{"collection": "d", "key": k, "user_id": uid} for k in ("a", "b")]
     assert await read(client, me, *ids) == []
+    missing = await client.put(
+        "/v2/storage/delete",
+        json={"object_ids": [{"collection": "d", "key": "a"}]},
+        headers=bearer(me["token"]),
+    )
+    assert missing.status_code == 400 and missing.json()["code"] == 3
 
 
 async def test_list_pages_with_cursor(client, api: Api):

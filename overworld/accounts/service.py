@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
+import structlog
 
 from overworld.accounts import validation as check
 from overworld.accounts.lockout import LoginLockout
@@ -27,6 +28,7 @@ from overworld.errors import (
 from overworld.sessions.service import SessionService
 from overworld.titles.models import Title
 
+log = structlog.get_logger(__name__)
 NOT_FOUND = "User account not found."
 BANNED = "User account banned."
 BAD_CREDENTIALS = "Invalid credentials."
@@ -36,6 +38,8 @@ MAX_USERS_PER_CALL = 100
 _LETTERS = string.ascii_letters
 
 DeletionStep = Callable[[Tx, str, str], Awaitable[None]]
+# Told of each new account: title, user id, username, how it was made ("device", "email", "custom").
+CreatedCallback = Callable[[Title, str, str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,16 @@ class AccountService:
         self._lockout = lockout
         self._passwords = passwords or Passwords()
         self._deletion_steps: list[DeletionStep] = []
+        self._created_callbacks: list[CreatedCallback] = []
 
     def on_delete(self, step: DeletionStep) -> None:
         """Register a step that removes a domain's rows of a deleted user, in the same transaction."""
         self._deletion_steps.append(step)
+
+    def on_created(self, callback: CreatedCallback) -> None:
+        """Register a function told of every account created; it must return at once (start
+        background work for anything slow) and its errors are logged, never seen by the caller."""
+        self._created_callbacks.append(callback)
 
     # -- authentication ---------------------------------------------------------------------------
 
@@ -188,6 +198,12 @@ class AccountService:
                         raise AlreadyExists(USERNAME_TAKEN) from None
                     continue  # a generated name clashed: draw another
                 raise _IdentifierTaken() from None
+            method = "device" if device_id else "email" if email else "custom"
+            for callback in self._created_callbacks:
+                try:
+                    callback(title, user_id, name, method)
+                except Exception:
+                    log.exception("account created callback failed", title=title.name)
             return AuthResult(user_id=user_id, username=name, created=True)
         raise AlreadyExists(USERNAME_TAKEN)
 
@@ -227,8 +243,8 @@ class AccountService:
         try:
             changed = await self._store.update(title.id, user_id, fields, now_ms())
         except IntegrityError as exc:
-            if exc.involves("username"):
-                raise AlreadyExists(USERNAME_TAKEN) from None
+            if exc.involves("username"):  # Nakama answers INVALID_ARGUMENT here (ALREADY_EXISTS at sign-up)
+                raise InvalidArgument(USERNAME_TAKEN) from None
             raise
         if changed == 0:
             raise NotFound(NOT_FOUND)
@@ -285,7 +301,7 @@ class AccountService:
     async def link_email(self, title: Title, user_id: str, email: str, password: str) -> None:
         email = check.email(email)
         hashed = await self._passwords.hash(check.password(password))
-        await self._link_column(title, user_id, "email", email, "Email already in use.", password=hashed)
+        await self._link_column(title, user_id, "email", email, "Email is already in use.", password=hashed)
 
     async def _link_column(
         self, title: Title, user_id: str, column: str, value: str, taken: str, password: bytes | None = None

@@ -8,7 +8,8 @@ import orjson
 
 from overworld.errors import InvalidArgument
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\s]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\s]")  # identifiers: no control characters, no spaces
+_USERNAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")  # as Nakama: control characters only
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")
 
@@ -24,7 +25,9 @@ METADATA_MAX = 16_384
 def device_id(value: str) -> str:
     if not value:
         raise InvalidArgument("Device ID is required.")
-    if not DEVICE_ID[0] <= len(value) <= DEVICE_ID[1] or _CONTROL.search(value):
+    if _CONTROL.search(value):
+        raise InvalidArgument("Device ID invalid, no spaces or control characters allowed.")
+    if not DEVICE_ID[0] <= len(value) <= DEVICE_ID[1]:
         raise InvalidArgument("Device ID invalid, must be 10-128 bytes.")
     return value
 
@@ -32,7 +35,9 @@ def device_id(value: str) -> str:
 def custom_id(value: str) -> str:
     if not value:
         raise InvalidArgument("Custom ID is required.")
-    if not CUSTOM_ID[0] <= len(value) <= CUSTOM_ID[1] or _CONTROL.search(value):
+    if _CONTROL.search(value):
+        raise InvalidArgument("Custom ID invalid, no spaces or control characters allowed.")
+    if not CUSTOM_ID[0] <= len(value) <= CUSTOM_ID[1]:
         raise InvalidArgument("Custom ID invalid, must be 6-128 bytes.")
     return value
 
@@ -40,10 +45,12 @@ def custom_id(value: str) -> str:
 def email(value: str) -> str:
     if not value:
         raise InvalidArgument("Email address is required.")
-    if not EMAIL[0] <= len(value) <= EMAIL[1]:
-        raise InvalidArgument("Invalid email address, must be 10-255 bytes.")
+    if _CONTROL.search(value):
+        raise InvalidArgument("Invalid email address, no spaces or control characters allowed.")
     if not _EMAIL.match(value):
         raise InvalidArgument("Invalid email address format.")
+    if not EMAIL[0] <= len(value) <= EMAIL[1]:
+        raise InvalidArgument("Invalid email address, must be 10-255 bytes.")
     return value.lower()
 
 
@@ -62,7 +69,7 @@ def username(value: str) -> str:
         raise InvalidArgument("Username is required.")
     if len(value) > USERNAME_MAX:
         raise InvalidArgument("Username invalid, must be 1-128 bytes.")
-    if _CONTROL.search(value):
+    if _USERNAME_FORBIDDEN.search(value):
         raise InvalidArgument("Username invalid, no spaces or control characters allowed.")
     return value
 

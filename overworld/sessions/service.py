@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from overworld.context import CallContext
-from overworld.errors import Unauthenticated
+from overworld.errors import InvalidArgument, Unauthenticated
 from overworld.sessions import tokens
 from overworld.sessions.revocations import REFRESH, SESSION, Revocations
 from overworld.sessions.tokens import Claims, TokenError, VerifiedTokenCache
@@ -97,23 +97,25 @@ class SessionService:
         if not token and not refresh_token:
             await self.logout_everywhere(title, caller.user_id)
             return
+        refresh = self.parse_refresh(title, refresh_token) if refresh_token else None
+        if refresh_token and (refresh is None or refresh.user_id != caller.user_id):
+            raise InvalidArgument("Refresh token invalid.")
         if token:
             session = self.parse_session(title, token)
-            if session is not None and session.user_id == caller.user_id:
-                await self._revocations.revoke_token(
-                    title.id, session.token_id, session.user_id, session.expires_at * 1000, SESSION
-                )
-                self._cache.discard(token)
+            if session is None or session.user_id != caller.user_id:
+                raise InvalidArgument("Session token invalid.")
+            await self._revocations.revoke_token(
+                title.id, session.token_id, session.user_id, session.expires_at * 1000, SESSION
+            )
+            self._cache.discard(token)
         else:
             await self._revocations.revoke_token(
                 title.id, caller.token_id, caller.user_id, caller.session_expires_at * 1000, SESSION
             )
-        if refresh_token:
-            refresh = self.parse_refresh(title, refresh_token)
-            if refresh is not None and refresh.user_id == caller.user_id:
-                await self._revocations.revoke_token(
-                    title.id, refresh.token_id, refresh.user_id, refresh.expires_at * 1000, REFRESH
-                )
+        if refresh is not None:
+            await self._revocations.revoke_token(
+                title.id, refresh.token_id, refresh.user_id, refresh.expires_at * 1000, REFRESH
+            )
 
     async def logout_everywhere(self, title: Title, user_id: str) -> None:
         lifetime_ms = max(self.session_ttl_sec, self.refresh_ttl_sec) * 1000

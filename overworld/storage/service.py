@@ -15,7 +15,7 @@ import orjson
 
 from overworld.clock import now_ms
 from overworld.db import Database, IntegrityError, Row, Tx
-from overworld.errors import InvalidArgument, PermissionDenied
+from overworld.errors import InvalidArgument
 from overworld.storage.models import (
     NO_WRITE,
     OWNER_READ,
@@ -33,8 +33,8 @@ MAX_VALUE_BYTES = 65_536
 MAX_NAME = 128
 VERSION_REJECTED = "Storage write rejected - version check failed."
 WRITE_DENIED = "Storage write rejected - permission denied."
-DELETE_REJECTED = "Storage delete rejected - version check failed."
-DELETE_DENIED = "Storage delete rejected - permission denied."
+DELETE_REJECTED = "Storage delete rejected - not found, version check failed, or permission denied."
+MISSING_NAME = "Invalid collection or key value supplied. They must be set."
 
 _COLUMNS = "collection, key, user_id, value, version, read, write, create_time, update_time"
 
@@ -59,7 +59,7 @@ def _object(row: Row) -> StoredObject:
 
 def _check_name(kind: str, value: str) -> None:
     if not value:
-        raise InvalidArgument(f"Invalid {kind}, must be set.")
+        raise InvalidArgument(MISSING_NAME)
     if len(value) > MAX_NAME:
         raise InvalidArgument(f"Invalid {kind}, must be at most {MAX_NAME} characters.")
 
@@ -70,7 +70,7 @@ def _check_user_id(value: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise InvalidArgument(f"Invalid user ID {value!r}.") from None
+        raise InvalidArgument("Invalid user ID - make sure user ID is a valid UUID.") from None
 
 
 def encode_cursor(parts: list[str]) -> str:
@@ -112,9 +112,9 @@ class StorageService:
         _check_name("collection", obj.collection)
         _check_name("key", obj.key)
         if obj.permission_read not in (0, 1, 2):
-            raise InvalidArgument("Invalid read permission, must be 0, 1 or 2.")
+            raise InvalidArgument("Invalid Read permission supplied. It must be either 0, 1 or 2.")
         if obj.permission_write not in (0, 1):
-            raise InvalidArgument("Invalid write permission, must be 0 or 1.")
+            raise InvalidArgument("Invalid Write permission supplied. It must be either 0 or 1.")
         if len(obj.value.encode()) > MAX_VALUE_BYTES:
             raise InvalidArgument(f"Value is too large, at most {MAX_VALUE_BYTES} bytes.")
         try:
@@ -174,7 +174,7 @@ class StorageService:
             obj.key,
         )
         if existing is not None and caller is not None and existing["write"] == NO_WRITE:
-            return PermissionDenied(WRITE_DENIED)
+            return InvalidArgument(WRITE_DENIED)  # INVALID_ARGUMENT, as Nakama answers
         return InvalidArgument(VERSION_REJECTED)
 
     # -- read -----------------------------------------------------------------------------------
@@ -260,42 +260,30 @@ class StorageService:
     # -- delete ---------------------------------------------------------------------------------
 
     async def delete(self, title_id: str, caller: str | None, ids: list[ObjectId]) -> None:
-        """Delete a batch atomically; a version, when given, must match."""
+        """Delete a batch atomically; each object must exist, be writable by the caller and match
+        its version when one is given, or nothing is deleted."""
         if not ids:
-            raise InvalidArgument("No objects were given to delete.")
+            return
         if len(ids) > MAX_BATCH:
             raise InvalidArgument(f"Too many objects, at most {MAX_BATCH} per call.")
         for oid in ids:
             _check_name("collection", oid.collection)
             _check_name("key", oid.key)
             oid.user_id = caller if caller is not None else _check_user_id(oid.user_id)
+        owner_may_write = "" if caller is None else " AND write = 1"
         async with self._db.transaction() as tx:
             for oid in ids:
-                row = await tx.fetchrow(
-                    "SELECT version, write FROM storage_objects"
-                    " WHERE title_id = $1 AND collection = $2 AND user_id = $3 AND key = $4",
-                    title_id,
-                    oid.collection,
-                    oid.user_id,
-                    oid.key,
-                )
-                if row is None:
-                    if oid.version:
-                        raise InvalidArgument(DELETE_REJECTED)
-                    continue
-                if caller is not None and row["write"] == NO_WRITE:
-                    raise PermissionDenied(DELETE_DENIED)
                 condition = " AND version = $5" if oid.version else ""
                 removed = await tx.execute(
                     "DELETE FROM storage_objects WHERE title_id = $1 AND collection = $2 AND user_id = $3"
-                    f" AND key = $4{condition}",
+                    f" AND key = $4{owner_may_write}{condition}",
                     title_id,
                     oid.collection,
                     oid.user_id,
                     oid.key,
                     *([oid.version] if oid.version else []),
                 )
-                if removed == 0:
+                if removed == 0:  # not there, another version, or not writable: the batch fails
                     raise InvalidArgument(DELETE_REJECTED)
 
     async def delete_user_objects(self, tx: Tx, title_id: str, user_id: str) -> None:
