@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     lockout_account_failures: Positive = 5
     lockout_address_failures: Positive = 50
     lockout_window_sec: Positive = 900
+    # Server code: a folder of Python modules (docs/runtime.md), and the time limit of each call.
+    runtime_path: str = ""
+    runtime_timeout_ms: Positive = 5000
     # Requests.
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262_144
     shutdown_grace_sec: NonNegative = 10

@@ -13,6 +13,7 @@ from overworld.accounts.service import AccountService
 from overworld.config import Settings
 from overworld.db import Database, migrate, open_database
 from overworld.runtime.hooks import Hooks
+from overworld.runtime.runtime import Runtime
 from overworld.sessions.revocations import Revocations
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
@@ -36,6 +37,7 @@ class Node:
     accounts: AccountService
     storage: StorageService
     hooks: Hooks
+    runtime: Runtime
     default_title: Title
     redis: Any = None
     closers: list[Any] = field(default_factory=list)
@@ -92,13 +94,30 @@ class Node:
         accounts = AccountService(db, sessions, lockout)
         storage = StorageService(db)
         accounts.on_delete(storage.delete_user_objects)
+        hooks = Hooks()
+        runtime = Runtime(
+            accounts=accounts, storage=storage, sessions=sessions, hooks=hooks,
+            timeout_ms=settings.runtime_timeout_ms, node_name=settings.node_name,
+        )  # fmt: skip
+        try:
+            await runtime.load(settings.runtime_path, titles.all())
+        except BaseException:
+            await revocations.close()
+            await pubsub.close()
+            await db.close()
+            if redis is not None:
+                await redis.aclose()
+            raise
+        accounts.on_created(runtime.account_created)
+        titles.on_added(runtime.add_title)
         return cls(
             settings=settings, db=db, pubsub=pubsub, counters=counters, titles=titles,
             revocations=revocations, sessions=sessions, accounts=accounts, storage=storage,
-            hooks=Hooks(), default_title=default_title, redis=redis,
+            hooks=hooks, runtime=runtime, default_title=default_title, redis=redis,
         )  # fmt: skip
 
     async def close(self) -> None:
+        await self.runtime.close()
         await self.revocations.close()
         await self.pubsub.close()
         await self.db.close()

@@ -92,6 +92,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:

@@ -46,3 +46,20 @@ async def test_before_hook_changes_the_request_and_after_hook_sees_the_result(cl
     account = (await client.get("/v2/account", headers=bearer(session["token"]))).json()
     assert account["user"]["username"] == "renamed-" + device[-6:]
     assert seen == [(node.default_title.id, "renamed-" + device[-6:], True)]
+
+
+async def test_a_title_hook_runs_for_that_title_only(client, node, server_key):
+    other = await node.titles.create(unique("other"))
+    calls = []
+
+    async def count(ctx, request):
+        calls.append(ctx.title.name)
+        return request
+
+    node.hooks.before("AuthenticateDevice", count, title_id=other.id)
+    for key in (server_key, other.server_key):
+        response = await client.post(
+            "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(key)
+        )
+        assert response.status_code == 200
+    assert calls == [other.name]

@@ -82,7 +82,14 @@ def test_nakama_js_client(node_modules: Path, database_env: dict[str, str], tmp_
     node = shutil.which("node")
     assert node is not None
     server_key = "key-" + secrets.token_hex(8)
-    env = {**database_env, "OVERWORLD_DEFAULT_SERVER_KEY": server_key, "OVERWORLD_LOG_LEVEL": "warning"}
+    http_key = "http-" + secrets.token_hex(8)
+    env = {
+        **database_env,
+        "OVERWORLD_DEFAULT_SERVER_KEY": server_key,
+        "OVERWORLD_DEFAULT_HTTP_KEY": http_key,
+        "OVERWORLD_RUNTIME_PATH": str(ROOT / "examples" / "runtime"),
+        "OVERWORLD_LOG_LEVEL": "warning",
+    }
     with running_server(env, cwd=tmp_path) as server:
         try:
             result = subprocess.run(
@@ -94,6 +101,7 @@ def test_nakama_js_client(node_modules: Path, database_env: dict[str, str], tmp_
                     "OVERWORLD_URL_HOST": "127.0.0.1",
                     "OVERWORLD_URL_PORT": str(server.port),
                     "OVERWORLD_SERVER_KEY": server_key,
+                    "OVERWORLD_HTTP_KEY": http_key,
                 },
                 capture_output=True,
                 text=True,

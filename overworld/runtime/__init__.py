@@ -1,1 +1,60 @@
-"""Server code written in Python: hooks now; RPCs, events and the server API build on this."""
+"""Server code written in Python: modules under `runtime_path` register RPCs, before/after hooks
+and event handlers, and use the `ServerApi`. See docs/runtime.md.
+
+Everything a module needs is importable from here:
+
+    from overworld.runtime import ApiError, Code, InitContext, Initializer, RpcContext, ServerApi
+"""
+
+from overworld.accounts.models import Account, User
+from overworld.context import CallContext
+from overworld.errors import (
+    AlreadyExists,
+    ApiError,
+    Code,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from overworld.runtime.contexts import Event, EventContext, InitContext, RpcContext
+from overworld.runtime.initializer import Initializer
+from overworld.runtime.loader import RuntimeLoadError
+from overworld.runtime.server_api import HttpRequestError, HttpResponse, ServerApi
+from overworld.storage.models import SYSTEM_USER, Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
+
+__all__ = [
+    "SYSTEM_USER",
+    "Account",
+    "Ack",
+    "AlreadyExists",
+    "ApiError",
+    "CallContext",
+    "Code",
+    "Event",
+    "EventContext",
+    "FailedPrecondition",
+    "HttpRequestError",
+    "HttpResponse",
+    "InitContext",
+    "Initializer",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "ObjectId",
+    "ObjectPage",
+    "ObjectWrite",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "RpcContext",
+    "RuntimeLoadError",
+    "ServerApi",
+    "StoredObject",
+    "Unauthenticated",
+    "Unavailable",
+    "User",
+]

@@ -8,6 +8,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from overworld.clock import now_ms
 from overworld.db import Database, IntegrityError, Row
@@ -42,14 +43,25 @@ class TitleService:
         self._by_server_key: dict[bytes, Title] = {}
         self._by_http_key: dict[bytes, Title] = {}
         self._last_reload = 0.0
+        self._added_listeners: list[Callable[[Title], Awaitable[None]]] = []
+
+    def on_added(self, listener: Callable[[Title], Awaitable[None]]) -> None:
+        """Register a coroutine function awaited with each title that appears in a later
+        `load()` (created here or by another process)."""
+        self._added_listeners.append(listener)
 
     async def load(self) -> None:
         rows = await self._db.fetch("SELECT * FROM titles")
         titles = [_title_from_row(r) for r in rows]
+        known = self._by_id
         self._by_id = {t.id: t for t in titles}
         self._by_server_key = {_digest(t.server_key): t for t in titles}
         self._by_http_key = {_digest(t.http_key): t for t in titles}
         self._last_reload = time.monotonic()
+        for title in titles:
+            if title.id not in known:
+                for listener in self._added_listeners:
+                    await listener(title)
 
     def all(self) -> list[Title]:
         return sorted(self._by_id.values(), key=lambda t: t.name)

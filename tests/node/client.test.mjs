@@ -1,9 +1,11 @@
 // Real-client tests: @heroiclabs/nakama-js against a live `overworld serve`.
 //
-// Run by tests/test_nakama_js.py, which starts the server and sets:
-//   OVERWORLD_URL_HOST, OVERWORLD_URL_PORT, OVERWORLD_SERVER_KEY
+// Run by tests/test_nakama_js.py, which starts the server (with the server code of
+// examples/runtime) and sets:
+//   OVERWORLD_URL_HOST, OVERWORLD_URL_PORT, OVERWORLD_SERVER_KEY, OVERWORLD_HTTP_KEY
 // By hand:  cd tests/node && npm ci && OVERWORLD_URL_HOST=127.0.0.1 OVERWORLD_URL_PORT=7350 \
-//           OVERWORLD_SERVER_KEY=defaultkey node --test --test-force-exit client.test.mjs
+//           OVERWORLD_SERVER_KEY=defaultkey OVERWORLD_HTTP_KEY=defaulthttpkey \
+//           node --test --test-force-exit client.test.mjs
 //
 // Expected statuses and error codes are those of a real Nakama server (grpc-gateway mapping:
 // InvalidArgument 3 -> 400, NotFound 5 -> 404, AlreadyExists 6 -> 409, PermissionDenied 7 -> 403,
@@ -18,8 +20,9 @@ import { Client, Session } from "@heroiclabs/nakama-js";
 const HOST = process.env.OVERWORLD_URL_HOST;
 const PORT = process.env.OVERWORLD_URL_PORT;
 const SERVER_KEY = process.env.OVERWORLD_SERVER_KEY;
-if (!HOST || !PORT || !SERVER_KEY) {
-  throw new Error("set OVERWORLD_URL_HOST, OVERWORLD_URL_PORT and OVERWORLD_SERVER_KEY");
+const HTTP_KEY = process.env.OVERWORLD_HTTP_KEY;
+if (!HOST || !PORT || !SERVER_KEY || !HTTP_KEY) {
+  throw new Error("set OVERWORLD_URL_HOST, OVERWORLD_URL_PORT, OVERWORLD_SERVER_KEY and OVERWORLD_HTTP_KEY");
 }
 
 const TIMEOUT_MS = 10_000;
@@ -504,5 +507,37 @@ describe("sessions", () => {
     const [header, payload] = session.token.split(".");
     const forged = Session.restore(`${header}.${payload}.AAAA`, "");
     await expectError(client.getAccount(forged), 401, 16, "forged signature");
+  });
+});
+
+describe("rpc (server code of examples/runtime)", () => {
+  test("rpc with a session sends the input as JSON and parses the payload", async () => {
+    const { session } = await newUser();
+    const input = { item: "sword", count: 2, note: "é ✓" };
+    const result = await client.rpc(session, "echo", input);
+    assert.equal(result.id, "echo");
+    assert.deepEqual(result.payload, input);
+  });
+
+  test("rpcHttpKey calls with the http key (GET with ?payload=)", async () => {
+    const result = await client.rpcHttpKey(HTTP_KEY, "echo", { from: "server" });
+    assert.deepEqual(result.payload, { from: "server" });
+  });
+
+  test("a title's own RPC answers, and refuses a second claim with code 9", async () => {
+    const { session } = await newUser();
+    const result = await client.rpc(session, "daily_reward", {});
+    assert.deepEqual(result.payload, { coins: 50 });
+    await expectError(client.rpc(session, "daily_reward", {}), 400, 9, "second claim");
+  });
+
+  test("an unknown RPC is 404 with code 5, a wrong http key 401 with code 16", async () => {
+    const { session } = await newUser();
+    await expectError(client.rpc(session, "no_such_rpc", {}), 404, 5, "unknown rpc");
+    await expectError(client.rpcHttpKey("wrong-http-key", "echo", {}), 401, 16, "wrong http key");
+  });
+
+  test("a before hook of the server code rejects a banned device with 403 and code 7", async () => {
+    await expectError(client.authenticateDevice(`banned-${rnd()}`, true), 403, 7, "banned device");
   });
 });

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from litestar import Litestar
@@ -18,6 +19,7 @@ from overworld.api.http.routes import ROUTES
 from overworld.config import Settings
 from overworld.node import Node
 from overworld.ops import metrics
+from overworld.runtime.loader import RuntimeLoadError
 
 log = structlog.get_logger(__name__)
 
@@ -31,11 +33,16 @@ def create_app(
     settings: Settings, node: Node | None = None, announce: bool = False, fast_path: bool = True
 ) -> Edge:
     """The app; it starts its own Node at startup unless one is given (tests share one)."""
+    start_failure: list[str] = []
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = node is None
-        running = node or await Node.start(settings)
+        try:
+            running = node or await Node.start(settings)
+        except RuntimeLoadError as exc:
+            start_failure.append(f"server code failed to load: {exc.message}")
+            raise
         attach(running)
         if announce:
             _announce(settings, running)
@@ -64,7 +71,21 @@ def create_app(
         logging_config=None,  # logging is configured by overworld.ops.logging
         debug=False,
     )
-    edge = Edge(litestar, settings.max_request_bytes, metrics=settings.metrics, fast_path=fast_path)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await litestar(scope, receive, send)
+            return
+
+        async def send_plain_failure(message: Any) -> None:
+            # The server prints a startup failure's message: one line rather than a traceback.
+            if message["type"] == "lifespan.startup.failed" and start_failure:
+                message = {**message, "message": start_failure[-1]}
+            await send(message)
+
+        await litestar(scope, receive, send_plain_failure)
+
+    edge = Edge(app, settings.max_request_bytes, metrics=settings.metrics, fast_path=fast_path)
 
     def attach(running: Node) -> None:
         litestar.state.node = running

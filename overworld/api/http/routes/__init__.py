@@ -1,3 +1,6 @@
-from overworld.api.http.routes import account, authenticate, ops, session, storage, users
+from overworld.api.http.routes import account, authenticate, ops, rpc, session, storage, users
 
-ROUTES = [*authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *ops.ROUTES]
+ROUTES = [
+    *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
+    *ops.ROUTES,
+]  # fmt: skip

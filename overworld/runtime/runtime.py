@@ -1,0 +1,328 @@
+"""The node's server code: loads the modules, keeps what they registered per title, and calls it.
+
+Each module's `init` runs once per title it serves (shared modules: every title, including ones
+created while the node runs; a title folder's modules: that title), with a `ServerApi` and an
+`Initializer` bound to that title, so everything a module registers or touches is the title's.
+
+Module functions may be plain or `async`. Coroutines get `runtime_timeout_ms` to finish and are
+cancelled after that (DEADLINE_EXCEEDED); plain functions run directly on the event loop, cannot
+be interrupted and must not block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from prometheus_client import Counter
+
+from overworld.clock import now_ms
+from overworld.context import CallContext
+from overworld.errors import ApiError, Code
+from overworld.runtime.contexts import Event, EventContext, InitContext, RpcContext
+from overworld.runtime.hooks import Hooks
+from overworld.runtime.initializer import Initializer
+from overworld.runtime.loader import LoadedCode, LoadedModule, RuntimeLoadError, import_code, load_error
+from overworld.runtime.server_api import ServerApi
+from overworld.titles.models import Title
+
+if TYPE_CHECKING:
+    import httpx
+
+    from overworld.accounts.service import AccountService
+    from overworld.sessions.service import SessionService
+    from overworld.storage.service import StorageService
+
+log = structlog.get_logger(__name__)
+INTERNAL = "Internal server error"
+DEADLINE = "Deadline exceeded"
+RPC_CALLS = Counter("overworld_rpc_calls_total", "RPC calls by id and result", ["rpc", "code"])
+
+
+@dataclass(frozen=True, slots=True)
+class RpcEntry:
+    id: str
+    fn: Callable[..., Any]
+    module: str
+    title_module: bool  # registered by the title's own module (may replace a shared one)
+
+
+@dataclass(frozen=True, slots=True)
+class EventEntry:
+    fn: Callable[..., Any]
+    module: str
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _Failed(ApiError):
+    """A module function failed or timed out, and it has been logged."""
+
+
+class Runtime:
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        storage: StorageService,
+        sessions: SessionService,
+        hooks: Hooks,
+        timeout_ms: int = 5000,
+        node_name: str = "",
+    ) -> None:
+        self.accounts = accounts
+        self.storage = storage
+        self.sessions = sessions
+        self.hooks = hooks
+        self.timeout = timeout_ms / 1000
+        self.node_name = node_name
+        self.code = LoadedCode()
+        self._initialized: set[str] = set()
+        self._rpcs: dict[str, dict[str, RpcEntry]] = {}  # title id -> rpc id -> entry
+        self._events: dict[str, dict[str, list[EventEntry]]] = {}  # title id -> event -> handlers
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+        self._rpc_series: dict[tuple[str, Code], Any] = {}
+
+    # -- loading --------------------------------------------------------------------------------
+
+    async def load(self, runtime_path: str, titles: Iterable[Title]) -> None:
+        """Import the modules under `runtime_path` and run their `init` for `titles`; any
+        failure is a `RuntimeLoadError` naming the file and line."""
+        self.code = import_code(runtime_path)
+        if not self.code.shared and not self.code.titles:
+            if runtime_path:
+                log.warning("no server modules found", runtime_path=runtime_path)
+            return
+        try:
+            for title in titles:
+                await self._init_title(title)
+        except BaseException:
+            self.code.unload()
+            raise
+        log.info(
+            "server code loaded",
+            runtime_path=runtime_path,
+            shared=[m.name for m in self.code.shared],
+            titles=sorted(self.code.titles),
+        )
+
+    async def add_title(self, title: Title) -> None:
+        """Run the modules' `init` for a title created while the node runs."""
+        if not self.code.shared and not self.code.titles:
+            return
+        try:
+            await self._init_title(title)
+        except RuntimeLoadError as exc:
+            log.error("server code failed for a new title", title=title.name, error=exc.message)
+
+    async def _init_title(self, title: Title) -> None:
+        if title.id in self._initialized:
+            return
+        self._initialized.add(title.id)
+        for module in self.code.shared:
+            await self._init_module(title, module, title_module=False)
+        for module in self.code.titles.get(title.name, ()):
+            await self._init_module(title, module, title_module=True)
+
+    async def _init_module(self, title: Title, module: LoadedModule, title_module: bool) -> None:
+        if module.init is None:
+            return
+        ctx = InitContext(
+            title_id=title.id,
+            title_name=title.name,
+            module=module.name,
+            path=module.path,
+            node=self.node_name,
+        )
+        initializer = Initializer(self, title, module, title_module)
+        try:
+            result = module.init(ctx, ServerApi(self, title, module.name), initializer)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            root = self.code.root or Path(module.path).parent
+            raise load_error(
+                exc, root, f"init of server module {module.name!r} for title {title.name!r}"
+            ) from None
+        finally:
+            initializer.close()
+
+    # -- registration (called through the Initializer) ------------------------------------------
+
+    def add_rpc(
+        self, title: Title, rpc_id: str, fn: Callable[..., Any], module: LoadedModule, title_module: bool
+    ) -> None:
+        table = self._rpcs.setdefault(title.id, {})
+        existing = table.get(rpc_id)
+        if existing is not None and (existing.title_module or not title_module):
+            raise ValueError(f"RPC {rpc_id!r} is already registered by module {existing.module!r}")
+        table[rpc_id] = RpcEntry(rpc_id, fn, module.name, title_module)
+
+    def add_before(self, title: Title, call: str, fn: Callable[..., Any], module: LoadedModule) -> None:
+        name = module.name
+
+        async def before(ctx: CallContext, request: Any) -> Any:
+            result = await self._guarded(fn, (ctx, request), "before hook", call, name, ctx.title.name)
+            return request if result is None else result
+
+        self.hooks.before(call, before, title_id=title.id)
+
+    def add_after(self, title: Title, call: str, fn: Callable[..., Any], module: LoadedModule) -> None:
+        name = module.name
+
+        async def after(ctx: CallContext, request: Any, response: Any) -> None:
+            try:
+                await self._guarded(fn, (ctx, request, response), "after hook", call, name, ctx.title.name)
+            except ApiError as exc:  # an after hook cannot change the response already made
+                _log_refusal(exc, "after hook", call, name, ctx.title.name)
+
+        self.hooks.after(call, after, title_id=title.id)
+
+    def add_event(self, title: Title, event: str, fn: Callable[..., Any], module: LoadedModule) -> None:
+        self._events.setdefault(title.id, {}).setdefault(event, []).append(EventEntry(fn, module.name))
+
+    # -- calling --------------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            timer = asyncio.timeout(self.timeout)
+            try:
+                async with timer:
+                    result = await result
+            except TimeoutError:
+                if timer.expired():
+                    raise _Deadline() from None
+                raise
+        return result
+
+    async def _guarded(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kind: str, name: str, module: str, title: str
+    ) -> Any:
+        """Call a module function: ApiErrors pass, a timeout is DEADLINE_EXCEEDED, anything
+        else is logged (with the module and function) and becomes a bare INTERNAL."""
+        try:
+            return await self._call(fn, args)
+        except ApiError as exc:
+            code: Any = exc.code  # server code may have passed a plain int
+            if not isinstance(code, Code):
+                try:
+                    exc.code = Code(code)
+                except ValueError:
+                    exc.code = Code.UNKNOWN
+            raise
+        except _Deadline:
+            log.warning(f"{kind} timed out", name=name, module=module, title=title, timeout_sec=self.timeout)
+            raise _Failed(DEADLINE, Code.DEADLINE_EXCEEDED) from None
+        except Exception:
+            log.exception(f"{kind} failed", name=name, module=module, title=title)
+            raise _Failed(INTERNAL, Code.INTERNAL) from None
+
+    def rpc(self, title_id: str, rpc_id: str) -> RpcEntry | None:
+        table = self._rpcs.get(title_id)
+        return None if table is None else table.get(rpc_id.lower())
+
+    async def call_rpc(self, entry: RpcEntry, ctx: RpcContext, payload: str) -> str:
+        """Run an RPC; its result is the response payload ("" for None)."""
+        code = Code.OK
+        try:
+            result = await self._guarded(
+                entry.fn, (ctx, payload), "rpc", entry.id, entry.module, ctx.title_name
+            )
+            if result is None:
+                return ""
+            if not isinstance(result, str):
+                log.error(
+                    "rpc returned a non-string",
+                    name=entry.id,
+                    module=entry.module,
+                    title=ctx.title_name,
+                    type=type(result).__name__,
+                )
+                raise _Failed(INTERNAL, Code.INTERNAL)
+            return result
+        except ApiError as exc:
+            code = exc.code
+            raise
+        finally:
+            self._count(entry.id, code)
+
+    def _count(self, rpc_id: str, code: Code) -> None:
+        series = self._rpc_series.get((rpc_id, code))
+        if series is None:
+            series = self._rpc_series[(rpc_id, code)] = RPC_CALLS.labels(rpc_id, code.name)
+        series.inc()
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def emit(self, title: Title, name: str, properties: dict[str, Any], user_id: str = "") -> None:
+        """Hand an event to the title's handlers, each in a background task."""
+        by_name = self._events.get(title.id)
+        if not by_name:
+            return
+        handlers = [*by_name.get(name, ()), *by_name.get("*", ())]
+        if not handlers:
+            return
+        ctx = EventContext(title_id=title.id, title_name=title.name, user_id=user_id, node=self.node_name)
+        event = Event(name=name, properties=properties, timestamp=now_ms())
+        loop = asyncio.get_running_loop()
+        for handler in handlers:
+            task = loop.create_task(self._run_event(handler, ctx, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_event(self, handler: EventEntry, ctx: EventContext, event: Event) -> None:
+        try:
+            await self._guarded(
+                handler.fn, (ctx, event), "event handler", event.name, handler.module, ctx.title_name
+            )
+        except ApiError as exc:
+            _log_refusal(exc, "event handler", event.name, handler.module, ctx.title_name)
+
+    def account_created(self, title: Title, user_id: str, username: str, method: str) -> None:
+        """AccountService's on_created callback: the built-in `account_created` event."""
+        self.emit(
+            title, "account_created", {"user_id": user_id, "username": username, "method": method}, user_id
+        )
+
+    async def drain(self) -> None:
+        """Wait for the event handlers running now (and any they start) to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- resources ------------------------------------------------------------------------------
+
+    def http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient()
+        return self._http
+
+    async def close(self) -> None:
+        """Give running event handlers the time limit to finish, then cancel them."""
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=self.timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        self.code.unload()
+
+
+def _log_refusal(exc: ApiError, kind: str, name: str, module: str, title: str) -> None:
+    if not isinstance(exc, _Failed):
+        log.warning(
+            f"{kind} failed", name=name, module=module, title=title, code=exc.code.name, error=exc.message
+        )
