@@ -16,9 +16,14 @@ from overworld.api.http.app import create_app
 from overworld.config import Settings, load_settings
 from overworld.db import migrate
 from overworld.node import Node
+from overworld.ops import logging as ow_logging
 from tests.support import PG_URL, basic, create_pg_database, drop_pg_database, run, unique
 
 BACKENDS = ["sqlite", "postgresql"]
+
+# Log as the server does (JSON, plain tracebacks): structlog's default console renderer draws rich
+# tracebacks with local variables, which takes seconds for each error the tests provoke.
+ow_logging.configure("info", "json", cache=False)
 
 
 @pytest.fixture

@@ -22,12 +22,15 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure(level: str = "info", fmt: str = "json") -> None:
+def configure(level: str = "info", fmt: str = "json", cache: bool = True) -> None:
+    """`cache=False` keeps loggers re-reading the configuration (tests use structlog's capture_logs)."""
     numeric = logging.getLevelName(level.upper())
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -39,7 +42,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     # Route the standard library's logs (uvicorn, asyncpg, alembic) through the same renderer.
     handler = logging.StreamHandler(sys.stderr)

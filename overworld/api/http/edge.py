@@ -16,7 +16,8 @@ import structlog
 from litestar.types import ASGIApp
 from prometheus_client import Counter, Gauge, Histogram
 
-from overworld.api.http.fastpath import FAST_ROUTES
+from overworld.api.http.fastpath import FAST_ROUTES, client_ip
+from overworld.api.http.routes.rpc import serve_rpc
 from overworld.errors import HTTP_STATUS, ApiError, Code
 from overworld.node import Node
 
@@ -38,6 +39,8 @@ LATENCY = Histogram(
 )
 IN_PROGRESS = Gauge("overworld_requests_in_progress", "HTTP requests being served")
 _UNMATCHED = "<unmatched>"
+_RPC_PREFIX = "/v2/rpc/"
+_RPC_TEMPLATE = "/v2/rpc/{id}"  # one metric series for all RPC ids
 
 
 class Edge:
@@ -76,9 +79,13 @@ class Edge:
         structlog.contextvars.bind_contextvars(request_id=rid)
         handler = self.routes.get((scope["method"], scope["path"]))
         path = scope["path"] if handler is not None else _UNMATCHED
+        rpc_id = self._rpc_id(scope) if handler is None else ""
         try:
             if handler is not None:
                 status = await self._fast(handler, scope, receive, send, id_header, rid)
+            elif rpc_id:
+                path = _RPC_TEMPLATE
+                status = await self._fast_rpc(rpc_id, scope, receive, send, id_header, rid)
             else:
                 await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
                 path = str(scope.get("path_template") or _UNMATCHED)
@@ -99,9 +106,15 @@ class Edge:
         series[0].inc()
         series[1].observe(seconds)
 
-    async def _fast(
-        self, handler: Any, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
-    ) -> int:
+    def _rpc_id(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        if not self.routes or not path.startswith(_RPC_PREFIX) or scope["method"] not in ("GET", "POST"):
+            return ""
+        rpc_id = path[len(_RPC_PREFIX) :]
+        return rpc_id if "/" not in rpc_id else ""
+
+    async def _read_body(self, receive: Receive) -> bytes | int:
+        """The request body, or the status to answer with instead (client gone, too large)."""
         body = b""
         more = True
         while more:
@@ -111,9 +124,37 @@ class Edge:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body:
-                return await _respond(
-                    send, 413, _error(Code.INVALID_ARGUMENT, "Request body is too large."), id_header
-                )
+                return 413
+        return body
+
+    async def _refuse(self, send: Send, status: int, id_header: Any) -> int:
+        if status == 413:
+            await _respond(send, 413, _error(Code.INVALID_ARGUMENT, "Request body is too large."), id_header)
+        return status
+
+    async def _fast_rpc(
+        self, rpc_id: str, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
+    ) -> int:
+        body = await self._read_body(receive)
+        if isinstance(body, int):
+            return await self._refuse(send, body, id_header)
+        assert self.node is not None
+        try:
+            reply = await serve_rpc(
+                self.node, scope["method"], rpc_id, scope["query_string"], scope["headers"], body,
+                client_ip(scope), rid,
+            )  # fmt: skip
+        except Exception:
+            log.exception("unhandled error", path=scope["path"])
+            return await _respond(send, 500, _error(Code.INTERNAL, "Internal server error"), id_header)
+        return await _respond(send, reply.status, reply.body, id_header, reply.content_type)
+
+    async def _fast(
+        self, handler: Any, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
+    ) -> int:
+        body = await self._read_body(receive)
+        if isinstance(body, int):
+            return await self._refuse(send, body, id_header)
         assert self.node is not None
         try:
             result = await handler(self.node, scope, body, rid)
@@ -129,12 +170,13 @@ def _error(code: Code, message: str) -> bytes:
     return msgspec.json.encode({"error": message, "code": int(code), "message": message})
 
 
-async def _respond(send: Send, status: int, body: bytes, id_header: Any) -> int:
+async def _respond(send: Send, status: int, body: bytes, id_header: Any, content_type: str = "") -> int:
+    kind = (b"content-type", content_type.encode("latin-1")) if content_type else _JSON
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode()), id_header],
+            "headers": [kind, (b"content-length", str(len(body)).encode()), id_header],
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
