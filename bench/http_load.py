@@ -12,6 +12,7 @@ Scenarios (see bench/README.md):
   account-get    GET /v2/account with bearer tokens of the pool
   storage-write  PUT /v2/storage, one object per request, keys k0..k<keys-1> per connection
   storage-read   POST /v2/storage, one object per request, objects written beforehand
+  healthz        GET /healthz (not in "all"): the HTTP stack alone, a ceiling for the others
 
 Only the standard library plus uvloop and orjson (both optional) are used.
 
@@ -28,6 +29,7 @@ import multiprocessing as mp
 import os
 import random
 import socket
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -56,6 +58,8 @@ except ImportError:  # pragma: no cover
     uvloop = None
 
 SCENARIOS = ["auth-new", "auth-existing", "account-get", "storage-write", "storage-read"]
+# Not part of "all": GET /healthz, the cost of the HTTP stack alone (a floor for the others).
+EXTRA_SCENARIOS = ["healthz"]
 MAX_ERROR_BODIES = 5
 
 
@@ -214,6 +218,9 @@ def make_request_fn(
     scenario: str, t: Target, pool: Pool, conn_id: int, run_tag: str, keys: int, read_keys: int
 ) -> RequestFn:
     hh = t.host_header
+    if scenario == "healthz":
+        raw = build_request("GET", "/healthz", hh, b"")
+        return lambda seq: raw
     if scenario == "auth-new":
         path = "/v2/account/authenticate/device?create=true"
         prefix = build_request("POST", path, hh, t.basic)  # ends with ...Content-Length: 0\r\n\r\n
@@ -436,8 +443,10 @@ def proc_cpu_sec(pid: int) -> float | None:
         return None
 
 
-def db_cpu_sec(names: tuple[str, ...] = ("postgres",)) -> float:
-    """CPU seconds of every process whose command name is in `names` (the local database server)."""
+def db_cpu_sec(dbname: str = "") -> float:
+    """CPU seconds of the local PostgreSQL: its shared processes (WAL writer, checkpointer, ...) and
+    the client backends of `dbname` (every database's backends when empty; other databases'
+    backends are left out so that other work on the machine is not counted)."""
     total = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -445,14 +454,33 @@ def db_cpu_sec(names: tuple[str, ...] = ("postgres",)) -> float:
         try:
             with open(f"/proc/{entry}/stat") as fh:
                 raw = fh.read()
+            if raw[raw.find("(") + 1 : raw.rfind(")")] != "postgres":
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        lpar, rpar = raw.find("("), raw.rfind(")")
-        if raw[lpar + 1 : rpar] not in names:
+        is_backend = "(" in cmd.split(":", 2)[-1] or "[local]" in cmd  # "... db 127.0.0.1(5432) idle"
+        if dbname and is_backend and f" {dbname} " not in cmd:
             continue
-        fields = raw[rpar + 2 :].split()
+        fields = raw[raw.rfind(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(max_wait: float, threshold: float = 0.25) -> float:
+    """Wait (up to max_wait s) until the machine is idle; return the busy cores last measured."""
+    deadline = time.time() + max_wait
+    while True:
+        a = host_busy_cpus()
+        time.sleep(1.0)
+        b = host_busy_cpus()
+        if a is None or b is None or b[1] <= a[1]:
+            return 0.0
+        busy = (os.cpu_count() or 1) * (b[0] - a[0]) / (b[1] - a[1])
+        if busy <= threshold or time.time() >= deadline:
+            return round(busy, 2)
+        print(f"#   machine busy ({busy:.2f} cores used by other processes), waiting", flush=True)
 
 
 def host_busy_cpus() -> tuple[float, float] | None:
@@ -487,6 +515,7 @@ def run_scenario(
     if conns < procs:
         raise SystemExit("--connections must be at least --procs")
     split = [list(range(p, conns, procs)) for p in range(procs)]
+    idle_before = wait_idle(args.wait_idle) if args.wait_idle > 0 else None
     ctx = mp.get_context("fork")
     start_at = time.time() + 0.5 + 0.002 * conns / procs
     workers = []
@@ -514,7 +543,7 @@ def run_scenario(
     if args.server_pid:
         server_cpu0 = proc_cpu_sec(args.server_pid)
     host0 = host_busy_cpus()
-    db0 = db_cpu_sec() if args.db_cpu else 0.0
+    db0 = db_cpu_sec(args.db_name) if args.db_cpu else 0.0
     w0 = time.time()
     results: list[WorkerResult] = []
     for p, recv in workers:
@@ -528,7 +557,7 @@ def run_scenario(
         p.join()
     server_cpu1 = proc_cpu_sec(args.server_pid) if args.server_pid else None
     host1 = host_busy_cpus()
-    db1 = db_cpu_sec() if args.db_cpu else 0.0
+    db1 = db_cpu_sec(args.db_name) if args.db_cpu else 0.0
     w1 = time.time()
 
     lat = array("d")
@@ -573,22 +602,29 @@ def run_scenario(
         out["db_cpu"] = round((db1 - db0) / max(1e-9, w1 - w0), 2)
     if server_cpu0 is not None and server_cpu1 is not None:
         out["server_cpu"] = round((server_cpu1 - server_cpu0) / max(1e-9, w1 - w0), 2)
+    if "host_cpu" in out:
+        # CPU used by anything else on the machine during the run: large values mean the figures
+        # are disturbed by other work (the server was not alone on its core).
+        other = out["host_cpu"] - out["gen_cpu"] - out.get("server_cpu", 0.0) - out.get("db_cpu", 0.0)
+        out["other_cpu"] = round(max(0.0, other), 2)
+    if idle_before is not None:
+        out["busy_before"] = idle_before
     return out
 
 
 def fmt_row(r: dict[str, Any]) -> str:
     srv = f"{r['server_cpu']:.2f}" if "server_cpu" in r else "-"
-    host = f"{r['host_cpu']:.2f}" if "host_cpu" in r else "-"
     db = f"{r['db_cpu']:.2f}" if "db_cpu" in r else "-"
+    other = f"{r['other_cpu']:.2f}" if "other_cpu" in r else "-"
     return (
         f"{r['scenario']:<14} {r['rps']:>10,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-        f"{r['errors']:>7} {r['requests']:>9} {r['gen_cpu']:>7.2f} {srv:>7} {db:>7} {host:>8}"
+        f"{r['errors']:>7} {r['requests']:>9} {r['gen_cpu']:>7.2f} {srv:>7} {db:>7} {other:>7}"
     )
 
 
 HEADER = (
     f"{'scenario':<14} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'requests':>9} "
-    f"{'gen cpu':>7} {'srv cpu':>7} {'db cpu':>7} {'host cpu':>8}"
+    f"{'gen cpu':>7} {'srv cpu':>7} {'db cpu':>7} {'other':>7}"
 )
 
 
@@ -597,7 +633,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", default="http://127.0.0.1:7350")
     ap.add_argument("--server-key", default="defaultkey")
     ap.add_argument(
-        "--scenario", default="all", help=f"'all' or a comma-separated list of: {', '.join(SCENARIOS)}"
+        "--scenario",
+        default="all",
+        help=f"'all' or a comma-separated list of: {', '.join(SCENARIOS + EXTRA_SCENARIOS)} "
+        "(healthz is not part of 'all')",
     )
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
     ap.add_argument("-c", "--connections", type=int, default=64, help="concurrent connections (default 64)")
@@ -609,13 +648,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--db-cpu", action="store_true", help="report the CPU use of local 'postgres' processes per scenario"
     )
+    ap.add_argument("--db-name", default="", help="with --db-cpu: count only this database's backends")
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        help="before each scenario wait up to this many seconds for the machine to be idle (default 0)",
+    )
+    ap.add_argument("--after-setup", help="shell command to run after the set-up, before the timed runs")
     ap.add_argument("--label", default="", help="label stored with the results (e.g. sqlite, postgres)")
     ap.add_argument("--json-out", help="also write the results as JSON to this file")
     args = ap.parse_args(argv)
 
     scenarios = SCENARIOS if args.scenario == "all" else [s.strip() for s in args.scenario.split(",")]
     for s in scenarios:
-        if s not in SCENARIOS:
+        if s not in SCENARIOS + EXTRA_SCENARIOS:
             ap.error(f"unknown scenario {s!r}")
     u = urllib.parse.urlsplit(args.url)
     if u.scheme != "http":
@@ -637,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     pool = Pool()
-    needs_pool = any(s != "auth-new" for s in scenarios)
+    needs_pool = any(s not in ("auth-new", "healthz") for s in scenarios)
     if needs_pool:
         loop = _new_loop()
         try:
@@ -656,6 +703,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
         finally:
             loop.close()
+    if args.after_setup:
+        t0 = time.perf_counter()
+        subprocess.run(args.after_setup, shell=True, check=True)
+        print(f"# after setup: ran {args.after_setup!r} in {time.perf_counter() - t0:.1f}s", flush=True)
 
     print(HEADER, flush=True)
     results = []
@@ -667,8 +718,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    error: {body}", flush=True)
     print(
         "# gen cpu / srv cpu: CPU-seconds per wall-second of the load generator (all procs) and of "
-        "--server-pid (1.00 = one core busy); db cpu: all 'postgres' processes (--db-cpu); host cpu: "
-        "busy cores of the whole machine (server + database + generator + anything else)",
+        "--server-pid (1.00 = one core busy); db cpu: local PostgreSQL (--db-cpu); other: every other "
+        "process on the machine (should be ~0; if not, the figures are disturbed)",
         flush=True,
     )
 

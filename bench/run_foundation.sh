@@ -11,9 +11,12 @@
 #   PG_ADMIN_URL=postgresql://postgres@127.0.0.1:5432/postgres   where to create/drop the bench DB
 #   PYTHON=.venv/bin/python OVERWORLD=.venv/bin/overworld
 #   OUT_DIR=<dir>                keep the JSON results and server logs here (default: a temp dir)
+#   PG_ANALYZE=0|1               1: run ANALYZE on the bench database after the (untimed) set-up, so
+#                                the planner has statistics (this PostgreSQL has autovacuum off)
 #   PIN=auto|off                 taskset pinning: server on CPU 0, load generator on CPU 1
 #   WAIT_IDLE=120                seconds to wait for other load on the machine to stop before each
-#                                backend (0: do not wait); the output says if the machine was busy
+#                                backend and each scenario (0: do not wait); the "other" column shows
+#                                CPU used by other processes during each scenario
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +31,7 @@ PORT="${PORT:-7350}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 PIN="${PIN:-auto}"
 WAIT_IDLE="${WAIT_IDLE:-120}"
+PG_ANALYZE="${PG_ANALYZE:-0}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/ow-bench.XXXXXX)}"
 mkdir -p "$OUT_DIR"
 
@@ -47,22 +51,8 @@ stop_server() {
     SERVER_PID=""
 }
 
-pg_admin() {  # pg_admin create|drop NAME
-    "$PYTHON" - "$PG_ADMIN_URL" "$1" "$2" <<'EOF'
-import asyncio, sys
-import asyncpg
-url, action, name = sys.argv[1:]
-async def main():
-    conn = await asyncpg.connect(url)
-    try:
-        if action == "create":
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        else:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-asyncio.run(main())
-EOF
+pg_admin() {  # pg_admin create|drop|analyze NAME
+    "$PYTHON" "$BENCH/pg_admin.py" "$1" "$2" --admin-url "$PG_ADMIN_URL"
 }
 
 cleanup() {
@@ -93,6 +83,13 @@ echo "# Overworld foundation benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //'),"\
      "$(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo 2>/dev/null); commit $COMMIT"
 echo "# $PIN_NOTE"
+echo "# postgres: autovacuum=$("$PYTHON" - "$PG_ADMIN_URL" <<'EOF' 2>/dev/null || echo unknown
+import asyncio, sys, asyncpg
+async def main():
+    c = await asyncpg.connect(sys.argv[1]); print(await c.fetchval("SHOW autovacuum")); await c.close()
+asyncio.run(main())
+EOF
+)"
 echo "# server: one process (uvicorn, uvloop, httptools); $CONNECTIONS connections, $PROCS generator process(es), ${DURATION}s per scenario"
 echo "# results and server logs: $OUT_DIR"
 
@@ -143,11 +140,15 @@ run_backend() {
     DATA_DIR="$(mktemp -d /tmp/ow-bench-data.XXXXXX)"
     local env_db=() extra=()
     if [[ "$backend" == "postgres" ]]; then
-        extra=(--db-cpu)
         PG_DB="ow_bench_$(date +%s)_$$"
         pg_admin create "$PG_DB"
         env_db=(OVERWORLD_DATABASE_URL="${PG_ADMIN_URL%/*}/$PG_DB")
         echo "# postgres: fresh database $PG_DB"
+        extra=(--db-cpu --db-name "$PG_DB")
+        if [[ "$PG_ANALYZE" == "1" ]]; then
+            extra+=(--after-setup "$PYTHON $BENCH/pg_admin.py analyze $PG_DB --admin-url $PG_ADMIN_URL")
+            echo "# postgres: ANALYZE after the set-up (PG_ANALYZE=1)"
+        fi
     else
         echo "# sqlite: fresh data dir $DATA_DIR"
     fi
@@ -159,7 +160,7 @@ run_backend() {
     wait_idle
     echo "## $backend (server pid $SERVER_PID)"
     "${GEN_PIN[@]}" "$PYTHON" "$BENCH/http_load.py" --url "http://127.0.0.1:$PORT" \
-        --duration "$DURATION" --connections "$CONNECTIONS" --procs "$PROCS" \
+        --duration "$DURATION" --connections "$CONNECTIONS" --procs "$PROCS" --wait-idle "$WAIT_IDLE" \
         --server-pid "$SERVER_PID" --label "$backend" --json-out "$OUT_DIR/$backend.json" "${extra[@]}" "$@"
     stop_server
     if [[ -n "$PG_DB" ]]; then pg_admin drop "$PG_DB"; echo "# dropped database $PG_DB"; PG_DB=""; fi
@@ -175,7 +176,7 @@ echo "## Combined results"
 "$PYTHON" - "$OUT_DIR" $BACKENDS <<'EOF'
 import json, os, sys
 out_dir, backends = sys.argv[1], sys.argv[2:]
-print(f"{'backend':<9} {'scenario':<14} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'gen cpu':>8} {'srv cpu':>8} {'db cpu':>7} {'host cpu':>8}")
+print(f"{'backend':<9} {'scenario':<14} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'gen cpu':>8} {'srv cpu':>8} {'db cpu':>7} {'other':>7}")
 for b in backends:
     path = os.path.join(out_dir, f"{b}.json")
     if not os.path.exists(path):
@@ -183,6 +184,7 @@ for b in backends:
     for r in json.load(open(path))["results"]:
         print(f"{b:<9} {r['scenario']:<14} {r['rps']:>10,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
               f"{r['errors']:>7} {r['gen_cpu']:>8.2f} {r.get('server_cpu', float('nan')):>8.2f} "
-              f"{r.get('db_cpu', float('nan')):>7.2f} {r.get('host_cpu', float('nan')):>8.2f}")
-print("# gen cpu / srv cpu / host cpu: busy cores of the load generator, the server process, PostgreSQL, the whole machine")
+              f"{r.get('db_cpu', float('nan')):>7.2f} {r.get('other_cpu', float('nan')):>7.2f}")
+print("# cpu columns: busy cores of the load generator, the server process, PostgreSQL, and everything else "
+      "on the machine (other > ~0.1 means the row was disturbed by other work)")
 EOF
