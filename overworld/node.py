@@ -55,6 +55,7 @@ class Node:
                     " run `overworld migrate`"
                 )
         db = await open_database(url, settings.database_pool_size)
+        db.start()
         redis = None
         pubsub: PubSub
         counters: Counters

@@ -78,6 +78,26 @@ class SqliteDatabase(_SqliteExecutor):
         self._flush_deferred = False
         self._savepoints = 0
         self.commits = 0
+        # Checkpoints (copying the WAL back into the database file) run on a worker thread with
+        # their own connection, not inside a commit on the event loop (measured 137 -> 86 us a
+        # sign-up). Started by `start()`; without it SQLite checkpoints by itself as usual.
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+
+    def start(self, interval: float = 1.0) -> None:
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._checkpointer.execute("PRAGMA busy_timeout=5000")
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints(interval))
+
+    async def _checkpoints(self, interval: float) -> None:
+        assert self._checkpointer is not None
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self._checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:  # busy or locked: the next round catches up
+                continue
 
     @classmethod
     def connect(cls, url: str) -> SqliteDatabase:
@@ -185,7 +205,13 @@ class SqliteDatabase(_SqliteExecutor):
     async def close(self) -> None:
         if self._group is not None:
             self._flush()
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._writer.execute("PRAGMA optimize")  # keep the planner's statistics current
+        self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._writer.close()
         self._reader.close()
 
