@@ -13,6 +13,8 @@ Scenarios (see bench/README.md):
   storage-write  PUT /v2/storage, one object per request, keys k0..k<keys-1> per connection
   storage-read   POST /v2/storage, one object per request, objects written beforehand
   healthz        GET /healthz (not in "all"): the HTTP stack alone, a ceiling for the others
+  rpc-echo       POST /v2/rpc/echo with a session (not in "all"; the server needs
+                 OVERWORLD_RUNTIME_PATH=examples/runtime)
 
 Only the standard library plus uvloop and orjson (both optional) are used.
 
@@ -59,7 +61,7 @@ except ImportError:  # pragma: no cover
 
 SCENARIOS = ["auth-new", "auth-existing", "account-get", "storage-write", "storage-read"]
 # Not part of "all": GET /healthz, the cost of the HTTP stack alone (a floor for the others).
-EXTRA_SCENARIOS = ["healthz"]
+EXTRA_SCENARIOS = ["healthz", "rpc-echo"]
 MAX_ERROR_BODIES = 5
 
 
@@ -247,6 +249,9 @@ def make_request_fn(
     bearer = b"Authorization: Bearer " + token.encode() + b"\r\n"
     if scenario == "account-get":
         raw = build_request("GET", "/v2/account", hh, bearer)
+        return lambda seq: raw
+    if scenario == "rpc-echo":
+        raw = build_request("POST", "/v2/rpc/echo", hh, bearer, jdumps(jdumps({"hello": "world"}).decode()))
         return lambda seq: raw
     if scenario == "storage-write":
         reqs = []
