@@ -73,12 +73,6 @@ class Revocations:
             await self._publish({"t": title_id, "k": token_id, "e": expires_at_ms})
         return inserted == 1
 
-    async def is_refresh_revoked(self, title_id: str, token_id: str) -> bool:
-        row = await self._db.fetchrow(
-            "SELECT 1 FROM revoked_tokens WHERE title_id = $1 AND token_id = $2", title_id, token_id
-        )
-        return row is not None
-
     async def revoke_user(self, title_id: str, user_id: str, lifetime_ms: int) -> None:
         """Refuse every token of the user issued until now."""
         now = now_ms()
