@@ -18,6 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from overworld.api.http.fastpath import FAST_ROUTES, client_ip
 from overworld.api.http.routes.rpc import serve_rpc
+from overworld.api.wire.base import error_body
 from overworld.errors import HTTP_STATUS, ApiError, Code
 from overworld.node import Node
 
@@ -129,45 +130,52 @@ class Edge:
 
     async def _refuse(self, send: Send, status: int, id_header: Any) -> int:
         if status == 413:
-            await _respond(send, 413, _error(Code.INVALID_ARGUMENT, "Request body is too large."), id_header)
+            await _respond(
+                send, 413, error_body(Code.INVALID_ARGUMENT, "Request body is too large."), id_header
+            )
         return status
 
     async def _fast_rpc(
         self, rpc_id: str, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
     ) -> int:
-        body = await self._read_body(receive)
-        if isinstance(body, int):
-            return await self._refuse(send, body, id_header)
-        assert self.node is not None
-        try:
+        async def produce(node: Node, body: bytes) -> tuple[int, bytes, str]:
             reply = await serve_rpc(
-                self.node, scope["method"], rpc_id, scope["query_string"], scope["headers"], body,
+                node, scope["method"], rpc_id, scope["query_string"], scope["headers"], body,
                 client_ip(scope), rid,
             )  # fmt: skip
-        except Exception:
-            log.exception("unhandled error", path=scope["path"])
-            return await _respond(send, 500, _error(Code.INTERNAL, "Internal server error"), id_header)
-        return await _respond(send, reply.status, reply.body, id_header, reply.content_type)
+            return reply.status, reply.body, reply.content_type
+
+        return await self._serve(produce, scope, receive, send, id_header)
 
     async def _fast(
         self, handler: Any, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
     ) -> int:
+        async def produce(node: Node, body: bytes) -> tuple[int, bytes, str]:
+            return 200, msgspec.json.encode(await handler(node, scope, body, rid)), ""
+
+        return await self._serve(produce, scope, receive, send, id_header)
+
+    async def _serve(
+        self,
+        produce: Callable[[Node, bytes], Awaitable[tuple[int, bytes, str]]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        id_header: Any,
+    ) -> int:
+        """Read the body, produce the answer, send it; errors become Nakama's error body."""
         body = await self._read_body(receive)
         if isinstance(body, int):
             return await self._refuse(send, body, id_header)
         assert self.node is not None
         try:
-            result = await handler(self.node, scope, body, rid)
+            status, payload, content_type = await produce(self.node, body)
         except ApiError as exc:
-            return await _respond(send, exc.http_status, _error(exc.code, exc.message), id_header)
+            return await _respond(send, exc.http_status, error_body(exc.code, exc.message), id_header)
         except Exception:
             log.exception("unhandled error", path=scope["path"])
-            return await _respond(send, 500, _error(Code.INTERNAL, "Internal server error"), id_header)
-        return await _respond(send, 200, msgspec.json.encode(result), id_header)
-
-
-def _error(code: Code, message: str) -> bytes:
-    return msgspec.json.encode({"error": message, "code": int(code), "message": message})
+            return await _respond(send, 500, error_body(Code.INTERNAL, "Internal server error"), id_header)
+        return await _respond(send, status, payload, id_header, content_type)
 
 
 async def _respond(send: Send, status: int, body: bytes, id_header: Any, content_type: str = "") -> int:

@@ -8,6 +8,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from overworld.api.wire.base import error_body
 from overworld.errors import HTTP_STATUS, ApiError, Code
 
 log = structlog.get_logger(__name__)
@@ -27,7 +28,7 @@ _STATUS_CODES: dict[int, Code] = {
 
 def error_response(code: Code, message: str, status: int | None = None) -> Response[Any]:
     return Response(
-        content={"error": message, "code": int(code), "message": message},
+        content=error_body(code, message),
         status_code=status or HTTP_STATUS.get(code, 500),
         media_type="application/json",
     )

@@ -23,6 +23,7 @@ from litestar import Request, Response, route
 
 from overworld.api.http.auth import client_ip, node_of, request_id, session_from_header
 from overworld.api.operations.rpc import call_rpc
+from overworld.api.wire.base import error_body
 from overworld.context import CallContext
 from overworld.errors import ApiError, InvalidArgument, Unauthenticated
 from overworld.node import Node
@@ -74,11 +75,7 @@ async def serve_rpc(
         visible = {k: v for k, v in header_map.items() if k not in _HIDDEN_HEADERS}
         result = await call_rpc(node, ctx, rpc_id, payload, query, visible)
     except ApiError as exc:
-        message = exc.message
-        return RpcReply(
-            exc.http_status,
-            msgspec.json.encode({"error": message, "code": int(exc.code), "message": message}),
-        )
+        return RpcReply(exc.http_status, error_body(exc.code, exc.message))
     if unwrap:
         content_type = header_map.get("content-type", ["text/plain"])[0]
         return RpcReply(200, result.encode(), content_type)
