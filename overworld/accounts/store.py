@@ -14,6 +14,10 @@ USER_COLUMNS = (
     "id, username, display_name, avatar_url, lang_tag, location, timezone, metadata, edge_count,"
     " create_time, update_time"
 )
+_INSERT_USER = (
+    "INSERT INTO users (title_id, id, username, lang_tag, metadata, email, password, custom_id,"
+    " edge_count, create_time, update_time) VALUES ($1, $2, $3, 'en', '{}', $4, $5, $6, 0, $7, $7)"
+)
 _U_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
 
 
@@ -82,10 +86,7 @@ class AccountStore:
         custom_id: str | None = None,
     ) -> None:
         """Insert a user (and its device) atomically; raises IntegrityError on any clash."""
-        insert_user = (
-            "INSERT INTO users (title_id, id, username, lang_tag, metadata, email, password, custom_id,"
-            " edge_count, create_time, update_time) VALUES ($1, $2, $3, 'en', '{}', $4, $5, $6, 0, $7, $7)"
-        )
+        insert_user = _INSERT_USER
         args: tuple[Any, ...] = (title_id, user_id, username, email, password, custom_id, now)
         if self._signups is not None and email is None:
             await self._signups.create(title_id, user_id, username, now, device_id, custom_id)
