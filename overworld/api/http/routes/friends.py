@@ -1,0 +1,97 @@
+"""Friends over REST: `/v2/friend` (list, add, delete), `/v2/friend/block`, `/v2/friend/friends`.
+
+As in Nakama's gateway, the ids and usernames of add, delete and block are query parameters
+(repeatable), not a body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Router, delete, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from overworld.api import operations as ops
+from overworld.api.http.auth import node_of, session_context
+from overworld.api.operations import friends
+from overworld.api.wire.base import Empty
+from overworld.api.wire.friends import (
+    AddFriendsRequest,
+    BlockFriendsRequest,
+    DeleteFriendsRequest,
+    FriendList,
+    FriendsOfFriendsList,
+    ListFriendsOfFriendsRequest,
+    ListFriendsRequest,
+)
+from overworld.context import CallContext
+
+Req = Request[Any, Any, Any]
+Ids = Annotated[list[str] | None, Parameter(query="ids", description="User ids (repeatable).")]
+Usernames = Annotated[list[str] | None, Parameter(query="usernames", description="Usernames (repeatable).")]
+Limit = Annotated[int | None, Parameter(query="limit")]
+Cursor = Annotated[str, Parameter(query="cursor", description="From the previous page.")]
+
+
+@get("/friend")
+async def list_friends(
+    request: Req,
+    ctx: CallContext,
+    limit: Limit = None,
+    state_filter: Annotated[int | None, Parameter(query="state")] = None,
+    cursor: Cursor = "",
+) -> FriendList:
+    """The caller's friends (0), sent (1) and received (2) invitations and blocks (3); `limit`
+    1-1000 (default 1000)."""
+    req = ListFriendsRequest(limit=limit, state=state_filter, cursor=cursor)
+    return await ops.call("ListFriends", friends.list_friends, node_of(request), ctx, req)
+
+
+@post("/friend", status_code=200)
+async def add_friends(
+    request: Req,
+    ctx: CallContext,
+    ids: Ids = None,
+    usernames: Usernames = None,
+    metadata: Annotated[str, Parameter(query="metadata")] = "",
+) -> Empty:
+    """Invite users, or accept their invitations."""
+    req = AddFriendsRequest(ids=ids or [], usernames=usernames or [], metadata=metadata)
+    return await ops.call("AddFriends", friends.add_friends, node_of(request), ctx, req)
+
+
+@delete("/friend", status_code=200)
+async def delete_friends(
+    request: Req, ctx: CallContext, ids: Ids = None, usernames: Usernames = None
+) -> Empty:
+    """Remove friends, invitations and the caller's blocks."""
+    req = DeleteFriendsRequest(ids=ids or [], usernames=usernames or [])
+    return await ops.call("DeleteFriends", friends.delete_friends, node_of(request), ctx, req)
+
+
+@post("/friend/block", status_code=200)
+async def block_friends(
+    request: Req, ctx: CallContext, ids: Ids = None, usernames: Usernames = None
+) -> Empty:
+    """Block users."""
+    req = BlockFriendsRequest(ids=ids or [], usernames=usernames or [])
+    return await ops.call("BlockFriends", friends.block_friends, node_of(request), ctx, req)
+
+
+@get("/friend/friends")
+async def list_friends_of_friends(
+    request: Req, ctx: CallContext, limit: Limit = None, cursor: Cursor = ""
+) -> FriendsOfFriendsList:
+    """Friends of the caller's friends; `limit` 1-100 (default 10)."""
+    req = ListFriendsOfFriendsRequest(limit=limit, cursor=cursor)
+    return await ops.call("ListFriendsOfFriends", friends.list_friends_of_friends, node_of(request), ctx, req)
+
+
+router = Router(
+    path="/v2",
+    route_handlers=[list_friends, add_friends, delete_friends, block_friends, list_friends_of_friends],
+    dependencies={"ctx": Provide(session_context)},
+    tags=["friends"],
+)
+ROUTES = [router]

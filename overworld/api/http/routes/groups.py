@@ -1,0 +1,179 @@
+"""Groups over REST: `/v2/group...` and `/v2/user/{user_id}/group`.
+
+As in Nakama's gateway, the user ids of add, kick, ban, promote and demote are query parameters
+(`user_ids`, repeatable), not a body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Router, delete, get, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from overworld.api import operations as ops
+from overworld.api.http.auth import node_of, session_context
+from overworld.api.operations import groups
+from overworld.api.wire.base import Empty
+from overworld.api.wire.groups import (
+    AddGroupUsersRequest,
+    BanGroupUsersRequest,
+    CreateGroupRequest,
+    DeleteGroupRequest,
+    DemoteGroupUsersRequest,
+    Group,
+    GroupList,
+    GroupUserList,
+    JoinGroupRequest,
+    KickGroupUsersRequest,
+    LeaveGroupRequest,
+    ListGroupsRequest,
+    ListGroupUsersRequest,
+    ListUserGroupsRequest,
+    PromoteGroupUsersRequest,
+    UpdateGroupRequest,
+    UserGroupList,
+)
+from overworld.context import CallContext
+
+Req = Request[Any, Any, Any]
+UserIds = Annotated[list[str] | None, Parameter(query="user_ids", description="User ids (repeatable).")]
+Limit = Annotated[int | None, Parameter(query="limit", description="1-100.")]
+# `state` is a name Litestar reserves for the app state: the parameter is renamed, not the query.
+State = Annotated[int | None, Parameter(query="state", description="0-4.")]
+Cursor = Annotated[str, Parameter(query="cursor", description="From the previous page.")]
+
+
+@get("/group")
+async def list_groups(
+    request: Req,
+    ctx: CallContext,
+    name: Annotated[str, Parameter(query="name")] = "",
+    cursor: Cursor = "",
+    limit: Limit = None,
+    lang_tag: Annotated[str, Parameter(query="lang_tag")] = "",
+    members: Annotated[int | None, Parameter(query="members")] = None,
+    open: Annotated[bool | None, Parameter(query="open")] = None,
+) -> GroupList:
+    """Groups by name (`%` wildcard, e.g. `name=heroes%`), or by language, open/closed and at
+    most `members` members; `limit` 1-100 (default 1)."""
+    req = ListGroupsRequest(
+        name=name, cursor=cursor, limit=limit, lang_tag=lang_tag, members=members, open=open
+    )
+    return await ops.call("ListGroups", groups.list_groups, node_of(request), ctx, req)
+
+
+@post("/group", status_code=200)
+async def create_group(request: Req, ctx: CallContext, data: CreateGroupRequest) -> Group:
+    """Create a group with the caller as its superadmin."""
+    return await ops.call("CreateGroup", groups.create_group, node_of(request), ctx, data)
+
+
+@put("/group/{group_id:str}", status_code=200)
+async def update_group(request: Req, ctx: CallContext, group_id: str, data: UpdateGroupRequest) -> Empty:
+    """Change a group's name, description, language, avatar or openness (superadmins, admins)."""
+    req = msgspec.structs.replace(data, group_id=group_id)
+    return await ops.call("UpdateGroup", groups.update_group, node_of(request), ctx, req)
+
+
+@delete("/group/{group_id:str}", status_code=200)
+async def delete_group(request: Req, ctx: CallContext, group_id: str) -> Empty:
+    """Delete a group (superadmins)."""
+    req = DeleteGroupRequest(group_id=group_id)
+    return await ops.call("DeleteGroup", groups.delete_group, node_of(request), ctx, req)
+
+
+@post("/group/{group_id:str}/join", status_code=200)
+async def join_group(request: Req, ctx: CallContext, group_id: str) -> Empty:
+    """Join an open group, or ask to join a closed one."""
+    req = JoinGroupRequest(group_id=group_id)
+    return await ops.call("JoinGroup", groups.join_group, node_of(request), ctx, req)
+
+
+@post("/group/{group_id:str}/leave", status_code=200)
+async def leave_group(request: Req, ctx: CallContext, group_id: str) -> Empty:
+    """Leave a group (not as its last superadmin), or withdraw a join request."""
+    req = LeaveGroupRequest(group_id=group_id)
+    return await ops.call("LeaveGroup", groups.leave_group, node_of(request), ctx, req)
+
+
+@post("/group/{group_id:str}/add", status_code=200)
+async def add_group_users(request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None) -> Empty:
+    """Add users, or accept their join requests (superadmins, admins)."""
+    req = AddGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
+    return await ops.call("AddGroupUsers", groups.add_group_users, node_of(request), ctx, req)
+
+
+@post("/group/{group_id:str}/kick", status_code=200)
+async def kick_group_users(request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None) -> Empty:
+    """Remove members or decline join requests (superadmins, admins)."""
+    req = KickGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
+    return await ops.call("KickGroupUsers", groups.kick_group_users, node_of(request), ctx, req)
+
+
+@post("/group/{group_id:str}/ban", status_code=200)
+async def ban_group_users(request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None) -> Empty:
+    """Remove members and keep them out (superadmins, admins)."""
+    req = BanGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
+    return await ops.call("BanGroupUsers", groups.ban_group_users, node_of(request), ctx, req)
+
+
+@post("/group/{group_id:str}/promote", status_code=200)
+async def promote_group_users(
+    request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None
+) -> Empty:
+    """Move members one rank up (superadmins, admins)."""
+    req = PromoteGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
+    return await ops.call("PromoteGroupUsers", groups.promote_group_users, node_of(request), ctx, req)
+
+
+@post("/group/{group_id:str}/demote", status_code=200)
+async def demote_group_users(
+    request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None
+) -> Empty:
+    """Move members one rank down (superadmins, admins)."""
+    req = DemoteGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
+    return await ops.call("DemoteGroupUsers", groups.demote_group_users, node_of(request), ctx, req)
+
+
+@get("/group/{group_id:str}/user")
+async def list_group_users(
+    request: Req,
+    ctx: CallContext,
+    group_id: str,
+    limit: Limit = None,
+    state_filter: State = None,
+    cursor: Cursor = "",
+) -> GroupUserList:
+    """A group's users with their state; `limit` 1-100 (default 100)."""
+    req = ListGroupUsersRequest(group_id=group_id, limit=limit, state=state_filter, cursor=cursor)
+    return await ops.call("ListGroupUsers", groups.list_group_users, node_of(request), ctx, req)
+
+
+@get("/user/{user_id:str}/group")
+async def list_user_groups(
+    request: Req,
+    ctx: CallContext,
+    user_id: str,
+    limit: Limit = None,
+    state_filter: State = None,
+    cursor: Cursor = "",
+) -> UserGroupList:
+    """The groups of a user with its state in each; `limit` 1-100 (default 100)."""
+    req = ListUserGroupsRequest(user_id=user_id, limit=limit, state=state_filter, cursor=cursor)
+    return await ops.call("ListUserGroups", groups.list_user_groups, node_of(request), ctx, req)
+
+
+router = Router(
+    path="/v2",
+    route_handlers=[
+        list_groups, create_group, update_group, delete_group, join_group, leave_group,
+        add_group_users, kick_group_users, ban_group_users, promote_group_users, demote_group_users,
+        list_group_users, list_user_groups,
+    ],
+    dependencies={"ctx": Provide(session_context)},
+    tags=["groups"],
+)  # fmt: skip
+ROUTES = [router]

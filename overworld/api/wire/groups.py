@@ -1,0 +1,148 @@
+"""Nakama's group messages. `open` and the user states are wrapped values in Nakama's API, so
+they are sent even at false / 0."""
+
+from __future__ import annotations
+
+import msgspec
+
+from overworld.api.wire.accounts import User
+from overworld.api.wire.base import Message
+from overworld.clock import rfc3339
+from overworld.groups import models
+
+
+class CreateGroupRequest(Message):
+    name: str = ""
+    description: str = ""
+    lang_tag: str = ""
+    avatar_url: str = ""
+    open: bool = False
+    max_count: int = 0
+
+
+class UpdateGroupRequest(Message):
+    # Absent means unchanged; "" clears description and avatar_url (StringValue wrappers).
+    group_id: str = ""
+    name: str | None = None
+    description: str | None = None
+    lang_tag: str | None = None
+    avatar_url: str | None = None
+    open: bool | None = None
+
+
+class DeleteGroupRequest(Message):
+    group_id: str = ""
+
+
+class JoinGroupRequest(Message):
+    group_id: str = ""
+
+
+class LeaveGroupRequest(Message):
+    group_id: str = ""
+
+
+class GroupUsersRequest(Message):
+    group_id: str = ""
+    user_ids: list[str] = msgspec.field(default_factory=list)
+
+
+# Nakama has one message per call; the hooks see these names.
+class AddGroupUsersRequest(GroupUsersRequest):
+    pass
+
+
+class KickGroupUsersRequest(GroupUsersRequest):
+    pass
+
+
+class BanGroupUsersRequest(GroupUsersRequest):
+    pass
+
+
+class PromoteGroupUsersRequest(GroupUsersRequest):
+    pass
+
+
+class DemoteGroupUsersRequest(GroupUsersRequest):
+    pass
+
+
+class ListGroupsRequest(Message):
+    name: str = ""
+    cursor: str = ""
+    limit: int | None = None
+    lang_tag: str = ""
+    members: int | None = None
+    open: bool | None = None
+
+
+class ListGroupUsersRequest(Message):
+    group_id: str = ""
+    limit: int | None = None
+    state: int | None = None
+    cursor: str = ""
+
+
+class ListUserGroupsRequest(Message):
+    user_id: str = ""
+    limit: int | None = None
+    state: int | None = None
+    cursor: str = ""
+
+
+class Group(Message):
+    id: str = ""
+    creator_id: str = ""
+    name: str = ""
+    description: str = ""
+    lang_tag: str = ""
+    metadata: str = ""
+    avatar_url: str = ""
+    open: bool | None = None
+    edge_count: int = 0
+    max_count: int = 0
+    create_time: str = ""
+    update_time: str = ""
+
+    @classmethod
+    def of(cls, group: models.Group) -> Group:
+        return cls(
+            id=group.id,
+            creator_id=group.creator_id,
+            name=group.name,
+            description=group.description,
+            lang_tag=group.lang_tag,
+            metadata=group.metadata,
+            avatar_url=group.avatar_url,
+            open=group.open,
+            edge_count=group.edge_count,
+            max_count=group.max_count,
+            create_time=rfc3339(group.create_time),
+            update_time=rfc3339(group.update_time),
+        )
+
+
+class GroupList(Message):
+    groups: list[Group] = msgspec.field(default_factory=list)
+    cursor: str = ""
+
+
+class GroupUser(Message):
+    user: User | None = None
+    state: int | None = None
+
+
+class GroupUserList(Message):
+    group_users: list[GroupUser] = msgspec.field(default_factory=list)
+    cursor: str = ""
+
+
+class UserGroup(Message):
+    group: Group | None = None
+    state: int | None = None
+
+
+class UserGroupList(Message):
+    user_groups: list[UserGroup] = msgspec.field(default_factory=list)
+    cursor: str = ""

@@ -1,0 +1,1 @@
+"""Friends: two directed edges per relationship, invitations, blocking (Nakama's friend graph)."""

@@ -1,0 +1,1 @@
+"""Groups: creation, membership with roles (superadmin, admin, member), join requests, bans."""

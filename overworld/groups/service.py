@@ -1,0 +1,794 @@
+"""Group operations with Nakama's rules, error codes and messages.
+
+States: 0 superadmin, 1 admin, 2 member, 3 join request, 4 banned. `edge_count` counts states
+0-2 and never exceeds `max_count`. Who may do what, as Nakama enforces it:
+
+- update: superadmins and admins; delete: superadmins only.
+- add users (or accept their join requests), kick, ban, promote, demote: superadmins and admins.
+  A superadmin may kick or ban anyone but the group's last superadmin; an admin only members,
+  join requests and banned users. Promote moves one step up, to at most the caller's own rank
+  (admin: member -> admin; superadmin: also admin -> superadmin). Demote moves one step down,
+  from the caller's rank or below, never below member (admin: admin -> member; superadmin: also
+  superadmin -> admin while another superadmin remains). Nobody acts on themself.
+- the last superadmin cannot leave; leaving while banned does nothing.
+Server code (caller None) acts as a superadmin of every group.
+
+Every change runs in one transaction that first locks the group's row (PostgreSQL; SQLite runs
+one transaction at a time), so membership changes of a group are serialised: joins never pass
+`max_count` and two superadmins leaving at once cannot leave the group without one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import structlog
+
+from overworld import cursors
+from overworld.accounts import validation as check
+from overworld.accounts.store import USER_COLUMNS, user_from_row
+from overworld.clock import now_ms
+from overworld.db import Database, IntegrityError, Row, Tx
+from overworld.errors import AlreadyExists, InvalidArgument, NotFound
+from overworld.friends.service import canonical_user_id
+from overworld.groups.models import (
+    ADMIN,
+    BANNED,
+    CHANNEL_GROUP_ADD,
+    CHANNEL_GROUP_BAN,
+    CHANNEL_GROUP_DEMOTE,
+    CHANNEL_GROUP_JOIN,
+    CHANNEL_GROUP_KICK,
+    CHANNEL_GROUP_LEAVE,
+    CHANNEL_GROUP_PROMOTE,
+    JOIN_REQUEST,
+    MEMBER,
+    SUPERADMIN,
+    Group,
+    GroupDeleted,
+    GroupJoinRequest,
+    GroupMembershipChanged,
+    GroupPage,
+    GroupUpdate,
+    GroupUser,
+    GroupUserPage,
+    GroupUsersAdded,
+    UserGroup,
+    UserGroupPage,
+)
+
+log = structlog.get_logger(__name__)
+E = TypeVar("E")
+
+GROUP_NOT_FOUND = "Group not found."
+NOT_FOUND_OR_DENIED = "Group not found or permission denied."
+UPDATE_DENIED = "Group not found or you're not allowed to update."
+DELETE_DENIED = "Group not found or you're not allowed to delete."
+GROUP_FULL = "Group is full."
+NAME_IN_USE = "Group name is in use."
+LAST_SUPERADMIN = "Cannot leave group when you are the last superadmin."
+USERS_NOT_FOUND = "One or more users not found."
+USER_NOT_FOUND = "User account not found."
+GROUP_ID_REQUIRED = "Group ID must be set."
+GROUP_ID_INVALID = "Group ID must be a valid ID."
+USER_ID_INVALID = "User ID must be a valid ID."
+BAD_CURSOR = "Cursor is invalid."
+MALFORMED_CURSOR = "Malformed cursor was used."
+NAME_FILTER_ALONE = "name filter cannot be combined with any other filter"
+DEFAULT_MAX_COUNT = 100
+MAX_INT32 = 2**31 - 1
+MAX_USERS = 1000  # user ids per call (Nakama has no limit; this bounds one transaction)
+
+GROUP_COLUMNS = (
+    "id, creator_id, name, description, avatar_url, lang_tag, metadata, state, edge_count, max_count,"
+    " create_time, update_time"
+)
+_G_COLUMNS = ", ".join("g." + c.strip() for c in GROUP_COLUMNS.split(","))
+_U_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
+OPEN, CLOSED = 0, 1
+
+
+def group_from_row(row: Row) -> Group:
+    return Group(
+        id=row["id"],
+        creator_id=row["creator_id"],
+        name=row["name"],
+        description=row["description"] or "",
+        avatar_url=row["avatar_url"] or "",
+        lang_tag=row["lang_tag"] or "",
+        metadata=row["metadata"] or "{}",
+        open=row["state"] == OPEN,
+        edge_count=row["edge_count"],
+        max_count=row["max_count"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+def canonical_group_id(value: str) -> str:
+    if not value:
+        raise InvalidArgument(GROUP_ID_REQUIRED)
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidArgument(GROUP_ID_INVALID) from None
+
+
+def _user_ids(values: Iterable[str]) -> list[str]:
+    ids: list[str] = []
+    for value in values:
+        canonical = canonical_user_id(value)
+        if canonical is None:
+            raise InvalidArgument(USER_ID_INVALID)
+        ids.append(canonical)
+    if len(ids) > MAX_USERS:
+        raise InvalidArgument(f"Too many users, at most {MAX_USERS} per call.")
+    return list(dict.fromkeys(ids))
+
+
+def _limit(value: int | None, default: int, most: int = 100) -> int:
+    limit = default if value is None else value
+    if not 1 <= limit <= most:
+        raise InvalidArgument(f"Invalid limit - limit must be between 1 and {most}.")
+    return limit
+
+
+def _member_state(value: int | None) -> int | None:
+    if value is not None and not SUPERADMIN <= value <= BANNED:
+        raise InvalidArgument("Invalid state - state must be between 0 and 4.")
+    return value
+
+
+def _max_count(value: int) -> int:
+    if value < 1:
+        raise InvalidArgument("Group max count must be >= 1 when set.")
+    if value > MAX_INT32:
+        raise InvalidArgument(f"Group max count must be at most {MAX_INT32}.")
+    return value
+
+
+class GroupService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+        self._like = "ILIKE" if db.dialect == "postgresql" else "LIKE"  # SQLite's LIKE ignores case
+        self._join_request_listeners: list[Callable[[GroupJoinRequest], None]] = []
+        self._added_listeners: list[Callable[[GroupUsersAdded], None]] = []
+        self._membership_listeners: list[Callable[[GroupMembershipChanged], None]] = []
+        self._deleted_listeners: list[Callable[[GroupDeleted], None]] = []
+
+    # -- listeners --------------------------------------------------------------------------------
+    # Called after the change is committed. A listener must return at once (start background work
+    # for anything slow); its errors are logged, never seen by the caller. Account deletion removes
+    # memberships (and groups left without a superadmin) without telling listeners.
+
+    def on_join_request(self, listener: Callable[[GroupJoinRequest], None]) -> None:
+        """Told of every request to join a closed group (Nakama's notification code -5)."""
+        self._join_request_listeners.append(listener)
+
+    def on_users_added(self, listener: Callable[[GroupUsersAdded], None]) -> None:
+        """Told when users are added or their join requests accepted (notification code -4)."""
+        self._added_listeners.append(listener)
+
+    def on_membership_changed(self, listener: Callable[[GroupMembershipChanged], None]) -> None:
+        """Told of each join, add, leave, kick, promote, ban and demote (group channel messages)."""
+        self._membership_listeners.append(listener)
+
+    def on_group_deleted(self, listener: Callable[[GroupDeleted], None]) -> None:
+        self._deleted_listeners.append(listener)
+
+    @staticmethod
+    def _announce(listeners: list[Callable[[E], None]], events: list[E]) -> None:
+        for event in events:
+            for listener in listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("group listener failed", kind=type(event).__name__)
+
+    # -- queries for other layers -----------------------------------------------------------------
+
+    async def member_state(self, title_id: str, group_id: str, user_id: str) -> int | None:
+        """The user's state in the group (0 superadmin, 1 admin, 2 member, 3 join request,
+        4 banned), or None. Members, able to chat in the group, are states 0-2."""
+        value = await self._db.fetchval(
+            "SELECT state FROM group_edges WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
+            title_id,
+            group_id,
+            user_id,
+        )
+        return None if value is None else int(value)
+
+    async def get(self, title_id: str, ids: Iterable[str]) -> list[Group]:
+        """Groups by id; unknown ones are left out."""
+        wanted = list(dict.fromkeys(canonical_group_id(i) for i in ids))
+        if not wanted:
+            return []
+        marks = ", ".join(f"${i + 2}" for i in range(len(wanted)))
+        rows = await self._db.fetch(
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id IN ({marks})", title_id, *wanted
+        )
+        return [group_from_row(r) for r in rows]
+
+    # -- the group itself -------------------------------------------------------------------------
+
+    async def create(
+        self,
+        title_id: str,
+        user_id: str,
+        name: str,
+        *,
+        creator_id: str = "",
+        description: str = "",
+        avatar_url: str = "",
+        lang_tag: str = "",
+        metadata: str = "",
+        open: bool = False,
+        max_count: int = 0,
+    ) -> Group:
+        """Create a group with `user_id` as its superadmin (and creator, unless `creator_id`)."""
+        if not name:
+            raise InvalidArgument("Group name must be set.")
+        group = Group(
+            id=str(uuid.uuid4()),
+            creator_id=user_id,
+            name=check.text_field("group name", name, 255),
+            description=check.text_field("description", description, 255),
+            avatar_url=check.text_field("avatar url", avatar_url, 512),
+            lang_tag=check.text_field("lang tag", lang_tag, 18) or "en",
+            metadata=check.metadata(metadata) if metadata else "{}",
+            open=open,
+            edge_count=1,
+            max_count=_max_count(max_count) if max_count else DEFAULT_MAX_COUNT,
+        )
+        if creator_id:
+            creator = canonical_user_id(creator_id)
+            if creator is None:
+                raise InvalidArgument(f"Invalid creator ID {creator_id!r}.")
+            group.creator_id = creator
+        group.create_time = group.update_time = now_ms()
+        try:
+            async with self._db.transaction() as tx:
+                if await self._username(tx, title_id, user_id) is None:
+                    raise NotFound(USER_NOT_FOUND)
+                await tx.execute(
+                    f"INSERT INTO groups (title_id, {GROUP_COLUMNS})"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11)",
+                    title_id, group.id, group.creator_id, group.name, group.description or None,
+                    group.avatar_url or None, group.lang_tag, group.metadata, OPEN if open else CLOSED,
+                    group.max_count, group.create_time,
+                )  # fmt: skip
+                await self._insert_edge(tx, title_id, group.id, user_id, SUPERADMIN, group.create_time)
+        except IntegrityError as exc:
+            if exc.involves("name"):
+                raise AlreadyExists(NAME_IN_USE) from None
+            raise
+        return group
+
+    async def update(self, title_id: str, caller: str | None, group_id: str, update: GroupUpdate) -> None:
+        """Change a group's fields; `caller` must be one of its superadmins or admins."""
+        group_id = canonical_group_id(group_id)
+        fields: dict[str, Any] = {}
+        if update.name is not None:
+            if not update.name:
+                raise InvalidArgument("Group name cannot be empty.")
+            fields["name"] = check.text_field("group name", update.name, 255)
+        if update.lang_tag is not None:
+            if not update.lang_tag:
+                raise InvalidArgument("Group language cannot be empty.")
+            fields["lang_tag"] = check.text_field("lang tag", update.lang_tag, 18)
+        if update.description is not None:
+            fields["description"] = check.text_field("description", update.description, 255) or None
+        if update.avatar_url is not None:
+            fields["avatar_url"] = check.text_field("avatar url", update.avatar_url, 512) or None
+        if update.open is not None:
+            fields["state"] = OPEN if update.open else CLOSED
+        if update.metadata is not None:
+            fields["metadata"] = check.metadata(update.metadata)
+        if update.max_count is not None:
+            fields["max_count"] = _max_count(update.max_count)
+        if update.creator_id is not None:
+            creator = canonical_user_id(update.creator_id)
+            if creator is None:
+                raise InvalidArgument(f"Invalid creator ID {update.creator_id!r}.")
+            fields["creator_id"] = creator
+        async with self._db.transaction() as tx:
+            if caller is not None:
+                state = await self._edge_state(tx, title_id, group_id, caller)
+                if state is None or state > ADMIN:
+                    raise NotFound(UPDATE_DENIED)
+            if not fields:
+                raise InvalidArgument("Specify at least one field to update.")
+            assignments = ", ".join(f"{column} = ${i + 4}" for i, column in enumerate(fields))
+            try:
+                changed = await tx.execute(
+                    f"UPDATE groups SET update_time = $3, {assignments} WHERE title_id = $1 AND id = $2",
+                    title_id,
+                    group_id,
+                    now_ms(),
+                    *fields.values(),
+                )
+            except IntegrityError as exc:
+                if exc.involves("name"):
+                    raise InvalidArgument(NAME_IN_USE) from None  # as Nakama: not ALREADY_EXISTS here
+                raise
+            if changed == 0:
+                raise NotFound(GROUP_NOT_FOUND)
+
+    async def delete(self, title_id: str, caller: str | None, group_id: str) -> None:
+        """Delete a group and every membership; `caller` must be one of its superadmins."""
+        group_id = canonical_group_id(group_id)
+        async with self._db.transaction() as tx:
+            group = await self._lock_group(tx, title_id, group_id)
+            if caller is not None:
+                state = await self._edge_state(tx, title_id, group_id, caller)
+                if state != SUPERADMIN:
+                    raise InvalidArgument(DELETE_DENIED)  # as Nakama: INVALID_ARGUMENT, not NOT_FOUND
+            if group is None:
+                return
+            await self._delete_group(tx, title_id, group_id)
+        self._announce(self._deleted_listeners, [GroupDeleted(title_id, group_id)])
+
+    # -- joining and leaving ----------------------------------------------------------------------
+
+    async def join(self, title_id: str, group_id: str, user_id: str) -> None:
+        """Join an open group, or ask to join a closed one (state 3). Nothing happens if the user
+        already has a state in the group (member, request or banned)."""
+        group_id = canonical_group_id(group_id)
+        requests: list[GroupJoinRequest] = []
+        changes: list[GroupMembershipChanged] = []
+        async with self._db.transaction() as tx:
+            group = await self._lock_group(tx, title_id, group_id)
+            if group is None:
+                raise NotFound(GROUP_NOT_FOUND)
+            if group["edge_count"] >= group["max_count"]:
+                raise InvalidArgument(GROUP_FULL)
+            if await self._edge_state(tx, title_id, group_id, user_id) is not None:
+                return
+            name = await self._username(tx, title_id, user_id)
+            if name is None:
+                raise NotFound(USER_NOT_FOUND)
+            now = now_ms()
+            if group["state"] == CLOSED:
+                await self._insert_edge(tx, title_id, group_id, user_id, JOIN_REQUEST, now)
+                admins = await tx.fetch(
+                    "SELECT user_id FROM group_edges WHERE title_id = $1 AND group_id = $2 AND state <= $3"
+                    " ORDER BY state, position",
+                    title_id,
+                    group_id,
+                    ADMIN,
+                )
+                requests.append(
+                    GroupJoinRequest(
+                        title_id, group_id, group["name"], user_id, name, tuple(r["user_id"] for r in admins)
+                    )
+                )
+            else:
+                await self._insert_edge(tx, title_id, group_id, user_id, MEMBER, now)
+                if not await self._count_up(tx, title_id, group_id, now):
+                    raise InvalidArgument(GROUP_FULL)
+                changes.append(GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_JOIN, user_id, name))
+        self._announce(self._join_request_listeners, requests)
+        self._announce(self._membership_listeners, changes)
+
+    async def leave(self, title_id: str, group_id: str, user_id: str) -> None:
+        """Leave a group, or withdraw a join request. The last superadmin cannot leave."""
+        group_id = canonical_group_id(group_id)
+        async with self._db.transaction() as tx:
+            if await self._lock_group(tx, title_id, group_id) is None:
+                return
+            state = await self._edge_state(tx, title_id, group_id, user_id)
+            if state is None or state == BANNED:
+                return
+            if state == SUPERADMIN and not await self._other_superadmins(tx, title_id, group_id, user_id):
+                raise InvalidArgument(LAST_SUPERADMIN)
+            await self._delete_edge(tx, title_id, group_id, user_id)
+            if state < JOIN_REQUEST:
+                await self._count_down(tx, title_id, group_id)
+            name = await self._username(tx, title_id, user_id) or ""
+        self._announce(
+            self._membership_listeners,
+            [GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_LEAVE, user_id, name)],
+        )
+
+    # -- managing members -------------------------------------------------------------------------
+
+    async def add_users(
+        self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]
+    ) -> None:
+        """Add users as members, accepting their join requests if they made one. All or none:
+        an unknown user or a full group fails the call. Members and banned users are left alone."""
+        group_id = canonical_group_id(group_id)
+        ids = _user_ids(user_ids)
+        if not ids:
+            return
+        added: list[GroupMembershipChanged] = []
+        async with self._db.transaction() as tx:
+            group, _ = await self._authorize(tx, title_id, group_id, caller)
+            now = now_ms()
+            for user_id in ids:
+                if user_id == caller:
+                    continue
+                name = await self._username(tx, title_id, user_id)
+                if name is None:
+                    raise InvalidArgument(USERS_NOT_FOUND)
+                state = await self._edge_state(tx, title_id, group_id, user_id)
+                if state is None:
+                    await self._insert_edge(tx, title_id, group_id, user_id, MEMBER, now)
+                elif state == JOIN_REQUEST:
+                    await self._set_state(tx, title_id, group_id, user_id, MEMBER, now)
+                else:
+                    continue
+                if not await self._count_up(tx, title_id, group_id, now):
+                    raise InvalidArgument(GROUP_FULL)
+                added.append(GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_ADD, user_id, name))
+        if added:
+            event = GroupUsersAdded(
+                title_id, group_id, group["name"], caller or "", tuple(c.user_id for c in added)
+            )
+            self._announce(self._added_listeners, [event])
+        self._announce(self._membership_listeners, added)
+
+    async def kick(self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]) -> None:
+        """Remove members, decline join requests or lift bans (removing the user's state).
+        Users the caller may not kick are skipped."""
+        await self._remove(title_id, caller, group_id, user_ids, ban=False)
+
+    async def ban(self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]) -> None:
+        """Remove users as `kick` does and keep them out (state 4: joining does nothing)."""
+        await self._remove(title_id, caller, group_id, user_ids, ban=True)
+
+    async def _remove(
+        self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str], ban: bool
+    ) -> None:
+        group_id = canonical_group_id(group_id)
+        ids = _user_ids(user_ids)
+        if not ids:
+            return
+        changes: list[GroupMembershipChanged] = []
+        code = CHANNEL_GROUP_BAN if ban else CHANNEL_GROUP_KICK
+        async with self._db.transaction() as tx:
+            _, my_state = await self._authorize(tx, title_id, group_id, caller)
+            now = now_ms()
+            for user_id in ids:
+                if user_id == caller:
+                    continue
+                state = await self._edge_state(tx, title_id, group_id, user_id)
+                if state is None:
+                    continue
+                if my_state == SUPERADMIN:
+                    if state == SUPERADMIN and not await self._other_superadmins(
+                        tx, title_id, group_id, user_id
+                    ):
+                        continue
+                elif state <= ADMIN:
+                    continue
+                await self._delete_edge(tx, title_id, group_id, user_id)
+                if ban:
+                    await self._insert_edge(tx, title_id, group_id, user_id, BANNED, now)
+                if state < JOIN_REQUEST:
+                    await self._count_down(tx, title_id, group_id)
+                    name = await self._username(tx, title_id, user_id) or ""
+                    changes.append(GroupMembershipChanged(title_id, group_id, code, user_id, name))
+        self._announce(self._membership_listeners, changes)
+
+    async def promote(
+        self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]
+    ) -> None:
+        """Move users one rank up (member -> admin -> superadmin), to at most the caller's rank."""
+        group_id = canonical_group_id(group_id)
+        ids = _user_ids(user_ids)
+        if not ids:
+            return
+        changes: list[GroupMembershipChanged] = []
+        async with self._db.transaction() as tx:
+            _, my_state = await self._authorize(tx, title_id, group_id, caller)
+            now = now_ms()
+            for user_id in ids:
+                if user_id == caller:
+                    continue
+                state = await self._edge_state(tx, title_id, group_id, user_id)
+                if state is None or not (my_state < state and ADMIN <= state <= MEMBER):
+                    continue
+                await self._set_state(tx, title_id, group_id, user_id, state - 1, now)
+                name = await self._username(tx, title_id, user_id) or ""
+                changes.append(
+                    GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_PROMOTE, user_id, name)
+                )
+        self._announce(self._membership_listeners, changes)
+
+    async def demote(self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]) -> None:
+        """Move users one rank down (superadmin -> admin -> member), from the caller's rank or
+        below; a group keeps at least one superadmin."""
+        group_id = canonical_group_id(group_id)
+        ids = _user_ids(user_ids)
+        if not ids:
+            raise InvalidArgument("User IDs must be set.")
+        changes: list[GroupMembershipChanged] = []
+        async with self._db.transaction() as tx:
+            _, my_state = await self._authorize(tx, title_id, group_id, caller)
+            now = now_ms()
+            for user_id in ids:
+                if user_id == caller:
+                    continue
+                state = await self._edge_state(tx, title_id, group_id, user_id)
+                if state is None or not my_state <= state < MEMBER:
+                    continue
+                if my_state == SUPERADMIN and not await self._other_superadmins(
+                    tx, title_id, group_id, user_id
+                ):
+                    continue
+                await self._set_state(tx, title_id, group_id, user_id, state + 1, now)
+                name = await self._username(tx, title_id, user_id) or ""
+                changes.append(
+                    GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_DEMOTE, user_id, name)
+                )
+        self._announce(self._membership_listeners, changes)
+
+    async def delete_user_memberships(self, tx: Tx, title_id: str, user_id: str) -> None:
+        """Account deletion step: leave every group; a group the user was the last superadmin of
+        is deleted, as Nakama does."""
+        rows = await tx.fetch(
+            "SELECT group_id, state FROM group_edges WHERE title_id = $1 AND user_id = $2 ORDER BY group_id",
+            title_id,
+            user_id,
+        )
+        for row in rows:
+            group_id, state = row["group_id"], row["state"]
+            await self._lock_group(tx, title_id, group_id)
+            if state == SUPERADMIN and not await self._other_superadmins(tx, title_id, group_id, user_id):
+                await self._delete_group(tx, title_id, group_id)
+                continue
+            await self._delete_edge(tx, title_id, group_id, user_id)
+            if state < JOIN_REQUEST:
+                await self._count_down(tx, title_id, group_id)
+
+    # -- listing ----------------------------------------------------------------------------------
+
+    async def list_groups(
+        self,
+        title_id: str,
+        name: str = "",
+        lang_tag: str = "",
+        members: int | None = None,
+        open: bool | None = None,
+        limit: int | None = None,
+        cursor: str = "",
+    ) -> GroupPage:
+        """A page of groups. By `name` (case-insensitive; `%` is a wildcard, e.g. `heroes%`)
+        in name order; or filtered by `lang_tag`, `open` and at most `members` members, biggest
+        first. `limit` 1-100 (default 1, as Nakama)."""
+        limit = _limit(limit, 1)
+        if name and (lang_tag or open is not None or members is not None):
+            raise InvalidArgument(NAME_FILTER_ALONE)
+        args: list[Any] = [title_id, limit + 1]
+        if name:
+            args.append(name.lstrip("% "))
+            position = ""
+            if cursor:
+                args.extend(cursors.decode(cursor, (str,), MALFORMED_CURSOR))
+                position = " AND name > $4"
+            rows = await self._db.fetch(
+                f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND name {self._like} $3{position}"
+                " ORDER BY name LIMIT $2",
+                *args,
+            )
+            page = rows[:limit]
+            next_cursor = cursors.encode([page[-1]["name"]]) if len(rows) > limit else ""
+            return GroupPage(groups=[group_from_row(r) for r in page], cursor=next_cursor)
+        where = ""
+        if open is not None:
+            args.append(OPEN if open else CLOSED)
+            where += f" AND state = ${len(args)}"
+        if lang_tag:
+            args.append(lang_tag)
+            where += f" AND lang_tag = ${len(args)}"
+        if members is not None:
+            args.append(members)
+            where += f" AND edge_count <= ${len(args)}"
+        if cursor:
+            args.extend(cursors.decode(cursor, (int, str), MALFORMED_CURSOR))
+            n = len(args)
+            where += f" AND (edge_count < ${n - 1} OR (edge_count = ${n - 1} AND id > ${n}))"
+        rows = await self._db.fetch(
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1{where}"
+            " ORDER BY edge_count DESC, id LIMIT $2",
+            *args,
+        )
+        page = rows[:limit]
+        next_cursor = cursors.encode([page[-1]["edge_count"], page[-1]["id"]]) if len(rows) > limit else ""
+        return GroupPage(groups=[group_from_row(r) for r in page], cursor=next_cursor)
+
+    async def list_group_users(
+        self,
+        title_id: str,
+        group_id: str,
+        limit: int | None = None,
+        state: int | None = None,
+        cursor: str = "",
+    ) -> GroupUserPage:
+        """A page of a group's users (states 0-3, or the one `state`, 4 for the banned), by state
+        then oldest first. `limit` 1-100 (default 100)."""
+        group_id = canonical_group_id(group_id)
+        limit = _limit(limit, 100)
+        state = _member_state(state)
+        args: list[Any] = [title_id, group_id, limit + 1]
+        where = self._state_filter(args, state, cursor, "ge.user_id")
+        rows = await self._db.fetch(
+            f"SELECT {_U_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
+            " FROM group_edges ge JOIN users u ON u.title_id = ge.title_id AND u.id = ge.user_id"
+            f" WHERE ge.title_id = $1 AND ge.group_id = $2{where}"
+            " ORDER BY ge.state, ge.position, ge.user_id LIMIT $3",
+            *args,
+        )
+        page = rows[:limit]
+        next_cursor = ""
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = cursors.encode([last["edge_state"], last["edge_position"], last["id"]])
+        users = [GroupUser(user=user_from_row(r), state=r["edge_state"]) for r in page]
+        return GroupUserPage(group_users=users, cursor=next_cursor)
+
+    async def list_user_groups(
+        self,
+        title_id: str,
+        user_id: str,
+        limit: int | None = None,
+        state: int | None = None,
+        cursor: str = "",
+    ) -> UserGroupPage:
+        """A page of the groups a user is in or asked to join (states 0-3, or the one `state`),
+        by state then oldest first. Groups the user is banned from are not listed, as in Nakama.
+        `limit` 1-100 (default 100)."""
+        if not user_id:
+            raise InvalidArgument("User ID must be set.")
+        canonical = canonical_user_id(user_id)
+        if canonical is None:
+            raise InvalidArgument(USER_ID_INVALID)
+        limit = _limit(limit, 100)
+        state = _member_state(state)
+        if state == BANNED:
+            return UserGroupPage(user_groups=[])
+        args: list[Any] = [title_id, canonical, limit + 1]
+        where = self._state_filter(args, state, cursor, "ge.group_id")
+        rows = await self._db.fetch(
+            f"SELECT {_G_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
+            " FROM group_edges ge JOIN groups g ON g.title_id = ge.title_id AND g.id = ge.group_id"
+            f" WHERE ge.title_id = $1 AND ge.user_id = $2{where}"
+            " ORDER BY ge.state, ge.position, ge.group_id LIMIT $3",
+            *args,
+        )
+        page = rows[:limit]
+        next_cursor = ""
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = cursors.encode([last["edge_state"], last["edge_position"], last["id"]])
+        groups = [UserGroup(group=group_from_row(r), state=r["edge_state"]) for r in page]
+        return UserGroupPage(user_groups=groups, cursor=next_cursor)
+
+    @staticmethod
+    def _state_filter(args: list[Any], state: int | None, cursor: str, other: str) -> str:
+        if state is None:
+            args.append(JOIN_REQUEST)
+            where = f" AND ge.state <= ${len(args)}"
+        else:
+            args.append(state)
+            where = f" AND ge.state = ${len(args)}"
+        if cursor:
+            after = cursors.decode(cursor, (int, int, str), BAD_CURSOR)
+            if state is not None and after[0] != state:
+                raise InvalidArgument(BAD_CURSOR)
+            args.extend(after)
+            n = len(args)
+            where += f" AND (ge.state, ge.position, {other}) > (${n - 2}, ${n - 1}, ${n})"
+        return where
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    async def _lock_group(self, tx: Tx, title_id: str, group_id: str) -> Row | None:
+        return await tx.fetchrow(
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id = $2{self._lock}",
+            title_id,
+            group_id,
+        )
+
+    async def _authorize(self, tx: Tx, title_id: str, group_id: str, caller: str | None) -> tuple[Row, int]:
+        """Lock the group; the caller must be one of its superadmins or admins (server code: any
+        existing group, as a superadmin). Returns the group's row and the caller's state."""
+        group = await self._lock_group(tx, title_id, group_id)
+        if caller is None:
+            if group is None:
+                raise NotFound(GROUP_NOT_FOUND)
+            return group, SUPERADMIN
+        state = None if group is None else await self._edge_state(tx, title_id, group_id, caller)
+        if group is None or state is None or state > ADMIN:
+            raise NotFound(NOT_FOUND_OR_DENIED)
+        return group, state
+
+    async def _edge_state(self, tx: Tx, title_id: str, group_id: str, user_id: str) -> int | None:
+        value = await tx.fetchval(
+            "SELECT state FROM group_edges WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
+            title_id,
+            group_id,
+            user_id,
+        )
+        return None if value is None else int(value)
+
+    async def _other_superadmins(self, tx: Tx, title_id: str, group_id: str, user_id: str) -> int:
+        return int(
+            await tx.fetchval(
+                "SELECT count(*) FROM group_edges WHERE title_id = $1 AND group_id = $2 AND state = $3"
+                " AND user_id <> $4",
+                title_id,
+                group_id,
+                SUPERADMIN,
+                user_id,
+            )
+        )
+
+    async def _username(self, tx: Tx, title_id: str, user_id: str) -> str | None:
+        name: str | None = await tx.fetchval(
+            "SELECT username FROM users WHERE title_id = $1 AND id = $2", title_id, user_id
+        )
+        return name
+
+    async def _insert_edge(
+        self, tx: Tx, title_id: str, group_id: str, user_id: str, state: int, now: int
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO group_edges (title_id, group_id, user_id, state, position, update_time)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            title_id,
+            group_id,
+            user_id,
+            state,
+            time.time_ns(),
+            now,
+        )
+
+    async def _set_state(
+        self, tx: Tx, title_id: str, group_id: str, user_id: str, state: int, now: int
+    ) -> None:
+        await tx.execute(
+            "UPDATE group_edges SET state = $4, update_time = $5"
+            " WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
+            title_id,
+            group_id,
+            user_id,
+            state,
+            now,
+        )
+
+    async def _delete_edge(self, tx: Tx, title_id: str, group_id: str, user_id: str) -> None:
+        await tx.execute(
+            "DELETE FROM group_edges WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
+            title_id,
+            group_id,
+            user_id,
+        )
+
+    async def _count_up(self, tx: Tx, title_id: str, group_id: str, now: int) -> bool:
+        """One more member, unless the group is full."""
+        changed = await tx.execute(
+            "UPDATE groups SET edge_count = edge_count + 1, update_time = $3"
+            " WHERE title_id = $1 AND id = $2 AND edge_count < max_count",
+            title_id,
+            group_id,
+            now,
+        )
+        return changed == 1
+
+    async def _count_down(self, tx: Tx, title_id: str, group_id: str) -> None:
+        await tx.execute(
+            "UPDATE groups SET edge_count = edge_count - 1, update_time = $3 WHERE title_id = $1 AND id = $2",
+            title_id,
+            group_id,
+            now_ms(),
+        )
+
+    async def _delete_group(self, tx: Tx, title_id: str, group_id: str) -> None:
+        await tx.execute("DELETE FROM group_edges WHERE title_id = $1 AND group_id = $2", title_id, group_id)
+        await tx.execute("DELETE FROM groups WHERE title_id = $1 AND id = $2", title_id, group_id)
