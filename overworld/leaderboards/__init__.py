@@ -1,0 +1,1 @@
+"""Leaderboards and tournaments: records, ranks, resets and archives of past periods."""

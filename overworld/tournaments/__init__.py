@@ -1,0 +1,1 @@
+"""Tournaments: leaderboards with active windows, sizes, attempt limits and joins."""
