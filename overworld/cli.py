@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from overworld import __version__
 from overworld.config import ConfigError, Settings, load_settings
@@ -24,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args, port=args.port, host=args.host)
     ow_logging.configure(settings.log_level, settings.log_format)
     app = create_app(settings, announce=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -32,6 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
         http="httptools",
         ws="websockets-sansio",
         ws_per_message_deflate=False,
+        # Frames a little over the limit get an error envelope from us; far over, uvicorn closes.
+        ws_max_size=max(65_536, 2 * settings.socket_max_message_bytes),
+        ws_ping_interval=settings.socket_ping_interval_sec,
+        ws_ping_timeout=settings.socket_pong_timeout_sec,
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -39,6 +44,16 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.shutdown_grace_sec,
         backlog=4096,
     )
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # Drain the realtime sockets first (refuse new ones, flush, close with "going away"),
+            # then let uvicorn stop listening and finish in-flight HTTP requests.
+            if app.node is not None:
+                await app.node.drain()
+            await super().shutdown(sockets)
+
+    Server(config).run()
     return 0
 
 

@@ -53,8 +53,19 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Server code: a folder of Python modules (docs/runtime.md), and the time limit of each call.
     runtime_path: str = ""
     runtime_timeout_ms: Positive = 5000
+    runtime_reload: bool = False  # development: reload the server code when a file changes
     # Requests.
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262_144
+    # Realtime socket
+    socket_max_message_bytes: Annotated[int, msgspec.Meta(ge=256)] = 4096
+    socket_rate_limit: Positive = 100  # messages a socket may send per second (burst: twice that)
+    socket_outbound_queue: Positive = 256  # messages queued for a slow reader before it is dropped
+    socket_max_per_user: NonNegative = 0  # 0: no limit; 1: Nakama's single_socket
+    socket_ping_interval_sec: Positive = 15
+    socket_pong_timeout_sec: Positive = 25
+    chat_rate_limit: Positive = 10  # chat messages a user may send per second (burst: twice that)
+    chat_max_content_bytes: Positive = 4096
+    presence_timeout_sec: Positive = 5  # a cluster node silent this long is presumed dead
     shutdown_grace_sec: NonNegative = 10
     # Operations.
     log_level: Literal["debug", "info", "warning", "error"] = "info"

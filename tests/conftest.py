@@ -17,7 +17,7 @@ from overworld.config import Settings, load_settings
 from overworld.db import migrate
 from overworld.node import Node
 from overworld.ops import logging as ow_logging
-from tests.support import PG_URL, basic, create_pg_database, drop_pg_database, run, unique
+from tests.support import PG_URL, REDIS_URL, basic, create_pg_database, drop_pg_database, run, unique
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -121,3 +121,21 @@ class Api:
 @pytest.fixture
 def api(client: httpx.AsyncClient, server_key: str) -> Api:
     return Api(client, server_key)
+
+
+@pytest.fixture
+def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Environment for server processes forming one cluster: their own PostgreSQL database and
+    Redis key prefix, dropped afterwards."""
+    if not PG_URL or not REDIS_URL:
+        pytest.skip("cluster tests need OVERWORLD_TEST_DATABASE_URL and OVERWORLD_TEST_REDIS_URL")
+    url = run(create_pg_database(PG_URL))
+    yield {
+        "OVERWORLD_DATABASE_URL": url,
+        "OVERWORLD_REDIS_URL": REDIS_URL,
+        "OVERWORLD_REDIS_PREFIX": unique("owtest"),
+        "OVERWORLD_DATA_DIR": str(tmp_path / "data"),
+        "OVERWORLD_LOG_LEVEL": "warning",
+        "OVERWORLD_PRESENCE_TIMEOUT_SEC": "2",
+    }
+    run(drop_pg_database(PG_URL, url))

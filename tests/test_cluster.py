@@ -11,33 +11,13 @@ import httpx
 import pytest
 
 from tests.support import (
-    PG_URL,
-    REDIS_URL,
     basic,
     bearer,
-    create_pg_database,
-    drop_pg_database,
-    run,
     running_server,
     unique,
 )
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture
-def cluster_env(tmp_path):
-    if not PG_URL or not REDIS_URL:
-        pytest.skip("cluster tests need OVERWORLD_TEST_DATABASE_URL and OVERWORLD_TEST_REDIS_URL")
-    url = run(create_pg_database(PG_URL))
-    yield {
-        "OVERWORLD_DATABASE_URL": url,
-        "OVERWORLD_REDIS_URL": REDIS_URL,
-        "OVERWORLD_REDIS_PREFIX": unique("owtest"),
-        "OVERWORLD_DATA_DIR": str(tmp_path / "data"),
-        "OVERWORLD_LOG_LEVEL": "warning",
-    }
-    run(drop_pg_database(PG_URL, url))
 
 
 def test_logout_on_one_node_ends_the_session_on_the_other_at_once(cluster_env, tmp_path):

@@ -25,6 +25,9 @@ pytestmark = [
 
 NODE_DIR = ROOT / "tests" / "node"
 TEST_FILE = NODE_DIR / "client.test.mjs"
+SOCIAL_TEST_FILE = NODE_DIR / "social.test.mjs"  # friends and groups
+REALTIME_TEST_FILE = NODE_DIR / "realtime.test.mjs"  # the socket: chat, status, notifications, parties
+TEST_FILES = (TEST_FILE, SOCIAL_TEST_FILE, REALTIME_TEST_FILE)
 NODE_TIMEOUT = 120
 NPM_TIMEOUT = 300
 
@@ -94,7 +97,8 @@ def test_nakama_js_client(node_modules: Path, database_env: dict[str, str], tmp_
         try:
             result = subprocess.run(
                 # --test-force-exit: nakama-js leaves a timeout timer pending after every request.
-                [node, "--test", "--test-force-exit", str(TEST_FILE)],
+                # --experimental-websocket: Node 20's global WebSocket, which nakama-js's socket uses.
+                [node, "--experimental-websocket", "--test", "--test-force-exit", *map(str, TEST_FILES)],
                 cwd=NODE_DIR,
                 env={
                     **os.environ,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from overworld.api.http.app import create_app
+from overworld.db import migrate
 from tests.conftest import Api
 from tests.support import basic, bearer, unique
 
@@ -24,7 +25,7 @@ async def test_readiness_fails_when_schema_is_behind(client, node):
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and "needs" in ready.json()["checks"]["schema"]
     finally:
-        await node.db.execute("UPDATE alembic_version SET version_num = '0001'")
+        await node.db.execute("UPDATE alembic_version SET version_num = $1", migrate.head_revision())
 
 
 async def test_request_id_is_echoed_or_made(client):

@@ -67,7 +67,14 @@ def user_id_of(token: str) -> str:
 
 async def test_modules_load_for_every_title_and_title_folders_for_their_title(node):
     title = node.default_title
-    assert [m.name for m in node.runtime.code.shared] == ["audit", "echo", "moderation", "testing", "welcome"]
+    assert [m.name for m in node.runtime.code.shared] == [
+        "audit",
+        "echo",
+        "moderation",
+        "season",
+        "testing",
+        "welcome",
+    ]
     assert sorted(m.name for m in node.runtime.code.titles[title.name]) == [
         f"{title.name}/rewards",
         f"{title.name}/title_only",

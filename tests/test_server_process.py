@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from websockets.sync.client import connect
 
 from tests.support import basic, bearer, running_server, unique
 
@@ -46,6 +48,11 @@ def test_serve_first_start_creates_default_title_and_prints_addresses(tmp_path):
         assert account.status_code == 200
         assert httpx.get(server.url + "/docs/openapi.json").status_code == 200
         assert "overworld_requests_total" in httpx.get(server.url + "/metrics").text
+        # The realtime socket works as a user starts the server; its URL carries the token.
+        ws_url = f"ws://127.0.0.1:{server.port}/ws?status=true&token={session.json()['token']}"
+        with connect(ws_url) as ws:
+            ws.send('{"cid": "1", "ping": {}}')
+            assert orjson.loads(ws.recv(timeout=5)) == {"cid": "1", "pong": {}}
         email = httpx.post(
             server.url + "/v2/account/authenticate/email",
             json={"email": "secretive@example.com", "password": "hunter2-hunter2"},

@@ -7,6 +7,7 @@ Nothing secret is logged: request bodies, tokens and keys never reach a log call
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -15,10 +16,17 @@ import structlog
 _SECRET_WORDS = ("password", "token", "secret", "authorization", "server_key", "http_key")
 
 
+# Secrets in query strings of logged URLs (uvicorn logs the socket's `/ws?token=...`).
+_SECRET_PARAM = re.compile(r"((?:token|http_key|server_key|password)=)[^&\s\"]+", re.IGNORECASE)
+
+
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for name in list(event):
         if any(word in name.lower() for word in _SECRET_WORDS):
             event[name] = "[redacted]"
+    message = event.get("event")
+    if isinstance(message, str) and "=" in message:
+        event["event"] = _SECRET_PARAM.sub(r"\1[redacted]", message)
     return event
 
 

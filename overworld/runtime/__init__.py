@@ -1,5 +1,5 @@
-"""Server code written in Python: modules under `runtime_path` register RPCs, before/after hooks
-and event handlers, and use the `ServerApi`. See docs/runtime.md.
+"""Server code written in Python: modules under `runtime_path` register RPCs, before/after hooks,
+event handlers and cron jobs, and use the `ServerApi`. See docs/runtime.md.
 
 Everything a module needs is importable from here:
 
@@ -21,7 +21,7 @@ from overworld.errors import (
     Unauthenticated,
     Unavailable,
 )
-from overworld.runtime.contexts import Event, EventContext, InitContext, RpcContext
+from overworld.runtime.contexts import CronContext, Event, EventContext, InitContext, RpcContext
 from overworld.runtime.initializer import Initializer
 from overworld.runtime.loader import RuntimeLoadError
 from overworld.runtime.server_api import HttpRequestError, HttpResponse, ServerApi
@@ -35,6 +35,7 @@ __all__ = [
     "ApiError",
     "CallContext",
     "Code",
+    "CronContext",
     "Event",
     "EventContext",
     "FailedPrecondition",

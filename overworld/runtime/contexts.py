@@ -57,3 +57,14 @@ class Event:
     name: str
     properties: dict[str, Any] = field(default_factory=dict)
     timestamp: int = 0  # Unix milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class CronContext:
+    """A run of a cron job: which title and job, and the time it was scheduled for."""
+
+    title_id: str
+    title_name: str
+    job: str  # the name given to register_cron
+    scheduled_time: int  # Unix milliseconds, a time of the cron expression
+    node: str = ""  # the node that runs it (one per scheduled time across a cluster)

@@ -38,6 +38,30 @@ CALLS: frozenset[str] = frozenset(
         "ListStorageObjects",
     }
 )  # fmt: skip
+# Realtime socket messages, under Nakama's names for its realtime hooks, and the REST calls of
+# chat history and notifications.
+CALLS |= frozenset(
+    {
+        "ChannelJoin", "ChannelLeave", "ChannelMessageSend", "ChannelMessageUpdate",
+        "ChannelMessageRemove", "StatusFollow", "StatusUnfollow", "StatusUpdate",
+        "PartyCreate", "PartyJoin", "PartyLeave", "PartyPromote", "PartyAccept", "PartyRemove",
+        "PartyClose", "PartyJoinRequestList", "PartyDataSend",
+        "ListChannelMessages", "ListNotifications", "DeleteNotifications",
+        "ListFriends", "AddFriends", "DeleteFriends", "BlockFriends", "ListFriendsOfFriends",
+        "CreateGroup", "UpdateGroup", "DeleteGroup", "JoinGroup", "LeaveGroup", "AddGroupUsers",
+        "KickGroupUsers", "BanGroupUsers", "PromoteGroupUsers", "DemoteGroupUsers", "ListGroupUsers",
+        "ListUserGroups", "ListGroups",
+    }
+)  # fmt: skip
+# Leaderboards and tournaments (ListLeaderboardPeriods is Overworld's own).
+CALLS |= frozenset(
+    {
+        "WriteLeaderboardRecord", "DeleteLeaderboardRecord", "ListLeaderboardRecords",
+        "ListLeaderboardRecordsAroundOwner", "ListLeaderboardPeriods", "ListTournaments",
+        "JoinTournament", "WriteTournamentRecord", "DeleteTournamentRecord", "ListTournamentRecords",
+        "ListTournamentRecordsAroundOwner",
+    }
+)  # fmt: skip
 _EMPTY: Chain = ((), ())
 
 
@@ -57,6 +81,17 @@ class Hooks:
         """Run `hook` after `call` succeeded: for the title `title_id` only, or for every title."""
         self._after[(title_id, call)].append(hook)
         self._changed()
+
+    def remove(self, call: str, hook: BeforeHook | AfterHook, title_id: str | None = None) -> None:
+        """Unregister a before or after hook registered with these arguments (if it is)."""
+        for table in (self._before, self._after):
+            hooks: list[Any] | None = table.get((title_id, call))
+            if hooks is not None and hook in hooks:
+                hooks.remove(hook)
+                if not hooks:
+                    del table[(title_id, call)]
+        self._chains.clear()
+        self._any = bool(self._before or self._after)
 
     def _changed(self) -> None:
         self._any = True

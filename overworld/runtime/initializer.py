@@ -6,12 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from overworld.context import CallContext
-from overworld.runtime.contexts import Event, EventContext, RpcContext
+from overworld.runtime.contexts import CronContext, Event, EventContext, RpcContext
 from overworld.runtime.hooks import CALLS
+from overworld.subsystems.scheduler.cron import CronError, parse_cron
 
 if TYPE_CHECKING:
     from overworld.runtime.loader import LoadedModule
-    from overworld.runtime.runtime import Runtime
+    from overworld.runtime.runtime import Runtime, TitleCode
+    from overworld.runtime.server_api import ServerApi
     from overworld.titles.models import Title
 
 # Each may be a plain function or a coroutine function (`async def`).
@@ -19,12 +21,14 @@ RpcFunction = Callable[[RpcContext, str], "str | Awaitable[str | None] | None"]
 BeforeFunction = Callable[[CallContext, Any], Any]  # returns the request, or None to keep it
 AfterFunction = Callable[[CallContext, Any, Any], Any]
 EventFunction = Callable[[EventContext, Event], Any]
+CronFunction = Callable[[CronContext, "ServerApi"], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_ID = 128
 
 
 class Initializer:
-    """Registers a module's RPCs, hooks and event handlers for the title its `init` runs for.
+    """Registers a module's RPCs, hooks, event handlers and cron jobs for the title its `init`
+    runs for.
 
     Only usable while `init` runs; each `register_*` has a decorator form:
 
@@ -32,11 +36,14 @@ class Initializer:
         def echo(ctx, payload): return payload
     """
 
-    def __init__(self, runtime: Runtime, title: Title, module: LoadedModule, title_module: bool) -> None:
+    def __init__(
+        self, runtime: Runtime, title: Title, module: LoadedModule, title_module: bool, into: TitleCode
+    ) -> None:
         self._runtime = runtime
         self._title = title
         self._module = module
         self._title_module = title_module
+        self._into = into  # what the title's modules register, put in place once all have run
         self._open = True
 
     def close(self) -> None:
@@ -53,7 +60,7 @@ class Initializer:
         if not isinstance(id, str) or not 1 <= len(id) <= MAX_ID:
             raise ValueError(f"RPC id must be 1-{MAX_ID} characters, got {id!r}")
         _check_callable(fn, f"RPC {id!r}")
-        self._runtime.add_rpc(self._title, id.lower(), fn, self._module, self._title_module)
+        self._runtime.add_rpc(self._into, id.lower(), fn, self._module, self._title_module)
 
     def register_before(self, call: str, fn: BeforeFunction) -> None:
         """`fn(ctx: CallContext, request) -> request | None` before the API call `call`
@@ -61,14 +68,14 @@ class Initializer:
         self._check_open()
         _check_call(call)
         _check_callable(fn, f"before hook {call!r}")
-        self._runtime.add_before(self._title, call, fn, self._module)
+        self._runtime.add_before(self._into, call, fn, self._module)
 
     def register_after(self, call: str, fn: AfterFunction) -> None:
         """`fn(ctx: CallContext, request, response) -> None` after the API call `call` succeeded."""
         self._check_open()
         _check_call(call)
         _check_callable(fn, f"after hook {call!r}")
-        self._runtime.add_after(self._title, call, fn, self._module)
+        self._runtime.add_after(self._into, call, fn, self._module)
 
     def register_event(self, name: str, fn: EventFunction) -> None:
         """`fn(ctx: EventContext, event: Event) -> None` for each event `name` ("*": every event),
@@ -77,7 +84,48 @@ class Initializer:
         if not isinstance(name, str) or not 1 <= len(name) <= MAX_ID:
             raise ValueError(f"event name must be 1-{MAX_ID} characters, got {name!r}")
         _check_callable(fn, f"event handler {name!r}")
-        self._runtime.add_event(self._title, name, fn, self._module)
+        self._runtime.add_event(self._into, name, fn, self._module)
+
+    def register_cron(self, name: str, cron: str, fn: CronFunction) -> None:
+        """`fn(ctx: CronContext, nk: ServerApi) -> None` at each time of the cron expression
+        `cron` (UTC; 5 fields, or 6 with seconds first): once per time across a cluster."""
+        self._check_open()
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_ID:
+            raise ValueError(f"cron job name must be 1-{MAX_ID} characters, got {name!r}")
+        _check_callable(fn, f"cron job {name!r}")
+        try:
+            schedule = parse_cron(cron)
+        except CronError as exc:
+            raise CronError(f"cron job {name!r}: {exc}") from None
+        self._runtime.add_cron(self._into, self._title, name, schedule, fn, self._module)
+
+    # == leaderboards and tournaments (overworld.leaderboards) ====================================
+
+    def register_leaderboard_reset(self, fn: Callable[..., Any], top: int = 100) -> None:
+        """`fn(ctx: EventContext, leaderboard: Leaderboard, reset: int, standings: list[Record])`
+        when a leaderboard of this title resets (`reset`: the closed period's expiry, Unix seconds,
+        usable as `expiry` to list it), on one node; `standings`: its best `top` records (0-10,000).
+        One function per title: registering again replaces it."""
+        self._register_leaderboard_hook("leaderboard_reset", fn, top)
+
+    def register_tournament_end(self, fn: Callable[..., Any], top: int = 100) -> None:
+        """`fn(ctx, tournament: Leaderboard, end: int, reset: int, standings: list[Record])` when a
+        tournament's active window closes (times in Unix seconds), on one node."""
+        self._register_leaderboard_hook("tournament_end", fn, top)
+
+    def register_tournament_reset(self, fn: Callable[..., Any], top: int = 100) -> None:
+        """`fn(ctx, tournament: Leaderboard, end: int, reset: int, standings: list[Record])` when a
+        tournament's period expires (its next window starts with no records), on one node."""
+        self._register_leaderboard_hook("tournament_reset", fn, top)
+
+    def _register_leaderboard_hook(self, kind: str, fn: Callable[..., Any], top: int) -> None:
+        from overworld.leaderboards.server_api import register_hook
+
+        self._check_open()
+        _check_callable(fn, f"{kind} hook")
+        register_hook(self._runtime, self._title, kind, fn, self._module.name, top)
+
+    # == end of leaderboards and tournaments ======================================================
 
     # Decorator forms.
 
@@ -105,6 +153,13 @@ class Initializer:
     def event(self, name: str) -> Callable[[F], F]:
         def register(fn: F) -> F:
             self.register_event(name, fn)
+            return fn
+
+        return register
+
+    def cron(self, name: str, cron: str) -> Callable[[F], F]:
+        def register(fn: F) -> F:
+            self.register_cron(name, cron, fn)
             return fn
 
         return register

@@ -7,14 +7,20 @@ created while the node runs; a title folder's modules: that title), with a `Serv
 Module functions may be plain or `async`. Coroutines get `runtime_timeout_ms` to finish and are
 cancelled after that (DEADLINE_EXCEEDED); plain functions run directly on the event loop, cannot
 be interrupted and must not block.
+
+What a title's modules register is collected in a `TitleCode` and put in place at once, so
+`reload` (setting `runtime_reload`) can swap a title's RPCs, hooks, events and cron jobs for new
+ones between two requests, or keep the old ones if the new code fails to load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,17 +30,20 @@ from prometheus_client import Counter
 from overworld.clock import now_ms
 from overworld.context import CallContext
 from overworld.errors import ApiError, Code
-from overworld.runtime.contexts import Event, EventContext, InitContext, RpcContext
-from overworld.runtime.hooks import Hooks
+from overworld.runtime.contexts import CronContext, Event, EventContext, InitContext, RpcContext
+from overworld.runtime.hooks import AfterHook, BeforeHook, Hooks
 from overworld.runtime.initializer import Initializer
 from overworld.runtime.loader import LoadedCode, LoadedModule, RuntimeLoadError, import_code, load_error
 from overworld.runtime.server_api import ServerApi
+from overworld.subsystems.scheduler import Cron, Scheduler
 from overworld.titles.models import Title
 
 if TYPE_CHECKING:
     import httpx
 
     from overworld.accounts.service import AccountService
+    from overworld.notifications.service import NotificationService
+    from overworld.realtime.hub import Hub
     from overworld.sessions.service import SessionService
     from overworld.storage.service import StorageService
 
@@ -58,6 +67,26 @@ class EventEntry:
     module: str
 
 
+@dataclass(frozen=True, slots=True)
+class CronEntry:
+    name: str
+    cron: Cron
+    fn: Callable[..., Any]
+    module: str
+    nk: ServerApi
+
+
+@dataclass(slots=True)
+class TitleCode:
+    """Everything the modules registered for one title."""
+
+    rpcs: dict[str, RpcEntry] = field(default_factory=dict)
+    events: dict[str, list[EventEntry]] = field(default_factory=dict)
+    before: list[tuple[str, BeforeHook]] = field(default_factory=list)
+    after: list[tuple[str, AfterHook]] = field(default_factory=list)
+    crons: dict[str, CronEntry] = field(default_factory=dict)
+
+
 class _Deadline(Exception):
     pass
 
@@ -74,6 +103,7 @@ class Runtime:
         storage: StorageService,
         sessions: SessionService,
         hooks: Hooks,
+        scheduler: Scheduler,
         timeout_ms: int = 5000,
         node_name: str = "",
     ) -> None:
@@ -81,12 +111,17 @@ class Runtime:
         self.storage = storage
         self.sessions = sessions
         self.hooks = hooks
+        self.scheduler = scheduler
+        self.notifications: NotificationService | None = None  # set by the node (realtime)
+        self.hub: Hub | None = None
         self.timeout = timeout_ms / 1000
         self.node_name = node_name
+        self.runtime_path = ""
         self.code = LoadedCode()
-        self._initialized: set[str] = set()
-        self._rpcs: dict[str, dict[str, RpcEntry]] = {}  # title id -> rpc id -> entry
-        self._events: dict[str, dict[str, list[EventEntry]]] = {}  # title id -> event -> handlers
+        self._titles: dict[str, Title] = {}  # every title seen, by id
+        self._by_title: dict[str, TitleCode] = {}  # what is in place, by title id
+        self._lock = asyncio.Lock()  # one load, reload or new title at a time
+        self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
         self._rpc_series: dict[tuple[str, Code], Any] = {}
@@ -96,17 +131,20 @@ class Runtime:
     async def load(self, runtime_path: str, titles: Iterable[Title]) -> None:
         """Import the modules under `runtime_path` and run their `init` for `titles`; any
         failure is a `RuntimeLoadError` naming the file and line."""
+        self.runtime_path = runtime_path
         self.code = import_code(runtime_path)
+        self._titles.update((title.id, title) for title in titles)
         if not self.code.shared and not self.code.titles:
             if runtime_path:
                 log.warning("no server modules found", runtime_path=runtime_path)
             return
         try:
-            for title in titles:
-                await self._init_title(title)
+            built = [(title, await self._build(self.code, title)) for title in self._titles.values()]
         except BaseException:
             self.code.unload()
             raise
+        for title, code in built:
+            self._install(title, code)
         log.info(
             "server code loaded",
             runtime_path=runtime_path,
@@ -114,25 +152,71 @@ class Runtime:
             titles=sorted(self.code.titles),
         )
 
+    async def reload(self) -> bool:
+        """Import the modules again and run their `init` for every title, then put what they
+        registered in place of the old, title by title. If the new code fails to load, the old
+        code keeps running and the error (file and line) is logged: returns False."""
+        async with self._lock:
+            importlib.invalidate_caches()
+            try:
+                code = import_code(self.runtime_path)
+                try:
+                    built = [(title, await self._build(code, title)) for title in self._titles.values()]
+                except BaseException:
+                    code.unload()
+                    raise
+            except RuntimeLoadError as exc:
+                log.error(
+                    "server code reload failed, the previous code keeps running",
+                    error=exc.message,
+                    path=exc.path,
+                    line=exc.line,
+                )
+                return False
+            old, self.code = self.code, code
+            for title, new in built:
+                self._install(title, new)
+            old.unload()
+        log.info(
+            "server code reloaded",
+            shared=[m.name for m in code.shared],
+            titles=sorted(code.titles),
+        )
+        return True
+
+    def watch(self, interval_sec: float = 0.5) -> None:
+        """Reload whenever a file under `runtime_path` changes (setting `runtime_reload`)."""
+        from overworld.runtime.reload import watch
+
+        if self.runtime_path and self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(
+                watch(self, Path(self.runtime_path), interval_sec), name="runtime-reload"
+            )
+
     async def add_title(self, title: Title) -> None:
         """Run the modules' `init` for a title created while the node runs."""
-        if not self.code.shared and not self.code.titles:
-            return
-        try:
-            await self._init_title(title)
-        except RuntimeLoadError as exc:
-            log.error("server code failed for a new title", title=title.name, error=exc.message)
+        async with self._lock:
+            if title.id in self._titles:
+                return
+            self._titles[title.id] = title
+            if not self.code.shared and not self.code.titles:
+                return
+            try:
+                self._install(title, await self._build(self.code, title))
+            except RuntimeLoadError as exc:
+                log.error("server code failed for a new title", title=title.name, error=exc.message)
 
-    async def _init_title(self, title: Title) -> None:
-        if title.id in self._initialized:
-            return
-        self._initialized.add(title.id)
-        for module in self.code.shared:
-            await self._init_module(title, module, title_module=False)
-        for module in self.code.titles.get(title.name, ()):
-            await self._init_module(title, module, title_module=True)
+    async def _build(self, code: LoadedCode, title: Title) -> TitleCode:
+        into = TitleCode()
+        for module in code.shared:
+            await self._init_module(code, title, module, False, into)
+        for module in code.titles.get(title.name, ()):
+            await self._init_module(code, title, module, True, into)
+        return into
 
-    async def _init_module(self, title: Title, module: LoadedModule, title_module: bool) -> None:
+    async def _init_module(
+        self, code: LoadedCode, title: Title, module: LoadedModule, title_module: bool, into: TitleCode
+    ) -> None:
         if module.init is None:
             return
         ctx = InitContext(
@@ -142,40 +226,56 @@ class Runtime:
             path=module.path,
             node=self.node_name,
         )
-        initializer = Initializer(self, title, module, title_module)
+        initializer = Initializer(self, title, module, title_module, into)
         try:
             result = module.init(ctx, ServerApi(self, title, module.name), initializer)
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:
-            root = self.code.root or Path(module.path).parent
+            root = code.root or Path(module.path).parent
             raise load_error(
                 exc, root, f"init of server module {module.name!r} for title {title.name!r}"
             ) from None
         finally:
             initializer.close()
 
+    def _install(self, title: Title, new: TitleCode) -> None:
+        """Put `new` in place of what the title had (no await: a request sees old or new)."""
+        old = self._by_title.get(title.id) or TitleCode()
+        self._by_title[title.id] = new
+        for call, before in old.before:
+            self.hooks.remove(call, before, title.id)
+        for call, after in old.after:
+            self.hooks.remove(call, after, title.id)
+        for call, before in new.before:
+            self.hooks.before(call, before, title_id=title.id)
+        for call, after in new.after:
+            self.hooks.after(call, after, title_id=title.id)
+        for name in old.crons.keys() - new.crons.keys():
+            self.scheduler.remove(f"{title.id}:{name}")
+        for job in new.crons.values():
+            self.scheduler.add(f"{title.id}:{job.name}", job.cron, partial(self._run_cron, title, job))
+
     # -- registration (called through the Initializer) ------------------------------------------
 
     def add_rpc(
-        self, title: Title, rpc_id: str, fn: Callable[..., Any], module: LoadedModule, title_module: bool
+        self, into: TitleCode, rpc_id: str, fn: Callable[..., Any], module: LoadedModule, title_module: bool
     ) -> None:
-        table = self._rpcs.setdefault(title.id, {})
-        existing = table.get(rpc_id)
+        existing = into.rpcs.get(rpc_id)
         if existing is not None and (existing.title_module or not title_module):
             raise ValueError(f"RPC {rpc_id!r} is already registered by module {existing.module!r}")
-        table[rpc_id] = RpcEntry(rpc_id, fn, module.name, title_module)
+        into.rpcs[rpc_id] = RpcEntry(rpc_id, fn, module.name, title_module)
 
-    def add_before(self, title: Title, call: str, fn: Callable[..., Any], module: LoadedModule) -> None:
+    def add_before(self, into: TitleCode, call: str, fn: Callable[..., Any], module: LoadedModule) -> None:
         name = module.name
 
         async def before(ctx: CallContext, request: Any) -> Any:
             result = await self._guarded(fn, (ctx, request), "before hook", call, name, ctx.title.name)
             return request if result is None else result
 
-        self.hooks.before(call, before, title_id=title.id)
+        into.before.append((call, before))
 
-    def add_after(self, title: Title, call: str, fn: Callable[..., Any], module: LoadedModule) -> None:
+    def add_after(self, into: TitleCode, call: str, fn: Callable[..., Any], module: LoadedModule) -> None:
         name = module.name
 
         async def after(ctx: CallContext, request: Any, response: Any) -> None:
@@ -184,10 +284,24 @@ class Runtime:
             except ApiError as exc:  # an after hook cannot change the response already made
                 _log_refusal(exc, "after hook", call, name, ctx.title.name)
 
-        self.hooks.after(call, after, title_id=title.id)
+        into.after.append((call, after))
 
-    def add_event(self, title: Title, event: str, fn: Callable[..., Any], module: LoadedModule) -> None:
-        self._events.setdefault(title.id, {}).setdefault(event, []).append(EventEntry(fn, module.name))
+    def add_event(self, into: TitleCode, event: str, fn: Callable[..., Any], module: LoadedModule) -> None:
+        into.events.setdefault(event, []).append(EventEntry(fn, module.name))
+
+    def add_cron(
+        self,
+        into: TitleCode,
+        title: Title,
+        name: str,
+        cron: Cron,
+        fn: Callable[..., Any],
+        module: LoadedModule,
+    ) -> None:
+        existing = into.crons.get(name)
+        if existing is not None:
+            raise ValueError(f"cron job {name!r} is already registered by module {existing.module!r}")
+        into.crons[name] = CronEntry(name, cron, fn, module.name, ServerApi(self, title, module.name))
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -227,8 +341,8 @@ class Runtime:
             raise _Failed(INTERNAL, Code.INTERNAL) from None
 
     def rpc(self, title_id: str, rpc_id: str) -> RpcEntry | None:
-        table = self._rpcs.get(title_id)
-        return None if table is None else table.get(rpc_id.lower())
+        code = self._by_title.get(title_id)
+        return None if code is None else code.rpcs.get(rpc_id.lower())
 
     async def call_rpc(self, entry: RpcEntry, ctx: RpcContext, payload: str) -> str:
         """Run an RPC; its result is the response payload ("" for None)."""
@@ -265,7 +379,8 @@ class Runtime:
 
     def emit(self, title: Title, name: str, properties: dict[str, Any], user_id: str = "") -> None:
         """Hand an event to the title's handlers, each in a background task."""
-        by_name = self._events.get(title.id)
+        code = self._by_title.get(title.id)
+        by_name = None if code is None else code.events
         if not by_name:
             return
         handlers = [*by_name.get(name, ()), *by_name.get("*", ())]
@@ -286,6 +401,19 @@ class Runtime:
             )
         except ApiError as exc:
             _log_refusal(exc, "event handler", event.name, handler.module, ctx.title_name)
+
+    async def _run_cron(self, title: Title, job: CronEntry, fire_ms: int) -> None:
+        ctx = CronContext(
+            title_id=title.id,
+            title_name=title.name,
+            job=job.name,
+            scheduled_time=fire_ms,
+            node=self.node_name,
+        )
+        try:
+            await self._guarded(job.fn, (ctx, job.nk), "cron job", job.name, job.module, title.name)
+        except ApiError as exc:
+            _log_refusal(exc, "cron job", job.name, job.module, title.name)
 
     def account_created(self, title: Title, user_id: str, username: str, method: str) -> None:
         """AccountService's on_created callback: the built-in `account_created` event."""
@@ -309,6 +437,10 @@ class Runtime:
 
     async def close(self) -> None:
         """Give running event handlers the time limit to finish, then cancel them."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
         if self._tasks:
             _, pending = await asyncio.wait(list(self._tasks), timeout=self.timeout)
             for task in pending:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,16 @@ from prometheus_client import Counter
 
 from overworld.accounts.models import Account, AccountUpdate, User
 from overworld.errors import InvalidArgument
+from overworld.friends.models import FriendPage
+from overworld.groups.models import Group, GroupPage, GroupUpdate, GroupUserPage, UserGroupPage
+from overworld.leaderboards.server_api import LeaderboardFunctions  # nk.leaderboard_*, nk.tournament_*
 from overworld.storage.models import Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
 from overworld.titles.models import Title
 
 if TYPE_CHECKING:
+    from overworld.friends.service import FriendService
+    from overworld.groups.service import GroupService
+    from overworld.notifications.service import NotificationService
     from overworld.runtime.runtime import Runtime
 
 BUILTIN_EVENTS = frozenset({"account_created", "session_start", "session_end"})
@@ -46,7 +53,7 @@ class HttpResponse:
         return orjson.loads(self.body)
 
 
-class ServerApi:
+class ServerApi(LeaderboardFunctions):
     """The server functions available to one module for one title."""
 
     def __init__(self, runtime: Runtime, title: Title, module: str) -> None:
@@ -195,6 +202,289 @@ class ServerApi:
             raise ValueError(f"metric {name!r} has labels {list(known)}, got {list(keys)}")
         counter.labels(self._title.name, *(extra[k] for k in keys)).inc(delta)
 
+    # == notifications and sockets (overworld.notifications, overworld.realtime) ===============
+
+    async def notification_send(
+        self, user_id: str, subject: str, content: Mapping[str, Any] | str | None = None, code: int = 1,
+        sender_id: str = "", persistent: bool = True,
+    ) -> None:  # fmt: skip
+        """Send a notification to one user: stored (when `persistent`) and delivered live to
+        their open sockets on any node. `code` must be positive (lower codes are the server's).
+
+            await nk.notification_send(user_id, "Reward", {"coins": 100}, code=101)
+        """
+        await self.notifications_send(
+            [{"user_id": user_id, "subject": subject, "content": content, "code": code,
+              "sender_id": sender_id, "persistent": persistent}]
+        )  # fmt: skip
+
+    async def notifications_send(self, notifications: Sequence[Mapping[str, Any]]) -> None:
+        """Send several notifications at once (all stored or none), each a mapping with
+        `user_id`, `subject`, `content`, `code`, and optionally `sender_id` and `persistent`.
+
+            await nk.notifications_send([{"user_id": a, "subject": "Hi", "content": {}, "code": 2}])
+        """
+        service = self._notifications
+        built = []
+        for n in notifications:
+            code = int(n.get("code", 1))
+            if code <= 0:
+                raise InvalidArgument("Notification code must be greater than 0 (lower codes are reserved).")
+            content = _json_object(n.get("content")) or "{}"
+            built.append(
+                service.make(
+                    _uuid(str(n["user_id"])), str(n.get("subject", "")), content, code,
+                    str(n.get("sender_id", "")), bool(n.get("persistent", True)),
+                )
+            )  # fmt: skip
+        await service.send(self._title.id, built)
+
+    async def notifications_send_all(
+        self,
+        subject: str,
+        content: Mapping[str, Any] | str | None = None,
+        code: int = 1,
+        persistent: bool = True,
+    ) -> int:
+        """Notify every user of the title: stored for each (when `persistent`) and delivered to
+        every connected one. Returns how many were stored.
+
+            await nk.notifications_send_all("Maintenance at 02:00 UTC", {"minutes": 30}, code=900)
+        """
+        if code <= 0:
+            raise InvalidArgument("Notification code must be greater than 0 (lower codes are reserved).")
+        content_json = _json_object(content) or "{}"
+        return await self._notifications.send_all(self._title.id, subject, content_json, code, persistent)
+
+    def user_online(self, user_ids: Iterable[str]) -> set[str]:
+        """Which of these users appear online (a socket with `status=true`) on any node.
+
+        online = nk.user_online([friend_id])
+        """
+        return self._runtime.hub.online(self._title.id, list(user_ids)) if self._runtime.hub else set()
+
+    def disconnect_user(self, user_id: str, reason: str = "Disconnected by the server") -> None:
+        """Close every socket of a user, on every node.
+
+        nk.disconnect_user(user_id, "banned")
+        """
+        if self._runtime.hub is not None:
+            self._runtime.hub.disconnect_user(self._title.id, user_id, reason)
+
+    @property
+    def _notifications(self) -> NotificationService:
+        service = self._runtime.notifications
+        if service is None:
+            raise RuntimeError("notifications are not available on this node")
+        return service
+
+    # == friends and groups (overworld.friends, overworld.groups) ================================
+
+    @property
+    def _friends(self) -> FriendService:
+        return _SOCIAL[self._runtime][0]
+
+    @property
+    def _groups(self) -> GroupService:
+        return _SOCIAL[self._runtime][1]
+
+    async def friends_list(
+        self, user_id: str, limit: int = 100, state: int | None = None, cursor: str = ""
+    ) -> FriendPage:
+        """One page (1-1000) of a user's relationships, each a `Friend` (`.user`, `.state`: 0
+        friend, 1 invitation sent, 2 invitation received, 3 blocked); all, or those in `state`.
+
+            page = await nk.friends_list(ctx.user_id, state=0)
+            names = [f.user.username for f in page.friends]
+        """
+        return await self._friends.list_friends(self._title.id, _uuid(user_id), limit, state, cursor)
+
+    async def friends_add(
+        self,
+        user_id: str,
+        ids: Iterable[str] = (),
+        usernames: Iterable[str] = (),
+        metadata: Mapping[str, Any] | str | None = None,
+    ) -> None:
+        """Invite users (by id and/or username) as the user, or accept their invitations, with
+        the rules of the client call (unknown and blocking users are skipped). `metadata` (a dict
+        or JSON object text) is stored on the user's side of the relationship.
+
+            await nk.friends_add(ctx.user_id, usernames=["alice"])
+        """
+        await self._friends.add(
+            self._title.id, _uuid(user_id), "", list(ids), list(usernames), _json_object(metadata)
+        )
+
+    async def friends_delete(
+        self, user_id: str, ids: Iterable[str] = (), usernames: Iterable[str] = ()
+    ) -> None:
+        """Remove friends and invitations of the user, and lift its blocks.
+
+        await nk.friends_delete(ctx.user_id, ids=[other_id])
+        """
+        await self._friends.delete(self._title.id, _uuid(user_id), "", list(ids), list(usernames))
+
+    async def friends_block(
+        self, user_id: str, ids: Iterable[str] = (), usernames: Iterable[str] = ()
+    ) -> None:
+        """Block users for the user.
+
+        await nk.friends_block(ctx.user_id, ids=[troll_id])
+        """
+        await self._friends.block(self._title.id, _uuid(user_id), "", list(ids), list(usernames))
+
+    async def group_create(
+        self,
+        user_id: str,
+        name: str,
+        *,
+        creator_id: str = "",
+        lang_tag: str = "",
+        description: str = "",
+        avatar_url: str = "",
+        open: bool = False,
+        metadata: Mapping[str, Any] | str | None = None,
+        max_count: int = 100,
+    ) -> Group:
+        """Create a group with `user_id` as its superadmin (and creator, unless `creator_id`).
+        ALREADY_EXISTS if the name is taken in this title.
+
+            group = await nk.group_create(ctx.user_id, "Night Owls", open=True, max_count=50,
+                                          metadata={"region": "eu"})
+        """
+        return await self._groups.create(
+            self._title.id, _uuid(user_id), name, creator_id=creator_id, description=description,
+            avatar_url=avatar_url, lang_tag=lang_tag, metadata=_json_object(metadata), open=open,
+            max_count=max_count,
+        )  # fmt: skip
+
+    async def group_update(
+        self,
+        group_id: str,
+        *,
+        name: str | None = None,
+        creator_id: str | None = None,
+        lang_tag: str | None = None,
+        description: str | None = None,
+        avatar_url: str | None = None,
+        open: bool | None = None,
+        metadata: Mapping[str, Any] | str | None = None,
+        max_count: int | None = None,
+    ) -> None:
+        """Change a group's fields; None leaves a field as it is. NOT_FOUND if there is no such
+        group.
+
+            await nk.group_update(group_id, open=False, metadata={"season": 3})
+        """
+        update = GroupUpdate(
+            name=name, description=description, lang_tag=lang_tag, avatar_url=avatar_url, open=open,
+            metadata=None if metadata is None else _json_object(metadata), max_count=max_count,
+            creator_id=creator_id,
+        )  # fmt: skip
+        await self._groups.update(self._title.id, None, group_id, update)
+
+    async def group_delete(self, group_id: str) -> None:
+        """Delete a group and its memberships (nothing happens if there is no such group).
+
+        await nk.group_delete(group_id)
+        """
+        await self._groups.delete(self._title.id, None, group_id)
+
+    async def groups_get_id(self, group_ids: Iterable[str]) -> list[Group]:
+        """Groups by id; unknown ones are left out.
+
+        [group] = await nk.groups_get_id([group_id])
+        """
+        return await self._groups.get(self._title.id, group_ids)
+
+    async def groups_list(
+        self,
+        name: str = "",
+        lang_tag: str = "",
+        members: int | None = None,
+        open: bool | None = None,
+        limit: int = 100,
+        cursor: str = "",
+    ) -> GroupPage:
+        """One page (1-100) of groups: by `name` (`%` wildcard, alone), or by language, open or
+        closed and at most `members` members.
+
+            page = await nk.groups_list(name="night%")
+        """
+        return await self._groups.list_groups(self._title.id, name, lang_tag, members, open, limit, cursor)
+
+    async def group_users_list(
+        self, group_id: str, limit: int = 100, state: int | None = None, cursor: str = ""
+    ) -> GroupUserPage:
+        """One page (1-100) of a group's users, each a `GroupUser` (`.user`, `.state`: 0
+        superadmin, 1 admin, 2 member, 3 join request; 4 banned, listed only with `state=4`).
+
+            page = await nk.group_users_list(group_id, state=3)  # pending join requests
+        """
+        return await self._groups.list_group_users(self._title.id, group_id, limit, state, cursor)
+
+    async def user_groups_list(
+        self, user_id: str, limit: int = 100, state: int | None = None, cursor: str = ""
+    ) -> UserGroupPage:
+        """One page (1-100) of the groups of a user, each a `UserGroup` (`.group`, `.state`).
+
+        page = await nk.user_groups_list(ctx.user_id)
+        """
+        return await self._groups.list_user_groups(self._title.id, _uuid(user_id), limit, state, cursor)
+
+    async def group_users_add(self, group_id: str, user_ids: Iterable[str], caller_id: str = "") -> None:
+        """Add users to a group (accepting their join requests), all or none. Without
+        `caller_id` server code acts as a superadmin; with it, that user's rights apply.
+
+            await nk.group_users_add(group_id, [user_id])
+        """
+        await self._groups.add_users(self._title.id, _caller(caller_id), group_id, user_ids)
+
+    async def group_users_kick(self, group_id: str, user_ids: Iterable[str], caller_id: str = "") -> None:
+        """Remove users from a group or decline their join requests (never its last superadmin).
+
+        await nk.group_users_kick(group_id, [user_id])
+        """
+        await self._groups.kick(self._title.id, _caller(caller_id), group_id, user_ids)
+
+    async def group_users_ban(self, group_id: str, user_ids: Iterable[str], caller_id: str = "") -> None:
+        """Remove users from a group and keep them out.
+
+        await nk.group_users_ban(group_id, [user_id])
+        """
+        await self._groups.ban(self._title.id, _caller(caller_id), group_id, user_ids)
+
+    async def group_users_promote(self, group_id: str, user_ids: Iterable[str], caller_id: str = "") -> None:
+        """Move users one rank up (member -> admin -> superadmin).
+
+        await nk.group_users_promote(group_id, [user_id])
+        """
+        await self._groups.promote(self._title.id, _caller(caller_id), group_id, user_ids)
+
+    async def group_users_demote(self, group_id: str, user_ids: Iterable[str], caller_id: str = "") -> None:
+        """Move users one rank down (superadmin -> admin -> member); one superadmin always remains.
+
+        await nk.group_users_demote(group_id, [user_id])
+        """
+        await self._groups.demote(self._title.id, _caller(caller_id), group_id, user_ids)
+
+    async def group_user_join(self, group_id: str, user_id: str) -> None:
+        """Join a user to an open group, or make its request to join a closed one.
+
+        await nk.group_user_join(group_id, ctx.user_id)
+        """
+        await self._groups.join(self._title.id, group_id, _uuid(user_id))
+
+    async def group_user_leave(self, group_id: str, user_id: str) -> None:
+        """Take a user out of a group (INVALID_ARGUMENT for its last superadmin).
+
+        await nk.group_user_leave(group_id, ctx.user_id)
+        """
+        await self._groups.leave(self._title.id, group_id, _uuid(user_id))
+
+    # == end of friends and groups ===============================================================
+
 
 def _uuid(value: str) -> str:
     import uuid
@@ -217,3 +507,28 @@ def _object_write(value: ObjectWrite | Mapping[str, Any]) -> ObjectWrite:
     if not isinstance(raw, str):
         obj.value = orjson.dumps(raw).decode()
     return obj
+
+
+# == friends and groups: the services of each node's runtime =======================================
+# Set by the node (overworld.node) when it starts; keyed by runtime, as tests run several nodes.
+_SOCIAL: weakref.WeakKeyDictionary[Runtime, tuple[FriendService, GroupService]] = weakref.WeakKeyDictionary()
+
+
+def attach_social(runtime: Runtime, friends: FriendService, groups: GroupService) -> None:
+    """Give the `ServerApi`s of `runtime` the node's friend and group services."""
+    _SOCIAL[runtime] = (friends, groups)
+
+
+def _caller(user_id: str) -> str | None:
+    return _uuid(user_id) if user_id else None
+
+
+def _json_object(value: Mapping[str, Any] | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(dict(value)).decode()
+
+
+# == end of friends and groups =====================================================================

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import orjson
 import structlog
@@ -25,6 +26,7 @@ from overworld.subsystems.pubsub import PubSub
 
 log = structlog.get_logger(__name__)
 TOPIC = "sessions.revoked"
+RevocationListener = Callable[[str, str, str, int], None]
 SESSION, REFRESH = 0, 1
 
 
@@ -36,6 +38,20 @@ class Revocations:
         self._cutoffs: dict[tuple[str, str], int] = {}  # (title, user id) -> not_before, microseconds
         self._resync_sec = resync_sec
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[RevocationListener] = []
+
+    def on_revoke(self, listener: RevocationListener) -> None:
+        """Call `listener(title_id, user_id, token_id, not_before_us)` for each session revocation
+        made on any node: a single token (`token_id` set) or all the user's tokens issued before
+        `not_before_us`. Open sockets of those sessions are closed with it."""
+        self._listeners.append(listener)
+
+    def _notify(self, title_id: str, user_id: str, token_id: str, not_before_us: int) -> None:
+        for listener in self._listeners:
+            try:
+                listener(title_id, user_id, token_id, not_before_us)
+            except Exception:
+                log.exception("revocation listener failed")
 
     async def start(self) -> None:
         self._pubsub.subscribe(TOPIC, self._on_message)
@@ -70,7 +86,8 @@ class Revocations:
         )
         if kind == SESSION:
             self._tokens[(title_id, token_id)] = expires_at_ms
-            await self._publish({"t": title_id, "k": token_id, "e": expires_at_ms})
+            self._notify(title_id, user_id, token_id, 0)
+            await self._publish({"t": title_id, "k": token_id, "e": expires_at_ms, "u": user_id})
         return inserted == 1
 
     async def revoke_user(self, title_id: str, user_id: str, lifetime_ms: int) -> None:
@@ -88,6 +105,7 @@ class Revocations:
             expires,
         )
         self._cutoffs[(title_id, user_id)] = not_before
+        self._notify(title_id, user_id, "", not_before)
         await self._publish({"t": title_id, "u": user_id, "n": not_before})
 
     async def _publish(self, message: dict[str, object]) -> None:
@@ -100,9 +118,11 @@ class Revocations:
         msg = orjson.loads(payload)
         if "k" in msg:
             self._tokens[(msg["t"], msg["k"])] = int(msg["e"])
+            self._notify(msg["t"], msg.get("u", ""), msg["k"], 0)
         elif "u" in msg:
             key = (msg["t"], msg["u"])
             self._cutoffs[key] = max(self._cutoffs.get(key, 0), int(msg["n"]))
+            self._notify(msg["t"], msg["u"], "", int(msg["n"]))
 
     async def reload(self) -> None:
         now = now_ms()

@@ -18,6 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from overworld.api.http.fastpath import FAST_ROUTES, client_ip
 from overworld.api.http.routes.rpc import serve_rpc
+from overworld.api.socket.endpoint import serve_socket
 from overworld.api.wire.base import error_body
 from overworld.errors import HTTP_STATUS, ApiError, Code
 from overworld.node import Node
@@ -55,6 +56,9 @@ class Edge:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket" and scope["path"] == "/ws" and self.node is not None:
+                await serve_socket(self.node, scope, receive, send)
+                return
             await self.app(scope, receive, send)  # type: ignore[arg-type]
             return
         incoming = ""

@@ -1,6 +1,18 @@
-from overworld.api.http.routes import account, authenticate, ops, rpc, session, storage, users
+from overworld.api.http.routes import (
+    account,
+    authenticate,
+    chat,
+    friends,
+    groups,
+    leaderboards,
+    ops,
+    rpc,
+    session,
+    storage,
+    users,
+)
 
 ROUTES = [
     *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
-    *ops.ROUTES,
+    *chat.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *ops.ROUTES,
 ]  # fmt: skip

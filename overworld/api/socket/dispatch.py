@@ -1,0 +1,144 @@
+"""Decode one envelope, run its handler, and answer with the reply or an error envelope.
+
+A bad envelope (not JSON, no message, two messages, a field of the wrong type, an unknown kind)
+is answered with an error envelope and the socket stays open; so is a handler's error. Nothing a
+client sends can close another socket or stop the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import orjson
+import structlog
+
+from overworld.api.socket import chat, party, status
+from overworld.api.socket.errors import (
+    BAD_INPUT,
+    MISSING_PAYLOAD,
+    RUNTIME_EXCEPTION,
+    RUNTIME_FUNCTION_EXCEPTION,
+    RUNTIME_FUNCTION_NOT_FOUND,
+    UNRECOGNIZED_PAYLOAD,
+    SocketError,
+    realtime_code,
+)
+from overworld.api.wire import realtime as rt
+from overworld.errors import ApiError, Code
+from overworld.realtime import codec
+from overworld.realtime.connection import POLICY, TOO_BIG, Connection
+from overworld.realtime.hub import SOCKET_MESSAGES
+
+if TYPE_CHECKING:
+    from overworld.node import Node
+
+log = structlog.get_logger(__name__)
+Reply = tuple[str, Any] | None
+Handler = Callable[["Node", Connection, Any], Awaitable[Reply]]
+_decode = msgspec.json.Decoder(rt.Envelope).decode
+_KIND_COUNTERS = {kind: SOCKET_MESSAGES.labels(kind) for kind in rt.KINDS}
+
+
+async def _ping(node: Node, conn: Connection, msg: rt.Ping) -> Reply:
+    return "pong", rt.Ping()
+
+
+async def _rpc(node: Node, conn: Connection, msg: rt.Rpc) -> Reply:
+    from overworld.api.operations.rpc import RPC_NOT_FOUND, call_rpc
+
+    if not msg.id:
+        raise SocketError(BAD_INPUT, "RPC ID must be set")
+    try:
+        payload = await call_rpc(node, conn.ctx, msg.id, msg.payload)
+    except ApiError as exc:
+        missing = exc.code == Code.NOT_FOUND and exc.message == RPC_NOT_FOUND
+        code = RUNTIME_FUNCTION_NOT_FOUND if missing else RUNTIME_FUNCTION_EXCEPTION
+        raise SocketError(code, exc.message) from None
+    return "rpc", rt.Rpc(id=msg.id, payload=payload)
+
+
+HANDLERS: dict[str, Handler] = {
+    "ping": _ping,
+    "rpc": _rpc,
+    **chat.HANDLERS,
+    **status.HANDLERS,
+    **party.HANDLERS,
+}
+
+
+async def handle(node: Node, conn: Connection, data: str | bytes) -> None:
+    """Handle one frame from `conn`."""
+    if len(data) > node.settings.socket_max_message_bytes:
+        conn.send(
+            codec.error(
+                BAD_INPUT, f"Message too large: at most {node.settings.socket_max_message_bytes} bytes"
+            )
+        )
+        conn.close(TOO_BIG, "Message too large", flush=True)
+        return
+    if not conn.limit.take():
+        conn.send(
+            codec.error(
+                BAD_INPUT,
+                f"Rate limit exceeded: at most {node.settings.socket_rate_limit} messages per second",
+            )
+        )
+        if conn.limit.tokens < -conn.limit.burst:
+            conn.close(POLICY, "Rate limit exceeded", flush=True)
+        conn.limit.tokens -= 1  # keep counting the overrun, so a flood ends in a close
+        return
+    try:
+        envelope = _decode(data)
+    except msgspec.ValidationError as exc:
+        conn.send(codec.error(BAD_INPUT, f"Invalid message: {exc}", _cid_of(data)))
+        return
+    except msgspec.DecodeError:
+        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a JSON object"))
+        return
+    cid = envelope.cid
+    kinds = [k for k in rt.KINDS if getattr(envelope, k) is not None]
+    if len(kinds) != 1:
+        if kinds:
+            conn.send(codec.error(BAD_INPUT, "An envelope must hold exactly one message", cid))
+        elif _has_other_fields(data):
+            conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
+        else:
+            conn.send(codec.error(MISSING_PAYLOAD, "Missing message", cid))
+        return
+    kind = kinds[0]
+    _KIND_COUNTERS[kind].inc()
+    try:
+        result = await HANDLERS[kind](node, conn, getattr(envelope, kind))
+    except SocketError as exc:
+        conn.send(codec.error(exc.code, exc.message, cid))
+        return
+    except ApiError as exc:
+        conn.send(codec.error(realtime_code(exc), exc.message, cid))
+        return
+    except Exception:
+        log.exception("socket handler failed", kind=kind)
+        conn.send(codec.error(RUNTIME_EXCEPTION, "Internal server error", cid))
+        return
+    if result is not None:
+        conn.send(codec.frame(result[0], result[1], cid))
+    elif cid:
+        conn.send(codec.reply(cid))
+
+
+def _cid_of(data: str | bytes) -> str:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return ""
+    cid = value.get("cid") if isinstance(value, dict) else None
+    return cid if isinstance(cid, str) else ""
+
+
+def _has_other_fields(data: str | bytes) -> bool:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(value, dict) and any(k != "cid" for k in value)

@@ -1,0 +1,92 @@
+"""`GET /ws?token=...&format=json&status=true&lang=en`: the realtime socket, as raw ASGI.
+
+The session token is checked before the upgrade: a missing, bad, expired or revoked token is
+refused with HTTP 401 and Nakama's error body (or a close, on servers without the ASGI denial
+response extension). Frames from one socket are handled one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import structlog
+
+from overworld.api.socket.dispatch import handle
+from overworld.api.wire.base import error_body
+from overworld.context import CallContext
+from overworld.errors import ApiError, Code
+from overworld.realtime.connection import Connection
+
+if TYPE_CHECKING:
+    from overworld.node import Node
+
+log = structlog.get_logger(__name__)
+Scope = dict[str, Any]
+FORMATS = ("", "json")
+
+
+async def _deny(scope: Scope, send: Any, status: int, code: int, message: str) -> None:
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = error_body(code, message)
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": message})
+
+
+async def serve_socket(node: Node, scope: Scope, receive: Any, send: Any) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+    if node.hub.draining:
+        await _deny(scope, send, 503, Code.UNAVAILABLE, "Server is shutting down")
+        return
+    fmt = query.get("format", "")
+    if fmt not in FORMATS:
+        await _deny(scope, send, 400, Code.INVALID_ARGUMENT, f"Unsupported socket format {fmt!r}: use json")
+        return
+    try:
+        title, claims = node.sessions.authenticate(query.get("token", ""))
+    except ApiError as exc:
+        await _deny(scope, send, 401, Code.UNAUTHENTICATED, exc.message)
+        return
+    client = scope.get("client")
+    ctx = CallContext(
+        title=title, user_id=claims.user_id, username=claims.username, vars=claims.vars,
+        token_id=claims.token_id, session_expires_at=claims.expires_at,
+        client_ip=client[0] if client else "",
+    )  # fmt: skip
+    settings = node.settings
+    conn = Connection(
+        session_id=str(uuid.uuid4()), ctx=ctx, issued_at_us=claims.issued_at_us,
+        lang=query.get("lang", "en")[:18], status=query.get("status", "false").lower() == "true",
+        send=send, max_queue=settings.socket_outbound_queue, rate_limit=settings.socket_rate_limit,
+    )  # fmt: skip
+    await send({"type": "websocket.accept"})
+    node.hub.connected(conn)
+    try:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                await handle(node, conn, data)
+            elif kind == "websocket.disconnect":
+                conn.closed = True
+                break
+    finally:
+        node.hub.disconnected(conn)

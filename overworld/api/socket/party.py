@@ -1,0 +1,101 @@
+"""Parties on the socket: party_create, _join, _leave, _promote, _accept, _remove, _close,
+_join_request_list and _data_send."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from overworld.api.wire import realtime as rt
+from overworld.errors import InvalidArgument
+from overworld.realtime.connection import Connection
+
+if TYPE_CHECKING:
+    from overworld.node import Node
+
+Reply = tuple[str, Any] | None
+
+
+async def party_create(node: Node, conn: Connection, msg: rt.PartyCreate) -> Reply:
+    async def run(req: rt.PartyCreate) -> rt.Party:
+        return node.parties.create(conn, req.open, req.max_size)
+
+    return "party", await node.hooks.call("PartyCreate", conn.ctx, msg, run)
+
+
+async def party_join(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+    async def run(req: rt.PartyId) -> None:
+        await node.parties.join(conn, req.party_id)
+
+    await node.hooks.call("PartyJoin", conn.ctx, msg, run)
+    return None
+
+
+async def party_leave(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+    async def run(req: rt.PartyId) -> None:
+        node.parties.leave(conn, req.party_id)
+
+    await node.hooks.call("PartyLeave", conn.ctx, msg, run)
+    return None
+
+
+async def party_promote(node: Node, conn: Connection, msg: rt.PartyMember) -> Reply:
+    async def run(req: rt.PartyMember) -> rt.PartyLeader:
+        return await node.parties.promote(conn, req.party_id, req.presence)
+
+    return "party_leader", await node.hooks.call("PartyPromote", conn.ctx, msg, run)
+
+
+async def party_accept(node: Node, conn: Connection, msg: rt.PartyMember) -> Reply:
+    async def run(req: rt.PartyMember) -> None:
+        await node.parties.accept(conn, req.party_id, req.presence)
+
+    await node.hooks.call("PartyAccept", conn.ctx, msg, run)
+    return None
+
+
+async def party_remove(node: Node, conn: Connection, msg: rt.PartyMember) -> Reply:
+    async def run(req: rt.PartyMember) -> None:
+        await node.parties.remove(conn, req.party_id, req.presence)
+
+    await node.hooks.call("PartyRemove", conn.ctx, msg, run)
+    return None
+
+
+async def party_close(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+    async def run(req: rt.PartyId) -> None:
+        await node.parties.close(conn, req.party_id)
+
+    await node.hooks.call("PartyClose", conn.ctx, msg, run)
+    return None
+
+
+async def party_join_request_list(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+    async def run(req: rt.PartyId) -> rt.PartyJoinRequest:
+        return await node.parties.join_requests(conn, req.party_id)
+
+    return "party_join_request", await node.hooks.call("PartyJoinRequestList", conn.ctx, msg, run)
+
+
+async def party_data_send(node: Node, conn: Connection, msg: rt.PartyDataSend) -> Reply:
+    async def run(req: rt.PartyDataSend) -> None:
+        try:
+            op_code = int(req.op_code)
+        except ValueError:
+            raise InvalidArgument("op_code must be an integer.") from None
+        node.parties.send_data(conn, req.party_id, op_code, req.data)
+
+    await node.hooks.call("PartyDataSend", conn.ctx, msg, run)
+    return None
+
+
+HANDLERS: dict[str, Any] = {
+    "party_create": party_create,
+    "party_join": party_join,
+    "party_leave": party_leave,
+    "party_promote": party_promote,
+    "party_accept": party_accept,
+    "party_remove": party_remove,
+    "party_close": party_close,
+    "party_join_request_list": party_join_request_list,
+    "party_data_send": party_data_send,
+}

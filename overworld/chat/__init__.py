@@ -1,0 +1,1 @@
+"""Chat: room, group and direct channels on the socket, with persisted history over REST."""

@@ -1,0 +1,204 @@
+"""Send, list and delete notifications.
+
+A persistent notification is stored first and then delivered to the user's open sockets on
+any node; a transient one is only delivered. Listing is in time order with a cacheable cursor:
+the position after the last notification returned, which a client keeps to later fetch only
+what is newer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from uuid_utils import uuid7
+
+from overworld import cursors
+from overworld.api.wire import realtime as rt
+from overworld.clock import now_ms, rfc3339
+from overworld.db import Database
+from overworld.db.database import Tx
+from overworld.errors import InvalidArgument
+from overworld.realtime import codec
+from overworld.realtime.hub import Hub
+from overworld.realtime.streams import notifications_stream
+from overworld.subsystems.pubsub.base import PubSub
+
+# Codes at or below zero are the server's own (Nakama's): friend requests, group join requests...
+DM_REQUEST = -1
+FRIEND_REQUEST = -2
+FRIEND_ACCEPT = -3
+GROUP_ADD = -4
+GROUP_JOIN_REQUEST = -5
+FRIEND_JOIN_GAME = -6
+SINGLE_SOCKET = -7
+USER_BANNED = -8
+_BROADCAST_TOPIC = "notifications.all"
+MAX_SUBJECT = 255
+
+
+@dataclass(slots=True)
+class Notification:
+    id: str
+    user_id: str
+    subject: str
+    content: str  # a JSON object
+    code: int
+    sender_id: str = ""
+    create_time: int = 0
+    persistent: bool = True
+
+    def wire(self) -> rt.Notification:
+        return rt.Notification(
+            id=self.id, subject=self.subject, content=self.content, code=self.code,
+            sender_id=self.sender_id, create_time=rfc3339(self.create_time), persistent=self.persistent,
+        )  # fmt: skip
+
+
+@dataclass(slots=True)
+class NotificationPage:
+    notifications: list[Notification]
+    cacheable_cursor: str
+
+
+def check_content(content: str) -> str:
+    """Notification content must be a JSON object (as text); returns it unchanged."""
+    try:
+        value = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise InvalidArgument("Notification content must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument("Notification content must be a JSON object.")
+    return content
+
+
+def _encode_cursor(create_time: int, id: str) -> str:
+    return cursors.encode([create_time, id])
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    create_time, id = cursors.decode(cursor, (int, str), "Invalid cursor.")
+    return int(create_time), str(id)
+
+
+class NotificationService:
+    def __init__(self, db: Database, hub: Hub, pubsub: PubSub) -> None:
+        self._db = db
+        self._hub = hub
+        self._pubsub = pubsub
+
+    async def start(self) -> None:
+        self._pubsub.subscribe(_BROADCAST_TOPIC, self._on_broadcast)
+
+    def make(
+        self,
+        user_id: str,
+        subject: str,
+        content: str,
+        code: int,
+        sender_id: str = "",
+        persistent: bool = True,
+    ) -> Notification:
+        if not subject or len(subject) > MAX_SUBJECT:
+            raise InvalidArgument(f"Notification subject must be 1-{MAX_SUBJECT} characters.")
+        return Notification(
+            id=str(uuid7()), user_id=user_id, subject=subject, content=check_content(content or "{}"),
+            code=code, sender_id=sender_id, create_time=now_ms(), persistent=persistent,
+        )  # fmt: skip
+
+    async def send(self, title_id: str, notifications: Sequence[Notification]) -> None:
+        """Store the persistent ones (all or none), then deliver all to whoever is connected."""
+        stored = [n for n in notifications if n.persistent]
+        if stored:
+            await self._db.executemany(
+                "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id,"
+                " create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                [
+                    (title_id, n.user_id, n.id, n.subject, n.content, n.code, n.sender_id, n.create_time)
+                    for n in stored
+                ],
+            )
+        by_user: dict[str, list[rt.Notification]] = {}
+        for n in notifications:
+            by_user.setdefault(n.user_id, []).append(n.wire())
+        for user_id, items in by_user.items():
+            frame = codec.frame("notifications", rt.Notifications(notifications=items))
+            self._hub.router.send_to_stream(notifications_stream(title_id, user_id), frame)
+
+    async def send_all(self, title_id: str, subject: str, content: str, code: int, persistent: bool) -> int:
+        """To every user of the title: stored for each when persistent, delivered to every
+        connected one on every node. Returns how many were stored."""
+        template = self.make("", subject, content, code, "", persistent)
+        stored = 0
+        if persistent:
+            rows = await self._db.fetch("SELECT id FROM users WHERE title_id = $1", title_id)
+            batch = [
+                (title_id, r["id"], str(uuid7()), template.subject, template.content, code, "",
+                 template.create_time)
+                for r in rows
+            ]  # fmt: skip
+            if batch:
+                await self._db.executemany(
+                    "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id,"
+                    " create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    batch,
+                )
+            stored = len(batch)
+        message = orjson.dumps(
+            {"t": title_id, "s": template.subject, "c": template.content, "k": code,
+             "p": persistent, "ct": template.create_time}
+        )  # fmt: skip
+        await self._pubsub.publish(_BROADCAST_TOPIC, message)
+        return stored
+
+    def _on_broadcast(self, payload: bytes) -> None:
+        msg = orjson.loads(payload)
+        title_id = msg["t"]
+        for conn in self._hub.registry:
+            if conn.title_id != title_id:
+                continue
+            note = Notification(
+                id=str(uuid7()), user_id=conn.user_id, subject=msg["s"], content=msg["c"],
+                code=msg["k"], create_time=msg["ct"], persistent=msg["p"],
+            )  # fmt: skip
+            conn.send(codec.frame("notifications", rt.Notifications(notifications=[note.wire()])))
+
+    async def list(self, title_id: str, user_id: str, limit: int, cursor: str) -> NotificationPage:
+        if not 1 <= limit <= 100:
+            raise InvalidArgument("Invalid limit - limit must be between 1 and 100.")
+        after_time, after_id = _decode_cursor(cursor) if cursor else (-1, "")
+        rows = await self._db.fetch(
+            "SELECT id, subject, content, code, sender_id, create_time FROM notifications"
+            " WHERE title_id = $1 AND user_id = $2"
+            " AND (create_time > $3 OR (create_time = $3 AND id > $4))"
+            " ORDER BY create_time, id LIMIT $5",
+            title_id, user_id, after_time, after_id, limit,
+        )  # fmt: skip
+        items = [
+            Notification(
+                id=r["id"],
+                user_id=user_id,
+                subject=r["subject"],
+                content=r["content"],
+                code=r["code"],
+                sender_id=r["sender_id"],
+                create_time=r["create_time"],
+                persistent=True,
+            )
+            for r in rows
+        ]
+        next_cursor = _encode_cursor(items[-1].create_time, items[-1].id) if items else cursor
+        return NotificationPage(items, next_cursor)
+
+    async def delete(self, title_id: str, user_id: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        await self._db.executemany(
+            "DELETE FROM notifications WHERE title_id = $1 AND user_id = $2 AND id = $3",
+            [(title_id, user_id, i) for i in ids],
+        )
+
+    async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
+        """Account deletion: the user's notifications go with it."""
+        await tx.execute("DELETE FROM notifications WHERE title_id = $1 AND user_id = $2", title_id, user_id)

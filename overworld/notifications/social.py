@@ -1,0 +1,82 @@
+"""Notifications for social events, as Nakama sends them: friend requests and acceptances, group
+join requests and additions; and the chat layer's use of group membership and blocking."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+import orjson
+import structlog
+
+from overworld.chat.service import ChatService
+from overworld.friends.models import FriendAccepted, FriendRequest
+from overworld.friends.service import FriendService
+from overworld.groups.models import GroupJoinRequest, GroupUsersAdded
+from overworld.groups.service import GroupService
+from overworld.notifications.service import (
+    FRIEND_ACCEPT,
+    FRIEND_REQUEST,
+    GROUP_ADD,
+    GROUP_JOIN_REQUEST,
+    NotificationService,
+)
+
+log = structlog.get_logger(__name__)
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _json(value: dict[str, str]) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _soon(send: Awaitable[None]) -> None:
+    """Listeners must return at once: send in the background, logging a failure."""
+
+    async def run() -> None:
+        try:
+            await send
+        except Exception:
+            log.exception("could not send a social notification")
+
+    task = asyncio.get_running_loop().create_task(run())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+def connect(
+    notifications: NotificationService, chat: ChatService, friends: FriendService, groups: GroupService
+) -> None:
+    chat.member_state = groups.member_state
+    chat.is_blocked = friends.is_blocked
+
+    def friend_request(e: FriendRequest) -> None:
+        note = notifications.make(
+            e.to_user_id, f"{e.from_username} wants to add you as a friend",
+            _json({"username": e.from_username}), FRIEND_REQUEST, e.from_user_id,
+        )  # fmt: skip
+        _soon(notifications.send(e.title_id, [note]))
+
+    def friend_accepted(e: FriendAccepted) -> None:
+        note = notifications.make(
+            e.to_user_id, f"{e.from_username} accepted your friend request",
+            _json({"username": e.from_username}), FRIEND_ACCEPT, e.from_user_id,
+        )  # fmt: skip
+        _soon(notifications.send(e.title_id, [note]))
+
+    def join_request(e: GroupJoinRequest) -> None:
+        content = _json({"group_id": e.group_id, "username": e.username})
+        subject = f"User {e.username} wants to join your group"
+        notes = [notifications.make(a, subject, content, GROUP_JOIN_REQUEST, e.user_id) for a in e.admin_ids]
+        _soon(notifications.send(e.title_id, notes))
+
+    def users_added(e: GroupUsersAdded) -> None:
+        content = _json({"group_id": e.group_id, "name": e.group_name})
+        subject = f"You've been added to group {e.group_name}"
+        notes = [notifications.make(u, subject, content, GROUP_ADD, e.caller_id) for u in e.user_ids]
+        _soon(notifications.send(e.title_id, notes))
+
+    friends.on_friend_request(friend_request)
+    friends.on_friend_accepted(friend_accepted)
+    groups.on_join_request(join_request)
+    groups.on_users_added(users_added)

@@ -1,0 +1,1 @@
+"""Parties: players grouped together while online, led by one of them."""

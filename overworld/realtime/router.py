@@ -1,0 +1,164 @@
+"""Deliver frames to sessions wherever they are connected.
+
+Frames for sessions on this node go straight into their queues; frames for sessions on other
+nodes are published once per node on that node's topic, with the list of session ids, and the
+node delivers them locally. A frame for a whole stream is encoded once and sent to each node
+that has presences on it. The same topic carries control messages (close these sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+import structlog
+
+from overworld.errors import ApiError, Code, Unavailable
+from overworld.realtime.connection import POLICY
+from overworld.realtime.registry import Registry
+from overworld.realtime.streams import Stream
+from overworld.subsystems.presence.base import Presence, Tracker
+from overworld.subsystems.pubsub.base import PubSub
+
+log = structlog.get_logger(__name__)
+_DELIVER, _CLOSE, _CALL, _RESULT = b"d", b"c", b"q", b"r"
+NodeMethod = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+def node_topic(node: str) -> str:
+    return f"rt.node.{node}"
+
+
+class Router:
+    def __init__(self, node: str, registry: Registry, tracker: Tracker, pubsub: PubSub) -> None:
+        self.node = node
+        self._registry = registry
+        self._tracker = tracker
+        self._pubsub = pubsub
+        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._methods: dict[str, NodeMethod] = {}
+        self._calls: dict[str, asyncio.Future[Any]] = {}
+        self._running: set[asyncio.Task[None]] = set()
+
+    def register(self, method: str, fn: NodeMethod) -> None:
+        """Make `fn(args)` callable from other nodes as `method` (see `call`)."""
+        self._methods[method] = fn
+
+    async def call(self, node: str, method: str, args: dict[str, Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        """Run `method` on `node` (this one runs it directly) and return its JSON result; an
+        `ApiError` it raises is raised here with the same code and message."""
+        if node == self.node:
+            return await self._methods[method](args)
+        call_id = uuid.uuid4().hex
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        request = {"i": call_id, "f": self.node, "m": method, "a": args}
+        self._outbox.put_nowait((node, _CALL + orjson.dumps(request)))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise Unavailable(f"Cluster node {node} did not answer.") from None
+        finally:
+            self._calls.pop(call_id, None)
+
+    async def _serve_call(self, request: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"i": request["i"]}
+        try:
+            fn = self._methods.get(request["m"])
+            if fn is None:
+                raise ApiError(f"No node method {request['m']!r}.", Code.UNIMPLEMENTED)
+            reply["ok"] = await fn(request["a"])
+        except ApiError as exc:
+            reply["e"] = [int(exc.code), exc.message]
+        except Exception:
+            log.exception("node method failed", method=request.get("m"))
+            reply["e"] = [int(Code.INTERNAL), "Internal server error"]
+        self._outbox.put_nowait((request["f"], _RESULT + orjson.dumps(reply)))
+
+    async def start(self) -> None:
+        self._pubsub.subscribe(node_topic(self.node), self._on_message)
+        self._task = asyncio.create_task(self._send_loop(), name="router-send")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), timeout=2)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def send_to_stream(self, stream: Stream, frame: str, exclude: str = "") -> None:
+        self.send_to(self._tracker.presences(stream), frame, exclude)
+
+    def send_to(self, presences: Iterable[Presence], frame: str, exclude: str = "") -> None:
+        remote: dict[str, list[str]] = {}
+        registry = self._registry
+        for p in presences:
+            sid = p.session_id
+            if sid == exclude:
+                continue
+            if p.node == self.node:
+                conn = registry.get(sid)
+                if conn is not None:
+                    conn.send(frame)
+            else:
+                remote.setdefault(p.node, []).append(sid)
+        if remote:
+            body = frame.encode()
+            for node, sids in remote.items():
+                self._outbox.put_nowait((node, _DELIVER + orjson.dumps(sids) + b"\n" + body))
+
+    def close_sessions(self, presences: Iterable[Presence], code: int = POLICY, reason: str = "") -> None:
+        remote: dict[str, list[str]] = {}
+        for p in presences:
+            if p.node == self.node:
+                conn = self._registry.get(p.session_id)
+                if conn is not None:
+                    conn.close(code, reason)
+            else:
+                remote.setdefault(p.node, []).append(p.session_id)
+        for node, sids in remote.items():
+            message = orjson.dumps({"s": sids, "c": code, "r": reason})
+            self._outbox.put_nowait((node, _CLOSE + message))
+
+    async def _send_loop(self) -> None:
+        while True:
+            node, payload = await self._outbox.get()
+            try:
+                await self._pubsub.publish(node_topic(node), payload)
+            except Exception as exc:
+                log.warning("could not forward to node", node=node, error=str(exc))
+            finally:
+                self._outbox.task_done()
+
+    def _on_message(self, payload: bytes) -> None:
+        kind, body = payload[:1], payload[1:]
+        if kind == _DELIVER:
+            header, _, frame_bytes = body.partition(b"\n")
+            frame = frame_bytes.decode()
+            for sid in orjson.loads(header):
+                conn = self._registry.get(sid)
+                if conn is not None:
+                    conn.send(frame)
+        elif kind == _CALL:
+            task = asyncio.get_running_loop().create_task(self._serve_call(orjson.loads(body)))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        elif kind == _RESULT:
+            reply = orjson.loads(body)
+            future = self._calls.get(reply["i"])
+            if future is not None and not future.done():
+                if "e" in reply:
+                    future.set_exception(ApiError(reply["e"][1], Code(reply["e"][0])))
+                else:
+                    future.set_result(reply.get("ok"))
+        elif kind == _CLOSE:
+            msg = orjson.loads(body)
+            for sid in msg["s"]:
+                conn = self._registry.get(sid)
+                if conn is not None:
+                    conn.close(msg["c"], msg["r"])

@@ -1,0 +1,1 @@
+"""Status: users follow others and hear when they come online, change status or go offline."""

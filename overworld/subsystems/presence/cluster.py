@@ -1,0 +1,182 @@
+"""The cluster tracker: every node keeps a replica of every other node's presences.
+
+Each node publishes its own changes on the `presence` topic as numbered diffs, batched per
+event-loop turn, and a heartbeat every second carrying the last number. A node that sees a gap
+in a peer's numbers (pub/sub may drop messages across a reconnect) asks that peer for a full
+snapshot; a node that starts asks everyone for theirs. A peer not heard from for
+`timeout_sec` is presumed dead and its presences are removed, so listeners on every surviving
+node hear the leaves. A node that stops cleanly says goodbye first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import orjson
+import structlog
+
+from overworld.realtime.streams import Stream
+from overworld.subsystems.presence.base import Presence, PresenceMeta
+from overworld.subsystems.presence.embedded import EmbeddedTracker
+from overworld.subsystems.pubsub.base import PubSub
+
+log = structlog.get_logger(__name__)
+TOPIC = "presence"
+
+
+def _encode(p: Presence) -> list[Any]:
+    m = p.meta
+    return [*p.stream, p.session_id, p.user_id, m.username, m.status, m.hidden, m.persistence]
+
+
+def _decode(item: list[Any], node: str) -> Presence:
+    stream = Stream(item[0], item[1], item[2], item[3], item[4])
+    return Presence(stream, item[5], item[6], node, PresenceMeta(item[7], item[8], item[9], item[10]))
+
+
+class ClusterTracker(EmbeddedTracker):
+    def __init__(
+        self, node: str, pubsub: PubSub, heartbeat_sec: float = 1.0, timeout_sec: float = 5.0
+    ) -> None:
+        super().__init__(node)
+        self._pubsub = pubsub
+        self._heartbeat_sec = heartbeat_sec
+        self._timeout_sec = timeout_sec
+        self._seq = 0
+        self._pending_joins: list[Presence] = []
+        self._pending_leaves: list[tuple[Stream, str]] = []
+        self._flush_scheduled = False
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._peers_seq: dict[str, int] = {}
+        self._peers_heard: dict[str, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._pubsub.subscribe(TOPIC, self._on_message)
+        self._pubsub.on_reconnect(self._resync)
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name="presence-send"),
+            asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat"),
+        ]
+        self._send({"k": "hello", "n": self.node})
+
+    async def close(self) -> None:
+        self._flush()
+        self._send({"k": "bye", "n": self.node})
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._outbox.join(), timeout=2)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def peers(self) -> list[str]:
+        return sorted(self._peers_heard)
+
+    # local changes -------------------------------------------------------------------------
+
+    def _changed(self, joins: list[Presence], leaves: list[tuple[Stream, str]]) -> None:
+        self.store.apply(joins, leaves)
+        self._pending_joins.extend(joins)
+        self._pending_leaves.extend(leaves)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending_joins and not self._pending_leaves:
+            return
+        self._seq += 1
+        self._send(
+            {
+                "k": "d",
+                "n": self.node,
+                "s": self._seq,
+                "j": [_encode(p) for p in self._pending_joins],
+                "l": [[*stream, sid] for stream, sid in self._pending_leaves],
+            }
+        )
+        self._pending_joins = []
+        self._pending_leaves = []
+
+    def _snapshot(self) -> None:
+        self._flush()
+        local = [_encode(p) for p in self.store.of_node(self.node)]
+        self._send({"k": "snap", "n": self.node, "s": self._seq, "p": local})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._outbox.put_nowait(orjson.dumps(message))
+
+    async def _send_loop(self) -> None:
+        # One sender, so that peers receive our messages in the order we numbered them.
+        while True:
+            payload = await self._outbox.get()
+            try:
+                await self._pubsub.publish(TOPIC, payload)
+            except Exception as exc:  # peers notice the gap and ask for a snapshot
+                log.warning("could not publish presence change", error=str(exc))
+            finally:
+                self._outbox.task_done()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_sec)
+            self._flush()
+            self._send({"k": "h", "n": self.node, "s": self._seq})
+            self._reap()
+
+    async def _resync(self) -> None:
+        self._send({"k": "hello", "n": self.node})
+        self._snapshot()
+
+    # peers' changes ------------------------------------------------------------------------
+
+    def _reap(self) -> None:
+        limit = time.monotonic() - self._timeout_sec
+        for peer, heard in list(self._peers_heard.items()):
+            if heard < limit:
+                log.warning("cluster node presumed dead, removing its presences", peer=peer)
+                self._forget(peer)
+
+    def _forget(self, peer: str) -> None:
+        self._peers_heard.pop(peer, None)
+        self._peers_seq.pop(peer, None)
+        self.store.replace_node(peer, [])
+
+    def _on_message(self, payload: bytes) -> None:
+        msg = orjson.loads(payload)
+        peer = msg["n"]
+        if peer == self.node:
+            return
+        kind = msg["k"]
+        if kind == "bye":
+            self._forget(peer)
+            return
+        self._peers_heard[peer] = time.monotonic()
+        if kind == "hello":
+            self._snapshot()
+        elif kind == "need":
+            if msg["t"] == self.node:
+                self._snapshot()
+        elif kind == "snap":
+            self._peers_seq[peer] = msg["s"]
+            self.store.replace_node(peer, [_decode(item, peer) for item in msg["p"]])
+        elif kind == "d":
+            known = self._peers_seq.get(peer)
+            self.store.apply(
+                [_decode(item, peer) for item in msg["j"]],
+                [(Stream(*item[:5]), item[5]) for item in msg["l"]],
+            )
+            if known is None or msg["s"] != known + 1:
+                self._ask_snapshot(peer)
+            else:
+                self._peers_seq[peer] = msg["s"]
+        elif kind == "h" and self._peers_seq.get(peer) != msg["s"]:
+            self._ask_snapshot(peer)
+
+    def _ask_snapshot(self, peer: str) -> None:
+        self._send({"k": "need", "n": self.node, "t": peer})

@@ -1,0 +1,139 @@
+// Real-client tests of the realtime socket: @heroiclabs/nakama-js's DefaultSocket against a live
+// `overworld serve`. Run by tests/test_nakama_js.py (see client.test.mjs for the environment);
+// Node 20 needs `--experimental-websocket` for the global WebSocket nakama-js uses.
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, test } from "node:test";
+
+import { Client } from "@heroiclabs/nakama-js";
+
+const HOST = process.env.OVERWORLD_URL_HOST;
+const PORT = process.env.OVERWORLD_URL_PORT;
+const SERVER_KEY = process.env.OVERWORLD_SERVER_KEY;
+if (!HOST || !PORT || !SERVER_KEY) {
+  throw new Error("set OVERWORLD_URL_HOST, OVERWORLD_URL_PORT and OVERWORLD_SERVER_KEY");
+}
+
+const client = new Client(SERVER_KEY, HOST, PORT, false, 10_000, false);
+const rnd = () => randomUUID().replaceAll("-", "").slice(0, 12);
+const sockets = [];
+
+/** A new user with a connected socket; `events` collects what the socket's callbacks receive. */
+async function connected(createStatus = false) {
+  const session = await client.authenticateDevice(`device-${rnd()}`, true, `u${rnd()}`);
+  const socket = client.createSocket(false, false);
+  const events = {};
+  const waiters = {};
+  for (const kind of [
+    "onchannelmessage", "onchannelpresence", "onstatuspresence", "onnotification", "onparty",
+    "onpartydata", "onpartypresence", "onpartyleader", "onpartyclose", "onpartyjoinrequest", "ondisconnect",
+  ]) {
+    events[kind] = [];
+    socket[kind] = (value) => {
+      events[kind].push(value);
+      (waiters[kind] ?? []).splice(0).forEach((resolve) => resolve());
+    };
+  }
+  /** Wait until a callback of `kind` has received a value matching `predicate`. */
+  socket.next = async (kind, predicate = () => true, timeoutMs = 5_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = events[kind].find(predicate);
+      if (found) return found;
+      const left = deadline - Date.now();
+      assert.ok(left > 0, `no ${kind} matching the test arrived`);
+      await new Promise((resolve) => {
+        (waiters[kind] ??= []).push(resolve);
+        setTimeout(resolve, left);
+      });
+    }
+  };
+  await socket.connect(session, createStatus);
+  sockets.push(socket);
+  return { session, socket, events };
+}
+
+after(() => sockets.forEach((s) => s.disconnect(false)));
+
+describe("realtime socket", () => {
+  test("rpc over the socket reaches server code", async () => {
+    const { socket } = await connected();
+    const reply = await socket.rpc("echo", JSON.stringify({ hello: "socket" }));
+    assert.equal(reply.id, "echo");
+    assert.deepEqual(JSON.parse(reply.payload).hello, "socket");
+    await assert.rejects(socket.rpc("no_such_rpc", "{}"), (err) => err.code === 6);
+  });
+
+  test("room chat: join, presence, message, update, remove and history", async () => {
+    const alice = await connected();
+    const bob = await connected();
+    const room = `room-${rnd()}`;
+    const channel = await alice.socket.joinChat(room, 1, true, false);
+    assert.equal(channel.id, `2...${room}`);
+    await bob.socket.joinChat(room, 1, true, false);
+    await alice.socket.next("onchannelpresence", (e) => e.joins?.some((p) => p.user_id === bob.session.user_id));
+
+    const ack = await bob.socket.writeChatMessage(channel.id, { text: "hello" });
+    assert.equal(ack.channel_id, channel.id);
+    const message = await alice.socket.next("onchannelmessage", (m) => m.message_id === ack.message_id);
+    assert.deepEqual(message.content, { text: "hello" });
+    assert.equal(message.sender_id, bob.session.user_id);
+
+    await bob.socket.updateChatMessage(channel.id, ack.message_id, { text: "edited" });
+    await alice.socket.next("onchannelmessage", (m) => m.code === 1 && m.content.text === "edited");
+    const history = await client.listChannelMessages(alice.session, channel.id, 10, true);
+    assert.deepEqual(history.messages.map((m) => m.content), [{ text: "edited" }]);
+    await bob.socket.removeChatMessage(channel.id, ack.message_id);
+    const empty = await client.listChannelMessages(alice.session, channel.id, 10, true);
+    assert.equal(empty.messages?.length ?? 0, 0);
+    await bob.socket.leaveChat(channel.id);
+    await alice.socket.next("onchannelpresence", (e) => e.leaves?.some((p) => p.user_id === bob.session.user_id));
+  });
+
+  test("a direct message sends a notification, listed and deleted over REST", async () => {
+    const alice = await connected();
+    const bob = await connected();
+    await alice.socket.joinChat(bob.session.user_id, 2, true, false);
+    const note = await bob.socket.next("onnotification", (n) => n.code === -1);
+    assert.equal(note.sender_id, alice.session.user_id);
+    const list = await client.listNotifications(bob.session, 10);
+    assert.equal(list.notifications.length, 1);
+    assert.ok(list.cacheable_cursor);
+    await client.deleteNotifications(bob.session, [list.notifications[0].id]);
+    assert.equal((await client.listNotifications(bob.session, 10)).notifications?.length ?? 0, 0);
+  });
+
+  test("status: follow a user and see their status change", async () => {
+    const alice = await connected(true);
+    const bob = await connected();
+    const status = await bob.socket.followUsers([alice.session.user_id]);
+    assert.equal(status.presences[0].user_id, alice.session.user_id);
+    await alice.socket.updateStatus("in the lobby");
+    const event = await bob.socket.next("onstatuspresence", (e) => e.joins?.[0]?.status === "in the lobby");
+    assert.equal(event.joins[0].user_id, alice.session.user_id);
+  });
+
+  test("parties: create, join, data, close", async () => {
+    const alice = await connected();
+    const bob = await connected();
+    const party = await alice.socket.createParty(true, 4);
+    assert.equal(party.leader.user_id, alice.session.user_id);
+    await bob.socket.joinParty(party.party_id);
+    const joined = await bob.socket.next("onparty");
+    assert.equal(joined.party_id, party.party_id);
+    await alice.socket.next("onpartypresence", (e) => e.joins?.some((p) => p.user_id === bob.session.user_id));
+    await bob.socket.sendPartyData(party.party_id, 3, "ready");
+    const data = await alice.socket.next("onpartydata");
+    assert.equal(data.op_code, 3);
+    assert.equal(data.presence.user_id, bob.session.user_id);
+    await alice.socket.closeParty(party.party_id);
+    await bob.socket.next("onpartyclose");
+  });
+
+  test("logout ends the socket", async () => {
+    const alice = await connected();
+    await client.sessionLogout(alice.session, alice.session.token, alice.session.refresh_token);
+    await alice.socket.next("ondisconnect");
+  });
+});
