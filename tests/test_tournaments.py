@@ -174,3 +174,8 @@ async def test_end_and_reset_hooks_get_the_final_standings(client, api, nk, node
     end, reset, standings = events["tournament_end"]
     assert reset - end == 2 and [(r.owner_id, r.score, r.rank) for r in standings] == [(me["id"], 7, 1)]
     assert events["tournament_reset"][1] == reset
+    periods = await client.get(f"/v2/tournament/{tid}/periods", headers=bearer(me["token"]))
+    assert str(reset) in [p["expiry"] for p in periods.json()["periods"]]
+    archived = await client.get(f"/v2/tournament/{tid}", params={"expiry": reset, "limit": 5},
+                                headers=bearer(me["token"]))  # fmt: skip
+    assert [(r["score"], r["rank"]) for r in archived.json()["records"]] == [("7", "1")]

@@ -372,45 +372,55 @@ class TournamentService:
 
     # -- the clock: window ends and resets ----------------------------------------------------------
 
-    def _events(self, now: int) -> list[tuple[int, str, Leaderboard]]:
-        """The next end and expiry of each tournament: (time, "end" or "reset", tournament)."""
-        events = []
-        for (_, _), b in list(self.lb._boards.items()):
-            if not b.tournament or (b.end_time and b.end_time < now - MAX_SLEEP_MS):
-                continue
-            _, end_active, expiry = self.deadlines(b, now)
-            if end_active > 0:
-                events.append((end_active, "end", b))
-            if expiry > 0:
-                events.append((expiry, "reset", b))
-        return events
-
     async def _run_clock(self) -> None:
-        handled: set[tuple[str, str, int, str]] = set()
+        # The window each tournament was last seen in: (end_active, expiry), and whether its end
+        # was handled. A window's events fire once `now` passes them, however late the wake-up.
+        windows: dict[tuple[str, str], tuple[int, int, bool]] = {}
         while True:
             now = now_ms()
-            try:
-                for at, kind, b in self._events(now - 1):
-                    if at <= now and (b.title_id, b.id, at, kind) not in handled:
-                        handled.add((b.title_id, b.id, at, kind))
-                        await self._close(b, at, kind)
-            except Exception:
-                log.exception("tournament clock failed")
-            upcoming = [at for at, _, _ in self._events(now_ms()) if at > now_ms()]
-            wait = min([*upcoming, now_ms() + MAX_SLEEP_MS]) - now_ms()
+            wake = now + MAX_SLEEP_MS
+            for key, b in list(self.lb._boards.items()):
+                if not b.tournament:
+                    continue
+                try:
+                    wake = min(wake, await self._tick(b, windows, key, now))
+                except Exception:
+                    log.exception("tournament clock failed", tournament=b.id)
+            for key in [k for k in windows if k not in self.lb._boards]:
+                del windows[key]
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait, 0) / 1000 + 0.001)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(wake - now_ms(), 0) / 1000 + 0.001)
 
-    async def _close(self, b: Leaderboard, at: int, kind: str) -> None:
-        if kind == "end":
-            await self.lb.close_period(b, at, "end")
-            return
-        closed = await self.lb.close_period(b, at, "reset")
-        if closed and b.max_size > 0:
-            await self.lb.db.execute(
-                "UPDATE leaderboards SET size = 0 WHERE title_id = $1 AND id = $2", b.title_id, b.id
-            )
+    async def _tick(
+        self,
+        b: Leaderboard,
+        windows: dict[tuple[str, str], tuple[int, int, bool]],
+        key: tuple[str, str],
+        now: int,
+    ) -> int:
+        """Fire what is due for one tournament; returns when it next needs a look."""
+        if key not in windows:
+            _, end_active, expiry = self.deadlines(b, now)
+            windows[key] = (end_active, expiry, end_active <= now)  # a window already closed: not ours
+        end_active, expiry, ended = windows[key]
+        if not ended and end_active <= now:
+            windows[key] = (end_active, expiry, True)
+            await self.lb.close_period(b, expiry or end_active, "end")
+        if expiry and expiry <= now:
+            closed = await self.lb.close_period(b, expiry, "reset")
+            if closed and b.max_size > 0:
+                await self.lb.db.execute(
+                    "UPDATE leaderboards SET size = 0 WHERE title_id = $1 AND id = $2", b.title_id, b.id
+                )
+            _, end_active, next_expiry = self.deadlines(b, now)
+            if next_expiry == expiry:  # the tournament is over (its end time)
+                del windows[key]
+                return now + MAX_SLEEP_MS
+            windows[key] = (end_active, next_expiry, end_active <= now)
+            end_active, expiry = end_active, next_expiry
+        due = [t for t in (end_active, expiry) if t > now]
+        return min(due) if due else now + MAX_SLEEP_MS
 
     async def catch_up(self) -> None:
         """Nothing to do: the clock handles every event at or after the moment it starts; events

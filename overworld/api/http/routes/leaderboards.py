@@ -94,6 +94,19 @@ async def list_leaderboard_periods(
     return await ops.call("ListLeaderboardPeriods", lb.list_leaderboard_periods, node_of(request), ctx, req)
 
 
+@get("/tournament/{tournament_id:str}/periods")
+async def list_tournament_periods(
+    request: Req,
+    ctx: CallContext,
+    tournament_id: str,
+    limit: Limit,
+    before: Annotated[int | None, Parameter(query="before", default=None)],
+) -> w.LeaderboardPeriodList:
+    """Overworld extension: the closed periods of a tournament, newest first."""
+    req = w.ListLeaderboardPeriodsRequest(leaderboard_id=tournament_id, limit=limit, before=before)
+    return await ops.call("ListLeaderboardPeriods", lb.list_leaderboard_periods, node_of(request), ctx, req)
+
+
 @get("/tournament")
 async def list_tournaments(
     request: Req,
@@ -194,7 +207,8 @@ router = Router(
     path="/v2",
     route_handlers=[
         write_leaderboard_record, delete_leaderboard_record, list_leaderboard_records,
-        list_leaderboard_records_around_owner, list_leaderboard_periods, list_tournaments,
+        list_leaderboard_records_around_owner, list_leaderboard_periods, list_tournament_periods,
+        list_tournaments,
         join_tournament, write_tournament_record, write_tournament_record_post, delete_tournament_record,
         list_tournament_records, list_tournament_records_around_owner,
     ],
