@@ -9,7 +9,6 @@ that has presences on it. The same topic carries control messages (close these s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -18,11 +17,12 @@ import orjson
 import structlog
 
 from overworld.errors import ApiError, Code, Unavailable
-from overworld.realtime.connection import POLICY
+from overworld.realtime.connection import POLICY, Connection
 from overworld.realtime.registry import Registry
 from overworld.realtime.streams import Stream
 from overworld.subsystems.presence.base import Presence, Tracker
 from overworld.subsystems.pubsub.base import PubSub
+from overworld.subsystems.pubsub.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 _DELIVER, _CLOSE, _CALL, _RESULT = b"d", b"c", b"q", b"r"
@@ -39,8 +39,7 @@ class Router:
         self._registry = registry
         self._tracker = tracker
         self._pubsub = pubsub
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._outbox = Outbox(pubsub, "router")
         self._methods: dict[str, NodeMethod] = {}
         self._calls: dict[str, asyncio.Future[Any]] = {}
         self._running: set[asyncio.Task[None]] = set()
@@ -58,7 +57,7 @@ class Router:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = future
         request = {"i": call_id, "f": self.node, "m": method, "a": args}
-        self._outbox.put_nowait((node, _CALL + orjson.dumps(request)))
+        self._outbox.put(node_topic(node), _CALL + orjson.dumps(request))
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -78,23 +77,39 @@ class Router:
         except Exception:
             log.exception("node method failed", method=request.get("m"))
             reply["e"] = [int(Code.INTERNAL), "Internal server error"]
-        self._outbox.put_nowait((request["f"], _RESULT + orjson.dumps(reply)))
+        self._outbox.put(node_topic(request["f"]), _RESULT + orjson.dumps(reply))
 
     async def start(self) -> None:
         self._pubsub.subscribe(node_topic(self.node), self._on_message)
-        self._task = asyncio.create_task(self._send_loop(), name="router-send")
+        self._outbox.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox.join(), timeout=2)
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._outbox.close()
 
     def send_to_stream(self, stream: Stream, frame: str, exclude: str = "") -> None:
         self.send_to(self._tracker.presences(stream), frame, exclude)
 
     def send_to(self, presences: Iterable[Presence], frame: str, exclude: str = "") -> None:
+        local, remote = self._split(presences, exclude)
+        for conn in local:
+            conn.send(frame)
+        if remote:
+            body = frame.encode()
+            for node, sids in remote.items():
+                self._outbox.put(node_topic(node), _DELIVER + orjson.dumps(sids) + b"\n" + body)
+
+    def close_sessions(self, presences: Iterable[Presence], code: int = POLICY, reason: str = "") -> None:
+        local, remote = self._split(presences)
+        for conn in local:
+            conn.close(code, reason)
+        for node, sids in remote.items():
+            self._outbox.put(node_topic(node), _CLOSE + orjson.dumps({"s": sids, "c": code, "r": reason}))
+
+    def _split(
+        self, presences: Iterable[Presence], exclude: str = ""
+    ) -> tuple[list[Connection], dict[str, list[str]]]:
+        """This node's connections among `presences`, and the other nodes' session ids by node."""
+        local: list[Connection] = []
         remote: dict[str, list[str]] = {}
         registry = self._registry
         for p in presences:
@@ -104,36 +119,10 @@ class Router:
             if p.node == self.node:
                 conn = registry.get(sid)
                 if conn is not None:
-                    conn.send(frame)
+                    local.append(conn)
             else:
                 remote.setdefault(p.node, []).append(sid)
-        if remote:
-            body = frame.encode()
-            for node, sids in remote.items():
-                self._outbox.put_nowait((node, _DELIVER + orjson.dumps(sids) + b"\n" + body))
-
-    def close_sessions(self, presences: Iterable[Presence], code: int = POLICY, reason: str = "") -> None:
-        remote: dict[str, list[str]] = {}
-        for p in presences:
-            if p.node == self.node:
-                conn = self._registry.get(p.session_id)
-                if conn is not None:
-                    conn.close(code, reason)
-            else:
-                remote.setdefault(p.node, []).append(p.session_id)
-        for node, sids in remote.items():
-            message = orjson.dumps({"s": sids, "c": code, "r": reason})
-            self._outbox.put_nowait((node, _CLOSE + message))
-
-    async def _send_loop(self) -> None:
-        while True:
-            node, payload = await self._outbox.get()
-            try:
-                await self._pubsub.publish(node_topic(node), payload)
-            except Exception as exc:
-                log.warning("could not forward to node", node=node, error=str(exc))
-            finally:
-                self._outbox.task_done()
+        return local, remote
 
     def _on_message(self, payload: bytes) -> None:
         kind, body = payload[:1], payload[1:]

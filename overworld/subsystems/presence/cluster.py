@@ -11,7 +11,6 @@ node hear the leaves. A node that stops cleanly says goodbye first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from overworld.realtime.streams import Stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 from overworld.subsystems.presence.embedded import EmbeddedTracker
 from overworld.subsystems.pubsub.base import PubSub
+from overworld.subsystems.pubsub.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 TOPIC = "presence"
@@ -49,7 +49,7 @@ class ClusterTracker(EmbeddedTracker):
         self._pending_joins: list[Presence] = []
         self._pending_leaves: list[tuple[Stream, str]] = []
         self._flush_scheduled = False
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._outbox = Outbox(pubsub, "presence")
         self._peers_seq: dict[str, int] = {}
         self._peers_heard: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -57,17 +57,14 @@ class ClusterTracker(EmbeddedTracker):
     async def start(self) -> None:
         self._pubsub.subscribe(TOPIC, self._on_message)
         self._pubsub.on_reconnect(self._resync)
-        self._tasks = [
-            asyncio.create_task(self._send_loop(), name="presence-send"),
-            asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat"),
-        ]
+        self._outbox.start()
+        self._tasks = [asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat")]
         self._send({"k": "hello", "n": self.node})
 
     async def close(self) -> None:
         self._flush()
         self._send({"k": "bye", "n": self.node})
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._outbox.join(), timeout=2)
+        await self._outbox.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -109,18 +106,8 @@ class ClusterTracker(EmbeddedTracker):
         self._send({"k": "snap", "n": self.node, "s": self._seq, "p": local})
 
     def _send(self, message: dict[str, Any]) -> None:
-        self._outbox.put_nowait(orjson.dumps(message))
-
-    async def _send_loop(self) -> None:
-        # One sender, so that peers receive our messages in the order we numbered them.
-        while True:
-            payload = await self._outbox.get()
-            try:
-                await self._pubsub.publish(TOPIC, payload)
-            except Exception as exc:  # peers notice the gap and ask for a snapshot
-                log.warning("could not publish presence change", error=str(exc))
-            finally:
-                self._outbox.task_done()
+        # One sender (the outbox), so that peers receive our messages in the order we numbered them.
+        self._outbox.put(TOPIC, orjson.dumps(message))
 
     async def _heartbeat_loop(self) -> None:
         while True:
