@@ -228,14 +228,7 @@ class ChatService:
             sender_id=me.user_id, username=me.meta.username, content=content, create_time=now,
             update_time=now, persistent=me.meta.persistence, stream=stream,
         )  # fmt: skip
-        if message.persistent:
-            await self._db.execute(
-                "INSERT INTO channel_messages (title_id, id, channel_id, code, sender_id, username, content,"
-                " create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                stream.title_id, message.message_id, message.channel_id, CHAT, me.user_id,
-                me.meta.username, content, now, now,
-            )  # fmt: skip
-        self._deliver(message)
+        await self._post(message)
         return message
 
     async def update(self, session_id: str, stream: Stream, message_id: str, content: str) -> Message:
@@ -289,6 +282,18 @@ class ChatService:
             raise PermissionDenied(f"Message can only be {action}d by its sender.")
         return int(row["create_time"])
 
+    async def _post(self, message: Message) -> None:
+        """Store a new message (when persistent), then deliver it to the channel."""
+        if message.persistent:
+            await self._db.execute(
+                "INSERT INTO channel_messages (title_id, id, channel_id, code, sender_id, username, content,"
+                " create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                message.stream.title_id, message.message_id, message.channel_id, message.code,
+                message.sender_id, message.username, message.content, message.create_time,
+                message.update_time,
+            )  # fmt: skip
+        self._deliver(message)
+
     def _deliver(self, message: Message) -> None:
         self._hub.router.send_to_stream(message.stream, codec.frame("channel_message", message.wire()))
 
@@ -304,14 +309,7 @@ class ChatService:
             sender_id=sender_id, username=username, content=content, create_time=now, update_time=now,
             persistent=persist, stream=stream,
         )  # fmt: skip
-        if persist:
-            await self._db.execute(
-                "INSERT INTO channel_messages (title_id, id, channel_id, code, sender_id, username, content,"
-                " create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                stream.title_id, message.message_id, message.channel_id, code, sender_id, username,
-                content, now, now,
-            )  # fmt: skip
-        self._deliver(message)
+        await self._post(message)
         return message
 
     # -- history -------------------------------------------------------------------------------

@@ -36,6 +36,10 @@ SINGLE_SOCKET = -7
 USER_BANNED = -8
 _BROADCAST_TOPIC = "notifications.all"
 MAX_SUBJECT = 255
+_INSERT = (
+    "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id, create_time)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
 
 
 @dataclass(slots=True)
@@ -112,8 +116,7 @@ class NotificationService:
         stored = [n for n in notifications if n.persistent]
         if stored:
             await self._db.executemany(
-                "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id,"
-                " create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                _INSERT,
                 [
                     (title_id, n.user_id, n.id, n.subject, n.content, n.code, n.sender_id, n.create_time)
                     for n in stored
@@ -140,8 +143,7 @@ class NotificationService:
             ]  # fmt: skip
             if batch:
                 await self._db.executemany(
-                    "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id,"
-                    " create_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    _INSERT,
                     batch,
                 )
             stored = len(batch)

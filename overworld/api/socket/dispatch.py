@@ -127,18 +127,19 @@ async def handle(node: Node, conn: Connection, data: str | bytes) -> None:
         conn.send(codec.reply(cid))
 
 
-def _cid_of(data: str | bytes) -> str:
+def _loose_object(data: str | bytes) -> dict[str, Any]:
+    """The frame as a JSON object, for error replies; empty when it is not one."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return ""
-    cid = value.get("cid") if isinstance(value, dict) else None
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _cid_of(data: str | bytes) -> str:
+    cid = _loose_object(data).get("cid")
     return cid if isinstance(cid, str) else ""
 
 
 def _has_other_fields(data: str | bytes) -> bool:
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(value, dict) and any(k != "cid" for k in value)
+    return any(k != "cid" for k in _loose_object(data))
