@@ -9,7 +9,6 @@ when the sender joined with persistence on.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from overworld.clock import now_ms, rfc3339
 from overworld.db import Database
 from overworld.db.database import Tx
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
+from overworld.ids import parse_uuid
 from overworld.realtime import codec
 from overworld.realtime.connection import TokenBucket
 from overworld.realtime.hub import Hub
@@ -78,10 +78,9 @@ class History:
 
 
 def _valid_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value.lower()
-    except ValueError:
-        return False
+    """A UUID in its canonical text (any case), as ids appear in channel ids."""
+    parsed = parse_uuid(value)
+    return parsed is not None and str(parsed) == value.lower()
 
 
 def parse_channel_id(title_id: str, channel_id: str) -> Stream:

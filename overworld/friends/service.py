@@ -13,9 +13,8 @@ finding and accepting the first's invitation, never with a lost or duplicate edg
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import structlog
@@ -40,9 +39,10 @@ from overworld.friends.models import (
     FriendRequest,
     FriendsOfFriendsPage,
 )
+from overworld.ids import parse_uuid
+from overworld.listeners import announce
 
 log = structlog.get_logger(__name__)
-E = TypeVar("E")
 
 NO_VALID_TARGET = "No valid ID or username was provided."
 EMPTY_USERNAME = "Username must not be empty."
@@ -63,11 +63,8 @@ def _position() -> int:
 
 def canonical_user_id(value: str) -> str | None:
     """The canonical text of a user id, or None if it is not a UUID (or is the nil UUID)."""
-    try:
-        parsed = uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return None if parsed.int == 0 else str(parsed)
+    parsed = parse_uuid(value)
+    return None if parsed is None or parsed.int == 0 else str(parsed)
 
 
 def _merge(stored: str, extra: str) -> str:
@@ -102,15 +99,6 @@ class FriendService:
     def on_friend_blocked(self, listener: Callable[[FriendBlocked], None]) -> None:
         """Told of every block."""
         self._blocked_listeners.append(listener)
-
-    @staticmethod
-    def _announce(listeners: list[Callable[[E], None]], events: list[E]) -> None:
-        for event in events:
-            for listener in listeners:
-                try:
-                    listener(event)
-                except Exception:
-                    log.exception("friend listener failed", kind=type(event).__name__)
 
     # -- queries for other layers -----------------------------------------------------------------
 
@@ -191,8 +179,8 @@ class FriendService:
                     )  # fmt: skip
                     accepted.append(FriendAccepted(title_id, user_id, me, friend_id))
             await self._apply_counts(tx, title_id, counts, now)
-        self._announce(self._request_listeners, requests)
-        self._announce(self._accepted_listeners, accepted)
+        announce(self._request_listeners, requests, "friend")
+        announce(self._accepted_listeners, accepted, "friend")
 
     async def delete(
         self,
@@ -277,7 +265,7 @@ class FriendService:
                     counts[friend_id] = counts.get(friend_id, 0) - 1
                 blocked.append(FriendBlocked(title_id, user_id, friend_id))
             await self._apply_counts(tx, title_id, counts, now)
-        self._announce(self._blocked_listeners, blocked)
+        announce(self._blocked_listeners, blocked, "friend")
 
     async def delete_user_edges(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Account deletion step: remove every edge from and to the user, and count the others'

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
@@ -59,9 +59,10 @@ from overworld.groups.models import (
     UserGroup,
     UserGroupPage,
 )
+from overworld.ids import parse_uuid
+from overworld.listeners import announce
 
 log = structlog.get_logger(__name__)
-E = TypeVar("E")
 
 GROUP_NOT_FOUND = "Group not found."
 NOT_FOUND_OR_DENIED = "Group not found or permission denied."
@@ -111,10 +112,10 @@ def group_from_row(row: Row) -> Group:
 def canonical_group_id(value: str) -> str:
     if not value:
         raise InvalidArgument(GROUP_ID_REQUIRED)
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidArgument(GROUP_ID_INVALID) from None
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise InvalidArgument(GROUP_ID_INVALID)
+    return str(parsed)
 
 
 def _user_ids(values: Iterable[str]) -> list[str]:
@@ -179,15 +180,6 @@ class GroupService:
 
     def on_group_deleted(self, listener: Callable[[GroupDeleted], None]) -> None:
         self._deleted_listeners.append(listener)
-
-    @staticmethod
-    def _announce(listeners: list[Callable[[E], None]], events: list[E]) -> None:
-        for event in events:
-            for listener in listeners:
-                try:
-                    listener(event)
-                except Exception:
-                    log.exception("group listener failed", kind=type(event).__name__)
 
     # -- queries for other layers -----------------------------------------------------------------
 
@@ -330,7 +322,7 @@ class GroupService:
             if group is None:
                 return
             await self._delete_group(tx, title_id, group_id)
-        self._announce(self._deleted_listeners, [GroupDeleted(title_id, group_id)])
+        announce(self._deleted_listeners, [GroupDeleted(title_id, group_id)], "group")
 
     # -- joining and leaving ----------------------------------------------------------------------
 
@@ -371,8 +363,8 @@ class GroupService:
                 if not await self._count_up(tx, title_id, group_id, now):
                     raise InvalidArgument(GROUP_FULL)
                 changes.append(GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_JOIN, user_id, name))
-        self._announce(self._join_request_listeners, requests)
-        self._announce(self._membership_listeners, changes)
+        announce(self._join_request_listeners, requests, "group")
+        announce(self._membership_listeners, changes, "group")
 
     async def leave(self, title_id: str, group_id: str, user_id: str) -> None:
         """Leave a group, or withdraw a join request. The last superadmin cannot leave."""
@@ -389,9 +381,10 @@ class GroupService:
             if state < JOIN_REQUEST:
                 await self._count_down(tx, title_id, group_id)
             name = await self._username(tx, title_id, user_id) or ""
-        self._announce(
+        announce(
             self._membership_listeners,
             [GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_LEAVE, user_id, name)],
+            "group",
         )
 
     # -- managing members -------------------------------------------------------------------------
@@ -429,8 +422,8 @@ class GroupService:
             event = GroupUsersAdded(
                 title_id, group_id, group["name"], caller or "", tuple(c.user_id for c in added)
             )
-            self._announce(self._added_listeners, [event])
-        self._announce(self._membership_listeners, added)
+            announce(self._added_listeners, [event], "group")
+        announce(self._membership_listeners, added, "group")
 
     async def kick(self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]) -> None:
         """Remove members, decline join requests or lift bans (removing the user's state).
@@ -473,7 +466,7 @@ class GroupService:
                     await self._count_down(tx, title_id, group_id)
                     name = await self._username(tx, title_id, user_id) or ""
                     changes.append(GroupMembershipChanged(title_id, group_id, code, user_id, name))
-        self._announce(self._membership_listeners, changes)
+        announce(self._membership_listeners, changes, "group")
 
     async def promote(
         self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]
@@ -498,7 +491,7 @@ class GroupService:
                 changes.append(
                     GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_PROMOTE, user_id, name)
                 )
-        self._announce(self._membership_listeners, changes)
+        announce(self._membership_listeners, changes, "group")
 
     async def demote(self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]) -> None:
         """Move users one rank down (superadmin -> admin -> member), from the caller's rank or
@@ -526,7 +519,7 @@ class GroupService:
                 changes.append(
                     GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_DEMOTE, user_id, name)
                 )
-        self._announce(self._membership_listeners, changes)
+        announce(self._membership_listeners, changes, "group")
 
     async def delete_user_memberships(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Account deletion step: leave every group; a group the user was the last superadmin of

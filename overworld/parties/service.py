@@ -18,6 +18,7 @@ from typing import Any
 
 from overworld.api.wire import realtime as rt
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied
+from overworld.ids import parse_uuid
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
 from overworld.realtime.hub import Hub
@@ -63,11 +64,7 @@ class Party:
 
 def _stream(title_id: str, party_id: str) -> Stream:
     party_uuid, sep, home = party_id.partition(".")
-    try:
-        uuid.UUID(party_uuid)
-    except ValueError:
-        raise InvalidArgument("Invalid party identifier.") from None
-    if not sep or not home:
+    if parse_uuid(party_uuid) is None or not sep or not home:
         raise InvalidArgument("Invalid party identifier.")
     return Stream(title_id, Mode.PARTY, party_uuid, "", home)
 

@@ -23,6 +23,7 @@ from overworld.accounts.models import Account, AccountUpdate, User
 from overworld.errors import InvalidArgument
 from overworld.friends.models import FriendPage
 from overworld.groups.models import Group, GroupPage, GroupUpdate, GroupUserPage, UserGroupPage
+from overworld.ids import parse_uuid
 from overworld.leaderboards.server_api import LeaderboardFunctions  # nk.leaderboard_*, nk.tournament_*
 from overworld.storage.models import Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
 from overworld.titles.models import Title
@@ -487,12 +488,10 @@ class ServerApi(LeaderboardFunctions):
 
 
 def _uuid(value: str) -> str:
-    import uuid
-
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidArgument(f"Invalid user ID {value!r}.") from None
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise InvalidArgument(f"Invalid user ID {value!r}.")
+    return str(parsed)
 
 
 def _object_id(value: ObjectId | Mapping[str, Any]) -> ObjectId:

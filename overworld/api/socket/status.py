@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from overworld.api.wire import realtime as rt
 from overworld.errors import InvalidArgument
+from overworld.ids import parse_uuid
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
 from overworld.realtime.streams import status_stream
@@ -20,10 +20,8 @@ MAX_STATUS = 2048
 
 def _check_ids(user_ids: list[str]) -> None:
     for user_id in user_ids:
-        try:
-            uuid.UUID(user_id)
-        except ValueError:
-            raise InvalidArgument(f"Invalid user identifier: {user_id!r}") from None
+        if parse_uuid(user_id) is None:
+            raise InvalidArgument(f"Invalid user identifier: {user_id!r}")
 
 
 async def status_follow(node: Node, conn: Connection, msg: rt.StatusFollow) -> Reply:
