@@ -201,7 +201,7 @@ async def _start_realtime(
         tracker = ClusterTracker(node_id, pubsub, timeout_sec=settings.presence_timeout_sec)
     else:
         tracker = EmbeddedTracker(node_id)
-    hub = Hub(node_id, tracker, pubsub, titles, runtime, settings.socket_max_per_user)
+    hub = Hub(node_id, tracker, pubsub, runtime, settings.socket_max_per_user)
 
     async def username_of(title_id: str, user_id: str) -> str | None:
         title = titles.get(title_id)

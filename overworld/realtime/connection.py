@@ -53,7 +53,6 @@ class Connection:
         "close_code",
         "close_reason",
         "closed",
-        "connected_at",
         "ctx",
         "id",
         "issued_at_us",
@@ -78,7 +77,6 @@ class Connection:
         self.issued_at_us = issued_at_us
         self.lang = lang
         self.status = status
-        self.connected_at = time.monotonic()
         self.limit = TokenBucket(rate_limit, rate_limit * 2)
         self._send = send
         self._queue: deque[str] = deque()

@@ -29,7 +29,6 @@ from overworld.subsystems.pubsub.base import PubSub
 
 if TYPE_CHECKING:
     from overworld.runtime.runtime import Runtime
-    from overworld.titles.service import TitleService
 
 log = structlog.get_logger(__name__)
 SOCKETS = Gauge("overworld_sockets", "Open realtime sockets on this node")
@@ -44,7 +43,6 @@ class Hub:
         node: str,
         tracker: Tracker,
         pubsub: PubSub,
-        titles: TitleService,
         runtime: Runtime,
         max_per_user: int = 0,
     ) -> None:
@@ -53,7 +51,6 @@ class Hub:
         self.registry = Registry()
         self.router = Router(node, self.registry, tracker, pubsub)
         self.follows = StatusFollows()
-        self._titles = titles
         self._runtime = runtime
         self._max_per_user = max_per_user
         self._stream_handlers: dict[int, StreamEventHandler] = {}
