@@ -14,7 +14,7 @@ import msgspec
 import orjson
 import structlog
 
-from overworld.api.socket import chat, party, status
+from overworld.api.socket import chat, matches, matchmaker, party, status
 from overworld.api.socket.errors import (
     BAD_INPUT,
     MISSING_PAYLOAD,
@@ -65,6 +65,8 @@ HANDLERS: dict[str, Handler] = {
     **chat.HANDLERS,
     **status.HANDLERS,
     **party.HANDLERS,
+    **matches.HANDLERS,
+    **matchmaker.HANDLERS,
 }
 
 
@@ -108,9 +110,13 @@ async def handle(node: Node, conn: Connection, data: str | bytes) -> None:
             conn.send(codec.error(MISSING_PAYLOAD, "Missing message", cid))
         return
     kind = kinds[0]
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, f"Unsupported message: {kind}", cid))
+        return
     _KIND_COUNTERS[kind].inc()
     try:
-        result = await HANDLERS[kind](node, conn, getattr(envelope, kind))
+        result = await handler(node, conn, getattr(envelope, kind))
     except SocketError as exc:
         conn.send(codec.error(exc.code, exc.message, cid))
         return

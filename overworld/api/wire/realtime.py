@@ -10,15 +10,14 @@ from __future__ import annotations
 import msgspec
 
 from overworld.api.wire.base import Message
-
-
-class UserPresence(Message):
-    user_id: str = ""
-    session_id: str = ""
-    username: str = ""
-    persistence: bool = False
-    status: str | None = None
-
+from overworld.api.wire.matches import MatchCreate, MatchDataSend, MatchJoin, MatchLeave
+from overworld.api.wire.matchmaker import (
+    MatchmakerAdd,
+    MatchmakerRemove,
+    PartyMatchmakerAdd,
+    PartyMatchmakerRemove,
+)
+from overworld.api.wire.presence import UserPresence as UserPresence  # known to most as rt.UserPresence
 
 # -- client to server -------------------------------------------------------------------------
 
@@ -118,6 +117,14 @@ class Envelope(Message):
     party_close: PartyId | None = None
     party_join_request_list: PartyId | None = None
     party_data_send: PartyDataSend | None = None
+    match_create: MatchCreate | None = None
+    match_join: MatchJoin | None = None
+    match_leave: MatchLeave | None = None
+    match_data_send: MatchDataSend | None = None
+    matchmaker_add: MatchmakerAdd | None = None
+    matchmaker_remove: MatchmakerRemove | None = None
+    party_matchmaker_add: PartyMatchmakerAdd | None = None
+    party_matchmaker_remove: PartyMatchmakerRemove | None = None
 
 
 KINDS = tuple(f for f in Envelope.__struct_fields__ if f != "cid")

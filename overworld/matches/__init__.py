@@ -1,0 +1,1 @@
+"""Multiplayer matches: relayed and authoritative (Python handlers), on the node that runs them."""

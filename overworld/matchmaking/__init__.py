@@ -1,0 +1,1 @@
+"""The matchmaker: tickets, queries, skill ratings and the matching pass."""
