@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,8 @@ class PartyService:
         router.register("party.requests", self._home_requests)
         router.register("party.track", self._track)
         router.register("party.untrack", self._untrack)
+        router.register("party.members", self._home_members)
+        self.changed: list[Callable[[str, str], None]] = []  # (title id, party id), on the home node
         hub.on_stream_event(Mode.PARTY, self._presence_event)
         hub.on_disconnect(lambda conn: self.drop_requests_of(conn.id))
 
@@ -145,6 +148,11 @@ class PartyService:
         self._hub.router.send_to(
             tracker.presences(stream), codec.frame("party_data", message), exclude=conn.id
         )
+
+    async def matchmaking_members(self, conn: Connection, party_id: str) -> list[Member]:
+        """The party's members, if `conn` leads it (party matchmaking is the leader's)."""
+        result = await self._leader_call(conn, party_id, "members", None)
+        return [Member.from_dict(m) for m in result]
 
     async def _leader_call(
         self, conn: Connection, party_id: str, action: str, presence: rt.UserPresence | None
@@ -238,6 +246,13 @@ class PartyService:
         party = self._as_leader(args)
         self._end(party)
 
+    async def _home_members(self, args: dict[str, Any]) -> list[dict[str, str]]:
+        party = self._as_leader(args)
+        return [
+            Member(p.session_id, p.user_id, p.meta.username, p.node).as_dict()
+            for p in self._hub.tracker.presences(party.stream)
+        ]
+
     async def _home_requests(self, args: dict[str, Any]) -> list[dict[str, str]]:
         party = self._as_leader(args)
         return [m.as_dict() for m in party.requests.values()]
@@ -309,6 +324,9 @@ class PartyService:
             leaves=[codec.user_presence(p) for p in leaves],
         )
         hub.router.send_to(hub.local_members(stream), codec.frame("party_presence_event", event))
+        if stream.label == hub.node:
+            for listener in self.changed:
+                listener(stream.title_id, party_id)
         party = self._parties.get(stream)
         if party is None or not leaves:
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 
 from overworld.api.wire.base import Message
+from overworld.api.wire.presence import UserPresence
 
 # -- client to server -------------------------------------------------------------------------
 
@@ -36,3 +37,33 @@ class PartyMatchmakerAdd(Message):
 class PartyMatchmakerRemove(Message):
     party_id: str = ""
     ticket: str = ""
+
+
+# -- server to client -------------------------------------------------------------------------
+
+
+class MatchmakerTicket(Message):
+    ticket: str = ""
+
+
+class PartyMatchmakerTicket(Message):
+    party_id: str = ""
+    ticket: str = ""
+
+
+class MatchmakerUser(Message):
+    presence: UserPresence | None = None
+    party_id: str = ""
+    string_properties: dict[str, str] = msgspec.field(default_factory=dict)
+    numeric_properties: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+class MatchmakerMatched(Message):
+    """Sent to each matched player: exactly one of `match_id` (an authoritative match chosen
+    by server code, or the match a backfill fills) and `token` (to join a relayed match)."""
+
+    ticket: str = ""
+    match_id: str | None = None
+    token: str | None = None
+    users: list[MatchmakerUser] = msgspec.field(default_factory=list)
+    self: MatchmakerUser | None = None

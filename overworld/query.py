@@ -1,0 +1,421 @@
+"""Queries in Nakama's (Bleve's) query-string syntax, parsed once and compiled to a Python
+function over a document's string and numeric fields. The matchmaker matches tickets' properties
+with them (`properties.<name>`), match listing matches authoritative matches' labels (`label.<path>`).
+
+    +properties.region:europe -properties.mode:casual properties.rank:>=10 properties.rank:<=20
+    +label.mode:ranked label.level:>=5
+
+A query is clauses separated by spaces. A clause is `field:value` (or a bare `value`, which
+matches any string field), prefixed by `+` (required), `-` (excluded) or nothing
+(optional), and optionally suffixed by a boost `^2`. Values are a term (`europe`; `\\` escapes
+a special character; `*` and `?` are wildcards), a quoted phrase (`"north america"`), a regular
+expression (`/eu-.*/`), or a range (`>=10`, `>10`, `<=20`, `<20`; a quoted value gives a string
+range). A plain number also matches a numeric field equal to it. `*` alone matches everything.
+
+Fields are named with the caller's prefix (`properties.`, `label.`); other field names never
+match. String fields are matched exactly (Nakama's keyword mapping): case matters, there is no
+tokenisation.
+
+Like Bleve's query strings: every required clause must match and no excluded one; when there is
+no required clause, at least one optional clause must match (a query of excluded clauses only
+matches everything else). Otherwise optional clauses do not filter: they score, and callers
+prefer the documents with the higher score.
+
+Compilation: the structure of a query (which fields, which operators) becomes a Python function
+once (cached); its values are passed to it as a tuple of constants, so the many tickets whose
+queries differ only in their values (a skill range, a region) share one compiled function and no
+value ever reaches generated code as text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+MAX_QUERY_LENGTH = 4096
+MAX_CLAUSES = 64
+PROPERTIES = "properties."  # the matchmaker's field prefix
+
+Props = dict[str, str]
+Nums = dict[str, float]
+Predicate = Callable[[Props, Nums], bool]
+Scorer = Callable[[Props, Nums], float]
+
+
+class QueryError(ValueError):
+    """The query cannot be parsed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    occur: str  # "+" required, "-" excluded, "" optional
+    field: str | None  # property name (without "properties."), "" for a non-property field, None bare
+    kind: str  # "eq", "range", "wild", "regex", "all"
+    value: Any = None  # eq: the text; wild/regex: the pattern
+    number: float | None = None  # eq: the value as a number, when it is one
+    lo: Any = None
+    hi: Any = None
+    lo_incl: bool = True
+    hi_incl: bool = True
+    boost: float = 1.0
+
+
+@dataclass(slots=True)
+class Query:
+    text: str
+    clauses: list[Clause]
+    match: Predicate = field(repr=False, default=lambda s, n: True)
+    score: Scorer | None = field(repr=False, default=None)  # None: no optional clause scores
+
+    @property
+    def required_terms(self) -> list[tuple[str, str]]:
+        """(property, value) pairs a matching ticket must have as string properties."""
+        return [
+            (c.field, c.value)
+            for c in self.clauses
+            if c.occur == "+" and c.kind == "eq" and c.field and c.number is None
+        ]
+
+    def numeric_bounds(self, name: str) -> tuple[float, float]:
+        """The range the required clauses allow for numeric property `name` (-inf..inf if free)."""
+        lo, hi = -math.inf, math.inf
+        for c in self.clauses:
+            if c.occur != "+" or c.field != name:
+                continue
+            if c.kind == "range" and isinstance(c.lo, float | int | type(None)) and not isinstance(c.hi, str):
+                if c.lo is not None:
+                    lo = max(lo, float(c.lo))
+                if c.hi is not None:
+                    hi = min(hi, float(c.hi))
+            elif c.kind == "eq" and c.number is not None:
+                lo, hi = max(lo, c.number), min(hi, c.number)
+        return lo, hi
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def parse(text: str, prefix: str = PROPERTIES) -> Query:
+    """Parse and compile `text`, whose fields are named `<prefix><name>`; raises `QueryError`
+    naming the problem."""
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QueryError(f"query is longer than {MAX_QUERY_LENGTH} characters")
+    clauses = _Parser(text, prefix).clauses()
+    if len(clauses) > MAX_CLAUSES:
+        raise QueryError(f"query has more than {MAX_CLAUSES} clauses")
+    match, score = _compile(clauses)
+    return Query(text, clauses, match, score)
+
+
+class _Parser:
+    def __init__(self, text: str, prefix: str) -> None:
+        self.s = text
+        self.i = 0
+        self.prefix = prefix
+
+    def clauses(self) -> list[Clause]:
+        out: list[Clause] = []
+        s = self.s
+        while True:
+            while self.i < len(s) and s[self.i].isspace():
+                self.i += 1
+            if self.i >= len(s):
+                return out
+            out.append(self.clause())
+
+    def clause(self) -> Clause:
+        s = self.s
+        occur = ""
+        if s[self.i] in "+-":
+            occur = s[self.i]
+            self.i += 1
+            if self.i >= len(s) or s[self.i].isspace():
+                raise QueryError(f"nothing after {occur!r} at position {self.i}")
+        start = self.i
+        if s[self.i] == '"':
+            # A bare phrase.
+            value = self.quoted()
+            return Clause(occur, None, "eq", value, _number(value), boost=self.boost())
+        if s[self.i] == "/":
+            raise QueryError(f"a regular expression needs a field, at position {start}")
+        token = self.term()
+        if self.i < len(s) and s[self.i] == ":":
+            self.i += 1
+            name = token
+            prefix = self.prefix
+            prop: str | None = name[len(prefix) :] if name.startswith(prefix) else ""
+            if name.startswith(prefix) and not prop:
+                raise QueryError(f"empty property name at position {start}")
+            return self.value(occur, prop, start)
+        boost = self.boost()
+        if token == "*" and not occur:  # noqa: S105 - a query term, not a secret
+            return Clause("+", None, "all", boost=boost)
+        if token == "*":  # noqa: S105
+            return Clause(occur, None, "all", boost=boost)
+        if not token:
+            raise QueryError(f"unexpected {s[self.i]!r} at position {self.i}")
+        if _has_wildcard(token):
+            return Clause(occur, None, "wild", re.compile(_glob(token)), boost=boost)
+        value = _unescape(token)
+        return Clause(occur, None, "eq", value, _number(value), boost=boost)
+
+    def value(self, occur: str, prop: str | None, start: int) -> Clause:
+        s = self.s
+        if self.i >= len(s) or s[self.i].isspace():
+            raise QueryError(f"missing value after ':' at position {self.i}")
+        c = s[self.i]
+        if c == '"':
+            text = self.quoted()
+            return Clause(occur, prop, "eq", text, _number(text), boost=self.boost())
+        if c == "/":
+            end = self.i + 1
+            while end < len(s) and s[end] != "/":
+                end += 2 if s[end] == "\\" else 1
+            if end >= len(s):
+                raise QueryError(f"unterminated regular expression at position {self.i}")
+            pattern = s[self.i + 1 : end].replace("\\/", "/")
+            self.i = end + 1
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise QueryError(f"invalid regular expression {pattern!r}: {exc}") from None
+            return Clause(occur, prop, "regex", compiled, boost=self.boost())
+        if c in "<>":
+            op = c
+            self.i += 1
+            if self.i < len(s) and s[self.i] == "=":
+                op += "="
+                self.i += 1
+            if self.i >= len(s) or s[self.i].isspace():
+                raise QueryError(f"missing value after {op!r} at position {self.i}")
+            bound: Any
+            if s[self.i] == '"':
+                bound = self.quoted()
+            else:
+                raw = _unescape(self.term())
+                num = _number(raw)
+                if num is None:
+                    raise QueryError(f"range value {raw!r} is not a number (quote it for a string range)")
+                bound = num
+            boost = self.boost()
+            incl = op.endswith("=")
+            if op.startswith(">"):
+                return Clause(occur, prop, "range", lo=bound, lo_incl=incl, boost=boost)
+            return Clause(occur, prop, "range", hi=bound, hi_incl=incl, boost=boost)
+        token = self.term()
+        if not token:
+            raise QueryError(f"unexpected {s[self.i]!r} at position {self.i}")
+        boost = self.boost()
+        if token == "*":  # noqa: S105
+            return Clause(occur, prop, "wild", re.compile(r"(?s:.*)\Z"), boost=boost)
+        if _has_wildcard(token):
+            return Clause(occur, prop, "wild", re.compile(_glob(token)), boost=boost)
+        text = _unescape(token)
+        return Clause(occur, prop, "eq", text, _number(text), boost=boost)
+
+    def term(self) -> str:
+        """Raw characters up to a space, ':' or '^' (backslash escapes kept for _unescape)."""
+        s = self.s
+        start = self.i
+        while self.i < len(s):
+            c = s[self.i]
+            if c == "\\":
+                if self.i + 1 >= len(s):
+                    raise QueryError("query ends with a lone backslash")
+                self.i += 2
+                continue
+            if c.isspace() or c in ':^"':
+                break
+            self.i += 1
+        return s[start : self.i]
+
+    def quoted(self) -> str:
+        s = self.s
+        self.i += 1
+        out: list[str] = []
+        while self.i < len(s):
+            c = s[self.i]
+            if c == "\\" and self.i + 1 < len(s):
+                out.append(s[self.i + 1])
+                self.i += 2
+                continue
+            if c == '"':
+                self.i += 1
+                return "".join(out)
+            out.append(c)
+            self.i += 1
+        raise QueryError("unterminated quoted phrase")
+
+    def boost(self) -> float:
+        s = self.s
+        if self.i < len(s) and s[self.i] == "^":
+            self.i += 1
+            raw = self.term()
+            num = _number(raw)
+            if num is None or num < 0:
+                raise QueryError(f"invalid boost {raw!r}")
+            return num
+        if self.i < len(s) and not s[self.i].isspace():
+            raise QueryError(f"unexpected {s[self.i]!r} at position {self.i}")
+        return 1.0
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _has_wildcard(token: str) -> bool:
+    i = 0
+    while i < len(token):
+        if token[i] == "\\":
+            i += 2
+            continue
+        if token[i] in "*?":
+            return True
+        i += 1
+    return False
+
+
+def _glob(token: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(token):
+        c = token[i]
+        if c == "\\" and i + 1 < len(token):
+            out.append(re.escape(token[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
+        i += 1
+    return "(?s:" + "".join(out) + r")\Z"
+
+
+def _unescape(token: str) -> str:
+    return re.sub(r"\\(.)", r"\1", token)
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+
+def _compile(clauses: list[Clause]) -> tuple[Predicate, Scorer | None]:
+    shape: list[tuple[Any, ...]] = []
+    consts: list[Any] = []
+    for c in clauses:
+        expr_shape, values = _term(c)
+        shape.append((c.occur, expr_shape))
+        consts.extend(values)
+    match_fn, score_fn = _compiled_shape(tuple(shape))
+    k = tuple(consts)
+    has_must = any(c.occur == "+" for c in clauses)
+    scorer: Scorer | None = None
+    if has_must and any(c.occur == "" for c in clauses):
+        bound_score = score_fn
+
+        def scorer(s: Props, n: Nums) -> float:
+            return bound_score(s, n, k)
+
+    if not clauses:
+        return (lambda s, n: True), None
+    bound = match_fn
+
+    def match(s: Props, n: Nums) -> bool:
+        return bound(s, n, k)
+
+    return match, scorer
+
+
+def _term(c: Clause) -> tuple[tuple[Any, ...], list[Any]]:
+    """The clause's structure (part of the cache key) and the constants it reads, in order."""
+    if c.kind == "all":
+        return ("all",), []
+    if c.field == "":
+        return ("none",), []
+    if c.kind == "eq":
+        if c.field is None:
+            return ("any_eq", c.number is not None), [c.value, c.number] if c.number is not None else [
+                c.value
+            ]
+        if c.number is not None:
+            return ("eq_num",), [c.field, c.value, c.number]
+        return ("eq",), [c.field, c.value]
+    if c.kind in ("wild", "regex"):
+        if c.field is None:
+            return ("any_re",), [c.value]
+        return ("re",), [c.field, c.value]
+    # range
+    string_range = isinstance(c.lo, str) or isinstance(c.hi, str)
+    return (
+        "range",
+        string_range,
+        c.lo is not None,
+        c.hi is not None,
+        c.lo_incl,
+        c.hi_incl,
+    ), [c.field] + ([c.lo] if c.lo is not None else []) + ([c.hi] if c.hi is not None else [])
+
+
+@lru_cache(maxsize=4096)
+def _compiled_shape(shape: tuple[tuple[Any, ...], ...]) -> tuple[Callable[..., bool], Callable[..., float]]:
+    """Generate `match(s, n, k)` and `score(s, n, k)` for a query structure."""
+    pos = 0
+    must: list[str] = []
+    should: list[str] = []
+    must_not: list[str] = []
+    for occur, term in shape:
+        expr, used = _expr(term, pos)
+        pos += used
+        {"+": must, "-": must_not, "": should}[occur].append(expr)
+    parts: list[str] = []
+    parts.extend(must)
+    if must_not:
+        parts.append("not (" + " or ".join(must_not) + ")")
+    if should and not must:
+        parts.append("(" + " or ".join(should) + ")")
+    body = " and ".join(parts) if parts else "True"
+    score_body = " + ".join(f"(1.0 if {e} else 0.0)" for e in should) if should else "0.0"
+    namespace: dict[str, Any] = {"_nan": math.nan}
+    source = f"def match(s, n, k):\n    return bool({body})\ndef score(s, n, k):\n    return {score_body}\n"
+    exec(compile(source, "<query>", "exec"), namespace)  # noqa: S102 - built from fixed fragments
+    return namespace["match"], namespace["score"]
+
+
+def _expr(term: tuple[Any, ...], p: int) -> tuple[str, int]:
+    kind = term[0]
+    if kind == "all":
+        return "True", 0
+    if kind == "none":
+        return "False", 0
+    if kind == "eq":
+        return f"(s.get(k[{p}]) == k[{p + 1}])", 2
+    if kind == "eq_num":
+        return f"(s.get(k[{p}]) == k[{p + 1}] or n.get(k[{p}]) == k[{p + 2}])", 3
+    if kind == "any_eq":
+        if term[1]:
+            return f"(k[{p}] in s.values() or k[{p + 1}] in n.values())", 2
+        return f"(k[{p}] in s.values())", 1
+    if kind == "re":
+        return f"(k[{p}] in s and k[{p + 1}].match(s[k[{p}]]) is not None)", 2
+    if kind == "any_re":
+        return f"any(k[{p}].match(v) is not None for v in s.values())", 1
+    _, string_range, has_lo, has_hi, lo_incl, hi_incl = term
+    src = "s.get(k[{f}], None)" if string_range else "n.get(k[{f}], _nan)"
+    value = src.format(f=p)
+    used = 1
+    conds: list[str] = []
+    if string_range:
+        conds.append(f"k[{p}] in s")
+    if has_lo:
+        conds.append(f"{value} {'>=' if lo_incl else '>'} k[{p + used}]")
+        used += 1
+    if has_hi:
+        conds.append(f"{value} {'<=' if hi_incl else '<'} k[{p + used}]")
+        used += 1
+    return "(" + " and ".join(conds) + ")", used

@@ -1,0 +1,142 @@
+"""The matchmaker's query language and the engine's pass, without a server."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from overworld.matchmaking.engine import Engine
+from overworld.matchmaking.models import Member, QueueRules, Ticket
+from overworld.query import QueryError, parse
+
+
+def m(query: str, s: dict[str, str] | None = None, n: dict[str, float] | None = None) -> bool:
+    return parse(query).match(s or {}, n or {})
+
+
+def test_required_optional_and_excluded_terms():
+    q = "+properties.region:europe -properties.mode:casual"
+    assert m(q, {"region": "europe"})
+    assert not m(q, {"region": "europe", "mode": "casual"})
+    assert not m(q, {"region": "asia"})
+    # Only optional terms: at least one must match (Bleve's rule).
+    q = "properties.region:europe properties.region:asia"
+    assert m(q, {"region": "asia"}) and not m(q, {"region": "africa"})
+    # With a required term, optional ones only score.
+    q = "+properties.mode:ranked properties.region:europe^2"
+    assert m(q, {"mode": "ranked", "region": "asia"})
+    score = parse(q).score
+    assert score is not None
+    assert score({"mode": "ranked", "region": "europe"}, {}) > score({"mode": "ranked"}, {})
+    # Excluded terms only: everything else matches.
+    assert m("-properties.mode:casual", {}) and not m("-properties.mode:casual", {"mode": "casual"})
+
+
+def test_ranges_numbers_and_string_ranges():
+    q = "+properties.rank:>=10 +properties.rank:<=20"
+    assert m(q, n={"rank": 10}) and m(q, n={"rank": 20}) and not m(q, n={"rank": 21})
+    assert not m(q)  # a missing property is outside every range
+    assert m("+properties.rank:>10", n={"rank": 10.5}) and not m("+properties.rank:>10", n={"rank": 10})
+    assert m("+properties.rank:<3", n={"rank": 2}) and not m("+properties.rank:<3", n={"rank": 3})
+    # A plain number matches a numeric property equal to it, or the same text.
+    assert m("+properties.level:5", n={"level": 5.0}) and m("+properties.level:5", {"level": "5"})
+    assert m('+properties.name:>="m"', {"name": "zed"}) and not m('+properties.name:>="m"', {"name": "al"})
+    assert parse("+properties.rank:>=10 +properties.rank:<=20").numeric_bounds("rank") == (10, 20)
+    assert parse("properties.rank:>=10").numeric_bounds("rank") == (-math.inf, math.inf)
+
+
+def test_wildcards_phrases_regexes_escapes_and_bare_terms():
+    assert m("*") and m("", {}) and m("* -properties.x:y")
+    assert m("+properties.region:eu*", {"region": "eu-west"}) and not m(
+        "+properties.region:eu*", {"region": "us"}
+    )
+    assert m("+properties.code:a?c", {"code": "abc"}) and not m("+properties.code:a?c", {"code": "abbc"})
+    assert m("+properties.region:*", {"region": "x"}) and not m("+properties.region:*", {})
+    assert m('+properties.name:"north america"', {"name": "north america"})
+    assert not m('+properties.name:"north america"', {"name": "north"})
+    assert m(r"+properties.name:a\:b", {"name": "a:b"})
+    assert m("+properties.region:/eu-(west|east)/", {"region": "eu-east"})
+    assert not m("+properties.region:/eu-(west|east)/", {"region": "eu-north"})
+    assert m("+europe", {"anything": "europe"}) and not m("+europe", {"x": "asia"})
+    # Exact, case-sensitive (Nakama's keyword mapping); fields other than properties.* never match.
+    assert not m("+properties.region:Europe", {"region": "europe"})
+    assert not m("+region:europe", {"region": "europe"})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["+", "+properties.x:", "properties.x:>abc", 'properties.x:"open', "properties.x:/(/", "a^b", "x" * 5000],
+)
+def test_bad_queries_are_refused_with_a_reason(bad):
+    with pytest.raises(QueryError) as exc:
+        parse(bad)
+    assert str(exc.value)
+
+
+def test_queries_of_one_shape_share_a_compiled_function_and_values_stay_data():
+    a = parse("+properties.mode:ranked +properties.skill:>=10")
+    b = parse("+properties.mode:casual +properties.skill:>=99")
+    assert a.match({"mode": "ranked"}, {"skill": 12}) and not b.match({"mode": "ranked"}, {"skill": 12})
+    evil = parse('+properties.x:"a) or True or (x"')
+    assert not evil.match({"x": "b"}, {}) and evil.match({"x": "a) or True or (x"}, {})
+
+
+def _ticket(i: int, query: str = "*", s: dict[str, str] | None = None, skill: float = math.nan,
+            min_count: int = 2, max_count: int = 2, members: int = 1, created: float | None = None) -> Ticket:  # fmt: skip
+    n = {} if math.isnan(skill) else {"skill": skill}
+    return Ticket(
+        id=f"t{i}", title_id="title", seq=i, created=time.time() if created is None else created,
+        query=parse(query), min_count=min_count, max_count=max_count, count_multiple=1, s=s or {}, n=n,
+        members=[Member(f"s{i}-{k}", f"u{i}-{k}", "", "n") for k in range(members)], skill=skill,
+    )  # fmt: skip
+
+
+def test_the_pass_checks_both_sides_serves_the_oldest_first_and_prefers_close_skill():
+    e = Engine()
+    e.add(_ticket(1, "+properties.region:eu", {"region": "eu"}))
+    e.add(_ticket(2, "*", {"region": "us"}))  # accepts eu, but eu does not accept it
+    assert e.run(time.time()) == []
+    e.add(_ticket(3, "*", {"region": "eu"}))
+    [p] = e.run(time.time())
+    assert [t.id for t in p.tickets] == ["t1", "t3"]
+    e = Engine()
+    for i, skill in enumerate([50, 10, 49, 11]):
+        e.add(_ticket(i, skill=skill))
+    groups = sorted(sorted(t.skill for t in p.tickets) for p in e.run(time.time()))
+    assert groups == [[10, 11], [49, 50]]
+
+
+def test_the_pass_never_puts_a_ticket_or_a_session_in_two_matches():
+    e = Engine(max_intervals=0)
+    for i in range(50):
+        e.add(_ticket(i, min_count=2, max_count=3))
+    proposals = e.run(time.time())
+    ids = [t.id for p in proposals for t in p.tickets]
+    assert len(ids) == len(set(ids)) == 50
+    assert all(2 <= sum(t.size for t in p.tickets) <= 3 for p in proposals)
+
+
+def test_skill_window_widens_and_min_count_relaxes_with_waiting():
+    rules = QueueRules(skill_window=1.0, skill_window_growth=1.0, relax_after_sec=10, relaxed_min_count=2)
+    e = Engine(lambda title, queue: rules, max_intervals=0)
+    now = time.time()
+    e.add(_ticket(1, skill=10, min_count=3, max_count=3, created=now))
+    e.add(_ticket(2, skill=15, min_count=3, max_count=3, created=now))
+    assert e.run(now) == []
+    assert e.run(now + 5) == []  # window 6 now, but 3 players are needed
+    [p] = e.run(now + 11)
+    assert {t.id for t in p.tickets} == {"t1", "t2"}
+
+
+def test_parties_fit_whole_and_the_index_is_used_for_required_terms():
+    e = Engine(max_intervals=0)
+    e.add(_ticket(1, "+properties.mode:duo", {"mode": "duo"}, members=2, min_count=4, max_count=4))
+    e.add(_ticket(2, "+properties.mode:duo", {"mode": "duo"}, members=3, min_count=4, max_count=4))
+    e.add(_ticket(3, "+properties.mode:duo", {"mode": "duo"}, members=2, min_count=4, max_count=4))
+    pool = e.pools["title"]
+    assert len(pool.bucket({"mode": "duo"}) or ()) == 3
+    [p] = e.run(time.time())
+    assert {t.id for t in p.tickets} == {"t1", "t3"}
+    assert list(pool.tickets) == ["t2"]  # matched tickets leave the pool (the service claims them)
