@@ -68,6 +68,7 @@ def user_id_of(token: str) -> str:
 async def test_modules_load_for_every_title_and_title_folders_for_their_title(node):
     title = node.default_title
     assert [m.name for m in node.runtime.code.shared] == [
+        "arena",
         "audit",
         "echo",
         "moderation",

@@ -1,7 +1,63 @@
-"""The matches messages on the socket (placeholder: handlers are being built)."""
+"""Matches on the socket: match_create, match_join, match_leave and match_data_send."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-HANDLERS: dict[str, Any] = {}
+from overworld.api.socket.errors import MATCH_JOIN_REJECTED, MATCH_NOT_FOUND, SocketError
+from overworld.api.wire import matches as wire
+from overworld.errors import InvalidArgument
+from overworld.matches.service import MatchJoinRejected, MatchNotFound
+from overworld.realtime.connection import Connection
+
+if TYPE_CHECKING:
+    from overworld.node import Node
+
+Reply = tuple[str, Any] | None
+
+
+async def match_create(node: Node, conn: Connection, msg: wire.MatchCreate) -> Reply:
+    async def run(req: wire.MatchCreate) -> wire.Match:
+        return node.matches.create(conn, req.name)
+
+    return "match", await node.hooks.call("MatchCreate", conn.ctx, msg, run)
+
+
+async def match_join(node: Node, conn: Connection, msg: wire.MatchJoin) -> Reply:
+    async def run(req: wire.MatchJoin) -> wire.Match:
+        try:
+            return await node.matches.join(conn, req.match_id, req.token, req.metadata)
+        except MatchNotFound as exc:
+            raise SocketError(MATCH_NOT_FOUND, exc.message) from None
+        except MatchJoinRejected as exc:
+            raise SocketError(MATCH_JOIN_REJECTED, exc.message) from None
+
+    return "match", await node.hooks.call("MatchJoin", conn.ctx, msg, run)
+
+
+async def match_leave(node: Node, conn: Connection, msg: wire.MatchLeave) -> Reply:
+    async def run(req: wire.MatchLeave) -> None:
+        node.matches.leave(conn, req.match_id)
+
+    await node.hooks.call("MatchLeave", conn.ctx, msg, run)
+    return None
+
+
+async def match_data_send(node: Node, conn: Connection, msg: wire.MatchDataSend) -> Reply:
+    async def run(req: wire.MatchDataSend) -> None:
+        try:
+            op_code = int(req.op_code)
+        except ValueError:
+            raise InvalidArgument("op_code must be an integer.") from None
+        node.matches.send_data(conn, req.match_id, op_code, req.data, req.presences, req.reliable)
+
+    await node.hooks.call("MatchDataSend", conn.ctx, msg, run)
+    return None
+
+
+HANDLERS: dict[str, Any] = {
+    "match_create": match_create,
+    "match_join": match_join,
+    "match_leave": match_leave,
+    "match_data_send": match_data_send,
+}

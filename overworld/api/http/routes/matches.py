@@ -1,0 +1,58 @@
+"""`GET /v2/match` (Nakama's ListMatches): the title's running matches, filtered.
+
+Query parameters: `limit` (1-100, default 1), `authoritative`, `label` (exact), `min_size`,
+`max_size`, `query` (docs/matches.md: a subset of Nakama's query syntax over the label's fields).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Router, get
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from overworld.api import operations as ops
+from overworld.api.http.auth import node_of, session_context
+from overworld.api.wire.matches import ListMatchesRequest, MatchList
+from overworld.context import CallContext
+from overworld.node import Node
+
+Req = Request[Any, Any, Any]
+
+
+async def list_matches_op(node: Node, ctx: CallContext, req: ListMatchesRequest) -> MatchList:
+    found = node.matches.list(
+        ctx.title.id, 1 if req.limit is None else req.limit, req.authoritative, req.label, req.min_size,
+        req.max_size, req.query,
+    )  # fmt: skip
+    return MatchList(matches=[m.wire() for m in found])
+
+
+@get("/match")
+async def list_matches(
+    request: Req,
+    ctx: CallContext,
+    limit: Annotated[int | None, Parameter(query="limit", description="1-100 (default 1).")] = None,
+    authoritative: Annotated[bool | None, Parameter(query="authoritative")] = None,
+    label: Annotated[str | None, Parameter(query="label", description="Exact label.")] = None,
+    min_size: Annotated[int | None, Parameter(query="min_size")] = None,
+    max_size: Annotated[int | None, Parameter(query="max_size")] = None,
+    # `query` is a name Litestar reserves: the parameter is renamed, not the query string's key.
+    label_query: Annotated[str | None, Parameter(query="query", description="Label query.")] = None,
+) -> MatchList:
+    """Running matches of the caller's title, by kind, label or label query, and size."""
+    req = ListMatchesRequest(
+        limit=limit, authoritative=authoritative, label=label, min_size=min_size, max_size=max_size,
+        query=label_query,
+    )  # fmt: skip
+    return await ops.call("ListMatches", list_matches_op, node_of(request), ctx, req)
+
+
+router = Router(
+    path="/v2",
+    route_handlers=[list_matches],
+    dependencies={"ctx": Provide(session_context)},
+    tags=["matches"],
+)
+ROUTES = [router]
