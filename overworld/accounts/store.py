@@ -9,6 +9,7 @@ import orjson
 from overworld.accounts.models import Account, Device, User
 from overworld.accounts.signups import SignupBatcher
 from overworld.db import Database, Row, Tx
+from overworld.db.sqlite import SqliteDatabase
 
 USER_COLUMNS = (
     "id, username, display_name, avatar_url, lang_tag, location, timezone, metadata, edge_count,"
@@ -18,6 +19,8 @@ _INSERT_USER = (
     "INSERT INTO users (title_id, id, username, lang_tag, metadata, email, password, custom_id,"
     " edge_count, create_time, update_time) VALUES ($1, $2, $3, 'en', '{}', $4, $5, $6, 0, $7, $7)"
 )
+_INSERT_DEVICE = "INSERT INTO user_devices (title_id, id, user_id) VALUES ($1, $2, $3)"
+_DELETE_USER = "DELETE FROM users WHERE title_id = $1 AND id = $2"
 _U_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
 
 
@@ -92,15 +95,18 @@ class AccountStore:
             await self._signups.create(title_id, user_id, username, now, device_id, custom_id)
         elif device_id is None:
             await self._db.execute(insert_user, *args)
+        elif isinstance(self._db, SqliteDatabase):
+            # Both rows in one turn of the group commit, no SAVEPOINT (see write_steps).
+            await self._db.write_steps(
+                [
+                    (insert_user, args, _DELETE_USER, (title_id, user_id)),
+                    (_INSERT_DEVICE, (title_id, device_id, user_id), "", ()),
+                ]
+            )
         else:
             async with self._db.transaction() as tx:
                 await tx.execute(insert_user, *args)
-                await tx.execute(
-                    "INSERT INTO user_devices (title_id, id, user_id) VALUES ($1, $2, $3)",
-                    title_id,
-                    device_id,
-                    user_id,
-                )
+                await tx.execute(_INSERT_DEVICE, title_id, device_id, user_id)
 
     # -- reads ----------------------------------------------------------------------------------
 

@@ -38,6 +38,15 @@ class Executor(Protocol):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
+class AccountChanges(Protocol):
+    """Told of committed changes to accounts (see `Database.watch_accounts`)."""
+
+    def changed(self, title_id: str, user_id: str) -> None: ...
+    def feed(self, live: bool) -> None:
+        """False: changes may be missed from now on (the feed was lost); True: the feed is back."""
+        ...
+
+
 class Tx(Executor, Protocol):
     """A transaction: statements run on one connection and commit together."""
 
@@ -49,6 +58,12 @@ class Database(Executor, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
     def start(self) -> None:
         """Start background upkeep (SQLite checkpoints, PostgreSQL statistics); needs a running loop."""
+        ...
+
+    async def watch_accounts(self, listener: AccountChanges) -> None:
+        """Tell `listener` of every committed UPDATE or DELETE of a `users` row and every UPDATE
+        or DELETE of a `user_devices` row, by any writer (on PostgreSQL: on any node, through a
+        trigger's NOTIFY, migration 0007; on SQLite: this process, after the group commit)."""
         ...
 
     async def ping(self) -> None: ...

@@ -10,9 +10,10 @@ from typing import Any
 import asyncpg
 import structlog
 
-from overworld.db.database import Dialect, IntegrityError, Row
+from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row
 
 log = structlog.get_logger(__name__)
+ACCOUNTS_CHANNEL = "overworld_accounts"  # NOTIFY'd by the triggers of migration 0007
 
 
 def _integrity(exc: asyncpg.IntegrityConstraintViolationError) -> IntegrityError:
@@ -82,6 +83,10 @@ class PostgresDatabase(_PgExecutor):
         # (measured: p99 27 -> 9 ms, 64 requests on 20 connections).
         self._gate = asyncio.Semaphore(pool_size)
         self._stats_task: asyncio.Task[None] | None = None
+        self._account_listener: AccountChanges | None = None
+        self._listen_conn: asyncpg.Connection | None = None
+        self._listen_task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._fifo():
@@ -150,10 +155,50 @@ class PostgresDatabase(_PgExecutor):
             except Exception as exc:  # never fatal: the next round tries again
                 log.warning("statistics upkeep failed", error=str(exc))
 
+    async def watch_accounts(self, listener: AccountChanges) -> None:
+        self._account_listener = listener
+        await self._listen()
+
+    async def _listen(self) -> None:
+        conn = await asyncpg.connect(self.url)
+        await conn.add_listener(ACCOUNTS_CHANNEL, self._on_notify)
+        conn.add_termination_listener(self._on_listen_lost)
+        self._listen_conn = conn
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        title_id, _, user_id = payload.partition(" ")
+        if self._account_listener is not None:
+            self._account_listener.changed(title_id, user_id)
+
+    def _on_listen_lost(self, _conn: object) -> None:
+        if self._closing or self._account_listener is None:
+            return
+        log.warning("account change feed lost; reconnecting")
+        self._account_listener.feed(False)  # changes may be missed until it is back
+        self._listen_task = asyncio.get_running_loop().create_task(self._relisten())
+
+    async def _relisten(self) -> None:
+        while not self._closing:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("account change feed reconnect failed", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            assert self._account_listener is not None
+            self._account_listener.feed(True)
+            return
+
     async def ping(self) -> None:
         await self._pool.fetchval("SELECT 1")
 
     async def close(self) -> None:
+        self._closing = True
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            await asyncio.gather(self._listen_task, return_exceptions=True)
+        if self._listen_conn is not None:
+            await self._listen_conn.close()
         if self._stats_task is not None:
             self._stats_task.cancel()
             await asyncio.gather(self._stats_task, return_exceptions=True)

@@ -31,6 +31,8 @@ from overworld.db import Database, Row, Tx
 from overworld.errors import ApiError, InvalidArgument, NotFound, PermissionDenied
 from overworld.leaderboards import cursor as cursors
 from overworld.leaderboards.models import (
+    BEST,
+    DECREMENT,
     INCREMENT,
     INT64_MAX,
     NO_OVERRIDE,
@@ -56,6 +58,7 @@ AUTHORITATIVE_DELETE = "Leaderboard only allows authoritative score deletions."
 BAD_METADATA = "Metadata value must be JSON, if provided."
 OWNER_IDS_INVALID = "One or more owner IDs are invalid."
 REBUILD_LOCK_MS = 120_000
+TOP_RANKS = 1000  # first pages up to this size may be cached (see `top_version`)
 
 ResetFunction = Callable[..., Any]
 
@@ -144,13 +147,38 @@ class LeaderboardService:
         self.reset_hooks: dict[tuple[str, str], ResetHook] = {}  # (title id, kind) -> hook
         self._tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Callable[[Leaderboard | None, str, str], None]] = []
+        # First pages of boards cached by the HTTP fast path, valid while their board's version
+        # is unchanged: (title id, board id, expiry, limit) -> (version, expires, page).
+        self.top_pages: dict[tuple[str, str, int, int], tuple[int, float, Any]] = {}
+        self._top_versions: dict[tuple[str, str], int] = {}
 
     # -- start, cache, cluster ----------------------------------------------------------------------
+
+    def top_version(self, title_id: str, board_id: str) -> int:
+        """Changes whenever the first TOP_RANKS records of the board may have changed (a write
+        that ranks among them or moves a record down, a deletion, a reset, a rebuild), here or,
+        a moment later, on another node."""
+        return self._top_versions.get((title_id, board_id), 0)
+
+    def _top_changed(self, title_id: str, board_id: str, tell: bool = True) -> None:
+        key = (title_id, board_id)
+        self._top_versions[key] = self._top_versions.get(key, 0) + 1
+        if tell:
+            self._background(self._announce("top", title_id, board_id))
+
+    def _forget_tops(self) -> None:  # messages may have been missed
+        for key in list(self._top_versions):
+            self._top_versions[key] += 1
+        self.top_pages.clear()
+
+    async def _reconnected(self) -> None:
+        self._forget_tops()
 
     async def start(self) -> None:
         """Load every board, bring the rank index of each current period in line with the
         database and schedule the resets."""
         self.pubsub.subscribe(TOPIC, self._on_message)
+        self.pubsub.on_reconnect(self._reconnected)
         for b in await self.store.all_boards():
             self._remember(b)
         now = now_ms()
@@ -203,6 +231,10 @@ class LeaderboardService:
         schedule = self.schedule_of(b)
         return 0 if schedule is None else schedule.expiry(now)
 
+    def current_expiry(self, b: Leaderboard) -> int:
+        """The expiry of the board's current period."""
+        return self.expiry_of(b, now_ms())
+
     async def board(self, title_id: str, board_id: str) -> Leaderboard | None:
         b = self._boards.get((title_id, board_id))
         if b is None:
@@ -219,7 +251,11 @@ class LeaderboardService:
 
     async def _on_message(self, payload: bytes) -> None:
         kind, title_id, board_id = orjson.loads(payload)
+        if kind == "top":
+            self._top_changed(title_id, board_id, tell=False)
+            return
         if kind == "deleted":
+            self._top_changed(title_id, board_id, tell=False)
             if self._forget(title_id, board_id) is not None:
                 for listener in self._listeners:
                     listener(None, title_id, board_id)
@@ -249,6 +285,7 @@ class LeaderboardService:
             async for page in self.store.rank_rows(b.title_id, b.id, expiry):
                 rows.extend(page)
             count = await self.ranks.rebuild(key, b.descending, rows)
+            self._top_changed(b.title_id, b.id, tell=False)
             # Writes that landed while the rows were read (other nodes) are applied again; the
             # generation check keeps the newest.
             for row in await self._changed_since(b, expiry, started - 2000):
@@ -292,6 +329,7 @@ class LeaderboardService:
         b = await self.board(title_id, board_id)
         removed = await self.store.delete_board(title_id, board_id)
         self._forget(title_id, board_id)
+        self._top_changed(title_id, board_id, tell=False)  # "deleted" tells the other nodes
         if b is not None:
             await self.ranks.drop(period_key(b, self.expiry_of(b, now_ms())))
         await self._announce("deleted", title_id, board_id)
@@ -324,29 +362,22 @@ class LeaderboardService:
         metadata = check_metadata(metadata)
         now = now_ms()
         expiry = self.expiry_of(b, now)
-        row = await self.store.write(
-            self.db,
-            b,
-            expiry,
-            owner_id,
-            username or None,
-            score,
-            subscore,
-            metadata,
-            op,
-            now,
-            b.max_num_score,
+        row, changed = await self.store.write_or_read(
+            b, expiry, owner_id, username or None, score, subscore, metadata, op, now, b.max_num_score
         )
         key = period_key(b, expiry)
-        if row is None:  # nothing changed: not better, no change, or an increment that overflows
-            row = await self.store.record(self.db, title_id, board_id, expiry, owner_id)
-            if row is None:
-                raise ApiError("Error writing score to leaderboard.")
+        if row is None:  # deleted meanwhile
+            raise ApiError("Error writing score to leaderboard.")
+        if not changed:  # nothing changed: not better, no change, or an increment that overflows
             if overflow(op, row, score, subscore):
                 raise InvalidArgument("Score overflow: the result would not fit in a signed 64-bit integer.")
             rank = await self.ranks.rank(key, owner_id)
         else:
             rank = await self.ranks.set(key, b.descending, owner_id, row[2], row[3], row[4])
+            # A record that can only move up leaves the first pages alone unless it lands there.
+            improves = op == BEST or op == (INCREMENT if b.descending else DECREMENT)
+            if rank <= TOP_RANKS or not improves:
+                self._top_changed(title_id, board_id)
         return record_of(board_id, row, rank)
 
     async def delete_record(self, title_id: str, board_id: str, caller: str | None, owner_id: str) -> None:
@@ -359,6 +390,7 @@ class LeaderboardService:
         expiry = self.expiry_of(b, now_ms())
         await self.store.delete_record(title_id, board_id, expiry, owner_id)
         await self.ranks.delete(period_key(b, expiry), owner_id)
+        self._top_changed(title_id, board_id)
 
     async def delete_owner(self, tx: Tx, title_id: str, owner_id: str) -> None:
         """Account deletion step: the user's records go with it (and out of the rank index)."""
@@ -366,6 +398,7 @@ class LeaderboardService:
             b = self._boards.get((title_id, row[0]))
             if b is not None:
                 await self.ranks.delete(period_key(b, row[1]), owner_id)
+                self._top_changed(title_id, b.id)
 
     # -- listing ------------------------------------------------------------------------------------
 
@@ -562,6 +595,7 @@ class LeaderboardService:
             await self.call_hook(hook, b, expiry, standings)
         if kind == "reset":
             await self.ranks.drop(period_key(b, expiry))
+        self._top_changed(b.title_id, b.id)
         return True
 
     async def standings(self, b: Leaderboard, expiry: int, top: int) -> list[Record]:

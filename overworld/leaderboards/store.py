@@ -8,7 +8,9 @@ reads the record as it is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from overworld.db import Database, Row
@@ -129,10 +131,123 @@ def insert_values(operator: int, score: int, subscore: int) -> tuple[int, int]:
     return (0, 0) if operator == DECREMENT else (score, subscore)
 
 
+BATCHED = (BEST, SET, INCREMENT)  # operators whose new values are all in the inserted row
+
+
+@dataclass(slots=True)
+class _Write:
+    owner_id: str
+    username: str | None
+    score: int
+    subscore: int
+    metadata: str | None
+    now: int
+    max_num_score: int
+    done: asyncio.Future[tuple[Row | None, bool]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class WriteBatcher:
+    """PostgreSQL: the record writes to one board period that arrive in the same turn of the
+    event loop go to the database as one multi-row upsert (one round trip, one commit) instead of
+    one each. The statement is the single write's, with the submitted values taken from the
+    proposed row (`excluded`), so each row is applied exactly as alone. An upsert cannot touch one
+    row twice, so a second write by the same owner in a batch goes in a following statement, in
+    arrival order: concurrent writes by one owner are serialised as before and none is lost.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pending: dict[tuple[Any, ...], list[_Write]] = {}
+        self._sql: dict[tuple[int, bool, bool], str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.statements = 0
+
+    async def write(self, b: Leaderboard, expiry: int, operator: int, w: _Write) -> tuple[Row | None, bool]:
+        """(the record after the write, whether the write changed it)."""
+        key = (b.title_id, b.id, expiry, operator, b.descending, w.metadata is not None)
+        queue = self._pending.get(key)
+        if queue is None:
+            queue = self._pending[key] = []
+            asyncio.get_running_loop().call_soon(self._start, key)
+        queue.append(w)
+        return await asyncio.shield(w.done)
+
+    def _start(self, key: tuple[Any, ...]) -> None:
+        writes = self._pending.pop(key)
+        task = asyncio.get_running_loop().create_task(self._flush(key, writes))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def sql(self, operator: int, descending: bool, with_metadata: bool) -> str:
+        key = (operator, descending, with_metadata)
+        text = self._sql.get(key)
+        if text is None:
+            assign, where = operator_sql("postgresql", operator, descending, False)
+            assign = assign.replace("CAST($11 AS BIGINT)", "excluded.score")  # increments: the
+            assign = assign.replace("CAST($12 AS BIGINT)", "excluded.subscore")  # row holds the delta
+            where = where.replace("CAST($11 AS BIGINT)", "excluded.score")
+            where = where.replace("CAST($12 AS BIGINT)", "excluded.subscore")
+            metadata = "excluded.metadata" if with_metadata else "leaderboard_records.metadata"
+            # The records the upsert left alone (not better...) come back too, flagged, so that
+            # their writers need no second round trip to read them.
+            text = self._sql[key] = (
+                "WITH up AS (INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time,"
+                " owner_id, username, score, subscore, num_score, max_num_score, metadata, create_time,"
+                " update_time)"
+                " SELECT $1, $2, $3, o, u, s, ss, 1, m, md, n, n FROM unnest($4::text[], $5::text[],"
+                " $6::bigint[], $7::bigint[], $8::int[], $9::text[], $10::bigint[])"
+                " AS x(o, u, s, ss, m, md, n)"
+                " ON CONFLICT (title_id, leaderboard_id, expiry_time, owner_id) DO UPDATE SET "
+                f"{assign}, num_score = leaderboard_records.num_score + 1, metadata = {metadata},"
+                " username = COALESCE(excluded.username, leaderboard_records.username),"
+                " update_time = excluded.update_time"
+                f" WHERE {where} RETURNING {RECORD_COLUMNS})"
+                f" SELECT {RECORD_COLUMNS}, true FROM up UNION ALL SELECT {RECORD_COLUMNS}, false"
+                f" FROM leaderboard_records WHERE {_PERIOD} AND owner_id = ANY($4::text[])"
+                " AND owner_id NOT IN (SELECT owner_id FROM up)"
+            )
+        return text
+
+    async def _flush(self, key: tuple[Any, ...], writes: list[_Write]) -> None:
+        title_id, board_id, expiry, operator, descending, with_metadata = key
+        sql = self.sql(operator, descending, with_metadata)
+        while writes:
+            batch: dict[str, _Write] = {}
+            later: list[_Write] = []
+            for w in writes:
+                if w.owner_id in batch:
+                    later.append(w)
+                else:
+                    batch[w.owner_id] = w
+            writes = later
+            rows = list(batch.values())
+            try:
+                found = await self.db.fetch(
+                    sql, title_id, board_id, expiry,
+                    [w.owner_id for w in rows], [w.username for w in rows], [w.score for w in rows],
+                    [w.subscore for w in rows], [w.max_num_score for w in rows],
+                    [w.metadata or "{}" for w in rows], [w.now for w in rows],
+                )  # fmt: skip
+                self.statements += 1
+            except Exception as exc:
+                for w in [*rows, *writes]:
+                    if not w.done.done():
+                        w.done.set_exception(exc)
+                return
+            by_owner = {r[0]: r for r in found}
+            for w in rows:
+                if not w.done.done():
+                    r = by_owner.get(w.owner_id)
+                    w.done.set_result((r, r is not None and r[10]))
+
+
 class LeaderboardStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._write_sql: dict[tuple[int, bool, bool, str], str] = {}
+        self.batcher = WriteBatcher(db) if db.dialect == "postgresql" else None
 
     # -- boards -----------------------------------------------------------------------------------
 
@@ -186,6 +301,31 @@ class LeaderboardStore:
                 f"{' WHERE ' + where if where else ''} RETURNING {RECORD_COLUMNS}"
             )
         return sql
+
+    async def write_or_read(
+        self,
+        b: Leaderboard,
+        expiry: int,
+        owner_id: str,
+        username: str | None,
+        score: int,
+        subscore: int,
+        metadata: str | None,
+        operator: int,
+        now: int,
+        max_num_score: int,
+    ) -> tuple[Row | None, bool]:
+        """Write a record (batched on PostgreSQL); returns the record afterwards and whether the
+        write changed it (None: the record is gone)."""
+        if self.batcher is not None and operator in BATCHED:
+            w = _Write(owner_id, username, score, subscore, metadata, now, max_num_score)
+            return await self.batcher.write(b, expiry, operator, w)
+        row = await self.write(
+            self.db, b, expiry, owner_id, username, score, subscore, metadata, operator, now, max_num_score
+        )
+        if row is not None:
+            return row, True
+        return await self.record(self.db, b.title_id, b.id, expiry, owner_id), False
 
     async def write(
         self,

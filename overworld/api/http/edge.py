@@ -6,8 +6,8 @@ microseconds; everything it does not serve itself goes on to the Litestar app.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +16,13 @@ import structlog
 from litestar.types import ASGIApp
 from prometheus_client import Counter, Gauge, Histogram
 
-from overworld.api.http.fastpath import FAST_ROUTES, client_ip
+from overworld.api.http.fastpath import (
+    FAST_ROUTES,
+    LEADERBOARD_PREFIX,
+    Fallback,
+    client_ip,
+    leaderboard_route,
+)
 from overworld.api.http.routes.rpc import serve_rpc
 from overworld.api.socket.endpoint import serve_socket
 from overworld.api.wire.base import error_body
@@ -66,7 +72,7 @@ class Edge:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")[:64]
                 break
-        rid = incoming or uuid.uuid4().hex
+        rid = incoming or os.urandom(16).hex()  # 128 random bits, as uuid4().hex but faster
         scope.setdefault("state", {})["request_id"] = rid
         id_header = (b"x-request-id", rid.encode("latin-1"))
         status = 500
@@ -84,10 +90,16 @@ class Edge:
         structlog.contextvars.bind_contextvars(request_id=rid)
         handler = self.routes.get((scope["method"], scope["path"]))
         path = scope["path"] if handler is not None else _UNMATCHED
+        if handler is None and self.routes and scope["path"].startswith(LEADERBOARD_PREFIX):
+            matched = leaderboard_route(scope["method"], scope["path"])
+            if matched is not None:
+                handler, path, _ = matched
         rpc_id = self._rpc_id(scope) if handler is None else ""
         try:
             if handler is not None:
-                status = await self._fast(handler, scope, receive, send, id_header, rid)
+                served = await self._fast(handler, scope, receive, send, id_header, rid, send_with_id)
+                if served:  # else the framework's route answered, and send_with_id saw its status
+                    status = served
             elif rpc_id:
                 path = _RPC_TEMPLATE
                 status = await self._fast_rpc(rpc_id, scope, receive, send, id_header, rid)
@@ -152,10 +164,24 @@ class Edge:
         return await self._serve(produce, scope, receive, send, id_header)
 
     async def _fast(
-        self, handler: Any, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
+        self,
+        handler: Any,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        id_header: Any,
+        rid: str,
+        send_with_id: Send | None = None,
     ) -> int:
+        """Serve with `handler`; 0 if it passed the request on to the framework (`Fallback`)."""
+
         async def produce(node: Node, body: bytes) -> tuple[int, bytes, str]:
-            return 200, msgspec.json.encode(await handler(node, scope, body, rid)), ""
+            try:
+                return 200, msgspec.json.encode(await handler(node, scope, body, rid)), ""
+            except Fallback:
+                assert send_with_id is not None
+                await self.app(scope, _replay(body), send_with_id)  # type: ignore[arg-type]
+                return 0, b"", ""
 
         return await self._serve(produce, scope, receive, send, id_header)
 
@@ -179,7 +205,23 @@ class Edge:
         except Exception:
             log.exception("unhandled error", path=scope["path"])
             return await _respond(send, 500, error_body(Code.INTERNAL, "Internal server error"), id_header)
+        if status == 0:
+            return 0
         return await _respond(send, status, payload, id_header, content_type)
+
+
+def _replay(body: bytes) -> Receive:
+    """A `receive` that hands the already-read body to the framework, then waits for the end."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _respond(send: Send, status: int, body: bytes, id_header: Any, content_type: str = "") -> int:

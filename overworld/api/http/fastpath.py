@@ -10,6 +10,7 @@ document and serve identical responses (tests/test_fastpath.py checks that).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,7 +20,9 @@ import msgspec
 from overworld.api import operations as ops
 from overworld.api.http.auth import session_from_header, title_from_header
 from overworld.api.operations import accounts, storage
+from overworld.api.operations import leaderboards as lb
 from overworld.api.wire import accounts as aw
+from overworld.api.wire import leaderboards as lw
 from overworld.api.wire import storage as sw
 from overworld.api.wire.base import Empty
 from overworld.context import CallContext
@@ -117,3 +120,125 @@ FAST_ROUTES: dict[tuple[str, str], FastHandler] = {
     ("POST", "/v2/storage"): read_storage,
     ("PUT", "/v2/storage"): write_storage,
 }
+
+
+# -- leaderboards: the board id is part of the path ------------------------------------------------
+# Served here only when the request is plainly valid (known query parameters with clean values, a
+# body that decodes strictly); anything else raises `Fallback` and goes to the Litestar route,
+# so that every error answer stays exactly the route's.
+
+LEADERBOARD_PREFIX = "/v2/leaderboard/"
+LEADERBOARD_TEMPLATE = "/v2/leaderboard/{leaderboard_id:str}"
+AROUND_OWNER_TEMPLATE = "/v2/leaderboard/{leaderboard_id:str}/owner/{owner_id:str}"
+_LIST_PARAMS = frozenset({"limit", "cursor", "expiry", "owner_ids"})
+_AROUND_PARAMS = frozenset({"limit", "cursor", "expiry"})
+TOP_PAGE_TTL = 1.0  # seconds; writes that can change a cached page drop it before that
+
+
+class Fallback(Exception):
+    """Not for the fast path: let the framework's route answer."""
+
+
+def leaderboard_route(method: str, path: str) -> tuple[FastHandler, str, str] | None:
+    """(handler, path template, board id) for the leaderboard paths the fast path serves."""
+    parts = path[len(LEADERBOARD_PREFIX) :].split("/")
+    if not parts[0]:
+        return None
+    if len(parts) == 1:
+        if method == "GET":
+            return list_leaderboard_records, LEADERBOARD_TEMPLATE, parts[0]
+        if method == "POST":
+            return write_leaderboard_record, LEADERBOARD_TEMPLATE, parts[0]
+    elif len(parts) == 3 and parts[1] == "owner" and parts[2] and method == "GET":
+        return around_owner, AROUND_OWNER_TEMPLATE, parts[0]
+    return None
+
+
+def _int_param(value: str) -> int:
+    digits = value[1:] if value.startswith("-") else value
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 18:
+        raise Fallback()
+    return int(value)
+
+
+def _query(scope: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    owners: list[str] = []
+    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        if name not in allowed or (name in found and name != "owner_ids"):
+            raise Fallback()
+        if name == "owner_ids":
+            owners.append(value)
+        else:
+            found[name] = value if name == "cursor" else _int_param(value)
+    if owners:
+        found["owner_ids"] = owners
+    return found
+
+
+def _path_parts(scope: dict[str, Any]) -> list[str]:
+    return str(scope["path"])[len(LEADERBOARD_PREFIX) :].split("/")
+
+
+async def list_leaderboard_records(
+    node: Node, scope: dict[str, Any], body: bytes, rid: str
+) -> msgspec.Struct:
+    query = _query(scope, _LIST_PARAMS)
+    ctx = _session_ctx(node, scope, rid)
+    req = lw.ListLeaderboardRecordsRequest(leaderboard_id=_path_parts(scope)[0], **query)
+    return await ops.call("ListLeaderboardRecords", _list_records_cached, node, ctx, req)
+
+
+async def _list_records_cached(
+    node: Node, ctx: CallContext, req: lw.ListLeaderboardRecordsRequest
+) -> lw.LeaderboardRecordList:
+    """The operation, with a short-lived cache of first pages ("top 100"): a hit costs a dict
+    lookup and the current record count instead of a query and 100 records to build."""
+    if req.owner_ids or req.cursor or req.expiry or req.limit is None or not 1 <= req.limit <= 1000:
+        return await lb.list_leaderboard_records(node, ctx, req)
+    service = node.leaderboards
+    b = await service.board(ctx.title.id, req.leaderboard_id) if req.leaderboard_id else None
+    if b is None or b.tournament:
+        return await lb.list_leaderboard_records(node, ctx, req)
+    expiry = service.current_expiry(b)
+    key = (b.title_id, b.id, expiry, req.limit)
+    version = service.top_version(b.title_id, b.id)
+    now = time.monotonic()
+    pages = service.top_pages
+    hit = pages.get(key)
+    if hit is not None and hit[0] == version and hit[1] > now:
+        page: lw.LeaderboardRecordList = hit[2]
+        count = await service.rank_count(b, expiry, True)
+        return msgspec.structs.replace(
+            page, records=list(page.records), rank_count=str(count) if count else ""
+        )
+    page = await lb.list_leaderboard_records(node, ctx, req)
+    if service.top_version(b.title_id, b.id) == version:  # nothing changed while it was read
+        if len(pages) > 10_000:
+            pages.clear()
+        pages[key] = (version, now + TOP_PAGE_TTL, page)
+    return msgspec.structs.replace(page, records=list(page.records))
+
+
+async def write_leaderboard_record(
+    node: Node, scope: dict[str, Any], body: bytes, rid: str
+) -> msgspec.Struct:
+    if scope["query_string"]:
+        raise Fallback()
+    try:
+        record = msgspec.json.decode(body, type=lw.LeaderboardRecordWrite, strict=True)
+    except msgspec.DecodeError:
+        raise Fallback() from None
+    ctx = _session_ctx(node, scope, rid)
+    req = lw.WriteLeaderboardRecordRequest(leaderboard_id=_path_parts(scope)[0], record=record)
+    return await ops.call("WriteLeaderboardRecord", lb.write_leaderboard_record, node, ctx, req)
+
+
+async def around_owner(node: Node, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
+    query = _query(scope, _AROUND_PARAMS)
+    ctx = _session_ctx(node, scope, rid)
+    board_id, _, owner_id = _path_parts(scope)
+    req = lw.ListLeaderboardRecordsAroundOwnerRequest(leaderboard_id=board_id, owner_id=owner_id, **query)
+    return await ops.call(
+        "ListLeaderboardRecordsAroundOwner", lb.list_leaderboard_records_around_owner, node, ctx, req
+    )
