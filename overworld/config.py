@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     database_url: str = ""
     database_pool_size: Positive = 20
+    account_cache_size: NonNegative = 100_000
     auto_migrate: bool = True
     redis_url: str = ""
     redis_prefix: str = "ow"
@@ -63,9 +64,18 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     socket_max_per_user: NonNegative = 0  # 0: no limit; 1: Nakama's single_socket
     socket_ping_interval_sec: Positive = 15
     socket_pong_timeout_sec: Positive = 25
+    # Garbage collector (overworld serve): freeze start-up objects, collect the young generation
+    # less often, and the whole heap only every gc_full_collect_sec (0: never); see docs/realtime.md.
+    gc_tuning: bool = True
+    gc_full_collect_sec: NonNegative = 600
+    match_max_empty_sec: NonNegative = 0  # an authoritative match this long without players ends (0: never)
     chat_rate_limit: Positive = 10  # chat messages a user may send per second (burst: twice that)
     chat_max_content_bytes: Positive = 4096
     presence_timeout_sec: Positive = 5  # a cluster node silent this long is presumed dead
+    # Matchmaker (docs/matchmaking.md).
+    matchmaker_interval_ms: Annotated[int, msgspec.Meta(ge=10)] = 1000  # time between matching passes
+    matchmaker_max_tickets: Positive = 3  # tickets a session (or a party) may have waiting
+    matchmaker_max_intervals: NonNegative = 2  # passes a ticket waits for a full match, then takes its min
     shutdown_grace_sec: NonNegative = 10
     # Operations.
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -20,13 +20,23 @@ from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
 from overworld.leaderboards.server_api import attach as attach_leaderboards
 from overworld.leaderboards.service import LeaderboardService
+from overworld.live_events.server_api import attach as attach_live_events
+from overworld.live_events.service import LiveEventService
+from overworld.matches.server_api import attach as attach_matches
+from overworld.matches.server_api import handlers as match_handlers
+from overworld.matches.service import MatchService
+from overworld.matchmaking.engine import Engine as MatchmakerEngine
+from overworld.matchmaking.ratings import RatingStore
+from overworld.matchmaking.server_api import attach as attach_matchmaker
+from overworld.matchmaking.service import MatchmakerService
+from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
 from overworld.notifications import social as social_notifications
 from overworld.notifications.service import DM_REQUEST, NotificationService
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
-from overworld.runtime.server_api import attach_social
+from overworld.runtime.server_api import ServerApi, attach_social
 from overworld.sessions.revocations import Revocations
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
@@ -61,8 +71,11 @@ class Node:
     chat: ChatService
     notifications: NotificationService
     parties: PartyService
+    matches: MatchService
+    matchmaker: MatchmakerService
     leaderboards: LeaderboardService
     tournaments: TournamentService
+    live_events: LiveEventService
     default_title: Title
     redis: Any = None
     closers: list[Any] = field(default_factory=list)
@@ -123,7 +136,8 @@ class Node:
             settings.lockout_address_failures,
             settings.lockout_window_sec,
         )
-        accounts = AccountService(db, sessions, lockout)
+        accounts = AccountService(db, sessions, lockout, cache_size=settings.account_cache_size)
+        await accounts.start()
         storage = StorageService(db)
         accounts.on_delete(storage.delete_user_objects)
         friends, groups = FriendService(db), GroupService(db)
@@ -138,6 +152,15 @@ class Node:
         leaderboards, tournaments = await _start_leaderboards(settings, db, pubsub, scheduler, titles, redis)
         accounts.on_delete(leaderboards.delete_owner)
         attach_leaderboards(runtime, leaderboards, tournaments)
+        live_events = LiveEventService(db, scheduler, pubsub, leaderboards)
+        attach_live_events(runtime, live_events)
+        matchmaker = MatchmakerService(
+            _matchmaker_store(settings, redis), titles, RatingStore(db),
+            interval_ms=settings.matchmaker_interval_ms, max_tickets=settings.matchmaker_max_tickets,
+            hook_timeout_sec=settings.runtime_timeout_ms / 1000,
+        )  # fmt: skip
+        attach_matchmaker(runtime, matchmaker)
+        accounts.on_delete(matchmaker.ratings.delete_user)
         try:
             await runtime.load(settings.runtime_path, titles.all())
         except BaseException:
@@ -150,6 +173,16 @@ class Node:
         accounts.on_created(runtime.account_created)
         hub, chat, notifications = await _start_realtime(settings, db, pubsub, titles, accounts, runtime)
         parties = PartyService(hub)
+        matches = MatchService(
+            hub, pubsub, match_handlers(runtime), lambda title, name: ServerApi(runtime, title, name),
+            max_empty_sec=settings.match_max_empty_sec, handler_timeout=settings.runtime_timeout_ms / 1000,
+            index_timeout_sec=settings.presence_timeout_sec,
+        )  # fmt: skip
+        attach_matches(runtime, matches)
+        await matches.start()
+        matchmaker.bind(hub)
+        parties.changed.append(matchmaker.party_changed)
+        await matchmaker.start()
         runtime.notifications, runtime.hub = notifications, hub
         social_notifications.connect(notifications, chat, friends, groups)
         revocations.on_revoke(hub.revoked)
@@ -159,12 +192,14 @@ class Node:
         await scheduler.start()
         await leaderboards.catch_up()
         await tournaments.start()
+        await live_events.start(hub, [t.id for t in titles.all()])
         return cls(
             settings=settings, db=db, pubsub=pubsub, counters=counters, scheduler=scheduler, titles=titles,
             revocations=revocations, sessions=sessions, accounts=accounts, storage=storage,
             friends=friends, groups=groups,
             hooks=hooks, runtime=runtime, hub=hub, chat=chat, notifications=notifications, parties=parties,
-            leaderboards=leaderboards, tournaments=tournaments,
+            matches=matches, matchmaker=matchmaker,
+            leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
             default_title=default_title, redis=redis,
         )  # fmt: skip
 
@@ -173,7 +208,10 @@ class Node:
         await self.hub.drain(min(5.0, float(self.settings.shutdown_grace_sec)))
 
     async def close(self) -> None:
+        await self.matchmaker.close()
+        await self.matches.close()
         await self.hub.close()
+        await self.live_events.close()
         await self.scheduler.close()
         await self.tournaments.close()
         await self.leaderboards.close()
@@ -256,3 +294,15 @@ async def _start_leaderboards(
     )  # fmt: skip
     await leaderboards.start()
     return leaderboards, TournamentService(leaderboards)
+
+
+def _matchmaker_store(settings: Settings, redis: Any) -> TicketStore:
+    """The matchmaker's tickets: in this process, or in Redis with one matcher per cluster."""
+    engine = MatchmakerEngine(max_intervals=settings.matchmaker_max_intervals)
+    if redis is None:
+        return EmbeddedTicketStore(engine)
+    from overworld.matchmaking.redis_store import RedisTicketStore
+
+    name = f"{settings.node_name or socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    lease_ms = max(3000, 3 * settings.matchmaker_interval_ms)
+    return RedisTicketStore(redis, settings.redis_prefix, name, engine, lease_ms=lease_ms)

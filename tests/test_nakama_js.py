@@ -27,7 +27,12 @@ NODE_DIR = ROOT / "tests" / "node"
 TEST_FILE = NODE_DIR / "client.test.mjs"
 SOCIAL_TEST_FILE = NODE_DIR / "social.test.mjs"  # friends and groups
 REALTIME_TEST_FILE = NODE_DIR / "realtime.test.mjs"  # the socket: chat, status, notifications, parties
-TEST_FILES = (TEST_FILE, SOCIAL_TEST_FILE, REALTIME_TEST_FILE)
+LIVE_TEST_FILE = NODE_DIR / "live.test.mjs"  # live events and remote config (REST extension)
+MATCHMAKER_TEST_FILE = NODE_DIR / "matchmaker.test.mjs"  # addMatchmaker, party matchmaking
+MATCHES_TEST_FILE = NODE_DIR / "matches.test.mjs"  # relayed and authoritative matches
+TEST_FILES = (
+    TEST_FILE, SOCIAL_TEST_FILE, REALTIME_TEST_FILE, LIVE_TEST_FILE, MATCHMAKER_TEST_FILE, MATCHES_TEST_FILE,
+)  # fmt: skip
 NODE_TIMEOUT = 120
 NPM_TIMEOUT = 300
 

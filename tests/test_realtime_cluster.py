@@ -23,23 +23,40 @@ def _host(server) -> str:
     return f"127.0.0.1:{server.port}"
 
 
+async def _eventually(probe, expected, seconds: float = 10.0) -> bool:
+    """Whether `await probe()` returns `expected` within `seconds` (polled every 100 ms)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (got := await probe()) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still {got!r} after {seconds} s, expected {expected!r}")
+        await asyncio.sleep(0.1)
+    return True
+
+
 async def test_chat_status_and_parties_span_nodes(cluster_env, tmp_path):
     with running_server(cluster_env, tmp_path) as a, running_server(cluster_env, tmp_path) as b:
         alice = await open_socket(_host(a), await authenticate(_host(a), "defaultkey"), status=True)
         bob = await open_socket(_host(b), await authenticate(_host(b), "defaultkey"))
-        await asyncio.sleep(0.5)  # the nodes exchange presence snapshots when they start
 
-        # Status: bob on B follows alice on A.
-        status = (await bob.request("status_follow", {"user_ids": [alice.user_id]}))["status"]
-        assert [p["user_id"] for p in status["presences"]] == [alice.user_id]
+        # Status: bob on B follows alice on A (once A's presences have reached B: replication is
+        # asynchronous, so poll rather than guess how long it takes on a busy machine).
+        async def follow_alice() -> list[str]:
+            status = (await bob.request("status_follow", {"user_ids": [alice.user_id]}))["status"]
+            return [p["user_id"] for p in status["presences"]]
+
+        assert await _eventually(follow_alice, [alice.user_id])
         await alice.request("status_update", {"status": "raiding"})
         assert (await bob.push("status_presence_event"))["joins"][0]["status"] == "raiding"
 
         # Chat: a room with a member on each node.
         room = "r" + uuid.uuid4().hex[:8]
         channel = (await alice.request("channel_join", {"target": room, "type": 1}))["channel"]
-        joined = (await bob.request("channel_join", {"target": room, "type": 1}))["channel"]
-        assert {p["user_id"] for p in joined["presences"]} == {alice.user_id, bob.user_id}
+
+        async def bob_joins() -> set[str]:
+            joined = (await bob.request("channel_join", {"target": room, "type": 1}))["channel"]
+            return {p["user_id"] for p in joined["presences"]}
+
+        assert await _eventually(bob_joins, {alice.user_id, bob.user_id})
         while (await alice.push("channel_presence_event"))["joins"][0]["user_id"] != bob.user_id:
             pass
         ack = await alice.request("channel_message_send", {"channel_id": channel["id"], "content": '{"x":1}'})

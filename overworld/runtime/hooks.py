@@ -62,6 +62,19 @@ CALLS |= frozenset(
         "ListTournamentRecordsAroundOwner",
     }
 )  # fmt: skip
+# Remote config and live events (Overworld's own, docs/live_events.md): the clients' calls and the
+# operators' (HTTP key) ones.
+CALLS |= frozenset(
+    {
+        "GetRemoteConfig", "ListLiveEvents", "SetRemoteConfig", "DeleteRemoteConfig",
+        "ListRemoteConfig", "CreateLiveEvent", "UpdateLiveEvent", "DeleteLiveEvent", "GetLiveEvent",
+        "ListAllLiveEvents",
+    }
+)  # fmt: skip
+# Multiplayer matches.
+CALLS |= frozenset({"MatchCreate", "MatchJoin", "MatchLeave", "MatchDataSend", "ListMatches"})
+# The matchmaker's socket messages.
+CALLS |= frozenset({"MatchmakerAdd", "MatchmakerRemove", "PartyMatchmakerAdd", "PartyMatchmakerRemove"})
 _EMPTY: Chain = ((), ())
 
 

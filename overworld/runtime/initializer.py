@@ -127,6 +127,51 @@ class Initializer:
 
     # == end of leaderboards and tournaments ======================================================
 
+    def register_match(self, name: str, handler: Any) -> None:
+        """An authoritative match handler, started by `nk.match_create(name, params)`: a module,
+        object or class (one instance per match) with `match_init`, `match_join_attempt`,
+        `match_join`, `match_leave`, `match_loop` and optionally `match_terminate` and
+        `match_signal` (docs/matches.md)."""
+        from overworld.matches.server_api import register_match
+
+        self._check_open()
+        register_match(self._runtime, self._title, name, handler, self._module.name)
+
+    # == matchmaker (overworld.matchmaking) ========================================================
+
+    def register_matchmaker_matched(self, fn: Callable[..., Any]) -> None:
+        """`fn(ctx: EventContext, entries: list[MatchmakerEntry]) -> str | None` when the
+        matchmaker forms a match of this title: return a match id (e.g. from `nk.match_create`)
+        for an authoritative match, or None for a relayed one (its errors are logged and give a
+        relayed match, as in Nakama). One function per title: registering again replaces it."""
+        self._register_matchmaker_hook("matched", fn)
+
+    def register_matchmaker_override(self, fn: Callable[..., Any]) -> None:
+        """`fn(ctx: EventContext, proposed: list[list[MatchmakerEntry]]) -> list[list[MatchmakerEntry]]`
+        before the matches of a pass form: return the matches to form (drop one to veto it,
+        regroup the entries of several; tickets left out keep waiting). Entries of a party's
+        ticket go together (a match takes whole tickets)."""
+        self._register_matchmaker_hook("override", fn)
+
+    def register_matchmaker_queue(self, queue: str, rules: Any = None, **options: Any) -> None:
+        """Rules of a matchmaking queue (tickets with string property `queue`; "" for tickets
+        without one): a `QueueRules`, or its fields as keywords (skill_window, skill_window_growth,
+        skill_window_max, relax_after_sec, relaxed_min_count, region_property, region_relax_sec,
+        max_latency_ms, teams, skill_property). See docs/matchmaking.md."""
+        from overworld.matchmaking.server_api import register_queue
+
+        self._check_open()
+        register_queue(self._runtime, self._title, queue, rules, options)
+
+    def _register_matchmaker_hook(self, kind: str, fn: Callable[..., Any]) -> None:
+        from overworld.matchmaking.server_api import register_hook
+
+        self._check_open()
+        _check_callable(fn, f"matchmaker {kind} hook")
+        register_hook(self._runtime, self._title, kind, fn, self._module.name)
+
+    # == end of matchmaker =======================================================================
+
     # Decorator forms.
 
     def rpc(self, id: str) -> Callable[[F], F]:

@@ -25,6 +25,9 @@ from overworld.friends.models import FriendPage
 from overworld.groups.models import Group, GroupPage, GroupUpdate, GroupUserPage, UserGroupPage
 from overworld.ids import parse_uuid
 from overworld.leaderboards.server_api import LeaderboardFunctions  # nk.leaderboard_*, nk.tournament_*
+from overworld.live_events.server_api import LiveEventFunctions  # nk.remote_config_*, nk.live_event_*
+from overworld.matches.server_api import MatchFunctions  # nk.match_*
+from overworld.matchmaking.server_api import MatchmakerFunctions  # nk.matchmaker_*
 from overworld.storage.models import Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
 from overworld.titles.models import Title
 
@@ -54,7 +57,7 @@ class HttpResponse:
         return orjson.loads(self.body)
 
 
-class ServerApi(LeaderboardFunctions):
+class ServerApi(LeaderboardFunctions, LiveEventFunctions, MatchFunctions, MatchmakerFunctions):
     """The server functions available to one module for one title."""
 
     def __init__(self, runtime: Runtime, title: Title, module: str) -> None:

@@ -5,6 +5,8 @@ from overworld.api.http.routes import (
     friends,
     groups,
     leaderboards,
+    live_events,
+    matches,
     ops,
     rpc,
     session,
@@ -14,5 +16,6 @@ from overworld.api.http.routes import (
 
 ROUTES = [
     *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
-    *chat.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *ops.ROUTES,
+    *chat.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES, *matches.ROUTES,
+    *ops.ROUTES,
 ]  # fmt: skip
