@@ -1232,6 +1232,13 @@ def scenario_idle(ctx: Ctx, workers: Workers, run: int) -> dict[str, Any]:
         workers.call("close_all", {})
         time.sleep(2)
         rss3 = proc_status(server.pid, "VmRSS")
+        census_closed = server.census()  # before any full collection: what reference counting left
+        if census_closed:
+            kept = {k: (v - census0.get(k, 0)) / max(1, opened) for k, v in census_closed.items()}
+            objects["kept_per_closed_socket"] = round(sum(kept.values()), 2)
+            objects["kept_top"] = sorted(
+                ((round(v, 2), k) for k, v in kept.items() if v >= 0.5), reverse=True
+            )[:10]
         census2 = server.census(collect=True)
         if census2:  # what the closed sockets left behind after a full collection: a leak shows up here
             left = {k: (v - census0.get(k, 0)) / max(1, opened) for k, v in census2.items()}
@@ -1612,6 +1619,13 @@ def print_result(r: dict[str, Any]) -> None:
         if objs:
             top = ", ".join(f"{k.rsplit('.', 1)[-1]} {v:g}" for v, k in objs["top"][:12])
             print(f"        gc-tracked objects per socket: {objs['tracked_per_socket']} ({top})", flush=True)
+            if "kept_per_closed_socket" in objs:
+                kept = ", ".join(f"{k.rsplit('.', 1)[-1]} {v:g}" for v, k in objs["kept_top"])
+                print(
+                    "        ... still tracked after close, before a full collection: "
+                    f"{objs['kept_per_closed_socket']} per socket" + (f" ({kept})" if kept else ""),
+                    flush=True,
+                )
             if "left_per_closed_socket" in objs:
                 left = ", ".join(f"{k.rsplit('.', 1)[-1]} {v:g}" for v, k in objs["left_top"])
                 print(

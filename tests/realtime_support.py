@@ -16,15 +16,17 @@ from websockets.asyncio.client import ClientConnection, connect
 from overworld.api.http.app import create_app
 from overworld.config import Settings
 from overworld.node import Node
+from overworld.realtime.wsprotocol import OverworldWebSocketProtocol
 from tests.support import basic, free_port, unique
 
 
 @contextlib.asynccontextmanager
 async def live_server(settings: Settings, node: Node) -> AsyncIterator[str]:
-    """Serve the node's app with uvicorn (websockets-sansio, as `overworld serve`) on a free port."""
+    """Serve the node's app with uvicorn and Overworld's WebSocket protocol (as `overworld serve`:
+    frames written straight to the transport) on a free port."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, node=node), host="127.0.0.1", port=port, ws="websockets-sansio",
+        create_app(settings, node=node), host="127.0.0.1", port=port, ws=OverworldWebSocketProtocol,
         ws_per_message_deflate=False, lifespan="off", log_config=None, access_log=False,
         ws_max_size=max(65_536, 2 * settings.socket_max_message_bytes),
     )  # fmt: skip

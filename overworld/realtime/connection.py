@@ -1,9 +1,15 @@
 """One connected socket: who it is, and its bounded outbound queue.
 
-Anything sent to a socket goes through `send()`, which never blocks: frames wait in a queue
-that a writer task drains while there is something to write (an idle socket has no task). A
+Anything sent to a socket goes through `send()`, which never blocks: frames wait in a queue. A
 reader too slow to keep up fills the queue and is disconnected, so that it never slows the
 senders or anyone else.
+
+Two ways out. Served by `overworld serve` (see `overworld.realtime.wsprotocol`), a frame is
+encoded to WebSocket bytes once however many sockets it goes to (`send` remembers the last
+frame it encoded), and one flush per event-loop turn writes each socket's queue with a single
+`transport.write`; while the transport is paused (its buffer above the high-water mark) frames
+wait in the queue. Under any other ASGI server a writer task drains the queue through ASGI
+`websocket.send` messages while there is something to write (an idle socket has no task).
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overworld.context import CallContext
+
+if TYPE_CHECKING:
+    from overworld.realtime.wsprotocol import OverworldWebSocketProtocol
 
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -42,11 +52,76 @@ class TokenBucket:
         self.tokens -= 1
         return True
 
+    def overrun(self) -> bool:
+        """Count one more event refused by `take`; True once the refused events exceed `burst`
+        (a client that keeps sending while limited: time to disconnect it)."""
+        self.tokens -= 1
+        return self.tokens < -self.burst - 1
+
+
+def encode_text(frame: str) -> bytes:
+    """`frame` as an unmasked, unfragmented WebSocket text frame (what a server sends). The last
+    frame encoded is remembered, so a fan-out that sends one `str` to many sockets encodes it once."""
+    global _last_encoded
+    last = _last_encoded  # one (str, bytes) pair, replaced whole: always consistent
+    if last[0] is frame:
+        return last[1]
+    payload = frame.encode()
+    n = len(payload)
+    if n < 126:
+        wire = bytes((0x81, n)) + payload
+    elif n < 65_536:
+        wire = b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    else:
+        wire = b"\x81\x7f" + n.to_bytes(8, "big") + payload
+    _last_encoded = (frame, wire)
+    return wire
+
+
+_last_encoded: tuple[str | None, bytes] = (None, b"")
+
+
+class _Flusher:
+    """Writes the queues of the connections that got frames in this event-loop turn, once the
+    turn's callbacks have run (one per loop, so one `call_soon` per turn, not per frame)."""
+
+    __slots__ = ("__weakref__", "dirty", "loop", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[Connection] = []
+        self.scheduled = False
+
+    def add(self, conn: Connection) -> None:
+        self.dirty.append(conn)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.run)
+
+    def run(self) -> None:
+        self.scheduled = False
+        dirty, self.dirty = self.dirty, []
+        for conn in dirty:
+            conn._flush()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = weakref.WeakKeyDictionary()
+
+
+def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    flusher = _flushers.get(loop)
+    if flusher is None:
+        flusher = _flushers[loop] = _Flusher(loop)
+    return flusher
+
 
 class Connection:
     __slots__ = (
         "_closer",
+        "_direct",
+        "_flusher",
         "_max_queue",
+        "_pending",
         "_queue",
         "_send",
         "_writer",
@@ -71,6 +146,7 @@ class Connection:
         send: SendFn,
         max_queue: int,
         rate_limit: int,
+        direct: OverworldWebSocketProtocol | None = None,
     ) -> None:
         self.id = session_id
         self.ctx = ctx
@@ -79,9 +155,15 @@ class Connection:
         self.status = status
         self.limit = TokenBucket(rate_limit, rate_limit * 2)
         self._send = send
-        self._queue: deque[str] = deque()
+        self._queue: deque[Any] = deque()  # str frames (ASGI writer), or encoded bytes (direct)
         self._max_queue = max_queue
         self._writer: asyncio.Task[None] | None = None
+        self._direct = direct
+        self._pending = False  # waiting in the flusher's list
+        self._flusher: _Flusher | None = None
+        if direct is not None:
+            self._flusher = _flusher(direct.loop)
+            direct.on_writable = self._flush
         self.closed = False
         self.close_code = NORMAL
         self.close_reason = ""
@@ -103,13 +185,37 @@ class Connection:
         """Queue a text frame; False if the socket is closed or has just been dropped as slow."""
         if self.closed:
             return False
-        if len(self._queue) >= self._max_queue:
+        queue = self._queue
+        if len(queue) >= self._max_queue:
             self.close(POLICY, "Outbound queue full: the client is not reading fast enough")
             return False
-        self._queue.append(frame)
+        if self._flusher is not None:
+            queue.append(encode_text(frame))
+            if not self._pending:
+                self._pending = True
+                self._flusher.add(self)
+            return True
+        queue.append(frame)
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
         return True
+
+    def _flush(self) -> None:
+        """Direct path: write everything queued in one go, if the transport takes data now."""
+        self._pending = False
+        queue, direct = self._queue, self._direct
+        if not queue or direct is None:
+            return
+        if not direct.can_write():
+            if direct.gone():
+                self.closed = True  # the reader sees the disconnect
+                queue.clear()
+            return  # paused: resume_writing calls this again
+        try:
+            direct.write(queue[0] if len(queue) == 1 else b"".join(queue))
+        except Exception:
+            self.closed = True  # the transport is gone; the reader sees the disconnect
+        queue.clear()
 
     async def _write(self) -> None:
         queue = self._queue
@@ -131,10 +237,21 @@ class Connection:
         self.close_reason = reason
         if not flush:
             self._queue.clear()
+            direct = self._direct
+            if direct is not None and not direct.can_write() and not direct.gone():
+                # The transport is paused: the client is not reading, so a close frame would wait
+                # behind a full buffer until the keep-alive timeout. Drop the connection now.
+                direct.abort()
+                return
         self._closer = asyncio.get_running_loop().create_task(self._send_close(flush))
 
     async def _send_close(self, flush: bool) -> None:
-        if flush:
+        direct = self._direct
+        if flush and direct is not None:
+            while self._queue and not direct.gone():
+                await direct.writable.wait()
+                self._flush()
+        elif flush:
             while self._queue:
                 frame = self._queue.popleft()
                 with contextlib.suppress(Exception):

@@ -87,9 +87,8 @@ async def handle(node: Node, conn: Connection, data: str | bytes) -> None:
                 f"Rate limit exceeded: at most {node.settings.socket_rate_limit} messages per second",
             )
         )
-        if conn.limit.tokens < -conn.limit.burst:
+        if conn.limit.overrun():  # a flood of refused messages ends in a close
             conn.close(POLICY, "Rate limit exceeded", flush=True)
-        conn.limit.tokens -= 1  # keep counting the overrun, so a flood ends in a close
         return
     try:
         envelope = _decode(data)

@@ -2,7 +2,8 @@
 
 The session token is checked before the upgrade: a missing, bad, expired or revoked token is
 refused with HTTP 401 and Nakama's error body (or a close, on servers without the ASGI denial
-response extension). Frames from one socket are handled one at a time, in order.
+response extension). Frames from one socket are handled one at a time, in order. Served by
+`overworld serve`, outgoing frames skip ASGI (see `overworld.realtime.wsprotocol`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from overworld.api.wire.base import error_body
 from overworld.context import CallContext
 from overworld.errors import ApiError, Code
 from overworld.realtime.connection import Connection
+from overworld.realtime.wsprotocol import EXTENSION
 
 if TYPE_CHECKING:
     from overworld.node import Node
@@ -73,6 +75,7 @@ async def serve_socket(node: Node, scope: Scope, receive: Any, send: Any) -> Non
         session_id=str(uuid.uuid4()), ctx=ctx, issued_at_us=claims.issued_at_us,
         lang=query.get("lang", "en")[:18], status=query.get("status", "false").lower() == "true",
         send=send, max_queue=settings.socket_outbound_queue, rate_limit=settings.socket_rate_limit,
+        direct=scope.get("extensions", {}).get(EXTENSION),
     )  # fmt: skip
     await send({"type": "websocket.accept"})
     node.hub.connected(conn)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 Handler = Callable[[bytes], Awaitable[None] | None]
@@ -18,6 +18,10 @@ class PubSub(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def publish(self, topic: str, payload: bytes) -> None: ...
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish `(topic, payload)` pairs in this order, in as few round trips as possible."""
+        ...
+
     def subscribe(self, topic: str, handler: Handler) -> None: ...
     def on_reconnect(self, handler: Callable[[], Awaitable[None]]) -> None:
         """Run `handler` after a lost connection is re-established (messages may have been missed)."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import inspect
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from overworld.subsystems.pubsub.base import Handler
 
@@ -24,6 +24,10 @@ class EmbeddedPubSub:
             result = handler(payload)
             if inspect.isawaitable(result):
                 await result
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for topic, payload in messages:
+            await self.publish(topic, payload)
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic].append(handler)

@@ -2,8 +2,11 @@
 
 Callers on a hot path (presence diffs, cross-node deliveries) queue a message and return; one
 sender task publishes the queue in order, so peers see one sender's messages in the order they
-were queued (concurrent `publish` calls over a connection pool would not keep it). A failed
-publish is logged and skipped: consumers that must not miss a message detect gaps themselves.
+were queued (concurrent `publish` calls over a connection pool would not keep it). Whatever has
+queued up while the previous batch was being sent goes out as the next batch (`publish_many`: one
+Redis pipeline, one round trip), so a backlog costs one round trip per batch, not per message.
+A failed batch is logged and skipped: consumers that must not miss a message detect gaps
+themselves.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import structlog
 from overworld.subsystems.pubsub.base import PubSub
 
 log = structlog.get_logger(__name__)
+MAX_BATCH = 500  # messages per publish_many
 
 
 class Outbox:
@@ -41,11 +45,21 @@ class Outbox:
         await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
+        queue = self._queue
         while True:
-            topic, payload = await self._queue.get()
+            batch = [await queue.get()]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
-                await self._pubsub.publish(topic, payload)
+                await self._pubsub.publish_many(batch)
             except Exception as exc:
-                log.warning("could not publish", outbox=self._name, topic=topic, error=str(exc))
+                log.warning(
+                    "could not publish",
+                    outbox=self._name,
+                    topic=batch[0][0],
+                    messages=len(batch),
+                    error=str(exc),
+                )
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    queue.task_done()

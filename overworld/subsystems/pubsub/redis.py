@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -39,6 +39,16 @@ class RedisPubSub:
 
     async def publish(self, topic: str, payload: bytes) -> None:
         await self._redis.publish(self._prefix + topic, payload)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """One pipelined round trip (no transaction): Redis runs the PUBLISHes in order."""
+        if len(messages) == 1:
+            await self.publish(*messages[0])
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for topic, payload in messages:
+            pipe.publish(self._prefix + topic, payload)
+        await pipe.execute()
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         new = topic not in self._handlers
