@@ -4,6 +4,7 @@ socket notifications at start and end, and title isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -216,6 +217,18 @@ async def test_bad_events_are_rejected_naming_the_field_and_nothing_is_stored(nk
         await nk.live_event_create(name, start, end, **args)
     assert message in failure.value.message
     assert await nk.live_event_list() == []
+
+
+async def test_concurrent_updates_of_different_fields_both_take_effect(nk):
+    event = await nk.live_event_create("Sale", sec("2030-01-01T00:00:00"), sec("2030-01-02T00:00:00"))
+    await asyncio.gather(
+        nk.live_event_update(event.id, name="Big sale"),
+        nk.live_event_update(event.id, description="Half price"),
+        nk.live_event_update(event.id, config={"discount": 50}),
+    )
+    stored = await nk.live_event_get(event.id)
+    assert stored is not None
+    assert (stored.name, stored.description, stored.config) == ("Big sale", "Half price", {"discount": 50})
 
 
 async def test_events_are_created_updated_and_deleted(nk, node):

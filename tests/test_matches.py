@@ -179,6 +179,10 @@ async def test_relayed_create_join_data_to_all_and_some_presence_events_and_leav
     assert bad["error"]["code"] == 3
     bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": 1, "data": "%%%"})
     assert bad["error"]["code"] == 3 and "base64" in bad["error"]["message"]
+    for op_code in (2**63, str(-(2**63) - 1)):  # beyond int64, as a number or as a string
+        bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": op_code, "data": ""})
+        assert bad["error"] == {"code": 3, "message": "op_code is out of the int64 range."}
+    await bob.no_push("match_data")
 
     # Leave: the others hear of it.
     await bob.request("match_leave", {"match_id": match_id})
@@ -218,6 +222,16 @@ async def test_token_join_and_forged_or_expired_tokens(host, node):
     token = tokens.issue(node.default_title, match_id)
     joined = (await bob.request("match_join", {"token": token}))["match"]
     assert joined["match_id"] == match_id and joined["presences"][0]["user_id"] == alice.user_id
+
+    # A matchmaker's relayed match has nobody in it until its first player joins with a token.
+    fresh = f"{uuid.uuid4()}."
+    first = (await alice.request("match_join", {"token": tokens.issue(node.default_title, fresh)}))["match"]
+    assert first["match_id"] == fresh and "presences" not in first
+    second = (await bob.request("match_join", {"token": tokens.issue(node.default_title, fresh)}))["match"]
+    assert [p["user_id"] for p in second["presences"]] == [alice.user_id]
+    # Without a token, an empty relayed match is still unknown.
+    reply = await bob.request("match_join", {"match_id": f"{uuid.uuid4()}."})
+    assert reply["error"]["code"] == 4
 
     forged_title = dataclasses.replace(node.default_title, token_secret=b"x" * 40)
     for bad in (tokens.issue(forged_title, match_id), tokens.issue(node.default_title, match_id, -10), "abc"):
@@ -428,3 +442,14 @@ def test_label_queries_see_the_labels_fields_by_path():
     for bad in ("label.mode:", "+label.level:>=x", "+", 'label.name:"open'):
         with pytest.raises(QueryError):
             parse(bad, "label.")
+
+
+async def test_a_join_and_leave_within_one_tick_leaves_no_ghost(host, node):
+    match_id = await _nk(node).match_create("probe", {"tick_rate": 1})
+    alice = await _user(host, node.default_title)
+    assert "match" in await alice.request("match_join", {"match_id": match_id})
+    await alice.request("match_leave", {"match_id": match_id})
+    match = node.matches.local_match(node.default_title.id, match_id.split(".")[0])
+    await asyncio.sleep(2.5)  # two ticks at 1 tick/s: the join and the leave reach the handler
+    assert match is not None and not match.presences
+    await alice.close()

@@ -307,6 +307,24 @@ async def test_ratings_are_updated_by_server_code_and_used_for_tickets(host, nod
     assert again[a.user_id].mu == 25
 
 
+async def test_concurrent_reports_about_one_player_are_both_applied(node):
+    ratings = node.matchmaker.ratings
+    title = node.default_title.id
+    winner, losers = str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(6)]
+    await asyncio.gather(*(ratings.report(title, "duel", [[winner], [loser]], [1, 2]) for loser in losers))
+    concurrent = (await ratings.get(title, "duel", [winner]))[winner]
+    # The same six wins one after the other, for another player:
+    other = str(uuid.uuid4())
+    for loser in losers:
+        await ratings.report(title, "duel2", [[other], [loser]], [1, 2])
+    serial = (await ratings.get(title, "duel2", [other]))[other]
+    assert concurrent.matches == 6
+    assert concurrent.mu > 25 and serial.mu > 25
+    # Each loser is new, so every report gives the winner the same kind of gain: applied one
+    # after the other (no update lost), six concurrent wins end where six serial wins do.
+    assert concurrent.mu == pytest.approx(serial.mu) and concurrent.sigma == pytest.approx(serial.sigma)
+
+
 async def test_teams_are_balanced_by_skill(host, node):
     players = [await _user(host, node) for _ in range(4)]
     for p, skill in zip(players, [40, 10, 30, 20], strict=True):
@@ -395,3 +413,25 @@ async def test_no_ticket_is_matched_twice_under_concurrency(host, node):
     assert all(count == 1 for count in seen.values())
     assert set(seen) <= {t for ts in all_tickets for t in ts}
     assert len(seen) >= 70  # all but at most two are matched (a group of 1 never forms)
+
+
+async def test_a_store_failure_while_forming_leaves_the_tickets_waiting(host, node):
+    store = node.matchmaker.store
+    claim = store.claim
+    failures = []
+
+    async def failing_once(title_id: str, ids: list[str]) -> list[str]:
+        if not failures:
+            failures.append(ids)
+            raise ConnectionError("store unreachable")  # as a Redis outage would
+        return await claim(title_id, ids)
+
+    store.claim = failing_once  # type: ignore[method-assign]
+    try:
+        a, b = await _user(host, node), await _user(host, node)
+        await _add(a)
+        await _add(b)
+        matched = await a.push("matchmaker_matched")  # a later pass forms the match after all
+        assert failures and _ids(matched) == {a.user_id, b.user_id}
+    finally:
+        store.claim = claim  # type: ignore[method-assign]

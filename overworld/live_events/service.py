@@ -27,7 +27,7 @@ from uuid_utils import uuid4, uuid7
 from overworld.api.wire import realtime as rt
 from overworld.clock import now_ms, rfc3339
 from overworld.db import Database
-from overworld.errors import FailedPrecondition, InvalidArgument, NotFound
+from overworld.errors import ApiError, Code, FailedPrecondition, InvalidArgument, NotFound
 from overworld.ids import parse_uuid
 from overworld.live_events.audience import Player, parse_audience
 from overworld.live_events.models import ConfigValue, EffectiveConfig, LiveEvent, Occurrence
@@ -56,6 +56,7 @@ MAX_NAME = 128
 MAX_DESCRIPTION = 4096
 MAX_DURATION_SEC = 366 * 24 * 3600
 MAX_EVENTS = 1000  # per title
+UPDATE_ATTEMPTS = 10  # optimistic retries of an update that raced another
 MAX_WINDOW_SEC = 366 * 24 * 3600
 # How long a title's parsed config and events serve players without reading the database again
 # (any change on any node drops them at once; this bounds staleness if pub/sub lost a message).
@@ -366,28 +367,33 @@ class LiveEventService:
         return event
 
     async def update(self, title_id: str, event_id: str, **fields: Any) -> LiveEvent:
-        """Change the given fields; the event is checked again as a whole."""
+        """Change the given fields; the event is checked again as a whole. The row is written
+        only if nobody changed it since it was read (else read again and retry), so two
+        concurrent updates of different fields both take effect."""
         unknown = set(fields) - FIELDS
         if unknown:
             raise InvalidArgument(f"unknown live event field(s): {', '.join(sorted(unknown))}.")
-        event = await self.get(title_id, event_id)
-        if event is None:
-            raise NotFound("Live event not found.")
-        before = dataclasses.replace(event)
-        for name, value in fields.items():
-            setattr(event, name, value)
-        event.update_time = max(now_ms(), event.update_time + 1)
-        await self._validate(event)
-        await self._db.execute(
-            "UPDATE live_events SET name = $3, description = $4, start_time = $5, end_time = $6,"
-            " cron = $7, duration = $8, audience = $9, config = $10, leaderboard_id = $11,"
-            " metadata = $12, enabled = $13, create_time = $14, update_time = $15"
-            " WHERE title_id = $1 AND id = $2",
-            *self._params(event),
-        )
-        await self._changed(event.title_id, event.id, event)
-        await self._announce_change(before, event)
-        return event
+        for _ in range(UPDATE_ATTEMPTS):
+            event = await self.get(title_id, event_id)
+            if event is None:
+                raise NotFound("Live event not found.")
+            before = dataclasses.replace(event)
+            for name, value in fields.items():
+                setattr(event, name, value)
+            event.update_time = max(now_ms(), event.update_time + 1)
+            await self._validate(event)
+            written = await self._db.execute(
+                "UPDATE live_events SET name = $3, description = $4, start_time = $5, end_time = $6,"
+                " cron = $7, duration = $8, audience = $9, config = $10, leaderboard_id = $11,"
+                " metadata = $12, enabled = $13, create_time = $14, update_time = $15"
+                " WHERE title_id = $1 AND id = $2 AND update_time = $16",
+                *self._params(event), before.update_time,
+            )  # fmt: skip
+            if written:
+                await self._changed(event.title_id, event.id, event)
+                await self._announce_change(before, event)
+                return event
+        raise ApiError("The live event is being changed by others; try again.", Code.ABORTED)
 
     async def delete(self, title_id: str, event_id: str) -> bool:
         before = await self.get(title_id, event_id)

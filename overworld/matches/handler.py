@@ -371,7 +371,11 @@ class AuthoritativeMatch:
     def presence_changed(self, joins: list[Presence], leaves: list[Presence]) -> None:
         for p in leaves:
             self.approved.discard(p.session_id)
-            if p.session_id in self.presences or any(j.session_id == p.session_id for j in self.joins):
+            pending = len(self.joins)
+            # A player who joins and leaves within one tick never reaches the handler: its join
+            # is dropped instead of reporting a leave before the join (which left a ghost).
+            self.joins = [j for j in self.joins if j.session_id != p.session_id]
+            if p.session_id in self.presences and len(self.joins) == pending:
                 self.leaves.append(MatchPresence.of(p))
         for p in joins:
             if p.session_id in self.approved:

@@ -207,7 +207,9 @@ class MatchService:
         new = tracker.get(stream, conn.id) is None
         label: str | None = None
         if not node:
-            if new and tracker.count(stream) == 0:
+            # A relayed match exists while someone is in it; a verified token (from the
+            # matchmaker) may open it, as its first player joins before anybody else is there.
+            if new and not token and tracker.count(stream) == 0:
                 raise MatchNotFound()
         else:
             if not self._node_known(node):

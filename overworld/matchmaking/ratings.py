@@ -47,6 +47,7 @@ def check_queue(queue: str) -> str:
 class RatingStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._lock = " FOR UPDATE" if db.dialect == "postgresql" else ""  # SQLite: one writer at a time
 
     async def get(self, title_id: str, queue: str, user_ids: list[str]) -> dict[str, Rating]:
         """Every requested user's rating (the default one for users never rated)."""
@@ -91,32 +92,46 @@ class RatingStore:
                 len(values) != len(teams) or not all(isinstance(v, int | float) for v in values)
             ):
                 raise InvalidArgument(f"{name} must give one number per team.")
-        current = await self.get(title_id, queue, sorted(seen))
-        model_teams = [
-            [_MODEL.create_rating([current[u].mu, current[u].sigma], name=u) for u in team] for team in teams
-        ]
+        users = sorted(seen)  # one lock order for every report: no deadlock between two
         kwargs: dict[str, Any] = {}
         if ranks is not None:
             kwargs["ranks"] = [float(r) for r in ranks]
         elif scores is not None:
             kwargs["scores"] = [float(s) for s in scores]
-        rated = _MODEL.rate(model_teams, **kwargs)
         now = int(time.time() * 1000)
-        out = [
-            [Rating(str(p.name), p.mu, p.sigma, current[str(p.name)].matches + 1) for p in team]
-            for team in rated
-        ]
+        # Read and write in one transaction with the players' rows locked (rows created first,
+        # so that never-rated players are locked too): two reports about one player apply one
+        # after the other instead of the second overwriting the first.
         async with self._db.transaction() as tx:
-            for rated_team in out:
-                for r in rated_team:
-                    await tx.execute(
-                        "INSERT INTO matchmaker_ratings (title_id, queue, user_id, mu, sigma, matches,"
-                        " update_time) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                        " ON CONFLICT (title_id, queue, user_id) DO UPDATE SET mu = excluded.mu,"
-                        " sigma = excluded.sigma, matches = matchmaker_ratings.matches + 1,"
-                        " update_time = excluded.update_time",
-                        title_id, queue, r.user_id, r.mu, r.sigma, r.matches, now,
-                    )  # fmt: skip
+            await tx.executemany(
+                "INSERT INTO matchmaker_ratings (title_id, queue, user_id, mu, sigma, matches, update_time)"
+                " VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (title_id, queue, user_id) DO NOTHING",
+                [(title_id, queue, u, DEFAULT_MU, DEFAULT_SIGMA, now) for u in users],
+            )
+            marks = ", ".join(f"${i + 3}" for i in range(len(users)))
+            rows = await tx.fetch(
+                "SELECT user_id, mu, sigma, matches FROM matchmaker_ratings"
+                f" WHERE title_id = $1 AND queue = $2 AND user_id IN ({marks}) ORDER BY user_id{self._lock}",
+                title_id, queue, *users,
+            )  # fmt: skip
+            current = {
+                r["user_id"]: Rating(r["user_id"], float(r["mu"]), float(r["sigma"]), int(r["matches"]))
+                for r in rows
+            }
+            model_teams = [
+                [_MODEL.create_rating([current[u].mu, current[u].sigma], name=u) for u in team]
+                for team in teams
+            ]
+            rated = _MODEL.rate(model_teams, **kwargs)
+            out = [
+                [Rating(str(p.name), p.mu, p.sigma, current[str(p.name)].matches + 1) for p in team]
+                for team in rated
+            ]
+            await tx.executemany(
+                "UPDATE matchmaker_ratings SET mu = $4, sigma = $5, matches = $6, update_time = $7"
+                " WHERE title_id = $1 AND queue = $2 AND user_id = $3",
+                [(title_id, queue, r.user_id, r.mu, r.sigma, r.matches, now) for team in out for r in team],
+            )
         return out
 
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:

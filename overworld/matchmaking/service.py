@@ -246,7 +246,10 @@ class MatchmakerService:
                     if p.backfill is not None and all(q.backfill is not p.backfill for q in chosen):
                         self.engine.add(p.backfill)
                 for p in chosen:
-                    matched += await self._form(title_id, p)
+                    try:
+                        matched += await self._form(title_id, p)
+                    except Exception:  # one match failing must not strand the rest of the pass
+                        log.exception("matchmaker could not form a match", title=title_id)
             return matched
 
     async def _override(self, title_id: str, proposals: list[Proposal]) -> list[Proposal]:
@@ -286,14 +289,22 @@ class MatchmakerService:
 
     async def _form(self, title_id: str, p: Proposal) -> int:
         dead = [t for t in p.tickets if not self._alive(t)]
-        for t in dead:
-            await self.store.remove(title_id, t.id, "")
         ids = [t.id for t in p.tickets]
         if p.backfill is not None:
             ids.append(p.backfill.id)
-        missing = set(await self.store.claim(title_id, ids)) if not dead else {t.id for t in dead}
+        waiting = [*p.tickets, *([p.backfill] if p.backfill is not None else [])]
+        try:
+            for t in dead:
+                await self.store.remove(title_id, t.id, "")
+            missing = set(await self.store.claim(title_id, ids)) if not dead else {t.id for t in dead}
+        except Exception:
+            # The store failed (Redis down?) before the tickets were claimed: they wait on.
+            for t in waiting:
+                if t not in dead:
+                    self.engine.add(t)
+            raise
         if missing:  # the others wait on
-            for t in [*p.tickets, *([p.backfill] if p.backfill is not None else [])]:
+            for t in waiting:
                 if t.id not in missing:
                     self.engine.add(t)
             return 0

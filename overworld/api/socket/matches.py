@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from overworld.api.socket.errors import MATCH_JOIN_REJECTED, MATCH_NOT_FOUND, SocketError
 from overworld.api.wire import matches as wire
-from overworld.errors import InvalidArgument
+from overworld.api.wire.base import int64
 from overworld.matches.service import MatchJoinRejected, MatchNotFound
 from overworld.realtime.connection import Connection
 
@@ -45,10 +45,7 @@ async def match_leave(node: Node, conn: Connection, msg: wire.MatchLeave) -> Rep
 
 async def match_data_send(node: Node, conn: Connection, msg: wire.MatchDataSend) -> Reply:
     async def run(req: wire.MatchDataSend) -> None:
-        try:
-            op_code = int(req.op_code)
-        except ValueError:
-            raise InvalidArgument("op_code must be an integer.") from None
+        op_code = int64(req.op_code, "op_code")
         node.matches.send_data(conn, req.match_id, op_code, req.data, req.presences, req.reliable)
 
     await node.hooks.call("MatchDataSend", conn.ctx, msg, run)

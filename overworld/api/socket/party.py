@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from overworld.api.wire import realtime as rt
-from overworld.errors import InvalidArgument
+from overworld.api.wire.base import int64
 from overworld.realtime.connection import Connection
 
 if TYPE_CHECKING:
@@ -78,10 +78,7 @@ async def party_join_request_list(node: Node, conn: Connection, msg: rt.PartyId)
 
 async def party_data_send(node: Node, conn: Connection, msg: rt.PartyDataSend) -> Reply:
     async def run(req: rt.PartyDataSend) -> None:
-        try:
-            op_code = int(req.op_code)
-        except ValueError:
-            raise InvalidArgument("op_code must be an integer.") from None
+        op_code = int64(req.op_code, "op_code")
         node.parties.send_data(conn, req.party_id, op_code, req.data)
 
     await node.hooks.call("PartyDataSend", conn.ctx, msg, run)
