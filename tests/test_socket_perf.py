@@ -252,6 +252,31 @@ async def _outbox_keeps_order(pubsub: Any, topic: str) -> None:
     await outbox.close()
 
 
+async def test_a_stalled_outbox_keeps_only_the_newest_messages() -> None:
+    """Pub/sub stalls (Redis unreachable): the queue stays bounded, the oldest messages go."""
+    pubsub = EmbeddedPubSub()
+    await pubsub.start()
+    release = asyncio.Event()
+    sent: list[bytes] = []
+
+    async def stalled(messages: list[tuple[str, bytes]]) -> None:
+        await release.wait()
+        sent.extend(payload for _, payload in messages)
+
+    pubsub.publish_many = stalled  # type: ignore[method-assign]
+    outbox = Outbox(pubsub, "stalled", max_queued=100)
+    outbox.start()
+    outbox.put("t", b"first")
+    await asyncio.sleep(0)  # the sender takes "first" and waits on the stalled pub/sub
+    for i in range(1000):
+        outbox.put("t", str(i).encode())
+    assert outbox.dropped == 900
+    release.set()
+    await outbox.close()
+    assert sent == [b"first"] + [str(i).encode() for i in range(900, 1000)]
+    await pubsub.close()
+
+
 async def test_outbox_batches_keep_publish_order_embedded() -> None:
     pubsub = EmbeddedPubSub()
     await pubsub.start()
