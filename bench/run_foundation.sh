@@ -11,6 +11,8 @@
 #   PG_ADMIN_URL=postgresql://postgres@127.0.0.1:5432/postgres   where to create/drop the bench DB
 #   PYTHON=.venv/bin/python OVERWORLD=.venv/bin/overworld
 #   OUT_DIR=<dir>                keep the JSON results and server logs here (default: a temp dir)
+#   RUNTIME_PATH=<dir>           server code for the server (OVERWORLD_RUNTIME_PATH), e.g. examples/runtime
+#                                for the rpc-echo scenario; empty (default): no server code
 #   PG_ANALYZE=0|1               1: run ANALYZE on the bench database after the (untimed) set-up, so
 #                                the planner has statistics (this PostgreSQL has autovacuum off)
 #   PIN=auto|off                 taskset pinning: server on CPU 0, load generator on CPU 1
@@ -32,6 +34,7 @@ PG_ADMIN_URL="${PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 PIN="${PIN:-auto}"
 WAIT_IDLE="${WAIT_IDLE:-120}"
 PG_ANALYZE="${PG_ANALYZE:-0}"
+RUNTIME_PATH="${RUNTIME_PATH:-}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/ow-bench.XXXXXX)}"
 mkdir -p "$OUT_DIR"
 
@@ -153,6 +156,7 @@ run_backend() {
         echo "# sqlite: fresh data dir $DATA_DIR"
     fi
     env OVERWORLD_DATA_DIR="$DATA_DIR" OVERWORLD_LOG_LEVEL=warning OVERWORLD_SHUTDOWN_GRACE_SEC=2 \
+        OVERWORLD_RUNTIME_PATH="$RUNTIME_PATH" \
         "${env_db[@]}" "${SERVER_PIN[@]}" "$OVERWORLD" serve --host 127.0.0.1 --port "$PORT" \
         >"$OUT_DIR/server-$backend.log" 2>&1 &
     SERVER_PID=$!

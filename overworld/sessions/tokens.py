@@ -64,13 +64,12 @@ def issue(
 
 def _uuid4() -> str:
     """A random (version 4) UUID string, as str(uuid.uuid4()) without building a UUID object."""
-    n = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
-_UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62))  # version and variant bits
-_UUID4_SET = (0x4 << 76) | (0x2 << 62)
+# The variant nibble (10xx): the two random bits that are left, as the hex digit 8, 9, a or b.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def _b64(data: bytes) -> bytes:

@@ -31,6 +31,10 @@ from overworld.node import Node
 
 FastHandler = Callable[[Node, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
 _TRUE = {"true": True, "1": True, "false": False, "0": False}
+_COMMON_AUTH_QUERIES: dict[bytes, tuple[bool, str]] = {
+    b"": (True, ""),
+    **{f"create={text}".encode(): (value, "") for text, value in _TRUE.items()},
+}
 
 
 def header(scope: dict[str, Any], name: bytes) -> str:
@@ -58,8 +62,12 @@ def decode_body(body: bytes, kind: type[msgspec.Struct]) -> Any:
 
 
 def auth_query(scope: dict[str, Any]) -> tuple[bool, str]:
+    query: bytes = scope["query_string"]
+    known = _COMMON_AUTH_QUERIES.get(query)
+    if known is not None:  # "create=true" and the like: no parsing
+        return known
     create, username = True, ""
-    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if name == "create":
             parsed = _TRUE.get(value.lower())
             if parsed is None:

@@ -35,7 +35,7 @@ _JSON = "application/json"
 _HIDDEN_HEADERS = frozenset({"authorization", "cookie"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once a request, and a frozen __init__ costs more
 class RpcReply:
     status: int
     body: bytes
@@ -54,16 +54,23 @@ async def serve_rpc(
 ) -> RpcReply:
     """Authenticate, decode, call and encode one RPC request; errors become Nakama's error body."""
     query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}
-    header_map: dict[str, list[str]] = {}
-    for name, value in headers:  # ASGI servers give lower-case names
+    # What the function sees: every header but the hidden ones, lower-case names (as ASGI servers
+    # give them), repeated headers as several values. The caller's credentials are kept aside.
+    visible: dict[str, list[str]] = {}
+    authorization = ""
+    for name, value in headers:
         key = name.decode("latin-1")
-        values = header_map.get(key)
+        if key in _HIDDEN_HEADERS:
+            if key == "authorization" and not authorization:
+                authorization = value.decode("latin-1")
+            continue
+        values = visible.get(key)
         if values is None:
-            header_map[key] = [value.decode("latin-1")]
+            visible[key] = [value.decode("latin-1")]
         else:
             values.append(value.decode("latin-1"))
     try:
-        ctx = await _caller(node, query, header_map, client_address, request_id)
+        ctx = await _caller(node, query, authorization, client_address, request_id)
         unwrap = "unwrap" in query
         if method == "GET":
             payload = query.get("payload", [""])[0]
@@ -72,21 +79,19 @@ async def serve_rpc(
         else:
             payload = body.decode("utf-8", errors="replace")
         query.pop("http_key", None)
-        visible = {k: v for k, v in header_map.items() if k not in _HIDDEN_HEADERS}
         result = await call_rpc(node, ctx, rpc_id, payload, query, visible)
     except ApiError as exc:
         return RpcReply(exc.http_status, error_body(exc.code, exc.message))
     if unwrap:
-        content_type = header_map.get("content-type", ["text/plain"])[0]
+        content_type = visible.get("content-type", ["text/plain"])[0]
         return RpcReply(200, result.encode(), content_type)
     return RpcReply(200, msgspec.json.encode({"id": rpc_id, "payload": result}))
 
 
 async def _caller(
-    node: Node, query: dict[str, list[str]], headers: dict[str, list[str]], address: str, rid: str
+    node: Node, query: dict[str, list[str]], authorization: str, address: str, rid: str
 ) -> CallContext:
-    http_key = query.get("http_key", [""])[0]
-    authorization = headers.get("authorization", [""])[0]
+    http_key = query.get("http_key", [""])[0] if query else ""
     if not http_key and authorization[:6].lower() == "basic ":
         try:
             http_key = base64.b64decode(authorization[6:].strip(), validate=True).decode().split(":", 1)[0]
