@@ -114,3 +114,23 @@ async def test_metadata_and_username_are_kept_or_replaced_as_alone(node: Node):
     )
     assert (r1.score, r1.metadata, r1.username) == (9, '{"a": 1}', "first")
     assert (r2.metadata, r2.username) == ('{"b": 2}', "other")
+
+
+async def test_first_writes_of_one_owner_in_two_batches_both_succeed(node: Node):
+    """Writes with and without metadata go in separate statements: when the second statement's
+    upsert is not an improvement and the first inserted the row after its snapshot, the record
+    is read again instead of the write failing."""
+    board = await _board(node, "best", "desc")
+    title = node.default_title.id
+    for _ in range(50):
+        owner = str(uuid.uuid4())
+        results = await asyncio.gather(
+            node.leaderboards.write(title, board, None, owner, "u", 100, metadata='{"a":1}'),
+            node.leaderboards.write(title, board, None, owner, "u", 50),
+            return_exceptions=True,
+        )
+        assert not [r for r in results if isinstance(r, BaseException)], results
+        page = await node.leaderboards.list_records(
+            await node.leaderboards.board(title, board), [owner], None, "", None
+        )
+        assert [r.score for r in page.owner_records] == [100]

@@ -237,6 +237,22 @@ class WriteBatcher:
                         w.done.set_exception(exc)
                 return
             by_owner = {r[0]: r for r in found}
+            unseen = [w.owner_id for w in rows if w.owner_id not in by_owner]
+            if unseen:
+                # Left alone by the upsert because another statement (another batch or node)
+                # inserted the row after this statement's snapshot: read it now.
+                try:
+                    again = await self.db.fetch(
+                        f"SELECT {RECORD_COLUMNS}, false FROM leaderboard_records"
+                        f" WHERE {_PERIOD} AND owner_id = ANY($4::text[])",
+                        title_id, board_id, expiry, unseen,
+                    )  # fmt: skip
+                except Exception as exc:
+                    again = []
+                    for w in rows:
+                        if w.owner_id in unseen and not w.done.done():
+                            w.done.set_exception(exc)
+                by_owner.update((r[0], r) for r in again)
             for w in rows:
                 if not w.done.done():
                     r = by_owner.get(w.owner_id)

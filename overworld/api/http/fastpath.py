@@ -217,15 +217,20 @@ async def _list_records_cached(
     if hit is not None and hit[0] == version and hit[1] > now:
         page: lw.LeaderboardRecordList = hit[2]
         count = await service.rank_count(b, expiry, True)
-        return msgspec.structs.replace(
-            page, records=list(page.records), rank_count=str(count) if count else ""
-        )
+        return _own_copy(page, rank_count=str(count) if count else "")
     page = await lb.list_leaderboard_records(node, ctx, req)
     if service.top_version(b.title_id, b.id) == version:  # nothing changed while it was read
         if len(pages) > 10_000:
             pages.clear()
-        pages[key] = (version, now + TOP_PAGE_TTL, page)
-    return msgspec.structs.replace(page, records=list(page.records))
+        pages[key] = (version, now + TOP_PAGE_TTL, _own_copy(page))
+    return page
+
+
+def _own_copy(page: lw.LeaderboardRecordList, **changes: Any) -> lw.LeaderboardRecordList:
+    """A copy of a cached page down to its records (whose fields are immutable), so that an after
+    hook changing the records of one caller's response never changes the cache."""
+    records = [msgspec.structs.replace(r) for r in page.records]
+    return msgspec.structs.replace(page, records=records, **changes)
 
 
 async def write_leaderboard_record(
