@@ -75,7 +75,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Matchmaker (docs/matchmaking.md).
     matchmaker_interval_ms: Annotated[int, msgspec.Meta(ge=10)] = 1000  # time between matching passes
     matchmaker_max_tickets: Positive = 3  # tickets a session (or a party) may have waiting
-    matchmaker_max_intervals: NonNegative = 2  # passes a ticket waits for a full match, then takes its min
+    matchmaker_max_intervals: NonNegative = 2  # from its Nth pass a ticket takes its min count (Nakama's)
     shutdown_grace_sec: NonNegative = 10
     # Operations.
     log_level: Literal["debug", "info", "warning", "error"] = "info"

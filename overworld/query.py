@@ -70,18 +70,41 @@ class Query:
     clauses: list[Clause]
     match: Predicate = field(repr=False, default=lambda s, n: True)
     score: Scorer | None = field(repr=False, default=None)  # None: no optional clause scores
+    # Derived once from the clauses (the matchmaker reads them for every ticket it serves):
+    terms: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    range_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    terms_only: bool = field(init=False, repr=False, compare=False)
+    term_fields: tuple[str, ...] = field(init=False, repr=False, compare=False)  # sorted, once each
+    term_values: tuple[str, ...] | None = field(init=False, repr=False, compare=False)  # None: contradictory
+    bounds: dict[str, tuple[float, float]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.terms = tuple((c.field, c.value) for c in self.clauses if _is_required_term(c))  # type: ignore[misc]
+        self.range_fields = tuple(
+            dict.fromkeys(c.field for c in self.clauses if c.occur == "+" and c.kind == "range" and c.field)
+        )
+        self.terms_only = all(_is_required_term(c) for c in self.clauses)
+        required: dict[str, str] = {}
+        consistent = all(required.setdefault(f, v) == v for f, v in self.terms)
+        self.term_fields = tuple(sorted(required))
+        self.term_values = tuple(required[f] for f in self.term_fields) if consistent else None
+        self.bounds = {}
+        for name in {c.field for c in self.clauses if c.field}:
+            bounds = self._bounds_of(name)
+            if bounds != (-math.inf, math.inf):
+                self.bounds[name] = bounds
 
     @property
     def required_terms(self) -> list[tuple[str, str]]:
-        """(property, value) pairs a matching ticket must have as string properties."""
-        return [
-            (c.field, c.value)
-            for c in self.clauses
-            if c.occur == "+" and c.kind == "eq" and c.field and c.number is None
-        ]
+        """(property, value) pairs a matching ticket must have as string properties. When
+        `terms_only`, the query is exactly these: a document with all of them matches."""
+        return list(self.terms)
 
     def numeric_bounds(self, name: str) -> tuple[float, float]:
         """The range the required clauses allow for numeric property `name` (-inf..inf if free)."""
+        return self.bounds.get(name, _FREE)
+
+    def _bounds_of(self, name: str) -> tuple[float, float]:
         lo, hi = -math.inf, math.inf
         for c in self.clauses:
             if c.occur != "+" or c.field != name:
@@ -94,6 +117,13 @@ class Query:
             elif c.kind == "eq" and c.number is not None:
                 lo, hi = max(lo, c.number), min(hi, c.number)
         return lo, hi
+
+
+_FREE = (-math.inf, math.inf)
+
+
+def _is_required_term(c: Clause) -> bool:
+    return c.occur == "+" and c.kind == "eq" and bool(c.field) and c.number is None
 
 
 # -- parsing ---------------------------------------------------------------------------------------

@@ -140,3 +140,98 @@ def test_parties_fit_whole_and_the_index_is_used_for_required_terms():
     [p] = e.run(time.time())
     assert {t.id for t in p.tickets} == {"t1", "t3"}
     assert list(pool.tickets) == ["t2"]  # matched tickets leave the pool (the service claims them)
+
+
+def test_a_smaller_match_forms_on_the_max_intervals_th_pass_as_in_nakama():
+    now = time.time()
+    for max_intervals, first_pass_with_min in ((0, 1), (1, 1), (2, 2), (3, 3)):
+        e = Engine(max_intervals=max_intervals)
+        e.add(_ticket(1, min_count=2, max_count=4, created=now))
+        e.add(_ticket(2, min_count=2, max_count=4, created=now))
+        for n in range(1, first_pass_with_min):
+            assert e.run(now + n) == [], (max_intervals, n)  # waiting for a full match of 4
+        [p] = e.run(now + first_pass_with_min)
+        assert {t.id for t in p.tickets} == {"t1", "t2"}
+    # A full match never waits.
+    e = Engine(max_intervals=5)
+    for i in range(4):
+        e.add(_ticket(i, min_count=2, max_count=4, created=now))
+    [p] = e.run(now)
+    assert len(p.tickets) == 4
+
+
+def test_a_matched_ticket_never_comes_back_from_an_index():
+    # The first ticket of a set of required fields once stayed behind in the index built for it.
+    e = Engine(max_intervals=0)
+    query, s = "+properties.mode:duel +properties.region:eu", {"mode": "duel", "region": "eu"}
+    e.add(_ticket(1, query, s, skill=10))
+    e.add(_ticket(2, query, s, skill=11))
+    e.add(_ticket(9, query + " +properties.map:x", s, skill=30))  # in the same bucket, matches nobody
+    [p] = e.run(time.time())
+    assert {t.id for t in p.tickets} == {"t1", "t2"}
+    e.add(_ticket(3, query, s, skill=10))
+    assert e.run(time.time()) == []
+    e.add(_ticket(4, query, s, skill=12))
+    [p] = e.run(time.time())
+    assert {t.id for t in p.tickets} == {"t3", "t4"}
+
+
+def test_every_query_of_a_group_is_checked_both_ways_inside_a_bucket():
+    def pool(region_of_t2: str, query_of_t3: str) -> list[set[str]]:
+        e = Engine(max_intervals=0)
+        e.add(_ticket(1, "+properties.mode:a", {"mode": "a", "region": "eu"}, min_count=3, max_count=3))
+        e.add(
+            _ticket(2, "+properties.mode:a", {"mode": "a", "region": region_of_t2}, min_count=3, max_count=3)
+        )
+        e.add(_ticket(3, query_of_t3, {"mode": "a", "region": "eu"}, min_count=3, max_count=3))
+        return [{t.id for t in p.tickets} for p in e.run(time.time())]
+
+    assert pool("eu", "+properties.mode:a +properties.region:eu") == [{"t1", "t2", "t3"}]
+    assert pool("us", "+properties.mode:a +properties.region:eu") == []  # t3 does not want t2
+    assert pool("us", "+properties.mode:a -properties.region:us") == []
+    assert pool("us", "+properties.mode:b") == []  # t3 wants none of the bucket
+    assert pool("us", "+properties.mode:a") == [{"t1", "t2", "t3"}]
+
+
+def test_matching_is_the_same_past_the_index_limit(monkeypatch: pytest.MonkeyPatch):
+    from overworld.matchmaking import engine
+
+    def run() -> list[set[str]]:
+        e = Engine(max_intervals=0)
+        s = {"mode": "a", "region": "eu", "map": "m1"}
+        queries = ["+properties.mode:a", "+properties.mode:a +properties.region:eu",
+                   "+properties.map:m1 +properties.region:eu", "+properties.mode:a +properties.map:m2"]  # fmt: skip
+        for i, q in enumerate(queries * 2):
+            e.add(_ticket(i, q, s, skill=float(i)))
+        return sorted(({t.id for t in p.tickets} for p in e.run(time.time())), key=sorted)
+
+    unlimited = run()
+    monkeypatch.setattr(engine, "MAX_INDEXES", 1)
+    assert run() == unlimited
+    assert {"t3", "t7"} not in unlimited and len(unlimited) == 3  # m2 is wanted by nobody's map
+
+
+def test_region_rule_narrows_the_bucket_until_it_relaxes():
+    rules = QueueRules(region_property="region", region_relax_sec=5, max_latency_ms=100)
+    now = time.time()
+
+    def pool(query_of_t2: str, at: float) -> list[set[str]]:
+        e = Engine(lambda title, queue: rules, max_intervals=0)
+        e.add(_ticket(1, "+properties.mode:a", {"mode": "a", "region": "eu"}, created=now))
+        e.add(_ticket(2, query_of_t2, {"mode": "a", "region": "us"}, created=now))
+        e.add(_ticket(3, "+properties.mode:a", {"mode": "a", "region": "eu"}, created=now))
+        return [{t.id for t in p.tickets} for p in e.run(at)]
+
+    assert pool("+properties.mode:a", now) == [{"t1", "t3"}]  # same region first
+    assert pool("+properties.mode:a +properties.region:eu", now) == [{"t1", "t3"}]  # us wants eu: not yet
+    # No common latency reported: regions never mix, even after relaxing.
+    assert pool("+properties.mode:a +properties.region:eu", now + 6) == [{"t1", "t3"}]
+    e = Engine(lambda title, queue: rules, max_intervals=0)
+    e.add(_ticket(2, "+properties.region:eu", {"mode": "a", "region": "us"}, created=now))
+    t1 = _ticket(1, "+properties.mode:a", {"mode": "a", "region": "eu"}, created=now)
+    t1.n["latency_eu"] = 20
+    e.add(t1)
+    e.pools["title"].tickets["t2"].n["latency_eu"] = 80
+    assert e.run(now + 1) == []  # t2 (oldest) asks for eu but must stay in us for now
+    [p] = e.run(now + 6)
+    assert {t.id for t in p.tickets} == {"t1", "t2"}

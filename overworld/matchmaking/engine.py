@@ -3,8 +3,9 @@
 Each title has its own pool. A pool indexes its tickets so that a ticket's candidates come from
 the smallest of:
 
-- the posting list of one of its required exact terms (`+properties.mode:ranked` -> the tickets
-  whose `mode` is `ranked`), or of its region under a region rule;
+- the bucket of the tickets having all its required exact terms (`+properties.mode:ranked
+  +properties.region:eu` -> the tickets whose `mode` is `ranked` and `region` is `eu`), plus its
+  region under a region rule; an index per set of fields is built when a query first needs it;
 - a range of a sorted numeric index (`properties.rank:>=10 +properties.rank:<=20`, or the skill
   window), walked outwards from the ticket's own skill, so the closest skill comes first;
 - the whole pool, oldest first, when the query constrains nothing indexable (`*`).
@@ -13,68 +14,97 @@ A pass serves backfill requests first, then tickets oldest first. The searching 
 candidates in that order while they fit: both queries accept each other (and every member
 already taken), counts stay compatible, skill within the window, region rules hold; it stops at
 its maximum count or after examining `scan_limit` candidates. The match formed is the longest
-prefix of what it took whose size suits every ticket in it (min/max count, count multiple); a
-ticket still in its first `max_intervals` passes only forms a match at the full maximum count
-(Nakama's rule), after that at its minimum. So a pass costs about (tickets x candidates looked
-at), never (tickets x pool).
+prefix of what it took whose size suits every ticket in it (min/max count, count multiple); as in
+Nakama, a ticket forms a smaller match than its maximum count only from its `max_intervals`-th
+pass on (the first pass with `max_intervals` 0 or 1), before that only a full one. So a pass
+costs about (tickets x candidates looked at), never (tickets x pool).
+
+Queries are evaluated as little as possible: candidates from the exact bucket of a query's
+required terms are known to satisfy a query made only of such terms, and what a candidate's
+query says of the searching ticket is worked out once per query text (`_Verdicts`).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from math import lcm
+from typing import Any, NamedTuple
 
-from sortedcontainers import SortedKeyList  # type: ignore[import-untyped]
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from overworld.matchmaking.models import DEFAULT_RULES, Proposal, QueueRules, Ticket
+from overworld.query import Query
 
 RulesFor = Callable[[str, str], QueueRules]  # (title id, queue) -> rules
 SCAN_LIMIT = 256
 
 
-def _skill_key(t: Ticket) -> tuple[float, int]:
-    return (t.skill, t.seq)
+Entry = tuple[float, int, str, Ticket]  # (value, arrival, id, ticket): how sorted indexes hold tickets
+
+
+def _entry(t: Ticket, value: float) -> Entry:
+    return (value, t.seq, t.id, t)  # compared by value, then arrival; never down to the ticket
 
 
 class Bucket:
-    """Tickets sharing some exact string properties: oldest first, and by skill."""
+    """Tickets sharing some exact string properties: oldest first (`items`), and by skill
+    (`by_skill`, sorted only once some query walks it: most buckets of a pool are never walked,
+    and keeping a sorted list current costs more than the dictionary)."""
 
-    __slots__ = ("by_skill", "items")
+    __slots__ = ("_by_skill", "_verdicts", "items", "terms")
 
-    def __init__(self) -> None:
+    def __init__(self, terms: dict[str, str]) -> None:
+        self.terms = terms  # what all its tickets have
         self.items: dict[str, Ticket] = {}
-        self.by_skill: SortedKeyList = SortedKeyList(key=_skill_key)
+        self._by_skill: SortedList | None = None
+        self._verdicts: _Verdicts | None = None
+
+    @property
+    def verdicts(self) -> _Verdicts:
+        """What queries say about all its tickets, worked out once per query text."""
+        if self._verdicts is None:
+            self._verdicts = _Verdicts(self.terms)
+        return self._verdicts
 
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def by_skill(self) -> SortedList:
+        """Entries of the tickets with a skill, sorted by (skill, arrival); built on first use."""
+        if self._by_skill is None:
+            self._by_skill = SortedList(_entry(t, t.skill) for t in self.items.values() if t.skill == t.skill)
+        return self._by_skill
+
     def add(self, t: Ticket) -> None:
+        if t.id in self.items:  # a new index may already hold the ticket it was built for
+            return
         self.items[t.id] = t
-        if not math.isnan(t.skill):
-            self.by_skill.add(t)
+        if self._by_skill is not None and t.skill == t.skill:  # NaN: no skill
+            self._by_skill.add(_entry(t, t.skill))
 
     def discard(self, t: Ticket) -> None:
-        if self.items.pop(t.id, None) is not None and not math.isnan(t.skill):
-            self.by_skill.discard(t)
+        if self.items.pop(t.id, None) is not None and self._by_skill is not None and t.skill == t.skill:
+            self._by_skill.discard((t.skill, t.seq, t.id, t))  # its `_entry`
 
 
-MAX_COMPOSITES = 64  # distinct sets of required fields indexed together, per title
+MAX_INDEXES = 64  # distinct sets of required fields indexed, per title (besides every ticket)
 
 
 class TitlePool:
-    """The waiting tickets of one title, with their indexes: every ticket is in `all`, in one
-    bucket per string property (`postings`), in one bucket per set of fields that some query
-    requires together (`composites`, built when first needed), and in a sorted list per numeric
-    property (`numeric`)."""
+    """The waiting tickets of one title, with their indexes: for each set of string fields that
+    some query requires (`indexes`: fields -> values -> bucket; () -> () -> every ticket), in the
+    bucket of its values for them; and in a sorted list per numeric property that some query
+    ranges over (`numeric`). Indexes are built when a query first needs them, then kept current,
+    so a ticket costs only what the pool's queries actually use."""
 
     def __init__(self) -> None:
         self.tickets: dict[str, Ticket] = {}  # oldest first
         self.backfills: dict[str, Ticket] = {}
-        self.all = Bucket()
-        self.postings: dict[tuple[str, str], Bucket] = {}
-        self.composites: dict[tuple[str, ...], dict[tuple[str, ...], Bucket]] = {}
-        self.numeric: dict[str, SortedKeyList] = {}
+        self.indexes: dict[tuple[str, ...], dict[tuple[str, ...], Bucket]] = {}
+        self.numeric: dict[str, SortedList] = {}
 
     def __len__(self) -> int:
         return len(self.tickets)
@@ -86,31 +116,21 @@ class TitlePool:
         if t.id in self.tickets:
             return
         self.tickets[t.id] = t
-        self.all.add(t)
-        required = {f for f, _ in t.query.required_terms}
-        if len(required) > 1 and len(self.composites) < MAX_COMPOSITES:
-            self.bucket(dict.fromkeys(required, ""))  # index together what its query requires together
-        postings = self.postings
-        s = t.s
-        for key in s.items():
-            bucket = postings.get(key)
-            if bucket is None:
-                bucket = postings[key] = Bucket()
-            bucket.add(t)
-        for fields, buckets in self.composites.items():
-            values = _values(s, fields)
-            if values is not None:
-                bucket = buckets.get(values)
-                if bucket is None:
-                    bucket = buckets[values] = Bucket()
-                bucket.add(t)
-        for name, value in t.n.items():
-            if not math.isfinite(value):
-                continue
-            index = self.numeric.get(name)
-            if index is None:
-                index = self.numeric[name] = SortedKeyList(key=lambda x, f=name: (x.n[f], x.seq))
-            index.add(t)
+        for fields, buckets in self.indexes.items():
+            _index_ticket(buckets, fields, t)
+        for name, index in self.numeric.items():
+            value = t.n.get(name, math.nan)
+            if math.isfinite(value):
+                index.add(_entry(t, value))
+        self._prepare_index_for(t)
+
+    def _prepare_index_for(self, t: Ticket) -> None:
+        """Build the index `t`'s own search will walk now, rather than during a pass."""
+        fields, values = t.query.term_fields, t.query.term_values
+        if fields and values is not None:
+            bucket, _ = self.lookup(fields, values)
+            if bucket is not None and t.skill == t.skill:
+                bucket.by_skill  # noqa: B018 - sorted from now on
 
     def remove(self, ticket_id: str) -> Ticket | None:
         t = self.backfills.pop(ticket_id, None)
@@ -119,48 +139,68 @@ class TitlePool:
         t = self.tickets.pop(ticket_id, None)
         if t is None:
             return None
-        self.all.discard(t)
-        for key in t.s.items():
-            bucket = self.postings.get(key)
+        for fields, buckets in self.indexes.items():
+            values = _values(t.s, fields)
+            if values is None:
+                continue
+            bucket = buckets.get(values)
             if bucket is not None:
                 bucket.discard(t)
-                if not bucket:
-                    del self.postings[key]
-        for fields, buckets in self.composites.items():
-            values = _values(t.s, fields)
-            if values is not None:
-                bucket = buckets.get(values)
-                if bucket is not None:
-                    bucket.discard(t)
-                    if not bucket:
-                        del buckets[values]
-        for name, value in t.n.items():
-            index = self.numeric.get(name)
-            if index is not None and math.isfinite(value):
-                index.discard(t)
+                if not bucket.items:
+                    del buckets[values]
+        for name, index in self.numeric.items():
+            value = t.n.get(name, math.nan)
+            if math.isfinite(value):
+                index.discard(_entry(t, value))
         return t
 
     def bucket(self, terms: dict[str, str]) -> Bucket | None:
-        """The tickets whose string properties include all of `terms` (None: there are none)."""
-        if not terms:
-            return self.all
-        if len(terms) == 1:
-            return self.postings.get(next(iter(terms.items())))
+        """The smallest indexed set of tickets that holds every ticket whose string properties
+        include all of `terms` (None: there are none)."""
         fields = tuple(sorted(terms))
-        buckets = self.composites.get(fields)
+        return self.lookup(fields, tuple(terms[f] for f in fields))[0]
+
+    def lookup(self, fields: tuple[str, ...], values: tuple[str, ...]) -> tuple[Bucket | None, bool]:
+        """`bucket()` of the terms `fields` (sorted) = `values`, and whether it is exactly the
+        tickets having them all: it is, unless `MAX_INDEXES` is reached (then a superset:
+        callers check queries anyway)."""
+        buckets = self.indexes.get(fields)
         if buckets is None:
-            if len(self.composites) >= MAX_COMPOSITES:
-                best = min((self.postings.get(kv) for kv in terms.items()), key=lambda b: len(b) if b else -1)
-                return best
-            buckets = self.composites[fields] = {}
+            if fields and len(self.indexes) >= MAX_INDEXES:  # the index of every ticket is always allowed
+                return self._smallest_superset(dict(zip(fields, values, strict=True))), False
+            buckets = self.indexes[fields] = {}
             for t in self.tickets.values():
-                values = _values(t.s, fields)
-                if values is not None:
-                    bucket = buckets.get(values)
-                    if bucket is None:
-                        bucket = buckets[values] = Bucket()
-                    bucket.add(t)
-        return buckets.get(tuple(terms[f] for f in fields))
+                _index_ticket(buckets, fields, t)
+        return buckets.get(values), True
+
+    def _smallest_superset(self, terms: dict[str, str]) -> Bucket | None:
+        best: Bucket | None = None
+        for fields, buckets in self.indexes.items():
+            if all(f in terms for f in fields):
+                bucket = buckets.get(tuple(terms[f] for f in fields))
+                if bucket is None:
+                    return None  # no ticket has these values, so none has all of `terms`
+                if best is None or len(bucket) < len(best):
+                    best = bucket
+        return best if best is not None else self.lookup((), ())[0]  # else every ticket
+
+    def numeric_index(self, name: str) -> SortedList:
+        """Entries of the tickets with a finite numeric property `name`, sorted by (value,
+        arrival); built when a query first ranges over `name`, then kept current."""
+        index = self.numeric.get(name)
+        if index is None:
+            values = ((t, t.n.get(name, math.nan)) for t in self.tickets.values())
+            index = self.numeric[name] = SortedList(_entry(t, v) for t, v in values if math.isfinite(v))
+        return index
+
+
+def _index_ticket(buckets: dict[tuple[str, ...], Bucket], fields: tuple[str, ...], t: Ticket) -> None:
+    values = _values(t.s, fields)
+    if values is not None:
+        bucket = buckets.get(values)
+        if bucket is None:
+            bucket = buckets[values] = Bucket(dict(zip(fields, values, strict=True)))
+        bucket.add(t)
 
 
 def _values(s: dict[str, str], fields: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -244,121 +284,47 @@ class Engine:
 
     def _candidates(
         self, pool: TitlePool, t: Ticket, rules: QueueRules, window: float, same_region: bool
-    ) -> Iterable[Ticket]:
-        terms: dict[str, str] = {}
-        for f, v in t.query.required_terms:
-            if terms.setdefault(f, v) != v:
-                return ()
-        if same_region:
-            region = t.s.get(rules.region_property, "")
-            if terms.setdefault(rules.region_property, region) != region:
-                return ()
-        bucket = pool.bucket(terms)
+    ) -> Candidates:
+        """The tickets `t` may match, in the order to try them."""
+        fields, values = t.query.term_fields, t.query.term_values
+        if values is not None and same_region:
+            fields, values = _with_term(
+                fields, values, rules.region_property, t.s.get(rules.region_property, "")
+            )
+        if values is None:  # contradictory: no ticket can have them all
+            return NO_CANDIDATES
+        bucket, exact = pool.lookup(fields, values)
         if bucket is None:
-            return ()
-        sp = rules.skill_property
-        lo, hi = t.query.numeric_bounds(sp)
+            return NO_CANDIDATES
+        verdicts = bucket.verdicts if exact else None
         skill = t.skill
-        if not math.isnan(skill):
+        if skill == skill:  # not NaN
+            lo, hi = t.query.numeric_bounds(rules.skill_property)
             lo, hi = max(lo, skill - window), min(hi, skill + window)
             if len(bucket.by_skill):
-                return _outwards(bucket.by_skill, skill, lo, hi)
-        for name in {c.field for c in t.query.clauses if c.occur == "+" and c.kind == "range" and c.field}:
+                return Candidates(_outwards(bucket.by_skill, skill, lo, hi), verdicts)
+        for name in t.query.range_fields:
             lo, hi = t.query.numeric_bounds(name)
-            index = pool.numeric.get(name)
-            if index is None:
-                return ()
-            i = index.bisect_key_left((lo, -1))
-            j = index.bisect_key_right((hi, math.inf))
+            index = pool.numeric_index(name)
+            i = index.bisect_left((lo, -1))
+            j = index.bisect_right((hi, math.inf))
             if j - i < len(bucket):
-                found: Iterable[Ticket] = index.islice(i, j)
-                return found
-        return bucket.items.values()
+                return Candidates((e[3] for e in index.islice(i, j)), None)
+        return Candidates(bucket.items.values(), verdicts)
 
     def _grow(
         self, title_id: str, pool: TitlePool, t: Ticket, now: float, taken: set[str], sessions: set[str]
     ) -> Proposal | None:
-        if any(m.session_id in sessions for m in t.members):
+        """The match `t` forms with the best candidates this pass, if any."""
+        if t.size > t.max_count or any(m.session_id in sessions for m in t.members):
             return None
         rules = self.rules_for(title_id, t.queue)
         waited = now - t.created
         window = rules.window(waited)
-        region_prop = rules.region_property
-        relaxed_region = rules.region_relax_sec is not None and waited >= rules.region_relax_sec
-        same_region = bool(region_prop) and not relaxed_region
-        lo = rules.min_count(t, waited)
-        hi = t.max_count
-        total = t.size
-        if total > hi:
-            return None
-        chosen = [t]
-        chosen_sessions = {m.session_id for m in t.members}
-        queue = t.queue
-        t_match, t_s, t_n, skill = t.query.match, t.s, t.n, t.skill
-        scorer = t.query.score
-        scored: list[tuple[float, int, Ticket]] = []
-        examined = 0
-        limit = self.scan_limit
-        inf = math.inf
-        others: list[Ticket] = []  # chosen, but t
-        for c in self._candidates(pool, t, rules, window, same_region):
-            if total >= hi or examined >= limit:
-                break
-            examined += 1
-            size = c.size
-            if c is t or total + size > hi or c.id in taken:
-                continue
-            c_s = c.s
-            if c_s.get("queue", "") != queue:
-                continue
-            if window != inf and not abs(c.skill - skill) <= window:
-                continue
-            if region_prop and not _region_ok(rules, t, c, same_region):
-                continue
-            c_lo = c.min_count
-            if c_lo > lo:
-                c_lo = rules.min_count(c, now - c.created)
-            c_max = c.max_count
-            if c_lo > hi or c_max < lo or c_lo > c_max:
-                continue
-            c_n = c.n
-            c_match = c.query.match
-            if not t_match(c_s, c_n) or not c_match(t_s, t_n):
-                continue
-            if size == 1:
-                if c.members[0].session_id in chosen_sessions:
-                    continue
-            elif not chosen_sessions.isdisjoint([m.session_id for m in c.members]):
-                continue
-            if others:
-                ok = True
-                for o in others:
-                    if not o.query.match(c_s, c_n) or not c_match(o.s, o.n):
-                        ok = False
-                        break
-                if not ok:
-                    continue
-            if scorer is not None:
-                scored.append((scorer(c_s, c_n), -examined, c))
-                continue
-            chosen.append(c)
-            others.append(c)
-            for m in c.members:
-                chosen_sessions.add(m.session_id)
-            total += size
-            if c_max < hi:
-                hi = c_max
-            if c_lo > lo:
-                lo = min(c_lo, c_max)
-        if scorer is not None and scored:
-            scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
-            for _, _, c in scored:
-                if total + c.size > hi:
-                    continue
-                chosen.append(c)
-                total += c.size
-                hi = min(hi, c.max_count)
-        group = self._best_prefix(title_id, chosen, now, full_only=t.intervals < self.max_intervals)
+        same_region = _same_region_only(rules, waited)
+        found = self._candidates(pool, t, rules, window, same_region)
+        chosen = self._take(t, found, rules, window, same_region, now, taken)
+        group = self._best_prefix(rules, chosen, now, full_only=not self._last_interval(t))
         if group is None:
             return None
         for x in group:
@@ -369,19 +335,129 @@ class Engine:
             proposal.teams = balance_teams(group, rules.teams)
         return proposal
 
+    def _last_interval(self, t: Ticket) -> bool:
+        """Whether this pass is `t`'s `max_intervals`-th or later (it has waited through
+        `intervals` passes before this one): from then on it accepts less than a full match.
+        Nakama counts the same way (the interval count is raised before the ticket searches)."""
+        return t.intervals + 1 >= self.max_intervals
+
+    def _take(
+        self, t: Ticket, found: Candidates, rules: QueueRules, window: float, same_region: bool,
+        now: float, taken: set[str],
+    ) -> list[Ticket]:  # fmt: skip
+        """`t` and the candidates it takes, in order: each fits the counts, the rules and every
+        query of those taken before it, both ways."""
+        lo = rules.min_count(t, now - t.created)
+        hi = t.max_count
+        total = t.size
+        chosen = [t]
+        chosen_sessions = {m.session_id for m in t.members}
+        queue = t.queue
+        t_s, t_n, skill = t.s, t.n, t.skill
+        verdicts = found.verdicts
+        check_t = verdicts is None or verdicts.of(t.query) is None  # else the bucket decides: yes
+        t_match = t.query.match
+        accepts_t: dict[str, bool] = {}  # candidate query text -> whether it accepts t
+        scorer = t.query.score
+        scored: list[tuple[float, int, Ticket]] = []
+        examined = 0
+        limit = self.scan_limit
+        check_window = window != math.inf  # (also at the edges of a skill walk: the same float test)
+        region_prop = rules.region_property
+        others: list[Ticket] = []  # chosen, but t
+        undecided: list[Ticket] = []  # those of `others` whose query the bucket does not decide
+        blocked = False  # one of `others` accepts no ticket of the bucket: nobody else can join
+        if total >= hi:
+            return chosen
+        for c in found.tickets:
+            if examined >= limit:
+                break
+            examined += 1
+            size = c.size
+            if c is t or total + size > hi or c.id in taken:
+                continue
+            c_s = c.s
+            if c_s.get("queue", "") != queue:
+                continue
+            if check_window and not abs(c.skill - skill) <= window:
+                continue
+            if region_prop and not _region_ok(rules, t, c, same_region):
+                continue
+            c_lo = c.min_count
+            if c_lo > lo:
+                c_lo = rules.min_count(c, now - c.created)
+            c_max = c.max_count
+            if c_lo > hi or c_max < lo or c_lo > c_max:
+                continue
+            if check_t and not t_match(c_s, c.n):
+                continue
+            c_query = c.query
+            accepted = accepts_t.get(c_query.text)
+            if accepted is None:
+                accepted = accepts_t[c_query.text] = c_query.match(t_s, t_n)
+            if not accepted:
+                continue
+            if size == 1:
+                if c.members[0].session_id in chosen_sessions:
+                    continue
+            elif not chosen_sessions.isdisjoint([m.session_id for m in c.members]):
+                continue
+            c_says = None if verdicts is None else verdicts.memo.get(c_query.text, _UNSEEN)  # of the others
+            if c_says is _UNSEEN:
+                c_says = verdicts.of(c_query)  # type: ignore[union-attr]
+            if others and (
+                blocked
+                or c_says is False
+                or (undecided and not _accepted_by(c, undecided))
+                or (c_says is None and not _accepts_all(c, others))
+            ):
+                continue
+            if scorer is not None:
+                scored.append((scorer(c_s, c.n), -examined, c))
+                continue
+            chosen.append(c)
+            others.append(c)
+            if c_says is None:
+                undecided.append(c)
+            elif not c_says:
+                blocked = True
+            for m in c.members:
+                chosen_sessions.add(m.session_id)
+            total += size
+            if c_max < hi:
+                hi = c_max
+            if c_lo > lo:
+                lo = min(c_lo, c_max)
+            if total >= hi:
+                break
+        if scored:
+            scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
+            for _, _, c in scored:
+                if total + c.size > hi:
+                    continue
+                chosen.append(c)
+                total += c.size
+                hi = min(hi, c.max_count)
+        return chosen
+
+    @staticmethod
     def _best_prefix(
-        self, title_id: str, chosen: list[Ticket], now: float, full_only: bool
+        rules: QueueRules, chosen: list[Ticket], now: float, full_only: bool
     ) -> list[Ticket] | None:
         """The longest prefix of `chosen` whose size suits all its tickets."""
         best = 0
         total, lo, hi, mult = 0, 2, 1 << 30, 1
-        queue = chosen[0].queue
-        rules = self.rules_for(title_id, queue)
+        relax = rules.relax_after_sec
         for i, x in enumerate(chosen):
             total += x.size
-            lo = max(lo, rules.min_count(x, now - x.created))
-            hi = min(hi, x.max_count)
-            mult = lcm(mult, x.count_multiple)
+            waited = now - x.created
+            x_lo = x.min_count if relax is None or waited < relax else rules.min_count(x, waited)
+            if x_lo > lo:
+                lo = x_lo
+            if x.max_count < hi:
+                hi = x.max_count
+            if x.count_multiple != 1:
+                mult = lcm(mult, x.count_multiple)
             if lo <= total <= hi and total % mult == 0 and (not full_only or total == hi):
                 best = i + 1
         return chosen[:best] if best >= 2 or (best == 1 and chosen[0].size >= 2) else None
@@ -393,12 +469,11 @@ class Engine:
         rules = self.rules_for(title_id, b.queue)
         waited = now - b.created
         window = rules.window(waited)
-        relaxed_region = rules.region_relax_sec is not None and waited >= rules.region_relax_sec
-        same_region = bool(rules.region_property) and not relaxed_region
+        same_region = _same_region_only(rules, waited)
         slots = b.max_count
         chosen: list[Ticket] = []
         examined = 0
-        for c in self._candidates(pool, b, rules, window, same_region):
+        for c in self._candidates(pool, b, rules, window, same_region).tickets:
             if slots <= 0 or examined >= self.scan_limit:
                 break
             examined += 1
@@ -424,18 +499,85 @@ class Engine:
         return Proposal(chosen, backfill=b)
 
 
-def _outwards(index: SortedKeyList, center: float, lo: float, hi: float) -> Iterator[Ticket]:
-    """The tickets of `index` (sorted by skill) with skill in [lo, hi], nearest to `center` first."""
-    up = index.irange_key((center, -1), (hi, math.inf))
-    down = index.irange_key((lo, -1), (center, -1), inclusive=(True, False), reverse=True)
+MAX_VERDICTS = 1024  # query texts remembered per bucket
+_UNSEEN: Any = object()
+
+
+class _Verdicts:
+    """What queries say about the tickets of one exact bucket, which all have the string values
+    `terms`: a query made only of required terms on those fields (`Query.terms_only`) accepts
+    all of them or none, so that is worked out once per query text; for any other query, None
+    (evaluate it on the ticket)."""
+
+    __slots__ = ("memo", "terms")
+
+    def __init__(self, terms: dict[str, str]) -> None:
+        self.terms = terms
+        self.memo: dict[str, bool | None] = {}
+
+    def of(self, query: Query) -> bool | None:
+        memo = self.memo
+        if query.text in memo:
+            return memo[query.text]
+        if len(memo) >= MAX_VERDICTS:
+            memo.clear()
+        verdict: bool | None = None
+        if query.terms_only and all(f in self.terms for f, _ in query.terms):
+            verdict = all(self.terms[f] == v for f, v in query.terms)
+        memo[query.text] = verdict
+        return verdict
+
+
+class Candidates(NamedTuple):
+    tickets: Iterable[Ticket]
+    verdicts: _Verdicts | None  # set when every candidate comes from the exact bucket of the terms
+
+
+NO_CANDIDATES = Candidates((), None)
+
+
+def _accepted_by(c: Ticket, queries_of: list[Ticket]) -> bool:
+    """Whether the query of each of `queries_of` accepts `c`."""
+    c_s, c_n = c.s, c.n
+    return all(o.query.match(c_s, c_n) for o in queries_of)
+
+
+def _accepts_all(c: Ticket, tickets: list[Ticket]) -> bool:
+    """Whether `c`'s query accepts each of `tickets`."""
+    match = c.query.match
+    return all(match(o.s, o.n) for o in tickets)
+
+
+def _with_term(
+    fields: tuple[str, ...], values: tuple[str, ...], name: str, value: str
+) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """The terms `fields` = `values` (sorted by field) and `name` = `value`; values None if
+    they contradict each other."""
+    if name in fields:
+        return fields, values if values[fields.index(name)] == value else None
+    i = bisect_left(fields, name)
+    return (*fields[:i], name, *fields[i:]), (*values[:i], value, *values[i:])
+
+
+def _same_region_only(rules: QueueRules, waited: float) -> bool:
+    """Whether the region rule still limits a ticket that waited `waited` s to its own region."""
+    relaxed = rules.region_relax_sec is not None and waited >= rules.region_relax_sec
+    return bool(rules.region_property) and not relaxed
+
+
+def _outwards(index: SortedList, center: float, lo: float, hi: float) -> Iterator[Ticket]:
+    """The tickets of `index` (entries sorted by skill) with skill in [lo, hi], nearest to
+    `center` first."""
+    up = index.irange((center, -1), (hi, math.inf))
+    down = index.irange((lo, -1), (center, -1), inclusive=(True, False), reverse=True)
     a = next(up, None)
     b = next(down, None)
     while a is not None or b is not None:
-        if b is None or (a is not None and a.skill - center <= center - b.skill):
-            yield a  # type: ignore[misc]
+        if b is None or (a is not None and a[0] - center <= center - b[0]):
+            yield a[3]  # type: ignore[index]
             a = next(up, None)
         else:
-            yield b
+            yield b[3]
             b = next(down, None)
 
 
