@@ -36,6 +36,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import re2
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a player's bad pattern is their error, not a log line
 MAX_QUERY_LENGTH = 4096
 MAX_CLAUSES = 64
 PROPERTIES = "properties."  # the matchmaker's field prefix
@@ -189,7 +193,7 @@ class _Parser:
         if not token:
             raise QueryError(f"unexpected {s[self.i]!r} at position {self.i}")
         if _has_wildcard(token):
-            return Clause(occur, None, "wild", re.compile(_glob(token)), boost=boost)
+            return Clause(occur, None, "wild", _regex(_glob(token)), boost=boost)
         value = _unescape(token)
         return Clause(occur, None, "eq", value, _number(value), boost=boost)
 
@@ -209,11 +213,7 @@ class _Parser:
                 raise QueryError(f"unterminated regular expression at position {self.i}")
             pattern = s[self.i + 1 : end].replace("\\/", "/")
             self.i = end + 1
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise QueryError(f"invalid regular expression {pattern!r}: {exc}") from None
-            return Clause(occur, prop, "regex", compiled, boost=self.boost())
+            return Clause(occur, prop, "regex", _regex(pattern), boost=self.boost())
         if c in "<>":
             op = c
             self.i += 1
@@ -241,9 +241,9 @@ class _Parser:
             raise QueryError(f"unexpected {s[self.i]!r} at position {self.i}")
         boost = self.boost()
         if token == "*":  # noqa: S105
-            return Clause(occur, prop, "wild", re.compile(r"(?s:.*)\Z"), boost=boost)
+            return Clause(occur, prop, "wild", _regex(r"(?s:.*)\z"), boost=boost)
         if _has_wildcard(token):
-            return Clause(occur, prop, "wild", re.compile(_glob(token)), boost=boost)
+            return Clause(occur, prop, "wild", _regex(_glob(token)), boost=boost)
         text = _unescape(token)
         return Clause(occur, prop, "eq", text, _number(text), boost=boost)
 
@@ -320,12 +320,23 @@ def _glob(token: str) -> str:
     while i < len(token):
         c = token[i]
         if c == "\\" and i + 1 < len(token):
-            out.append(re.escape(token[i + 1]))
+            out.append(re2.escape(token[i + 1]))
             i += 2
             continue
-        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
+        out.append(".*" if c == "*" else "." if c == "?" else re2.escape(c))
         i += 1
-    return "(?s:" + "".join(out) + r")\Z"
+    return "(?s:" + "".join(out) + r")\z"
+
+
+def _regex(pattern: str) -> Any:
+    """A compiled RE2 expression. RE2 runs in time linear in the text, so no query (they come
+    from players) can make a match take long, as a backtracking engine's `(a+)+$` or
+    `*a*a*a*b` would; it lacks backreferences and lookaround, as Bleve's (Go's) regexps do."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        message = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise QueryError(f"invalid regular expression {pattern!r}: {message}") from None
 
 
 def _unescape(token: str) -> str:

@@ -75,6 +75,19 @@ def test_bad_queries_are_refused_with_a_reason(bad):
     assert str(exc.value)
 
 
+def test_patterns_a_backtracking_engine_would_choke_on_are_answered_at_once():
+    """Queries come from players: wildcards and regexps run on RE2, in time linear in the text.
+    (Python's backtracking `re` needs over a minute for the first of these and doubles its time
+    with every extra character of the second.)"""
+    started = time.perf_counter()
+    assert not m("+properties.name:*a*a*a*a*a*a*a*a*b", {"name": "a" * 64})
+    assert not m("+properties.name:/(a+)+$/", {"name": "a" * 64 + "!"})
+    assert m("+properties.name:/(a+)+!/", {"name": "a" * 64 + "!"})
+    assert time.perf_counter() - started < 2.0  # a guard against a hang, with a wide margin
+    with pytest.raises(QueryError, match="invalid regular expression"):
+        parse(r"+properties.name:/(a)\1/")  # backreferences: not in RE2 (nor in Bleve's Go regexps)
+
+
 def test_queries_of_one_shape_share_a_compiled_function_and_values_stay_data():
     a = parse("+properties.mode:ranked +properties.skill:>=10")
     b = parse("+properties.mode:casual +properties.skill:>=99")
