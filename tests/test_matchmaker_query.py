@@ -248,3 +248,36 @@ def test_region_rule_narrows_the_bucket_until_it_relaxes():
     assert e.run(now + 1) == []  # t2 (oldest) asks for eu but must stay in us for now
     [p] = e.run(now + 6)
     assert {t.id for t in p.tickets} == {"t1", "t2"}
+
+
+def test_candidates_taken_by_score_are_checked_against_each_other():
+    """A query with required and optional clauses takes its candidates by score: they must still
+    come from different sessions and accept each other, both ways."""
+
+    def three(i: int, query: str, s: dict[str, str]) -> Ticket:
+        return _ticket(i, query, s, min_count=3, max_count=3)
+
+    def run(*tickets: Ticket) -> list[set[str]]:
+        engine = Engine(max_intervals=0)
+        for t in tickets:
+            engine.add(t)
+        return [{t.id for t in p.tickets} for p in engine.run(time.time())]
+
+    scoring = "+properties.mode:x properties.region:eu"
+    plain = "+properties.mode:x"
+    no_dave = "+properties.mode:x -properties.name:dave"
+    b1, b2 = three(2, plain, {"mode": "x", "region": "eu"}), three(3, plain, {"mode": "x", "region": "eu"})
+    b2.members = b1.members  # two tickets of one session
+    assert run(three(1, scoring, {"mode": "x"}), b1, b2) == []
+    carol = {"mode": "x", "name": "carol"}
+    dave = {"mode": "x", "name": "dave"}
+    erin = {"mode": "x", "name": "erin"}
+    # Carol excludes Dave: no match of three, until Erin comes.
+    assert run(three(1, scoring, {"mode": "x"}), three(4, no_dave, carol), three(5, plain, dave)) == []
+    matches = run(
+        three(1, scoring, {"mode": "x"}),
+        three(4, no_dave, carol),
+        three(5, plain, dave),
+        three(6, plain, erin),
+    )
+    assert matches and all(not {"t4", "t5"} <= m for m in matches)

@@ -431,13 +431,25 @@ class Engine:
             if total >= hi:
                 break
         if scored:
+            # Best score first; each must still fit the counts and the sessions of those taken
+            # before it, and accept them and be accepted by them (their queries were not checked
+            # against each other while scoring).
             scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
             for _, _, c in scored:
-                if total + c.size > hi:
+                if total + c.size > hi or c.min_count > hi or c.max_count < lo:
+                    continue
+                if not chosen_sessions.isdisjoint([m.session_id for m in c.members]):
+                    continue
+                if others and not (_accepts_all(c, others) and _accepted_by(c, others)):
                     continue
                 chosen.append(c)
+                others.append(c)
+                chosen_sessions.update(m.session_id for m in c.members)
                 total += c.size
                 hi = min(hi, c.max_count)
+                lo = max(lo, min(c.min_count, c.max_count))
+                if total >= hi:
+                    break
         return chosen
 
     @staticmethod
