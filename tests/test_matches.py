@@ -453,3 +453,19 @@ async def test_a_join_and_leave_within_one_tick_leaves_no_ghost(host, node):
     await asyncio.sleep(2.5)  # two ticks at 1 tick/s: the join and the leave reach the handler
     assert match is not None and not match.presences
     await alice.close()
+
+
+async def test_a_join_approved_for_a_client_that_never_arrives_lapses(node, monkeypatch):
+    from overworld.matches import handler
+
+    monkeypatch.setattr(handler, "APPROVAL_TTL_SEC", 0.05)
+    match_id = await _nk(node).match_create("probe")
+    match = node.matches.local_match(node.default_title.id, match_id.split(".")[0])
+    assert match is not None
+    ghost = handler.MatchPresence(str(uuid.uuid4()), str(uuid.uuid4()), "ghost", node.matches.node)
+    assert (await match.join_attempt(ghost, {}))[0]  # approved, but its socket never tracks
+    assert ghost.session_id in match.approved
+    await asyncio.sleep(0.1)
+    other = handler.MatchPresence(str(uuid.uuid4()), str(uuid.uuid4()), "other", node.matches.node)
+    assert (await match.join_attempt(other, {}))[0]
+    assert set(match.approved) == {other.session_id}  # the lapsed approval is gone

@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 MAX_TICK_RATE = 60
 MAX_LABEL_BYTES = 2048
 MAX_QUEUE = 1024  # client messages waiting for the next tick; more are dropped
+APPROVAL_TTL_SEC = 30.0  # a join the handler approved must be tracked within this time
 HOOKS = (
     "match_init", "match_join_attempt", "match_join", "match_leave", "match_loop", "match_terminate",
     "match_signal",
@@ -201,7 +202,9 @@ class AuthoritativeMatch:
         self.label = ""
         self.tick = 0
         self.presences: dict[str, MatchPresence] = {}
-        self.approved: set[str] = set()
+        # Sessions the handler let in whose presence has not arrived yet, with when the approval
+        # lapses (a client that vanishes between the two must not hold it for ever).
+        self.approved: dict[str, float] = {}
         self.joins: list[MatchPresence] = []
         self.leaves: list[MatchPresence] = []
         self.messages: list[MatchMessage] = []
@@ -308,6 +311,7 @@ class AuthoritativeMatch:
             if self.ended:
                 return False, ""
             sid = presence.session_id
+            self._forget_lapsed_approvals()
             if sid in self.approved or self.service.hub.tracker.get(self.stream, sid) is not None:
                 return True, ""  # already in (or on the way): the handler is not asked again
             try:
@@ -324,8 +328,13 @@ class AuthoritativeMatch:
                 return False, "Match ended"
             self.dispatcher.flush()
             if allowed:
-                self.approved.add(presence.session_id)
+                self.approved[presence.session_id] = time.monotonic() + APPROVAL_TTL_SEC
             return bool(allowed), reason
+
+    def _forget_lapsed_approvals(self) -> None:
+        now = time.monotonic()
+        for sid in [sid for sid, until in self.approved.items() if until < now]:
+            del self.approved[sid]
 
     async def signal(self, data: str) -> str:
         async with self.lock:
@@ -370,7 +379,7 @@ class AuthoritativeMatch:
 
     def presence_changed(self, joins: list[Presence], leaves: list[Presence]) -> None:
         for p in leaves:
-            self.approved.discard(p.session_id)
+            self.approved.pop(p.session_id, None)
             pending = len(self.joins)
             # A player who joins and leaves within one tick never reaches the handler: its join
             # is dropped instead of reporting a leave before the join (which left a ghost).
@@ -378,8 +387,7 @@ class AuthoritativeMatch:
             if p.session_id in self.presences and len(self.joins) == pending:
                 self.leaves.append(MatchPresence.of(p))
         for p in joins:
-            if p.session_id in self.approved:
-                self.approved.discard(p.session_id)
+            if self.approved.pop(p.session_id, None) is not None:
                 self.joins.append(MatchPresence.of(p))
 
     def queue(self, message: MatchMessage) -> None:
