@@ -158,6 +158,7 @@ class Node:
             _matchmaker_store(settings, redis), titles, RatingStore(db),
             interval_ms=settings.matchmaker_interval_ms, max_tickets=settings.matchmaker_max_tickets,
             hook_timeout_sec=settings.runtime_timeout_ms / 1000,
+            sweep_grace_sec=settings.presence_timeout_sec,
         )  # fmt: skip
         attach_matchmaker(runtime, matchmaker)
         accounts.on_delete(matchmaker.ratings.delete_user)

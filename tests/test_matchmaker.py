@@ -14,6 +14,7 @@ import pytest
 
 from overworld.config import Settings
 from overworld.matches import tokens
+from overworld.matchmaking.models import Member
 from overworld.node import Node
 from tests.realtime_support import Socket, authenticate, live_server, open_socket
 from tests.support import unique
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.anyio
 
 CODE = """
 import json
+
+CALLS = []  # (hook, match id, user ids) of the matched and backfilled hooks
 
 
 def init(ctx, nk, initializer):
@@ -33,6 +36,7 @@ def init(ctx, nk, initializer):
                                           max_latency_ms=80)
 
     def matched(ctx, entries):
+        CALLS.append(["matched", "", sorted(e.user_id for e in entries)])
         if any(e.properties.get("mode") == "auth" for e in entries):
             return "authoritative-" + str(len(entries)) + "."
         if any(e.properties.get("mode") == "broken" for e in entries):
@@ -44,6 +48,15 @@ def init(ctx, nk, initializer):
 
     initializer.register_matchmaker_matched(matched)
     initializer.register_matchmaker_override(override)
+
+    def backfilled(ctx, match_id, entries):
+        CALLS.append(["backfilled", match_id, sorted(e.user_id for e in entries)])
+
+    initializer.register_matchmaker_backfilled(backfilled)
+
+    @initializer.rpc("mm_calls")
+    async def calls(rpc, payload):
+        return json.dumps(CALLS)
 
     @initializer.rpc("mm_report")
     async def report(rpc, payload):
@@ -350,6 +363,53 @@ async def test_backfill_fills_a_running_match(host, node):
     assert first["match_id"] == "running-match." and "token" not in first and _ids(first) == {a.user_id}
     # The one slot is filled: b waits (alone, it cannot form a match).
     await b.no_push("matchmaker_matched", 0.3)
+    # Server code learned which player was sent to the match (the backfilled hook, not the
+    # matched hook: the match exists).
+    calls = orjson.loads((await a.request("rpc", {"id": "mm_calls"}))["rpc"]["payload"])
+    assert ["backfilled", "running-match.", [a.user_id]] in calls
+    assert not any(c[0] == "matched" and a.user_id in c[2] for c in calls)
+    assert not any(b.user_id in c[2] for c in calls)
+
+
+async def test_the_ticket_limit_counts_per_session_not_per_user(host, node):
+    session = await authenticate(host, node.default_title.server_key)
+    first, second = await open_socket(host, session), await open_socket(host, session)
+    never = f"+properties.mode:{unique('none')}"
+    limit = node.settings.matchmaker_max_tickets
+    for sock in (first, second):  # one user, two sessions: each may have `limit` tickets (as Nakama)
+        for _ in range(limit):
+            await _add(sock, query=never)
+        refused = await sock.request("matchmaker_add", {"min_count": 2, "max_count": 2, "query": never})
+        assert refused["error"]["message"] == "Too many matchmaker tickets"
+    assert len(node.matchmaker.engine) >= 2 * limit
+    await first.close()
+    await asyncio.sleep(0.2)  # the closed session's tickets die with it; the other's stay
+    refused = await second.request("matchmaker_add", {"min_count": 2, "max_count": 2, "query": never})
+    assert refused["error"]["message"] == "Too many matchmaker tickets"
+
+
+async def test_a_sweep_removes_only_tickets_of_sessions_on_dead_nodes(host, node):
+    alive = await _user(host, node)
+    never = f"+properties.mode:{unique('none')}"
+    kept = await _add(alive, query=never)
+    mm = node.matchmaker
+    ghost = await mm.make_ticket(
+        node.default_title.id, [Member(str(uuid.uuid4()), str(uuid.uuid4()), "ghost", "gone-node-1234")],
+        query=never, min_count=2, max_count=2, count_multiple=None, string_properties={},
+        numeric_properties={}, owner=str(uuid.uuid4()),
+    )  # fmt: skip
+    await mm.add(ghost)
+    assert mm.engine.get(node.default_title.id, ghost.id) is not None
+    async with mm._lock:  # as in a pass
+        removed = await mm.sweep()
+    assert removed == [ghost.id]
+    assert mm.engine.get(node.default_title.id, ghost.id) is None
+    assert mm.engine.get(node.default_title.id, kept) is not None
+    assert not await mm.store.remove(node.default_title.id, ghost.id, "")  # gone from the store too
+    # A player whose session lives on this node is never swept, even when not present: on one
+    # node, tickets die with their session's disconnect instead.
+    async with mm._lock:
+        assert await mm.sweep() == []
 
 
 async def test_override_hook_vetoes_and_matched_hook_chooses_the_match(host, node):

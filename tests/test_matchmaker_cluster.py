@@ -111,3 +111,60 @@ async def test_one_pool_across_nodes_and_takeover_when_the_matcher_dies(cluster_
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_a_dead_nodes_waiting_ticket_is_swept_and_matching_goes_on(cluster_env, tmp_path):
+    env = cluster_env | {"OVERWORLD_MATCHMAKER_INTERVAL_MS": "200"}
+    prefix = env["OVERWORLD_REDIS_PREFIX"]
+    redis = aioredis.from_url(REDIS_URL)
+    lease_key = f"{prefix}:mm:lease"
+
+    async def waiting(ticket: str) -> bool:
+        async for key in redis.scan_iter(f"{prefix}:mm:*:t"):
+            if await redis.hexists(key, ticket):
+                return True
+        return False
+
+    try:
+        with (
+            running_server(env | {"OVERWORLD_NODE_NAME": "alpha"}, tmp_path) as a,
+            running_server(env | {"OVERWORLD_NODE_NAME": "beta"}, tmp_path) as b,
+        ):
+            loop = asyncio.get_running_loop()
+            for _ in range(100):
+                if await redis.get(lease_key) is not None:
+                    break
+                await asyncio.sleep(0.1)
+            holder = (await redis.get(lease_key)).decode()
+            matcher, doomed = (a, b) if holder.startswith("alpha") else (b, a)
+            # A player on the node that will die waits for a partner nobody else wants.
+            lonely = await _user(doomed)
+            ticket = await _add(lonely, "z" + uuid.uuid4().hex[:8])
+            await asyncio.sleep(0.5)
+            assert await waiting(ticket)
+            assert doomed.proc is not None
+            doomed.proc.send_signal(signal.SIGKILL)  # no disconnect, no goodbye
+            doomed.proc.wait()
+            killed = loop.time()
+            # Gone from the store within a few seconds of the presence timeout (2 s here).
+            for _ in range(60):
+                if not await waiting(ticket):
+                    break
+                await asyncio.sleep(0.2)
+            assert not await waiting(ticket)
+            assert loop.time() - killed < 2 + 6
+            # A new pair still matches, on the surviving node.
+            carol, dave = await _user(matcher), await _user(matcher)
+            mode = "n" + uuid.uuid4().hex[:8]
+            await _add(carol, mode)
+            await _add(dave, mode)
+            matched = await carol.push("matchmaker_matched", timeout=10)
+            assert {u["presence"]["user_id"] for u in matched["users"]} == {carol.user_id, dave.user_id}
+            await dave.push("matchmaker_matched")
+            for s in [carol, dave]:
+                await s.close()
+    finally:
+        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()

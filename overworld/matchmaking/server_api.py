@@ -34,11 +34,13 @@ def service(runtime: Runtime) -> MatchmakerService:
 
 
 def register_hook(runtime: Runtime, title: Title, kind: str, fn: Callable[..., Any], module: str) -> None:
-    """One function per title and kind ("matched" or "override"); registering again replaces it."""
+    """One function per title and kind ("matched", "override" or "backfilled"); registering again
+    replaces it."""
     if not callable(fn):
         raise TypeError(f"matchmaker {kind} hook: expected a function, got {type(fn).__name__}")
     mm = service(runtime)
-    table = mm.matched_hooks if kind == "matched" else mm.override_hooks
+    tables = {"matched": mm.matched_hooks, "override": mm.override_hooks, "backfilled": mm.backfilled_hooks}
+    table = tables[kind]
     table[title.id] = HookEntry(fn, module)
 
 

@@ -75,6 +75,7 @@ class MatchmakerService:
         interval_ms: int = 1000,
         max_tickets: int = 3,
         hook_timeout_sec: float = 5.0,
+        sweep_grace_sec: float = 5.0,
     ) -> None:
         self.hub: Hub = None  # type: ignore[assignment]  # set by bind(), once the hub exists
         self.store = store
@@ -88,6 +89,13 @@ class MatchmakerService:
         self.rules: dict[tuple[str, str], QueueRules] = {}
         self.matched_hooks: dict[str, HookEntry] = {}
         self.override_hooks: dict[str, HookEntry] = {}
+        self.backfilled_hooks: dict[str, HookEntry] = {}
+        # Sweeping the tickets of dead nodes' sessions: about once a second, once this node has
+        # been the matcher long enough (`sweep_grace_sec`, the presence timeout) to know its peers.
+        self.sweep_grace = sweep_grace_sec
+        self._sweep_every = max(1, round(1.0 / self.interval)) if self.interval > 0 else 1
+        self._passes = 0
+        self._leading_since: float | None = None
         self.last_pass_ms = 0.0
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
@@ -221,7 +229,17 @@ class MatchmakerService:
         """One pass if this node is the matcher: the number of players matched."""
         async with self._lock:
             if not await self.store.lead():
+                self._leading_since = None
                 return 0
+            now = time.monotonic()
+            if self._leading_since is None:
+                self._leading_since = now
+            self._passes += 1
+            if self._passes % self._sweep_every == 0 and now - self._leading_since >= self.sweep_grace:
+                try:
+                    await self.sweep()
+                except Exception:  # the store failed (Redis down?): try again next time
+                    log.exception("matchmaker sweep failed")
             started = time.perf_counter()
             enabled = gc.isenabled()
             gc.disable()  # a pass allocates little but walks many objects: no collection mid-pass
@@ -283,6 +301,35 @@ class MatchmakerService:
             out.append(proposal)
         return out
 
+    def _live_nodes(self) -> set[str]:
+        """This node and the peers the presence tracker hears from (only this node when embedded)."""
+        return {self.hub.node, *self.hub.tracker.peers}
+
+    async def sweep(self) -> list[str]:
+        """Remove the waiting tickets of which a member's session was on a node that is gone (not
+        this node, not a peer the presence tracker hears from) and is present nowhere: their
+        node died before it could remove them on disconnect. Through the store's atomic removal,
+        and from the engine. Returns the ids removed."""
+        live = self._live_nodes()
+        tracker = self.hub.tracker
+        dead = [
+            t
+            for t in self.engine.tickets()
+            if any(
+                m.node not in live
+                and tracker.get(notifications_stream(t.title_id, m.user_id), m.session_id) is None
+                for m in t.members
+            )
+        ]
+        removed: list[str] = []
+        for t in dead:
+            if await self.store.remove(t.title_id, t.id, ""):
+                removed.append(t.id)
+            self.engine.remove(t.title_id, t.id)
+        if removed:
+            log.info("matchmaker removed tickets of sessions on dead nodes", tickets=len(removed))
+        return removed
+
     def _alive(self, t: Ticket) -> bool:
         tracker = self.hub.tracker
         return all(tracker.get(notifications_stream(t.title_id, m.user_id), m.session_id) for m in t.members)
@@ -321,6 +368,9 @@ class MatchmakerService:
                 b.max_count = left
                 b.intervals = 0
                 await self.store.add(b, 1 << 30)
+            hook = self.backfilled_hooks.get(title_id)
+            if hook is not None:
+                self._later(self._backfilled(hook, title_id, match_id, p))
         else:
             hook = self.matched_hooks.get(title_id)
             if hook is not None:
@@ -369,6 +419,14 @@ class MatchmakerService:
             router.send_to([presence], codec.frame("matchmaker_matched", message))
 
     # -- server code ---------------------------------------------------------------------------
+
+    async def _backfilled(self, hook: HookEntry, title_id: str, match_id: str, p: Proposal) -> None:
+        """Tell server code which players a backfill request sent to its match (after they were
+        told `matchmaker_matched`); errors and time-outs are logged."""
+        try:
+            await self._call(hook, self._ctx(title_id), match_id, p.entries())
+        except Exception:
+            log.exception("matchmaker backfilled hook failed", title=title_id, match_id=match_id)
 
     def _ctx(self, title_id: str) -> Any:
         from overworld.runtime.contexts import EventContext

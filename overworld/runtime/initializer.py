@@ -153,6 +153,13 @@ class Initializer:
         ticket go together (a match takes whole tickets)."""
         self._register_matchmaker_hook("override", fn)
 
+    def register_matchmaker_backfilled(self, fn: Callable[..., Any]) -> None:
+        """`fn(ctx: EventContext, match_id: str, entries: list[MatchmakerEntry]) -> None` after
+        waiting tickets filled (part of) a backfill request (`nk.matchmaker_backfill`): the
+        players sent to `match_id` (already told `matchmaker_matched`). The matched hook is not
+        called for backfills (the match exists). Errors are logged. One function per title."""
+        self._register_matchmaker_hook("backfilled", fn)
+
     def register_matchmaker_queue(self, queue: str, rules: Any = None, **options: Any) -> None:
         """Rules of a matchmaking queue (tickets with string property `queue`; "" for tickets
         without one): a `QueueRules`, or its fields as keywords (skill_window, skill_window_growth,

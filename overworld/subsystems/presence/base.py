@@ -66,6 +66,11 @@ class Tracker(Protocol):
     def nodes_of(self, stream: Stream) -> set[str]: ...
     def on_change(self, listener: PresenceListener) -> None: ...
 
+    @property
+    def peers(self) -> list[str]:
+        """The other nodes this tracker hears from (none when embedded)."""
+        ...
+
 
 class PresenceStore:
     """Presences indexed by stream, by session and by node; tells listeners of changes."""

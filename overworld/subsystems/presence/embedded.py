@@ -17,6 +17,10 @@ class EmbeddedTracker:
     async def close(self) -> None:
         return None
 
+    @property
+    def peers(self) -> list[str]:
+        return []
+
     def on_change(self, listener: PresenceListener) -> None:
         self.store.on_change(listener)
 
