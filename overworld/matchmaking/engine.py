@@ -27,10 +27,10 @@ query says of the searching ticket is worked out once per query text (`_Verdicts
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from math import lcm
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
@@ -48,17 +48,114 @@ def _entry(t: Ticket, value: float) -> Entry:
     return (value, t.seq, t.id, t)  # compared by value, then arrival; never down to the ticket
 
 
+class SkillList:
+    """Tickets sorted by (skill, arrival, id) in a plain list, with a parallel list of their
+    skills to bisect. Arrivals wait in `pending` and are merged in before the next walk; a
+    ticket that leaves is only marked (`gone`) and skipped by walks, and marked ones are swept
+    out once they are half the list. A pass removes most of what it walks, and a sweep costs
+    less than a sorted-list removal per ticket."""
+
+    __slots__ = ("gone", "pending", "skills", "tickets")
+
+    def __init__(self, tickets: Iterable[Ticket]) -> None:
+        self.tickets: list[Ticket] = []
+        self.skills: list[float] = []
+        self.pending: list[Ticket] = list(tickets)
+        self.gone: dict[str, Ticket] = {}  # id -> ticket still listed (or pending) that left
+
+    def __len__(self) -> int:
+        return len(self.tickets) + len(self.pending) - len(self.gone)
+
+    def add(self, t: Ticket) -> None:
+        stale = self.gone.pop(t.id, None)
+        if stale is not None:  # back before its old entry was swept
+            self._delete(stale)
+        self.pending.append(t)
+
+    def discard(self, t: Ticket) -> None:
+        self.gone[t.id] = t
+        if 2 * len(self.gone) > len(self.tickets) + len(self.pending):
+            self._sweep()
+
+    def outwards(self, center: float, lo: float, hi: float) -> Iterator[Ticket]:
+        """The tickets with skill in [lo, hi], nearest to `center` first (ties: the higher
+        skill, then the older ticket)."""
+        if self.pending:
+            self._merge_pending()
+        return _outwards(self.tickets, self.skills, self.gone, center, lo, hi)
+
+    def _sweep(self) -> None:
+        """Drop the tickets that left."""
+        gone = self.gone
+        self.tickets = [t for t in self.tickets if t.id not in gone]
+        self.skills = [t.skill for t in self.tickets]
+        self.pending = [t for t in self.pending if t.id not in gone]
+        gone.clear()
+
+    def _delete(self, stale: Ticket) -> None:
+        """Drop one ticket that left (it is listed or pending)."""
+        for i, t in enumerate(self.pending):
+            if t is stale:
+                del self.pending[i]
+                return
+        i = bisect_left(self.skills, stale.skill)
+        while self.tickets[i] is not stale:
+            i += 1
+        del self.tickets[i], self.skills[i]
+
+    def _merge_pending(self) -> None:
+        """Merge the pending tickets (sorted) into the list: one slice copy per arrival."""
+        gone = self.gone
+        arrivals = []
+        for t in self.pending:
+            if gone.pop(t.id, None) is None:  # else it left before being listed
+                arrivals.append(t)
+        arrivals.sort(key=_skill_order)
+        self.pending = []
+        old_tickets, old_skills = self.tickets, self.skills
+        tickets: list[Ticket] = []
+        skills: list[float] = []
+        start = 0
+        for t in arrivals:
+            i = _position(old_tickets, old_skills, t, start)
+            tickets += old_tickets[start:i]
+            skills += old_skills[start:i]
+            tickets.append(t)
+            skills.append(t.skill)
+            start = i
+        tickets += old_tickets[start:]
+        skills += old_skills[start:]
+        self.tickets, self.skills = tickets, skills
+
+
+def _position(tickets: list[Ticket], skills: list[float], t: Ticket, start: int) -> int:
+    """Where `t` goes in `tickets` (sorted by `_skill_order`), at or after `start`."""
+    i = bisect_left(skills, t.skill, start)
+    end = len(skills)
+    while i < end and skills[i] == t.skill and (tickets[i].seq, tickets[i].id) < (t.seq, t.id):
+        i += 1
+    return i
+
+
+def _skill_order(t: Ticket) -> tuple[float, int, str]:
+    return (t.skill, t.seq, t.id)
+
+
 class Bucket:
     """Tickets sharing some exact string properties: oldest first (`items`), and by skill
     (`by_skill`, sorted only once some query walks it: most buckets of a pool are never walked,
     and keeping a sorted list current costs more than the dictionary)."""
 
-    __slots__ = ("_by_skill", "_verdicts", "items", "terms")
+    __slots__ = ("_by_skill", "_verdicts", "index", "items", "key", "terms")
 
-    def __init__(self, terms: dict[str, str]) -> None:
+    def __init__(
+        self, terms: dict[str, str], index: dict[tuple[str, ...], Bucket], key: tuple[str, ...]
+    ) -> None:
         self.terms = terms  # what all its tickets have
+        self.index = index  # the index holding it, under `key` (its values of the index's fields)
+        self.key = key
         self.items: dict[str, Ticket] = {}
-        self._by_skill: SortedList | None = None
+        self._by_skill: SkillList | None = None
         self._verdicts: _Verdicts | None = None
 
     @property
@@ -72,10 +169,10 @@ class Bucket:
         return len(self.items)
 
     @property
-    def by_skill(self) -> SortedList:
-        """Entries of the tickets with a skill, sorted by (skill, arrival); built on first use."""
+    def by_skill(self) -> SkillList:
+        """The tickets with a skill, by skill; built on first use."""
         if self._by_skill is None:
-            self._by_skill = SortedList(_entry(t, t.skill) for t in self.items.values() if t.skill == t.skill)
+            self._by_skill = SkillList(t for t in self.items.values() if t.skill == t.skill)
         return self._by_skill
 
     def add(self, t: Ticket) -> None:
@@ -83,11 +180,11 @@ class Bucket:
             return
         self.items[t.id] = t
         if self._by_skill is not None and t.skill == t.skill:  # NaN: no skill
-            self._by_skill.add(_entry(t, t.skill))
+            self._by_skill.add(t)
 
     def discard(self, t: Ticket) -> None:
         if self.items.pop(t.id, None) is not None and self._by_skill is not None and t.skill == t.skill:
-            self._by_skill.discard((t.skill, t.seq, t.id, t))  # its `_entry`
+            self._by_skill.discard(t)
 
 
 MAX_INDEXES = 64  # distinct sets of required fields indexed, per title (besides every ticket)
@@ -105,6 +202,7 @@ class TitlePool:
         self.backfills: dict[str, Ticket] = {}
         self.indexes: dict[tuple[str, ...], dict[tuple[str, ...], Bucket]] = {}
         self.numeric: dict[str, SortedList] = {}
+        self.buckets_of: dict[str, list[Bucket]] = {}  # ticket id -> the buckets holding it
 
     def __len__(self) -> int:
         return len(self.tickets)
@@ -116,8 +214,9 @@ class TitlePool:
         if t.id in self.tickets:
             return
         self.tickets[t.id] = t
+        self.buckets_of[t.id] = []
         for fields, buckets in self.indexes.items():
-            _index_ticket(buckets, fields, t)
+            self._index_ticket(buckets, fields, t)
         for name, index in self.numeric.items():
             value = t.n.get(name, math.nan)
             if math.isfinite(value):
@@ -136,22 +235,22 @@ class TitlePool:
         t = self.backfills.pop(ticket_id, None)
         if t is not None:
             return t
+        return self.remove_waiting(ticket_id)
+
+    def remove_waiting(self, ticket_id: str) -> Ticket | None:
+        """`remove` for a ticket that is not a backfill request."""
         t = self.tickets.pop(ticket_id, None)
         if t is None:
             return None
-        for fields, buckets in self.indexes.items():
-            values = _values(t.s, fields)
-            if values is None:
-                continue
-            bucket = buckets.get(values)
-            if bucket is not None:
-                bucket.discard(t)
-                if not bucket.items:
-                    del buckets[values]
-        for name, index in self.numeric.items():
-            value = t.n.get(name, math.nan)
-            if math.isfinite(value):
-                index.discard(_entry(t, value))
+        for bucket in self.buckets_of.pop(ticket_id):
+            bucket.discard(t)
+            if not bucket.items:
+                del bucket.index[bucket.key]
+        if self.numeric:
+            for name, index in self.numeric.items():
+                value = t.n.get(name, math.nan)
+                if math.isfinite(value):
+                    index.discard(_entry(t, value))
         return t
 
     def bucket(self, terms: dict[str, str]) -> Bucket | None:
@@ -170,7 +269,7 @@ class TitlePool:
                 return self._smallest_superset(dict(zip(fields, values, strict=True))), False
             buckets = self.indexes[fields] = {}
             for t in self.tickets.values():
-                _index_ticket(buckets, fields, t)
+                self._index_ticket(buckets, fields, t)
         return buckets.get(values), True
 
     def _smallest_superset(self, terms: dict[str, str]) -> Bucket | None:
@@ -184,6 +283,19 @@ class TitlePool:
                     best = bucket
         return best if best is not None else self.lookup((), ())[0]  # else every ticket
 
+    def _index_ticket(
+        self, buckets: dict[tuple[str, ...], Bucket], fields: tuple[str, ...], t: Ticket
+    ) -> None:
+        """Put `t` in its bucket of the index of `fields`, if it has them all."""
+        values = _values(t.s, fields)
+        if values is not None:
+            bucket = buckets.get(values)
+            if bucket is None:
+                bucket = buckets[values] = Bucket(dict(zip(fields, values, strict=True)), buckets, values)
+            if t.id not in bucket.items:
+                self.buckets_of[t.id].append(bucket)
+            bucket.add(t)
+
     def numeric_index(self, name: str) -> SortedList:
         """Entries of the tickets with a finite numeric property `name`, sorted by (value,
         arrival); built when a query first ranges over `name`, then kept current."""
@@ -192,15 +304,6 @@ class TitlePool:
             values = ((t, t.n.get(name, math.nan)) for t in self.tickets.values())
             index = self.numeric[name] = SortedList(_entry(t, v) for t, v in values if math.isfinite(v))
         return index
-
-
-def _index_ticket(buckets: dict[tuple[str, ...], Bucket], fields: tuple[str, ...], t: Ticket) -> None:
-    values = _values(t.s, fields)
-    if values is not None:
-        bucket = buckets.get(values)
-        if bucket is None:
-            bucket = buckets[values] = Bucket(dict(zip(fields, values, strict=True)))
-        bucket.add(t)
 
 
 def _values(s: dict[str, str], fields: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -269,7 +372,7 @@ class Engine:
                 out.append(p)
                 pool.remove(b.id)
                 for x in p.tickets:
-                    pool.remove(x.id)
+                    pool.remove_waiting(x.id)
         for t in list(pool.tickets.values()):
             if t.id in taken:
                 continue
@@ -279,7 +382,7 @@ class Engine:
                 continue
             out.append(p)
             for x in p.tickets:
-                pool.remove(x.id)
+                pool.remove_waiting(x.id)
         return out
 
     def _candidates(
@@ -301,8 +404,9 @@ class Engine:
         if skill == skill:  # not NaN
             lo, hi = t.query.numeric_bounds(rules.skill_property)
             lo, hi = max(lo, skill - window), min(hi, skill + window)
-            if len(bucket.by_skill):
-                return Candidates(_outwards(bucket.by_skill, skill, lo, hi), verdicts)
+            by_skill = bucket.by_skill
+            if len(by_skill):
+                return Candidates(by_skill.outwards(skill, lo, hi), verdicts)
         for name in t.query.range_fields:
             lo, hi = t.query.numeric_bounds(name)
             index = pool.numeric_index(name)
@@ -316,7 +420,7 @@ class Engine:
         self, title_id: str, pool: TitlePool, t: Ticket, now: float, taken: set[str], sessions: set[str]
     ) -> Proposal | None:
         """The match `t` forms with the best candidates this pass, if any."""
-        if t.size > t.max_count or any(m.session_id in sessions for m in t.members):
+        if t.size > t.max_count or _in_sessions(t, sessions):
             return None
         rules = self.rules_for(title_id, t.queue)
         waited = now - t.created
@@ -327,9 +431,7 @@ class Engine:
         group = self._best_prefix(rules, chosen, now, full_only=not self._last_interval(t))
         if group is None:
             return None
-        for x in group:
-            taken.add(x.id)
-            sessions.update(m.session_id for m in x.members)
+        _take_out(group, taken, sessions)
         proposal = Proposal(group)
         if rules.teams >= 2:
             proposal.teams = balance_teams(group, rules.teams)
@@ -351,13 +453,16 @@ class Engine:
         hi = t.max_count
         total = t.size
         chosen = [t]
-        chosen_sessions = {m.session_id for m in t.members}
+        chosen_sessions: set[str] = set()
+        for m in t.members:
+            chosen_sessions.add(m.session_id)
         queue = t.queue
         t_s, t_n, skill = t.s, t.n, t.skill
         verdicts = found.verdicts
         check_t = verdicts is None or verdicts.of(t.query) is None  # else the bucket decides: yes
         t_match = t.query.match
-        accepts_t: dict[str, bool] = {}  # candidate query text -> whether it accepts t
+        # candidate query text -> (whether it accepts t, what it says of the bucket: `_Verdicts.of`)
+        judged: dict[str, tuple[bool, bool | None]] = {}
         scorer = t.query.score
         scored: list[tuple[float, int, Ticket]] = []
         examined = 0
@@ -392,9 +497,11 @@ class Engine:
             if check_t and not t_match(c_s, c.n):
                 continue
             c_query = c.query
-            accepted = accepts_t.get(c_query.text)
-            if accepted is None:
-                accepted = accepts_t[c_query.text] = c_query.match(t_s, t_n)
+            judgement = judged.get(c_query.text)
+            if judgement is None:
+                c_says = None if verdicts is None else verdicts.of(c_query)  # of the others
+                judgement = judged[c_query.text] = (c_query.match(t_s, t_n), c_says)
+            accepted, c_says = judgement
             if not accepted:
                 continue
             if size == 1:
@@ -402,9 +509,6 @@ class Engine:
                     continue
             elif not chosen_sessions.isdisjoint([m.session_id for m in c.members]):
                 continue
-            c_says = None if verdicts is None else verdicts.memo.get(c_query.text, _UNSEEN)  # of the others
-            if c_says is _UNSEEN:
-                c_says = verdicts.of(c_query)  # type: ignore[union-attr]
             if others and (
                 blocked
                 or c_says is False
@@ -505,14 +609,11 @@ class Engine:
             slots -= c.size
         if not chosen:
             return None
-        for x in chosen:
-            taken.add(x.id)
-            sessions.update(m.session_id for m in x.members)
+        _take_out(chosen, taken, sessions)
         return Proposal(chosen, backfill=b)
 
 
 MAX_VERDICTS = 1024  # query texts remembered per bucket
-_UNSEEN: Any = object()
 
 
 class _Verdicts:
@@ -548,6 +649,22 @@ class Candidates(NamedTuple):
 NO_CANDIDATES = Candidates((), None)
 
 
+def _in_sessions(t: Ticket, sessions: set[str]) -> bool:
+    """Whether a member of `t` is in one of `sessions`."""
+    for m in t.members:  # noqa: SIM110 - a loop, not any(): no generator per search in the pass
+        if m.session_id in sessions:
+            return True
+    return False
+
+
+def _take_out(group: list[Ticket], taken: set[str], sessions: set[str]) -> None:
+    """Mark the tickets of `group` and their sessions as matched this pass."""
+    for x in group:
+        taken.add(x.id)
+        for m in x.members:
+            sessions.add(m.session_id)
+
+
 def _accepted_by(c: Ticket, queries_of: list[Ticket]) -> bool:
     """Whether the query of each of `queries_of` accepts `c`."""
     c_s, c_n = c.s, c.n
@@ -577,20 +694,30 @@ def _same_region_only(rules: QueueRules, waited: float) -> bool:
     return bool(rules.region_property) and not relaxed
 
 
-def _outwards(index: SortedList, center: float, lo: float, hi: float) -> Iterator[Ticket]:
-    """The tickets of `index` (entries sorted by skill) with skill in [lo, hi], nearest to
-    `center` first."""
-    up = index.irange((center, -1), (hi, math.inf))
-    down = index.irange((lo, -1), (center, -1), inclusive=(True, False), reverse=True)
-    a = next(up, None)
-    b = next(down, None)
-    while a is not None or b is not None:
-        if b is None or (a is not None and a[0] - center <= center - b[0]):
-            yield a[3]  # type: ignore[index]
-            a = next(up, None)
+def _outwards(
+    tickets: list[Ticket], skills: list[float], gone: dict[str, Ticket], center: float, lo: float, hi: float
+) -> Iterator[Ticket]:
+    """`tickets` (sorted by skill, `skills` theirs) with skill in [lo, hi] and id not in
+    `gone`, nearest to `center` first (ties: upwards first)."""
+    up, top = bisect_left(skills, center), bisect_right(skills, hi)
+    down, bottom = up - 1, bisect_left(skills, lo)
+    while up < top and tickets[up].id in gone:
+        up += 1
+    while down >= bottom and tickets[down].id in gone:
+        down -= 1
+    while True:
+        if up < top and (down < bottom or skills[up] - center <= center - skills[down]):
+            yield tickets[up]
+            up += 1
+            while up < top and tickets[up].id in gone:
+                up += 1
+        elif down >= bottom:
+            yield tickets[down]
+            down -= 1
+            while down >= bottom and tickets[down].id in gone:
+                down -= 1
         else:
-            yield b[3]
-            b = next(down, None)
+            return
 
 
 def _region_ok(rules: QueueRules, t: Ticket, c: Ticket, same_region: bool) -> bool:
