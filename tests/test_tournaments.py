@@ -41,8 +41,10 @@ async def join(client, tid: str, who: dict, status: int = 200) -> dict:
 async def test_listing_by_category_and_the_computed_window(client, api, nk):
     now = int(time.time())
     a, b, c = unique("t"), unique("t"), unique("t")
+    # Started two days ago, so its window is today's whatever the time of day (created now, during
+    # the first hour after midnight its window would open at its start time instead).
     await nk.tournament_create(a, title="Daily", category=3, duration=3600, reset_schedule="0 0 * * *",
-                               max_size=10, metadata={"prize": 5})  # fmt: skip
+                               max_size=10, metadata={"prize": 5}, start_time=now - 2 * 86400)  # fmt: skip
     await nk.tournament_create(b, category=4, duration=60, start_time=now + 3600)
     await nk.tournament_create(c, category=90, duration=60)
     (me,) = await players(api, 1)
