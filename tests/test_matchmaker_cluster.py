@@ -107,10 +107,7 @@ async def test_one_pool_across_nodes_and_takeover_when_the_matcher_dies(cluster_
             for s in [carol, dave]:
                 await s.close()
     finally:
-        keys = [k async for k in redis.scan_iter(f"{env['OVERWORLD_REDIS_PREFIX']}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await _drop_keys(redis, env["OVERWORLD_REDIS_PREFIX"])
 
 
 async def test_a_dead_nodes_waiting_ticket_is_swept_and_matching_goes_on(cluster_env, tmp_path):
@@ -164,7 +161,12 @@ async def test_a_dead_nodes_waiting_ticket_is_swept_and_matching_goes_on(cluster
             for s in [carol, dave]:
                 await s.close()
     finally:
-        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+        await _drop_keys(redis, prefix)
+
+
+async def _drop_keys(redis, prefix: str) -> None:
+    """Remove the test's Redis keys and close the client."""
+    keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()

@@ -234,3 +234,24 @@ async def test_list_rejects_bad_limits_and_cursors(client, api: Api, params):
     me = await api.device()
     response = await client.get("/v2/storage/inv", params=params, headers=bearer(me["token"]))
     assert response.status_code == 400 and response.json()["code"] == 3
+
+
+async def test_nul_characters_are_refused_with_a_clear_error(client, api: Api):
+    """PostgreSQL text cannot hold NUL: a name or value carrying one is a 400 on every backend
+    (found by the fuzz test: `GET /v2/storage/%00` was a 500 on PostgreSQL)."""
+    s = await api.device()
+    listed = await client.get("/v2/storage/%00", headers=bearer(s["token"]))
+    assert listed.status_code == 400 and "NUL" in listed.json()["message"]
+    written = await client.put(
+        "/v2/storage",
+        json={"objects": [{"collection": "c\u0000", "key": "k", "value": "{}"}]},
+        headers=bearer(s["token"]),
+    )
+    assert written.status_code == 400 and "NUL" in written.json()["message"]
+    # A NUL escaped inside a JSON value: stored as written, or (PostgreSQL) a 400, never a 500.
+    value = await client.put(
+        "/v2/storage",
+        json={"objects": [{"collection": "c", "key": "k", "value": '{"a": "x\\u0000y"}'}]},
+        headers=bearer(s["token"]),
+    )
+    assert value.status_code == 200 or (value.status_code == 400 and "NUL" in value.json()["message"]), value.text

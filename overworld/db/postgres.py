@@ -11,9 +11,22 @@ import asyncpg
 import structlog
 
 from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row
+from overworld.errors import InvalidArgument
 
 log = structlog.get_logger(__name__)
 ACCOUNTS_CHANNEL = "overworld_accounts"  # NOTIFY'd by the triggers of migration 0007
+
+
+_TRANSLATED = (asyncpg.IntegrityConstraintViolationError, asyncpg.CharacterNotInRepertoireError)
+NUL_TEXT = "Text values must not contain NUL (\\u0000) characters."
+
+
+def _translate(exc: Exception) -> Exception:
+    """A driver error callers can act on: a constraint violation, or (PostgreSQL text cannot hold
+    NUL, which JSON and URLs can carry) an InvalidArgument naming the problem instead of a 500."""
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return _integrity(exc)
+    return InvalidArgument(NUL_TEXT)
 
 
 def _integrity(exc: asyncpg.IntegrityConstraintViolationError) -> IntegrityError:
@@ -28,26 +41,26 @@ class _PgExecutor:
         try:
             rows: list[Row] = await self._conn.fetch(sql, *args)
             return rows
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _integrity(exc) from None
+        except _TRANSLATED as exc:
+            raise _translate(exc) from None
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         try:
             return await self._conn.fetchrow(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _integrity(exc) from None
+        except _TRANSLATED as exc:
+            raise _translate(exc) from None
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         try:
             return await self._conn.fetchval(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _integrity(exc) from None
+        except _TRANSLATED as exc:
+            raise _translate(exc) from None
 
     async def execute(self, sql: str, *args: Any) -> int:
         try:
             status: str = await self._conn.execute(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _integrity(exc) from None
+        except _TRANSLATED as exc:
+            raise _translate(exc) from None
         # "INSERT 0 1", "UPDATE 3", "DELETE 0"
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
@@ -55,8 +68,8 @@ class _PgExecutor:
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             await self._conn.executemany(sql, rows)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise _integrity(exc) from None
+        except _TRANSLATED as exc:
+            raise _translate(exc) from None
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:

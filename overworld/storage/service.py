@@ -62,6 +62,8 @@ def _check_name(kind: str, value: str) -> None:
         raise InvalidArgument(MISSING_NAME)
     if len(value) > MAX_NAME:
         raise InvalidArgument(f"Invalid {kind}, must be at most {MAX_NAME} characters.")
+    if "\x00" in value:
+        raise InvalidArgument(f"Invalid {kind}, must not contain NUL characters.")
 
 
 def _check_user_id(value: str) -> str:
