@@ -254,4 +254,6 @@ async def test_nul_characters_are_refused_with_a_clear_error(client, api: Api):
         json={"objects": [{"collection": "c", "key": "k", "value": '{"a": "x\\u0000y"}'}]},
         headers=bearer(s["token"]),
     )
-    assert value.status_code == 200 or (value.status_code == 400 and "NUL" in value.json()["message"]), value.text
+    assert value.status_code == 200 or (value.status_code == 400 and "NUL" in value.json()["message"]), (
+        value.text
+    )
