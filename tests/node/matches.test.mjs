@@ -5,50 +5,12 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, test } from "node:test";
 
-import { Client } from "@heroiclabs/nakama-js";
+import { client, connected, disconnectAll, rnd } from "./support.mjs";
 
-const HOST = process.env.OVERWORLD_URL_HOST;
-const PORT = process.env.OVERWORLD_URL_PORT;
-const SERVER_KEY = process.env.OVERWORLD_SERVER_KEY;
-if (!HOST || !PORT || !SERVER_KEY) {
-  throw new Error("set OVERWORLD_URL_HOST, OVERWORLD_URL_PORT and OVERWORLD_SERVER_KEY");
-}
-
-const client = new Client(SERVER_KEY, HOST, PORT, false, 10_000, false);
-const rnd = () => randomUUID().replaceAll("-", "").slice(0, 12);
-const sockets = [];
 const text = (bytes) => new TextDecoder().decode(bytes);
+const player = () => connected(["onmatchdata", "onmatchpresence"], { prefix: "m" });
 
-async function player() {
-  const session = await client.authenticateDevice(`device-${rnd()}`, true, `m${rnd()}`);
-  const socket = client.createSocket(false, false);
-  const events = { onmatchdata: [], onmatchpresence: [] };
-  const waiters = {};
-  for (const kind of Object.keys(events)) {
-    socket[kind] = (value) => {
-      events[kind].push(value);
-      (waiters[kind] ?? []).splice(0).forEach((resolve) => resolve());
-    };
-  }
-  socket.next = async (kind, predicate = () => true, timeoutMs = 5_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = events[kind].findIndex(predicate);
-      if (index >= 0) return events[kind].splice(index, 1)[0];
-      const left = deadline - Date.now();
-      assert.ok(left > 0, `no ${kind} matching the test arrived`);
-      await new Promise((resolve) => {
-        (waiters[kind] ??= []).push(resolve);
-        setTimeout(resolve, left);
-      });
-    }
-  };
-  await socket.connect(session, false);
-  sockets.push(socket);
-  return { session, socket, events };
-}
-
-after(() => sockets.forEach((s) => s.disconnect(false)));
+after(disconnectAll);
 
 describe("matches", () => {
   test("relayed: create, join, data to all and to some, presence events, leave", async () => {
@@ -59,24 +21,24 @@ describe("matches", () => {
     assert.ok(match.match_id.endsWith("."));
     const joined = await bob.socket.joinMatch(match.match_id);
     assert.deepEqual(joined.presences.map((p) => p.user_id), [alice.session.user_id]);
-    await alice.socket.next("onmatchpresence", (e) => e.joins?.some((p) => p.user_id === bob.session.user_id));
+    await alice.socket.take("onmatchpresence", (e) => e.joins?.some((p) => p.user_id === bob.session.user_id));
     const carolIn = await carol.socket.joinMatch(match.match_id);
 
     await alice.socket.sendMatchState(match.match_id, 42, "hello");
     for (const who of [bob, carol]) {
-      const data = await who.socket.next("onmatchdata");
+      const data = await who.socket.take("onmatchdata");
       assert.equal(data.op_code, 42);
       assert.equal(text(data.data), "hello");
       assert.equal(data.presence.user_id, alice.session.user_id);
     }
     await alice.socket.sendMatchState(match.match_id, 43, "only carol", [carolIn.self]);
-    assert.equal(text((await carol.socket.next("onmatchdata", (d) => d.op_code === 43)).data), "only carol");
+    assert.equal(text((await carol.socket.take("onmatchdata", (d) => d.op_code === 43)).data), "only carol");
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.ok(!bob.events.onmatchdata.some((d) => d.op_code === 43));
     assert.equal(alice.events.onmatchdata.length, 0); // no echo to the sender
 
     await bob.socket.leaveMatch(match.match_id);
-    await alice.socket.next("onmatchpresence", (e) => e.leaves?.some((p) => p.user_id === bob.session.user_id));
+    await alice.socket.take("onmatchpresence", (e) => e.leaves?.some((p) => p.user_id === bob.session.user_id));
     await assert.rejects(bob.socket.joinMatch(`${randomUUID()}.`), (err) => err.code === 4);
   });
 
@@ -91,7 +53,7 @@ describe("matches", () => {
 
     await alice.socket.sendMatchState(matchId, 1, "north");
     for (const who of [alice, bob]) {
-      const moved = await who.socket.next("onmatchdata", (d) => d.op_code === 2);
+      const moved = await who.socket.take("onmatchdata", (d) => d.op_code === 2);
       assert.equal(text(moved.data), "north");
       assert.equal(moved.presence.user_id, alice.session.user_id);
     }
@@ -111,6 +73,6 @@ describe("matches", () => {
     assert.equal(listed.matches[0].handler_name, "arena");
 
     await alice.socket.leaveMatch(matchId);
-    await bob.socket.next("onmatchpresence", (e) => e.leaves?.some((p) => p.user_id === alice.session.user_id));
+    await bob.socket.take("onmatchpresence", (e) => e.leaves?.some((p) => p.user_id === alice.session.user_id));
   });
 });

@@ -3,59 +3,21 @@
 // Run by tests/test_nakama_js.py (see client.test.mjs for the environment).
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { after, describe, test } from "node:test";
 
-import { Client } from "@heroiclabs/nakama-js";
-
-const HOST = process.env.OVERWORLD_URL_HOST;
-const PORT = process.env.OVERWORLD_URL_PORT;
-const SERVER_KEY = process.env.OVERWORLD_SERVER_KEY;
-if (!HOST || !PORT || !SERVER_KEY) {
-  throw new Error("set OVERWORLD_URL_HOST, OVERWORLD_URL_PORT and OVERWORLD_SERVER_KEY");
-}
-
-const client = new Client(SERVER_KEY, HOST, PORT, false, 10_000, false);
-const rnd = () => randomUUID().replaceAll("-", "").slice(0, 12);
-const sockets = [];
+import { connected, disconnectAll, rnd } from "./support.mjs";
 
 /** A new user with a connected socket, collecting what its matchmaker and party callbacks receive. */
-async function connected() {
-  const session = await client.authenticateDevice(`device-${rnd()}`, true, `u${rnd()}`);
-  const socket = client.createSocket(false, false);
-  const events = {};
-  const waiters = {};
-  for (const kind of ["onmatchmakermatched", "onpartymatchmakerticket", "onparty"]) {
-    events[kind] = [];
-    socket[kind] = (value) => {
-      events[kind].push(value);
-      (waiters[kind] ?? []).splice(0).forEach((resolve) => resolve());
-    };
-  }
-  socket.next = async (kind, timeoutMs = 8_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (events[kind].length) return events[kind][0];
-      const left = deadline - Date.now();
-      assert.ok(left > 0, `no ${kind} arrived`);
-      await new Promise((resolve) => {
-        (waiters[kind] ??= []).push(resolve);
-        setTimeout(resolve, left);
-      });
-    }
-  };
-  await socket.connect(session, false);
-  sockets.push(socket);
-  return { session, socket, events };
-}
+const player = () =>
+  connected(["onmatchmakermatched", "onpartymatchmakerticket", "onparty"], { timeoutMs: 8_000 });
 
-after(() => sockets.forEach((s) => s.disconnect(false)));
+after(disconnectAll);
 
 describe("matchmaker", () => {
   test("two players are matched with a token, their properties and their own ticket", async () => {
     const mode = `duel${rnd()}`;
-    const a = await connected();
-    const b = await connected();
+    const a = await player();
+    const b = await player();
     const ta = await a.socket.addMatchmaker(`+properties.mode:${mode}`, 2, 2, { mode }, { level: 7 });
     const tb = await b.socket.addMatchmaker(`+properties.mode:${mode}`, 2, 2, { mode });
     assert.ok(ta.ticket && tb.ticket && ta.ticket !== tb.ticket);
@@ -72,8 +34,8 @@ describe("matchmaker", () => {
 
   test("a removed ticket is not matched, and removing it twice is an error", async () => {
     const mode = `gone${rnd()}`;
-    const a = await connected();
-    const b = await connected();
+    const a = await player();
+    const b = await player();
     const ticket = await a.socket.addMatchmaker(`+properties.mode:${mode}`, 2, 2, { mode });
     await a.socket.removeMatchmaker(ticket.ticket);
     await assert.rejects(a.socket.removeMatchmaker(ticket.ticket), (err) => {
@@ -90,9 +52,9 @@ describe("matchmaker", () => {
 
   test("a party leader matchmakes for the party", async () => {
     const mode = `party${rnd()}`;
-    const leader = await connected();
-    const member = await connected();
-    const solo = await connected();
+    const leader = await player();
+    const member = await player();
+    const solo = await player();
     const party = await leader.socket.createParty(true, 3);
     await member.socket.joinParty(party.party_id);
     await member.socket.next("onparty");
@@ -111,7 +73,7 @@ describe("matchmaker", () => {
   });
 
   test("a party ticket can be removed by the leader", async () => {
-    const leader = await connected();
+    const leader = await player();
     const party = await leader.socket.createParty(true, 2);
     const ticket = await leader.socket.addMatchmakerParty(party.party_id, `+properties.mode:x${rnd()}`, 2, 2);
     await leader.socket.removeMatchmakerParty(party.party_id, ticket.ticket);

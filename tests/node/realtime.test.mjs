@@ -3,62 +3,22 @@
 // Node 20 needs `--experimental-websocket` for the global WebSocket nakama-js uses.
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { after, describe, test } from "node:test";
 
-import { Client } from "@heroiclabs/nakama-js";
+import { client, connected, disconnectAll, rnd } from "./support.mjs";
 
-const HOST = process.env.OVERWORLD_URL_HOST;
-const PORT = process.env.OVERWORLD_URL_PORT;
-const SERVER_KEY = process.env.OVERWORLD_SERVER_KEY;
-if (!HOST || !PORT || !SERVER_KEY) {
-  throw new Error("set OVERWORLD_URL_HOST, OVERWORLD_URL_PORT and OVERWORLD_SERVER_KEY");
-}
-
-const client = new Client(SERVER_KEY, HOST, PORT, false, 10_000, false);
-const rnd = () => randomUUID().replaceAll("-", "").slice(0, 12);
-const sockets = [];
-
+const KINDS = [
+  "onchannelmessage", "onchannelpresence", "onstatuspresence", "onnotification", "onparty",
+  "onpartydata", "onpartypresence", "onpartyleader", "onpartyclose", "onpartyjoinrequest", "ondisconnect",
+];
 /** A new user with a connected socket; `events` collects what the socket's callbacks receive. */
-async function connected(createStatus = false) {
-  const session = await client.authenticateDevice(`device-${rnd()}`, true, `u${rnd()}`);
-  const socket = client.createSocket(false, false);
-  const events = {};
-  const waiters = {};
-  for (const kind of [
-    "onchannelmessage", "onchannelpresence", "onstatuspresence", "onnotification", "onparty",
-    "onpartydata", "onpartypresence", "onpartyleader", "onpartyclose", "onpartyjoinrequest", "ondisconnect",
-  ]) {
-    events[kind] = [];
-    socket[kind] = (value) => {
-      events[kind].push(value);
-      (waiters[kind] ?? []).splice(0).forEach((resolve) => resolve());
-    };
-  }
-  /** Wait until a callback of `kind` has received a value matching `predicate`. */
-  socket.next = async (kind, predicate = () => true, timeoutMs = 5_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = events[kind].find(predicate);
-      if (found) return found;
-      const left = deadline - Date.now();
-      assert.ok(left > 0, `no ${kind} matching the test arrived`);
-      await new Promise((resolve) => {
-        (waiters[kind] ??= []).push(resolve);
-        setTimeout(resolve, left);
-      });
-    }
-  };
-  await socket.connect(session, createStatus);
-  sockets.push(socket);
-  return { session, socket, events };
-}
+const user = (createStatus = false) => connected(KINDS, { createStatus });
 
-after(() => sockets.forEach((s) => s.disconnect(false)));
+after(disconnectAll);
 
 describe("realtime socket", () => {
   test("rpc over the socket reaches server code", async () => {
-    const { socket } = await connected();
+    const { socket } = await user();
     const reply = await socket.rpc("echo", JSON.stringify({ hello: "socket" }));
     assert.equal(reply.id, "echo");
     assert.deepEqual(JSON.parse(reply.payload).hello, "socket");
@@ -66,8 +26,8 @@ describe("realtime socket", () => {
   });
 
   test("room chat: join, presence, message, update, remove and history", async () => {
-    const alice = await connected();
-    const bob = await connected();
+    const alice = await user();
+    const bob = await user();
     const room = `room-${rnd()}`;
     const channel = await alice.socket.joinChat(room, 1, true, false);
     assert.equal(channel.id, `2...${room}`);
@@ -92,8 +52,8 @@ describe("realtime socket", () => {
   });
 
   test("a direct message sends a notification, listed and deleted over REST", async () => {
-    const alice = await connected();
-    const bob = await connected();
+    const alice = await user();
+    const bob = await user();
     await alice.socket.joinChat(bob.session.user_id, 2, true, false);
     const note = await bob.socket.next("onnotification", (n) => n.code === -1);
     assert.equal(note.sender_id, alice.session.user_id);
@@ -105,8 +65,8 @@ describe("realtime socket", () => {
   });
 
   test("status: follow a user and see their status change", async () => {
-    const alice = await connected(true);
-    const bob = await connected();
+    const alice = await user(true);
+    const bob = await user();
     const status = await bob.socket.followUsers([alice.session.user_id]);
     assert.equal(status.presences[0].user_id, alice.session.user_id);
     await alice.socket.updateStatus("in the lobby");
@@ -115,8 +75,8 @@ describe("realtime socket", () => {
   });
 
   test("parties: create, join, data, close", async () => {
-    const alice = await connected();
-    const bob = await connected();
+    const alice = await user();
+    const bob = await user();
     const party = await alice.socket.createParty(true, 4);
     assert.equal(party.leader.user_id, alice.session.user_id);
     await bob.socket.joinParty(party.party_id);
@@ -132,7 +92,7 @@ describe("realtime socket", () => {
   });
 
   test("logout ends the socket", async () => {
-    const alice = await connected();
+    const alice = await user();
     await client.sessionLogout(alice.session, alice.session.token, alice.session.refresh_token);
     await alice.socket.next("ondisconnect");
   });

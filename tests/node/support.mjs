@@ -1,0 +1,58 @@
+// What the nakama-js socket tests share: the client for the live server named by the environment
+// (set by tests/test_nakama_js.py) and users with a connected socket whose callbacks are collected.
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+
+import { Client } from "@heroiclabs/nakama-js";
+
+const HOST = process.env.OVERWORLD_URL_HOST;
+const PORT = process.env.OVERWORLD_URL_PORT;
+const SERVER_KEY = process.env.OVERWORLD_SERVER_KEY;
+if (!HOST || !PORT || !SERVER_KEY) {
+  throw new Error("set OVERWORLD_URL_HOST, OVERWORLD_URL_PORT and OVERWORLD_SERVER_KEY");
+}
+
+export const client = new Client(SERVER_KEY, HOST, PORT, false, 10_000, false);
+export const rnd = () => randomUUID().replaceAll("-", "").slice(0, 12);
+const sockets = [];
+
+/** Disconnect every socket `connected` opened (for `after`). */
+export const disconnectAll = () => sockets.forEach((s) => s.disconnect(false));
+
+/**
+ * A new user with a connected socket; `events[kind]` collects what the callback `kind` receives.
+ * `socket.next(kind, predicate, timeoutMs)` waits for a value matching `predicate` and leaves it
+ * there; `socket.take(...)` also removes it, so that the next call waits for a later one.
+ */
+export async function connected(kinds, { createStatus = false, prefix = "u", timeoutMs = 5_000 } = {}) {
+  const session = await client.authenticateDevice(`device-${rnd()}`, true, `${prefix}${rnd()}`);
+  const socket = client.createSocket(false, false);
+  const events = {};
+  const waiters = {};
+  for (const kind of kinds) {
+    events[kind] = [];
+    socket[kind] = (value) => {
+      events[kind].push(value);
+      (waiters[kind] ?? []).splice(0).forEach((resolve) => resolve());
+    };
+  }
+  const wait = async (kind, predicate, wait_ms, remove) => {
+    const deadline = Date.now() + wait_ms;
+    for (;;) {
+      const index = events[kind].findIndex(predicate);
+      if (index >= 0) return remove ? events[kind].splice(index, 1)[0] : events[kind][index];
+      const left = deadline - Date.now();
+      assert.ok(left > 0, `no ${kind} matching the test arrived`);
+      await new Promise((resolve) => {
+        (waiters[kind] ??= []).push(resolve);
+        setTimeout(resolve, left);
+      });
+    }
+  };
+  socket.next = (kind, predicate = () => true, wait_ms = timeoutMs) => wait(kind, predicate, wait_ms, false);
+  socket.take = (kind, predicate = () => true, wait_ms = timeoutMs) => wait(kind, predicate, wait_ms, true);
+  await socket.connect(session, createStatus);
+  sockets.push(socket);
+  return { session, socket, events };
+}
