@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -84,6 +85,8 @@ class SqliteDatabase(_SqliteExecutor):
         # their own connection, not inside a commit on the event loop (measured 137 -> 86 us a
         # sign-up). Started by `start()`; without it SQLite checkpoints by itself as usual.
         self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
+        self._checkpoint_stop = asyncio.Event()
         self._checkpoint_task: asyncio.Task[None] | None = None
         # Accounts changed by the open group (temp triggers fill it), told after its COMMIT.
         self._account_listener: AccountChanges | None = None
@@ -93,16 +96,38 @@ class SqliteDatabase(_SqliteExecutor):
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._checkpointer.execute("PRAGMA busy_timeout=5000")
+        self._checkpoint_stop = asyncio.Event()
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints(interval))
 
     async def _checkpoints(self, interval: float) -> None:
-        assert self._checkpointer is not None
+        # Stopped cooperatively by `close()` (never cancelled there): cancelling the task would
+        # not stop a checkpoint already running in its thread, and `close()` must not close the
+        # connection under it. The lock makes that hold even if the task is cancelled by others.
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(interval)
             try:
-                await asyncio.to_thread(self._checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                await asyncio.wait_for(self._checkpoint_stop.wait(), interval)
+                return
+            except TimeoutError:
+                pass
+            await asyncio.shield(loop.run_in_executor(None, self._checkpoint, "PASSIVE"))
+
+    def _checkpoint(self, mode: str) -> None:
+        """Runs in a worker thread: one checkpoint on the checkpointer's connection, unless
+        `close()` has closed it."""
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
+                return
+            try:
+                self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})")
             except sqlite3.Error:  # busy or locked: the next round catches up
-                continue
+                return
+
+    def _close_checkpointer(self) -> None:
+        with self._checkpoint_lock:  # waits for a checkpoint still running in a worker thread
+            conn, self._checkpointer = self._checkpointer, None
+            if conn is not None:
+                conn.close()
 
     async def watch_accounts(self, listener: AccountChanges) -> None:
         # TEMP triggers live in this connection only: every write of this process goes through it.
@@ -256,11 +281,14 @@ class SqliteDatabase(_SqliteExecutor):
     async def close(self) -> None:
         if self._group is not None:
             self._flush()
-        if self._checkpoint_task is not None:
-            self._checkpoint_task.cancel()
-            await asyncio.gather(self._checkpoint_task, return_exceptions=True)
-        if self._checkpointer is not None:
-            self._checkpointer.close()
+        task, self._checkpoint_task = self._checkpoint_task, None
+        if task is not None:
+            self._checkpoint_stop.set()
+            # The loop ends after the checkpoint it may be running; shielded so that a cancelled
+            # close() still lets the thread finish before anything here is closed.
+            await asyncio.gather(asyncio.shield(task), return_exceptions=True)
+        # Off the loop: the lock is free at once unless a checkpoint thread still holds it.
+        await asyncio.to_thread(self._close_checkpointer)
         self._writer.execute("PRAGMA optimize")  # keep the planner's statistics current
         self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._writer.close()
