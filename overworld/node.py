@@ -20,6 +20,7 @@ from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
 from overworld.leaderboards.server_api import attach as attach_leaderboards
 from overworld.leaderboards.service import LeaderboardService
+from overworld.leaderboards.tournaments import TournamentService
 from overworld.live_events.server_api import attach as attach_live_events
 from overworld.live_events.service import LiveEventService
 from overworld.matches.server_api import attach as attach_matches
@@ -46,7 +47,6 @@ from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
 from overworld.subsystems.scheduler import EmbeddedScheduler, Scheduler
 from overworld.titles.models import Title
 from overworld.titles.service import TitleService
-from overworld.tournaments.service import TournamentService
 
 log = structlog.get_logger(__name__)
 

@@ -16,12 +16,12 @@ import orjson
 from uuid_utils import uuid7
 
 from overworld import cursors
-from overworld.api.wire import realtime as rt
 from overworld.clock import now_ms, rfc3339
 from overworld.db import Database
 from overworld.db.database import Tx
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from overworld.ids import parse_uuid
+from overworld.protocol import realtime as rt
 from overworld.realtime import codec
 from overworld.realtime.connection import TokenBucket
 from overworld.realtime.hub import Hub

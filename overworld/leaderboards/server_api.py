@@ -28,9 +28,9 @@ from overworld.leaderboards.schedule import INVALID_SCHEDULE, is_valid
 from overworld.leaderboards.service import LeaderboardService, ResetHook, check_owner
 
 if TYPE_CHECKING:
+    from overworld.leaderboards.tournaments import TournamentService, TournamentView
     from overworld.runtime.runtime import Runtime
     from overworld.titles.models import Title
-    from overworld.tournaments.service import TournamentService, TournamentView
 
 _SERVICES: weakref.WeakKeyDictionary[Runtime, tuple[LeaderboardService, TournamentService]] = (
     weakref.WeakKeyDictionary()

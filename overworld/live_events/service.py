@@ -24,7 +24,6 @@ import orjson
 import structlog
 from uuid_utils import uuid4, uuid7
 
-from overworld.api.wire import realtime as rt
 from overworld.clock import now_ms, rfc3339
 from overworld.db import Database
 from overworld.errors import ApiError, Code, FailedPrecondition, InvalidArgument, NotFound
@@ -33,6 +32,7 @@ from overworld.live_events.audience import Player, parse_audience
 from overworld.live_events.models import ConfigValue, EffectiveConfig, LiveEvent, Occurrence
 from overworld.live_events.schedule import NEVER, Boundaries
 from overworld.notifications.service import Notification
+from overworld.protocol import realtime as rt
 from overworld.realtime import codec
 from overworld.subsystems.pubsub.base import PubSub
 from overworld.subsystems.scheduler.base import Scheduler

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from overworld.api.wire import matches as wire
-from overworld.api.wire.presence import UserPresence
+from overworld.protocol import matches as wire
+from overworld.protocol.presence import UserPresence
 from overworld.realtime import codec
 from overworld.realtime.streams import Mode, Stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta

@@ -31,8 +31,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
-from overworld.api.wire import matches as wire
-from overworld.api.wire.presence import UserPresence
 from overworld.errors import ApiError, Code, InvalidArgument, NotFound, Unavailable
 from overworld.ids import parse_uuid
 from overworld.matches import tokens
@@ -43,6 +41,8 @@ from overworld.matches.handler import (
     MatchPresence,
 )
 from overworld.matches.index import MatchIndex
+from overworld.protocol import matches as wire
+from overworld.protocol.presence import UserPresence
 from overworld.query import QueryError
 from overworld.query import parse as parse_query
 from overworld.realtime import codec

@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import Counter, Histogram
 
-from overworld.api.wire.matchmaker import MatchmakerMatched, MatchmakerUser
-from overworld.api.wire.presence import UserPresence
 from overworld.errors import InvalidArgument
 from overworld.matches import tokens
 from overworld.matchmaking.models import (
@@ -41,6 +39,8 @@ from overworld.matchmaking.models import (
 )
 from overworld.matchmaking.ratings import RatingStore
 from overworld.matchmaking.store import TicketStore, TooManyTickets
+from overworld.protocol.matchmaker import MatchmakerMatched, MatchmakerUser
+from overworld.protocol.presence import UserPresence
 from overworld.query import QueryError, parse
 from overworld.realtime import codec
 from overworld.realtime.streams import notifications_stream

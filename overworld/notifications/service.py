@@ -15,11 +15,11 @@ import orjson
 from uuid_utils import uuid7
 
 from overworld import cursors
-from overworld.api.wire import realtime as rt
 from overworld.clock import now_ms, rfc3339
 from overworld.db import Database
 from overworld.db.database import Tx
 from overworld.errors import InvalidArgument
+from overworld.protocol import realtime as rt
 from overworld.realtime import codec
 from overworld.realtime.hub import Hub
 from overworld.realtime.streams import notifications_stream

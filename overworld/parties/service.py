@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from overworld.api.wire import realtime as rt
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied
 from overworld.ids import parse_uuid
+from overworld.protocol import realtime as rt
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
 from overworld.realtime.hub import Hub

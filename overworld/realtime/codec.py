@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from overworld.api.wire import realtime as rt
+from overworld.protocol import realtime as rt
 from overworld.realtime.streams import Mode, Stream
 from overworld.subsystems.presence.base import Presence
 

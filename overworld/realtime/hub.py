@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import structlog
 from prometheus_client import Counter, Gauge
 
-from overworld.api.wire import realtime as rt
+from overworld.protocol import realtime as rt
 from overworld.realtime import codec
 from overworld.realtime.connection import GOING_AWAY, NORMAL, POLICY, Connection
 from overworld.realtime.registry import Registry

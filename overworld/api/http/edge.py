@@ -29,9 +29,9 @@ from overworld.api.http.fastpath import (
 )
 from overworld.api.http.routes.rpc import serve_rpc
 from overworld.api.socket.endpoint import serve_socket
-from overworld.api.wire.base import error_body
 from overworld.errors import HTTP_STATUS, ApiError, Code
 from overworld.node import Node
+from overworld.protocol.base import error_body
 
 # Plain dicts rather than the framework's TypedDicts: this layer handles raw ASGI messages.
 Scope = dict[str, Any]

@@ -8,8 +8,8 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from overworld.api.wire.base import error_body
 from overworld.errors import HTTP_STATUS, ApiError, Code
+from overworld.protocol.base import error_body
 
 log = structlog.get_logger(__name__)
 

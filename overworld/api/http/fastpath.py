@@ -21,13 +21,13 @@ from overworld.api import operations as ops
 from overworld.api.http.auth import session_from_header, title_from_header
 from overworld.api.operations import accounts, storage
 from overworld.api.operations import leaderboards as lb
-from overworld.api.wire import accounts as aw
-from overworld.api.wire import leaderboards as lw
-from overworld.api.wire import storage as sw
-from overworld.api.wire.base import Empty
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument
 from overworld.node import Node
+from overworld.protocol import accounts as aw
+from overworld.protocol import leaderboards as lw
+from overworld.protocol import storage as sw
+from overworld.protocol.base import Empty
 
 FastHandler = Callable[[Node, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
 _TRUE = {"true": True, "1": True, "false": False, "0": False}

@@ -5,11 +5,12 @@ from __future__ import annotations
 from overworld.accounts import validation
 from overworld.accounts.models import AccountUpdate
 from overworld.accounts.service import AuthResult
-from overworld.api.wire import accounts as wire
-from overworld.api.wire.base import Empty
+from overworld.api import convert
 from overworld.context import CallContext
 from overworld.errors import ApiError, InvalidArgument, Unauthenticated
 from overworld.node import Node
+from overworld.protocol import accounts as wire
+from overworld.protocol.base import Empty
 from overworld.sessions.service import REFRESH_INVALID
 
 
@@ -64,7 +65,7 @@ async def session_logout(node: Node, ctx: CallContext, req: wire.SessionLogoutRe
 
 
 async def get_account(node: Node, ctx: CallContext, _: Empty) -> wire.Account:
-    return wire.Account.of(await node.accounts.get_account(ctx.title, ctx.user_id))
+    return convert.account(await node.accounts.get_account(ctx.title, ctx.user_id))
 
 
 async def update_account(node: Node, ctx: CallContext, req: wire.UpdateAccountRequest) -> Empty:
@@ -117,4 +118,4 @@ async def unlink_custom(node: Node, ctx: CallContext, req: wire.AccountCustom) -
 
 async def get_users(node: Node, ctx: CallContext, req: wire.GetUsersRequest) -> wire.Users:
     found = await node.accounts.get_users(ctx.title, req.ids, req.usernames)
-    return wire.Users(users=[wire.User.of(u) for u in found])
+    return wire.Users(users=[convert.user(u) for u in found])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from overworld.api.wire import chat as wire
-from overworld.api.wire.base import Empty
 from overworld.context import CallContext
 from overworld.node import Node
+from overworld.protocol import chat as wire
+from overworld.protocol.base import Empty
 
 
 async def list_channel_messages(

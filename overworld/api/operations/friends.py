@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from overworld.api.wire import friends as wire
-from overworld.api.wire.accounts import User
-from overworld.api.wire.base import Empty
+from overworld.api import convert
 from overworld.context import CallContext
 from overworld.node import Node
+from overworld.protocol import friends as wire
+from overworld.protocol.base import Empty
 
 
 async def list_friends(node: Node, ctx: CallContext, req: wire.ListFriendsRequest) -> wire.FriendList:
     page = await node.friends.list_friends(ctx.title.id, ctx.user_id, req.limit, req.state, req.cursor)
-    return wire.FriendList(friends=[wire.Friend.of(f) for f in page.friends], cursor=page.cursor)
+    return wire.FriendList(friends=[convert.friend(f) for f in page.friends], cursor=page.cursor)
 
 
 async def add_friends(node: Node, ctx: CallContext, req: wire.AddFriendsRequest) -> Empty:
@@ -35,7 +35,8 @@ async def list_friends_of_friends(
     page = await node.friends.list_friends_of_friends(ctx.title.id, ctx.user_id, req.limit, req.cursor)
     return wire.FriendsOfFriendsList(
         friends_of_friends=[
-            wire.FriendOfFriend(referrer=f.referrer, user=User.of(f.user)) for f in page.friends_of_friends
+            wire.FriendOfFriend(referrer=f.referrer, user=convert.user(f.user))
+            for f in page.friends_of_friends
         ],
         cursor=page.cursor,
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from overworld.api.wire import groups as wire
-from overworld.api.wire.accounts import User
-from overworld.api.wire.base import Empty
+from overworld.api import convert
 from overworld.context import CallContext
 from overworld.groups.models import GroupUpdate
 from overworld.node import Node
+from overworld.protocol import groups as wire
+from overworld.protocol.base import Empty
 
 
 async def create_group(node: Node, ctx: CallContext, req: wire.CreateGroupRequest) -> wire.Group:
@@ -21,7 +21,7 @@ async def create_group(node: Node, ctx: CallContext, req: wire.CreateGroupReques
         open=req.open,
         max_count=req.max_count,
     )
-    return wire.Group.of(group)
+    return convert.group(group)
 
 
 async def update_group(node: Node, ctx: CallContext, req: wire.UpdateGroupRequest) -> Empty:
@@ -80,7 +80,7 @@ async def list_groups(node: Node, ctx: CallContext, req: wire.ListGroupsRequest)
     page = await node.groups.list_groups(
         ctx.title.id, req.name, req.lang_tag, req.members, req.open, req.limit, req.cursor
     )
-    return wire.GroupList(groups=[wire.Group.of(g) for g in page.groups], cursor=page.cursor)
+    return wire.GroupList(groups=[convert.group(g) for g in page.groups], cursor=page.cursor)
 
 
 async def list_group_users(
@@ -88,7 +88,7 @@ async def list_group_users(
 ) -> wire.GroupUserList:
     page = await node.groups.list_group_users(ctx.title.id, req.group_id, req.limit, req.state, req.cursor)
     return wire.GroupUserList(
-        group_users=[wire.GroupUser(user=User.of(u.user), state=u.state) for u in page.group_users],
+        group_users=[wire.GroupUser(user=convert.user(u.user), state=u.state) for u in page.group_users],
         cursor=page.cursor,
     )
 
@@ -98,6 +98,6 @@ async def list_user_groups(
 ) -> wire.UserGroupList:
     page = await node.groups.list_user_groups(ctx.title.id, req.user_id, req.limit, req.state, req.cursor)
     return wire.UserGroupList(
-        user_groups=[wire.UserGroup(group=wire.Group.of(g.group), state=g.state) for g in page.user_groups],
+        user_groups=[wire.UserGroup(group=convert.group(g.group), state=g.state) for g in page.user_groups],
         cursor=page.cursor,
     )

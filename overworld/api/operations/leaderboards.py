@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from overworld.api.wire import leaderboards as wire
-from overworld.api.wire.base import Empty
+from overworld.api import convert
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, NotFound
 from overworld.leaderboards.models import Leaderboard
 from overworld.leaderboards.service import NOT_FOUND, check_board_id
 from overworld.node import Node
+from overworld.protocol import leaderboards as wire
+from overworld.protocol.base import Empty
 
 RECORD_REQUIRED = "Invalid input, record score value is required."
 
@@ -41,7 +42,7 @@ async def write_leaderboard_record(
         ctx.title.id, req.leaderboard_id, ctx.user_id, ctx.user_id, ctx.username,
         r.score, r.subscore, r.metadata, wire.operator_value(r.operator),
     )  # fmt: skip
-    return wire.LeaderboardRecord.of(record)
+    return convert.record(record)
 
 
 async def delete_leaderboard_record(
@@ -61,7 +62,7 @@ async def list_leaderboard_records(
     if limit is None and (not req.owner_ids or req.cursor):
         limit = 1
     page = await node.leaderboards.list_records(b, req.owner_ids, limit, req.cursor, req.expiry)
-    return wire.LeaderboardRecordList.of(page)
+    return convert.record_list(page)
 
 
 async def list_leaderboard_records_around_owner(
@@ -72,7 +73,7 @@ async def list_leaderboard_records_around_owner(
     if not req.owner_id:
         raise InvalidArgument("Owner ID must be provided for a haystack query.")
     page = await node.leaderboards.around_owner(b, req.owner_id, limit, req.cursor, req.expiry)
-    return wire.LeaderboardRecordList.of(page)
+    return convert.record_list(page)
 
 
 async def list_leaderboard_periods(
@@ -83,7 +84,7 @@ async def list_leaderboard_periods(
     periods = await node.leaderboards.periods(
         ctx.title.id, check_board_id(req.leaderboard_id), req.limit or 100, req.before or 0
     )
-    return wire.LeaderboardPeriodList(periods=[wire.LeaderboardPeriod.of(p) for p in periods])
+    return wire.LeaderboardPeriodList(periods=[convert.period(p) for p in periods])
 
 
 # -- tournaments --------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ async def list_tournaments(
         req.cursor,
     )
     return wire.TournamentList(
-        tournaments=[wire.Tournament.of(v) for v in page.tournaments], cursor=page.cursor
+        tournaments=[convert.tournament(v) for v in page.tournaments], cursor=page.cursor
     )
 
 
@@ -123,7 +124,7 @@ async def write_tournament_record(
         ctx.title.id, req.tournament_id, ctx.user_id, ctx.user_id, ctx.username,
         r.score, r.subscore, r.metadata, wire.operator_value(r.operator),
     )  # fmt: skip
-    return wire.LeaderboardRecord.of(record)
+    return convert.record(record)
 
 
 async def delete_tournament_record(
@@ -146,7 +147,7 @@ async def list_tournament_records(
     page = await node.tournaments.list_records(
         ctx.title.id, req.tournament_id, req.owner_ids, limit, req.cursor, req.expiry
     )
-    return wire.TournamentRecordList.of(page)
+    return convert.tournament_record_list(page)
 
 
 async def list_tournament_records_around_owner(
@@ -160,4 +161,4 @@ async def list_tournament_records_around_owner(
     page = await node.tournaments.around_owner(
         ctx.title.id, req.tournament_id, req.owner_id, limit, req.cursor, req.expiry
     )
-    return wire.TournamentRecordList.of(page)
+    return convert.tournament_record_list(page)

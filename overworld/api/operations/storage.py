@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from overworld.api.wire import storage as wire
-from overworld.api.wire.base import Empty
+from overworld.api import convert
 from overworld.context import CallContext
 from overworld.node import Node
+from overworld.protocol import storage as wire
+from overworld.protocol.base import Empty
 from overworld.storage.models import OWNER_READ, OWNER_WRITE, ObjectId, ObjectWrite
 
 
@@ -14,7 +15,7 @@ async def read_objects(
 ) -> wire.StorageObjects:
     ids = [ObjectId(o.collection, o.key, o.user_id) for o in req.object_ids]
     found = await node.storage.read(ctx.title.id, ctx.user_id, ids)
-    return wire.StorageObjects(objects=[wire.StorageObject.of(o) for o in found])
+    return wire.StorageObjects(objects=[convert.storage_object(o) for o in found])
 
 
 async def write_objects(
@@ -32,7 +33,7 @@ async def write_objects(
         for o in req.objects
     ]
     acks = await node.storage.write(ctx.title.id, ctx.user_id, writes)
-    return wire.StorageObjectAcks(acks=[wire.StorageObjectAck.of(a) for a in acks])
+    return wire.StorageObjectAcks(acks=[convert.storage_ack(a) for a in acks])
 
 
 async def delete_objects(node: Node, ctx: CallContext, req: wire.DeleteStorageObjectsRequest) -> Empty:
@@ -48,5 +49,5 @@ async def list_objects(
         ctx.title.id, ctx.user_id, req.collection, req.user_id, req.limit, req.cursor
     )
     return wire.StorageObjectList(
-        objects=[wire.StorageObject.of(o) for o in page.objects], cursor=page.cursor
+        objects=[convert.storage_object(o) for o in page.objects], cursor=page.cursor
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from overworld.api.wire import realtime as rt
 from overworld.chat.service import parse_channel_id
+from overworld.protocol import realtime as rt
 from overworld.realtime.connection import Connection
 
 if TYPE_CHECKING:

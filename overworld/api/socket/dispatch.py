@@ -25,8 +25,8 @@ from overworld.api.socket.errors import (
     SocketError,
     realtime_code,
 )
-from overworld.api.wire import realtime as rt
 from overworld.errors import ApiError, Code
+from overworld.protocol import realtime as rt
 from overworld.realtime import codec
 from overworld.realtime.connection import POLICY, TOO_BIG, Connection
 from overworld.realtime.hub import SOCKET_MESSAGES

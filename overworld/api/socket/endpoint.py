@@ -15,9 +15,9 @@ from urllib.parse import parse_qs
 import structlog
 
 from overworld.api.socket.dispatch import handle
-from overworld.api.wire.base import error_body
 from overworld.context import CallContext
 from overworld.errors import ApiError, Code
+from overworld.protocol.base import error_body
 from overworld.realtime.connection import Connection
 from overworld.realtime.wsprotocol import EXTENSION
 

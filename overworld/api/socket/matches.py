@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from overworld.api.socket.errors import MATCH_JOIN_REJECTED, MATCH_NOT_FOUND, SocketError
-from overworld.api.wire import matches as wire
-from overworld.api.wire.base import int64
 from overworld.matches.service import MatchJoinRejected, MatchNotFound
+from overworld.protocol import matches as wire
+from overworld.protocol.base import int64
 from overworld.realtime.connection import Connection
 
 if TYPE_CHECKING:

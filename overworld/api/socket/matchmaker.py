@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from overworld.api.wire import matchmaker as mm
 from overworld.errors import InvalidArgument, NotFound
 from overworld.matchmaking.models import Member
+from overworld.protocol import matchmaker as mm
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
 from overworld.realtime.streams import notifications_stream

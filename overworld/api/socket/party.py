@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from overworld.api.wire import realtime as rt
-from overworld.api.wire.base import int64
+from overworld.protocol import realtime as rt
+from overworld.protocol.base import int64
 from overworld.realtime.connection import Connection
 
 if TYPE_CHECKING:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from overworld.api.wire import realtime as rt
 from overworld.errors import InvalidArgument
 from overworld.ids import parse_uuid
+from overworld.protocol import realtime as rt
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
 from overworld.realtime.streams import status_stream

@@ -10,15 +10,15 @@ from litestar.di import Provide
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.operations import accounts
-from overworld.api.wire.accounts import (
+from overworld.context import CallContext
+from overworld.protocol.accounts import (
     Account,
     AccountCustom,
     AccountDevice,
     AccountEmail,
     UpdateAccountRequest,
 )
-from overworld.api.wire.base import Empty
-from overworld.context import CallContext
+from overworld.protocol.base import Empty
 
 Req = Request[Any, Any, Any]
 

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, server_key_title, title_context
 from overworld.api.operations import accounts
-from overworld.api.wire.accounts import (
+from overworld.protocol.accounts import (
     AccountCustom,
     AccountDevice,
     AccountEmail,

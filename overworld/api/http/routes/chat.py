@@ -11,15 +11,15 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.operations import chat
-from overworld.api.wire.base import Empty
-from overworld.api.wire.chat import (
+from overworld.context import CallContext
+from overworld.protocol.base import Empty
+from overworld.protocol.chat import (
     ChannelMessageList,
     DeleteNotificationsRequest,
     ListChannelMessagesRequest,
     ListNotificationsRequest,
     NotificationList,
 )
-from overworld.context import CallContext
 
 Req = Request[Any, Any, Any]
 Limit = Annotated[int, Parameter(query="limit", default=1, description="Items per page, 1-100.")]

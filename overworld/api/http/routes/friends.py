@@ -15,8 +15,9 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.operations import friends
-from overworld.api.wire.base import Empty
-from overworld.api.wire.friends import (
+from overworld.context import CallContext
+from overworld.protocol.base import Empty
+from overworld.protocol.friends import (
     AddFriendsRequest,
     BlockFriendsRequest,
     DeleteFriendsRequest,
@@ -25,7 +26,6 @@ from overworld.api.wire.friends import (
     ListFriendsOfFriendsRequest,
     ListFriendsRequest,
 )
-from overworld.context import CallContext
 
 Req = Request[Any, Any, Any]
 Ids = Annotated[list[str] | None, Parameter(query="ids", description="User ids (repeatable).")]

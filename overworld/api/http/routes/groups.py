@@ -16,8 +16,9 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.operations import groups
-from overworld.api.wire.base import Empty
-from overworld.api.wire.groups import (
+from overworld.context import CallContext
+from overworld.protocol.base import Empty
+from overworld.protocol.groups import (
     AddGroupUsersRequest,
     BanGroupUsersRequest,
     CreateGroupRequest,
@@ -36,7 +37,6 @@ from overworld.api.wire.groups import (
     UpdateGroupRequest,
     UserGroupList,
 )
-from overworld.context import CallContext
 
 Req = Request[Any, Any, Any]
 UserIds = Annotated[list[str] | None, Parameter(query="user_ids", description="User ids (repeatable).")]

@@ -11,9 +11,9 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.operations import leaderboards as lb
-from overworld.api.wire import leaderboards as w
-from overworld.api.wire.base import Empty
 from overworld.context import CallContext
+from overworld.protocol import leaderboards as w
+from overworld.protocol.base import Empty
 
 Req = Request[Any, Any, Any]
 Limit = Annotated[int | None, Parameter(query="limit", default=None, description="Records per page.")]

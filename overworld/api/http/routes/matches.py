@@ -14,9 +14,9 @@ from litestar.params import Parameter
 
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.wire.matches import ListMatchesRequest, MatchList
 from overworld.context import CallContext
 from overworld.node import Node
+from overworld.protocol.matches import ListMatchesRequest, MatchList
 
 Req = Request[Any, Any, Any]
 

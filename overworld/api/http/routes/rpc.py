@@ -23,10 +23,10 @@ from litestar import Request, Response, route
 
 from overworld.api.http.auth import client_ip, node_of, request_id, session_from_header
 from overworld.api.operations.rpc import call_rpc
-from overworld.api.wire.base import error_body
 from overworld.context import CallContext
 from overworld.errors import ApiError, InvalidArgument, Unauthenticated
 from overworld.node import Node
+from overworld.protocol.base import error_body
 
 HTTP_KEY_INVALID = "HTTP key invalid"
 AUTH_REQUIRED = "Auth token or HTTP key required"

@@ -10,9 +10,9 @@ from litestar.di import Provide
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, server_key_title, session_context, title_context
 from overworld.api.operations import accounts
-from overworld.api.wire.accounts import Session, SessionLogoutRequest, SessionRefreshRequest
-from overworld.api.wire.base import Empty
 from overworld.context import CallContext
+from overworld.protocol.accounts import Session, SessionLogoutRequest, SessionRefreshRequest
+from overworld.protocol.base import Empty
 from overworld.titles.models import Title
 
 

@@ -11,8 +11,9 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.operations import storage
-from overworld.api.wire.base import Empty
-from overworld.api.wire.storage import (
+from overworld.context import CallContext
+from overworld.protocol.base import Empty
+from overworld.protocol.storage import (
     DeleteStorageObjectsRequest,
     ListStorageObjectsRequest,
     ReadStorageObjectsRequest,
@@ -21,7 +22,6 @@ from overworld.api.wire.storage import (
     StorageObjects,
     WriteStorageObjectsRequest,
 )
-from overworld.context import CallContext
 
 Req = Request[Any, Any, Any]
 Limit = Annotated[int, Parameter(query="limit", default=1, description="Objects per page, 1-100.")]

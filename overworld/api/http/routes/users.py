@@ -11,8 +11,8 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.operations import accounts
-from overworld.api.wire.accounts import GetUsersRequest, Users
 from overworld.context import CallContext
+from overworld.protocol.accounts import GetUsersRequest, Users
 
 
 @get("/v2/user", dependencies={"ctx": Provide(session_context)}, tags=["users"])

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.api.wire.accounts import User
-from overworld.api.wire.base import Message
-from overworld.clock import rfc3339
-from overworld.groups import models
+from overworld.protocol.accounts import User
+from overworld.protocol.base import Message
 
 
 class CreateGroupRequest(Message):
@@ -104,23 +102,6 @@ class Group(Message):
     max_count: int = 0
     create_time: str = ""
     update_time: str = ""
-
-    @classmethod
-    def of(cls, group: models.Group) -> Group:
-        return cls(
-            id=group.id,
-            creator_id=group.creator_id,
-            name=group.name,
-            description=group.description,
-            lang_tag=group.lang_tag,
-            metadata=group.metadata,
-            avatar_url=group.avatar_url,
-            open=group.open,
-            edge_count=group.edge_count,
-            max_count=group.max_count,
-            create_time=rfc3339(group.create_time),
-            update_time=rfc3339(group.update_time),
-        )
 
 
 class GroupList(Message):

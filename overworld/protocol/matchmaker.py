@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.api.wire.base import Message
-from overworld.api.wire.presence import UserPresence
+from overworld.protocol.base import Message
+from overworld.protocol.presence import UserPresence
 
 # -- client to server -------------------------------------------------------------------------
 

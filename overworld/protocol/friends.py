@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.api.wire.accounts import User
-from overworld.api.wire.base import Message
-from overworld.clock import rfc3339
-from overworld.friends import models
+from overworld.protocol.accounts import User
+from overworld.protocol.base import Message
 
 
 class AddFriendsRequest(Message):
@@ -42,15 +40,6 @@ class Friend(Message):
     state: int | None = None
     update_time: str = ""
     metadata: str = ""
-
-    @classmethod
-    def of(cls, friend: models.Friend) -> Friend:
-        return cls(
-            user=User.of(friend.user),
-            state=friend.state,
-            update_time=rfc3339(friend.update_time),
-            metadata=friend.metadata,
-        )
 
 
 class FriendList(Message):

@@ -1,6 +1,6 @@
 """A user's presence on a stream, as every realtime message names it."""
 
-from overworld.api.wire.base import Message
+from overworld.protocol.base import Message
 
 
 class UserPresence(Message):

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.api.wire.base import Message
-from overworld.clock import rfc3339
 from overworld.errors import InvalidArgument
-from overworld.leaderboards.models import Period, Record, RecordList
-from overworld.tournaments.service import TournamentView
+from overworld.protocol.base import Message
 
 OPERATOR_VALUES = {"NO_OVERRIDE": 0, "BEST": 1, "SET": 2, "INCREMENT": 3, "DECREMENT": 4}
 
@@ -25,14 +22,6 @@ def operator_value(value: int | str) -> int:
         return OPERATOR_VALUES[text.upper()]
     except KeyError:
         raise InvalidArgument(f"Invalid operator {value!r}.") from None
-
-
-def _int64(value: int) -> str:
-    return str(value) if value else ""
-
-
-def _seconds(ms: int) -> str:
-    return rfc3339(ms - ms % 1000) if ms else ""
 
 
 class LeaderboardRecordWrite(Message):
@@ -127,23 +116,6 @@ class LeaderboardRecord(Message):
     rank: str = ""
     max_num_score: int = 0
 
-    @classmethod
-    def of(cls, r: Record) -> LeaderboardRecord:
-        return cls(
-            leaderboard_id=r.leaderboard_id,
-            owner_id=r.owner_id,
-            username=r.username,
-            score=_int64(r.score),
-            subscore=_int64(r.subscore),
-            num_score=r.num_score,
-            metadata=r.metadata,
-            create_time=_seconds(r.create_time),
-            update_time=_seconds(r.update_time),
-            expiry_time=_seconds(r.expiry_time),
-            rank=_int64(r.rank),
-            max_num_score=r.max_num_score,
-        )
-
 
 class LeaderboardRecordList(Message):
     records: list[LeaderboardRecord] = msgspec.field(default_factory=list)
@@ -152,27 +124,9 @@ class LeaderboardRecordList(Message):
     prev_cursor: str = ""
     rank_count: str = ""
 
-    @classmethod
-    def of(cls, page: RecordList) -> LeaderboardRecordList:
-        return cls(
-            records=[LeaderboardRecord.of(r) for r in page.records],
-            owner_records=[LeaderboardRecord.of(r) for r in page.owner_records],
-            next_cursor=page.next_cursor,
-            prev_cursor=page.prev_cursor,
-            rank_count=_int64(page.rank_count),
-        )
-
 
 class TournamentRecordList(LeaderboardRecordList):
-    @classmethod
-    def of(cls, page: RecordList) -> TournamentRecordList:
-        return cls(
-            records=[LeaderboardRecord.of(r) for r in page.records],
-            owner_records=[LeaderboardRecord.of(r) for r in page.owner_records],
-            next_cursor=page.next_cursor,
-            prev_cursor=page.prev_cursor,
-            rank_count=_int64(page.rank_count),
-        )
+    pass
 
 
 class Tournament(Message):
@@ -198,33 +152,6 @@ class Tournament(Message):
     authoritative: bool = False
     join_required: bool = False
 
-    @classmethod
-    def of(cls, v: TournamentView) -> Tournament:
-        t = v.board
-        return cls(
-            id=t.id,
-            title=t.title,
-            description=t.description,
-            category=t.category,
-            sort_order=t.sort_order,
-            size=v.size,
-            max_size=t.max_size,
-            max_num_score=t.max_num_score,
-            can_enter=v.can_enter,
-            end_active=v.end_active,
-            next_reset=v.next_reset,
-            metadata=t.metadata,
-            create_time=_seconds(t.create_time),
-            start_time=_seconds(t.start_time),
-            end_time=_seconds(t.end_time),
-            duration=t.duration,
-            start_active=v.start_active,
-            prev_reset=v.prev_reset,
-            operator=t.operator,
-            authoritative=t.authoritative,
-            join_required=t.join_required,
-        )
-
 
 class TournamentList(Message):
     tournaments: list[Tournament] = msgspec.field(default_factory=list)
@@ -237,16 +164,6 @@ class LeaderboardPeriod(Message):
     expiry_time: str = ""
     reset_time: str = ""
     records: int = 0
-
-    @classmethod
-    def of(cls, p: Period) -> LeaderboardPeriod:
-        return cls(
-            leaderboard_id=p.leaderboard_id,
-            expiry=_int64(p.expiry_time // 1000),
-            expiry_time=_seconds(p.expiry_time),
-            reset_time=rfc3339(p.reset_time),
-            records=p.records,
-        )
 
 
 class LeaderboardPeriodList(Message):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.api.wire.base import Message
-from overworld.api.wire.realtime import ChannelMessage, Notification
+from overworld.protocol.base import Message
+from overworld.protocol.realtime import ChannelMessage, Notification
 
 
 class ListChannelMessagesRequest(Message):

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.api.wire.base import Message
-from overworld.clock import rfc3339
-from overworld.storage.models import Ack, StoredObject
+from overworld.protocol.base import Message
 
 
 class ReadStorageObjectId(Message):
@@ -58,20 +56,6 @@ class StorageObject(Message):
     create_time: str = ""
     update_time: str = ""
 
-    @classmethod
-    def of(cls, obj: StoredObject) -> StorageObject:
-        return cls(
-            collection=obj.collection,
-            key=obj.key,
-            user_id=obj.user_id,
-            value=obj.value,
-            version=obj.version,
-            permission_read=obj.permission_read,
-            permission_write=obj.permission_write,
-            create_time=rfc3339(obj.create_time),
-            update_time=rfc3339(obj.update_time),
-        )
-
 
 class StorageObjects(Message):
     objects: list[StorageObject] = msgspec.field(default_factory=list)
@@ -89,17 +73,6 @@ class StorageObjectAck(Message):
     user_id: str = ""
     create_time: str = ""
     update_time: str = ""
-
-    @classmethod
-    def of(cls, ack: Ack) -> StorageObjectAck:
-        return cls(
-            collection=ack.collection,
-            key=ack.key,
-            version=ack.version,
-            user_id=ack.user_id,
-            create_time=rfc3339(ack.create_time),
-            update_time=rfc3339(ack.update_time),
-        )
 
 
 class StorageObjectAcks(Message):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.api.wire.base import Message
-from overworld.api.wire.matches import MatchCreate, MatchDataSend, MatchJoin, MatchLeave
-from overworld.api.wire.matchmaker import (
+from overworld.protocol.base import Message
+from overworld.protocol.matches import MatchCreate, MatchDataSend, MatchJoin, MatchLeave
+from overworld.protocol.matchmaker import (
     MatchmakerAdd,
     MatchmakerRemove,
     PartyMatchmakerAdd,
     PartyMatchmakerRemove,
 )
-from overworld.api.wire.presence import UserPresence as UserPresence  # known to most as rt.UserPresence
+from overworld.protocol.presence import UserPresence as UserPresence  # known to most as rt.UserPresence
 
 # -- client to server -------------------------------------------------------------------------
 

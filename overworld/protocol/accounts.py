@@ -2,10 +2,7 @@ from __future__ import annotations
 
 import msgspec
 
-from overworld.accounts.models import Account as AccountModel
-from overworld.accounts.models import User as UserModel
-from overworld.api.wire.base import Message
-from overworld.clock import rfc3339
+from overworld.protocol.base import Message
 
 
 class AccountDevice(Message):
@@ -94,23 +91,6 @@ class User(Message):
     facebook_instant_game_id: str = ""
     apple_id: str = ""
 
-    @classmethod
-    def of(cls, user: UserModel) -> User:
-        return cls(
-            id=user.id,
-            username=user.username,
-            display_name=user.display_name,
-            avatar_url=user.avatar_url,
-            lang_tag=user.lang_tag,
-            location=user.location,
-            timezone=user.timezone,
-            metadata=user.metadata,
-            online=user.online,
-            edge_count=user.edge_count,
-            create_time=rfc3339(user.create_time),
-            update_time=rfc3339(user.update_time),
-        )
-
 
 class Users(Message):
     users: list[User] = msgspec.field(default_factory=list)
@@ -124,15 +104,3 @@ class Account(Message):
     custom_id: str = ""
     verify_time: str = ""
     disable_time: str = ""
-
-    @classmethod
-    def of(cls, account: AccountModel) -> Account:
-        return cls(
-            user=User.of(account.user),
-            wallet=account.wallet,
-            email=account.email,
-            devices=[AccountDevice(id=d.id, vars=d.vars) for d in account.devices],
-            custom_id=account.custom_id,
-            verify_time=rfc3339(account.verify_time),
-            disable_time=rfc3339(account.disable_time),
-        )

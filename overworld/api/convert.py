@@ -1,0 +1,174 @@
+"""Domain objects to Nakama's wire messages. The transports (and only they) turn what a service
+returns into the protocol's Structs: int64 fields as strings, times as RFC 3339, as Nakama sends
+them."""
+
+from __future__ import annotations
+
+from overworld.accounts.models import Account as AccountModel
+from overworld.accounts.models import User as UserModel
+from overworld.clock import rfc3339
+from overworld.friends.models import Friend as FriendModel
+from overworld.groups.models import Group as GroupModel
+from overworld.leaderboards.models import Period, Record, RecordList
+from overworld.leaderboards.tournaments import TournamentView
+from overworld.protocol import accounts, friends, groups, leaderboards, storage
+from overworld.storage.models import Ack, StoredObject
+
+
+def _int64(value: int) -> str:
+    return str(value) if value else ""
+
+
+def _seconds(ms: int) -> str:
+    return rfc3339(ms - ms % 1000) if ms else ""
+
+
+def user(u: UserModel) -> accounts.User:
+    return accounts.User(
+        id=u.id,
+        username=u.username,
+        display_name=u.display_name,
+        avatar_url=u.avatar_url,
+        lang_tag=u.lang_tag,
+        location=u.location,
+        timezone=u.timezone,
+        metadata=u.metadata,
+        online=u.online,
+        edge_count=u.edge_count,
+        create_time=rfc3339(u.create_time),
+        update_time=rfc3339(u.update_time),
+    )
+
+
+def account(a: AccountModel) -> accounts.Account:
+    return accounts.Account(
+        user=user(a.user),
+        wallet=a.wallet,
+        email=a.email,
+        devices=[accounts.AccountDevice(id=d.id, vars=d.vars) for d in a.devices],
+        custom_id=a.custom_id,
+        verify_time=rfc3339(a.verify_time),
+        disable_time=rfc3339(a.disable_time),
+    )
+
+
+def friend(f: FriendModel) -> friends.Friend:
+    return friends.Friend(
+        user=user(f.user), state=f.state, update_time=rfc3339(f.update_time), metadata=f.metadata
+    )
+
+
+def group(g: GroupModel) -> groups.Group:
+    return groups.Group(
+        id=g.id,
+        creator_id=g.creator_id,
+        name=g.name,
+        description=g.description,
+        lang_tag=g.lang_tag,
+        metadata=g.metadata,
+        avatar_url=g.avatar_url,
+        open=g.open,
+        edge_count=g.edge_count,
+        max_count=g.max_count,
+        create_time=rfc3339(g.create_time),
+        update_time=rfc3339(g.update_time),
+    )
+
+
+def record(r: Record) -> leaderboards.LeaderboardRecord:
+    return leaderboards.LeaderboardRecord(
+        leaderboard_id=r.leaderboard_id,
+        owner_id=r.owner_id,
+        username=r.username,
+        score=_int64(r.score),
+        subscore=_int64(r.subscore),
+        num_score=r.num_score,
+        metadata=r.metadata,
+        create_time=_seconds(r.create_time),
+        update_time=_seconds(r.update_time),
+        expiry_time=_seconds(r.expiry_time),
+        rank=_int64(r.rank),
+        max_num_score=r.max_num_score,
+    )
+
+
+def record_list(page: RecordList) -> leaderboards.LeaderboardRecordList:
+    return leaderboards.LeaderboardRecordList(
+        records=[record(r) for r in page.records],
+        owner_records=[record(r) for r in page.owner_records],
+        next_cursor=page.next_cursor,
+        prev_cursor=page.prev_cursor,
+        rank_count=_int64(page.rank_count),
+    )
+
+
+def tournament_record_list(page: RecordList) -> leaderboards.TournamentRecordList:
+    return leaderboards.TournamentRecordList(
+        records=[record(r) for r in page.records],
+        owner_records=[record(r) for r in page.owner_records],
+        next_cursor=page.next_cursor,
+        prev_cursor=page.prev_cursor,
+        rank_count=_int64(page.rank_count),
+    )
+
+
+def tournament(v: TournamentView) -> leaderboards.Tournament:
+    t = v.board
+    return leaderboards.Tournament(
+        id=t.id,
+        title=t.title,
+        description=t.description,
+        category=t.category,
+        sort_order=t.sort_order,
+        size=v.size,
+        max_size=t.max_size,
+        max_num_score=t.max_num_score,
+        can_enter=v.can_enter,
+        end_active=v.end_active,
+        next_reset=v.next_reset,
+        metadata=t.metadata,
+        create_time=_seconds(t.create_time),
+        start_time=_seconds(t.start_time),
+        end_time=_seconds(t.end_time),
+        duration=t.duration,
+        start_active=v.start_active,
+        prev_reset=v.prev_reset,
+        operator=t.operator,
+        authoritative=t.authoritative,
+        join_required=t.join_required,
+    )
+
+
+def period(p: Period) -> leaderboards.LeaderboardPeriod:
+    return leaderboards.LeaderboardPeriod(
+        leaderboard_id=p.leaderboard_id,
+        expiry=_int64(p.expiry_time // 1000),
+        expiry_time=_seconds(p.expiry_time),
+        reset_time=rfc3339(p.reset_time),
+        records=p.records,
+    )
+
+
+def storage_object(o: StoredObject) -> storage.StorageObject:
+    return storage.StorageObject(
+        collection=o.collection,
+        key=o.key,
+        user_id=o.user_id,
+        value=o.value,
+        version=o.version,
+        permission_read=o.permission_read,
+        permission_write=o.permission_write,
+        create_time=rfc3339(o.create_time),
+        update_time=rfc3339(o.update_time),
+    )
+
+
+def storage_ack(a: Ack) -> storage.StorageObjectAck:
+    return storage.StorageObjectAck(
+        collection=a.collection,
+        key=a.key,
+        version=a.version,
+        user_id=a.user_id,
+        create_time=rfc3339(a.create_time),
+        update_time=rfc3339(a.update_time),
+    )

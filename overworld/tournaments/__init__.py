@@ -1,1 +1,0 @@
-"""Tournaments: leaderboards with active windows, sizes, attempt limits and joins."""
