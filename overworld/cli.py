@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from overworld import __version__
@@ -51,12 +52,25 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from overworld.api.http.app import create_app
+    from overworld.node import Node
     from overworld.ops import logging as ow_logging
     from overworld.realtime.wsprotocol import OverworldWebSocketProtocol
 
     settings = _settings(args, port=args.port, host=args.host)
     ow_logging.configure(settings.log_level, settings.log_format)
-    app = create_app(settings, announce=True)
+    started: list[Node] = []
+
+    @asynccontextmanager
+    async def start() -> AsyncIterator[Node]:
+        node = await Node.start(settings)
+        started.append(node)
+        try:
+            yield node
+        finally:
+            started.clear()
+            await node.close()
+
+    app = create_app(settings, start=start, announce=True)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -89,8 +103,8 @@ def _serve(args: argparse.Namespace) -> int:
             # then let uvicorn stop listening and finish in-flight HTTP requests.
             if self.gc_task is not None:
                 self.gc_task.cancel()
-            if app.node is not None:
-                await app.node.drain()
+            for node in started:
+                await node.drain()
             await super().shutdown(sockets)
 
     Server(config).run()

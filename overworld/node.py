@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -38,6 +37,7 @@ from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
 from overworld.runtime.server_api import ServerApi, attach_social
+from overworld.services import Services
 from overworld.sessions.revocations import Revocations
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
@@ -45,40 +45,13 @@ from overworld.subsystems.counters import Counters, EmbeddedCounters
 from overworld.subsystems.presence import EmbeddedTracker, Tracker
 from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
 from overworld.subsystems.scheduler import EmbeddedScheduler, Scheduler
-from overworld.titles.models import Title
 from overworld.titles.service import TitleService
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass
-class Node:
-    settings: Settings
-    db: Database
-    pubsub: PubSub
-    counters: Counters
-    scheduler: Scheduler
-    titles: TitleService
-    revocations: Revocations
-    sessions: SessionService
-    accounts: AccountService
-    storage: StorageService
-    friends: FriendService
-    groups: GroupService
-    hooks: Hooks
-    runtime: Runtime
-    hub: Hub
-    chat: ChatService
-    notifications: NotificationService
-    parties: PartyService
-    matches: MatchService
-    matchmaker: MatchmakerService
-    leaderboards: LeaderboardService
-    tournaments: TournamentService
-    live_events: LiveEventService
-    default_title: Title
-    redis: Any = None
-    closers: list[Any] = field(default_factory=list)
+class Node(Services):
+    """The services plus their life cycle: `start` builds and starts them, `close` stops them."""
 
     @classmethod
     async def start(cls, settings: Settings) -> Node:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import structlog
@@ -17,9 +17,9 @@ from overworld.api.http.edge import Edge
 from overworld.api.http.errors import EXCEPTION_HANDLERS
 from overworld.api.http.routes import ROUTES
 from overworld.config import Settings
-from overworld.node import Node
 from overworld.ops import metrics
 from overworld.runtime.loader import RuntimeLoadError
+from overworld.services import Services
 
 log = structlog.get_logger(__name__)
 
@@ -30,28 +30,35 @@ class MetricsController(PrometheusController):
 
 
 def create_app(
-    settings: Settings, node: Node | None = None, announce: bool = False, fast_path: bool = True
+    settings: Settings,
+    node: Services | None = None,
+    *,
+    start: Callable[[], AbstractAsyncContextManager[Services]] | None = None,
+    announce: bool = False,
+    fast_path: bool = True,
 ) -> Edge:
-    """The app; it starts its own Node at startup unless one is given (tests share one)."""
+    """The app over running services (`node`, as tests share one), or over the services that
+    `start` brings up at startup and stops at shutdown (`overworld serve`)."""
+    if (node is None) == (start is None):
+        raise ValueError("create_app needs either running services or a way to start them")
     start_failure: list[str] = []
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        owned = node is None
-        try:
-            running = node or await Node.start(settings)
-        except RuntimeLoadError as exc:
-            start_failure.append(f"server code failed to load: {exc.message}")
-            raise
-        attach(running)
-        if announce:
-            _announce(settings, running)
-        try:
+        if start is None:
             yield
-        finally:
-            if owned:
-                log.info("shutting down")
-                await running.close()
+            return
+        async with AsyncExitStack() as stack:
+            try:
+                services = await stack.enter_async_context(start())
+            except RuntimeLoadError as exc:
+                start_failure.append(f"server code failed to load: {exc.message}")
+                raise
+            attach(services)
+            if announce:
+                _announce(settings, services)
+            yield
+            log.info("shutting down")
 
     handlers: list[object] = list(ROUTES)
     if settings.metrics:
@@ -87,7 +94,7 @@ def create_app(
 
     edge = Edge(app, settings.max_request_bytes, metrics=settings.metrics, fast_path=fast_path)
 
-    def attach(running: Node) -> None:
+    def attach(running: Services) -> None:
         litestar.state.node = running
         edge.node = running
         if settings.metrics:
@@ -98,7 +105,7 @@ def create_app(
     return edge
 
 
-def _announce(settings: Settings, node: Node) -> None:
+def _announce(settings: Settings, node: Services) -> None:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{host}:{settings.port}"
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.resolved_database_url[10:]})"

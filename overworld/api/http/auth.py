@@ -14,11 +14,11 @@ from litestar import Request
 
 from overworld.context import CallContext
 from overworld.errors import Unauthenticated
-from overworld.node import Node
+from overworld.services import Services
 from overworld.titles.models import Title
 
 
-async def title_from_header(node: Node, header: str) -> Title:
+async def title_from_header(node: Services, header: str) -> Title:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         raise Unauthenticated("Server key required")
@@ -32,7 +32,7 @@ async def title_from_header(node: Node, header: str) -> Title:
     return title
 
 
-def session_from_header(node: Node, header: str, client_ip: str, request_id: str) -> CallContext:
+def session_from_header(node: Services, header: str, client_ip: str, request_id: str) -> CallContext:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("Auth token required")
@@ -49,8 +49,8 @@ def session_from_header(node: Node, header: str, client_ip: str, request_id: str
     )
 
 
-def node_of(request: Request[Any, Any, Any]) -> Node:
-    node: Node = request.app.state.node
+def node_of(request: Request[Any, Any, Any]) -> Services:
+    node: Services = request.app.state.node
     return node
 
 

@@ -30,8 +30,8 @@ from overworld.api.http.fastpath import (
 from overworld.api.http.routes.rpc import serve_rpc
 from overworld.api.socket.endpoint import serve_socket
 from overworld.errors import HTTP_STATUS, ApiError, Code
-from overworld.node import Node
 from overworld.protocol.base import error_body
+from overworld.services import Services
 
 # Plain dicts rather than the framework's TypedDicts: this layer handles raw ASGI messages.
 Scope = dict[str, Any]
@@ -102,7 +102,7 @@ class Edge:
         self.max_body = max_body
         self.metrics = metrics
         self.routes = FAST_ROUTES if fast_path else {}
-        self.node: Node | None = None
+        self.node: Services | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -189,7 +189,7 @@ class Edge:
     async def _fast_rpc(
         self, rpc_id: str, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
     ) -> int:
-        async def produce(node: Node, body: bytes) -> tuple[int, bytes, str]:
+        async def produce(node: Services, body: bytes) -> tuple[int, bytes, str]:
             reply = await serve_rpc(
                 node, scope["method"], rpc_id, scope["query_string"], scope["headers"], body,
                 client_ip(scope), rid,
@@ -210,7 +210,7 @@ class Edge:
     ) -> int:
         """Serve with `handler`; 0 if it passed the request on to the framework (`Fallback`)."""
 
-        async def produce(node: Node, body: bytes) -> tuple[int, bytes, str]:
+        async def produce(node: Services, body: bytes) -> tuple[int, bytes, str]:
             try:
                 return 200, msgspec.json.encode(await handler(node, scope, body, rid)), ""
             except Fallback:
@@ -222,7 +222,7 @@ class Edge:
 
     async def _serve(
         self,
-        produce: Callable[[Node, bytes], Awaitable[tuple[int, bytes, str]]],
+        produce: Callable[[Services, bytes], Awaitable[tuple[int, bytes, str]]],
         scope: Scope,
         receive: Receive,
         send: Send,

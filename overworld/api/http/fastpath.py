@@ -23,13 +23,13 @@ from overworld.api.operations import accounts, storage
 from overworld.api.operations import leaderboards as lb
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument
-from overworld.node import Node
 from overworld.protocol import accounts as aw
 from overworld.protocol import leaderboards as lw
 from overworld.protocol import storage as sw
 from overworld.protocol.base import Empty
+from overworld.services import Services
 
-FastHandler = Callable[[Node, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
+FastHandler = Callable[[Services, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
 _TRUE = {"true": True, "1": True, "false": False, "0": False}
 _COMMON_AUTH_QUERIES: dict[bytes, tuple[bool, str]] = {
     b"": (True, ""),
@@ -78,16 +78,16 @@ def auth_query(scope: dict[str, Any]) -> tuple[bool, str]:
     return create, username
 
 
-async def _title_ctx(node: Node, scope: dict[str, Any], request_id: str) -> CallContext:
+async def _title_ctx(node: Services, scope: dict[str, Any], request_id: str) -> CallContext:
     title = await title_from_header(node, header(scope, b"authorization"))
     return CallContext(title=title, client_ip=client_ip(scope), request_id=request_id)
 
 
-def _session_ctx(node: Node, scope: dict[str, Any], request_id: str) -> CallContext:
+def _session_ctx(node: Services, scope: dict[str, Any], request_id: str) -> CallContext:
     return session_from_header(node, header(scope, b"authorization"), client_ip(scope), request_id)
 
 
-async def authenticate_device(node: Node, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
+async def authenticate_device(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = await _title_ctx(node, scope, rid)
     create, username = auth_query(scope)
     req = aw.AuthenticateDeviceRequest(
@@ -96,7 +96,7 @@ async def authenticate_device(node: Node, scope: dict[str, Any], body: bytes, ri
     return await ops.call("AuthenticateDevice", accounts.authenticate_device, node, ctx, req)
 
 
-async def authenticate_custom(node: Node, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
+async def authenticate_custom(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = await _title_ctx(node, scope, rid)
     create, username = auth_query(scope)
     req = aw.AuthenticateCustomRequest(
@@ -105,17 +105,17 @@ async def authenticate_custom(node: Node, scope: dict[str, Any], body: bytes, ri
     return await ops.call("AuthenticateCustom", accounts.authenticate_custom, node, ctx, req)
 
 
-async def get_account(node: Node, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
+async def get_account(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     return await ops.call("GetAccount", accounts.get_account, node, _session_ctx(node, scope, rid), Empty())
 
 
-async def read_storage(node: Node, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
+async def read_storage(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = _session_ctx(node, scope, rid)
     req = decode_body(body, sw.ReadStorageObjectsRequest)
     return await ops.call("ReadStorageObjects", storage.read_objects, node, ctx, req)
 
 
-async def write_storage(node: Node, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
+async def write_storage(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = _session_ctx(node, scope, rid)
     req = decode_body(body, sw.WriteStorageObjectsRequest)
     return await ops.call("WriteStorageObjects", storage.write_objects, node, ctx, req)
@@ -189,7 +189,7 @@ def _path_parts(scope: dict[str, Any]) -> list[str]:
 
 
 async def list_leaderboard_records(
-    node: Node, scope: dict[str, Any], body: bytes, rid: str
+    node: Services, scope: dict[str, Any], body: bytes, rid: str
 ) -> msgspec.Struct:
     query = _query(scope, _LIST_PARAMS)
     ctx = _session_ctx(node, scope, rid)
@@ -198,7 +198,7 @@ async def list_leaderboard_records(
 
 
 async def _list_records_cached(
-    node: Node, ctx: CallContext, req: lw.ListLeaderboardRecordsRequest
+    node: Services, ctx: CallContext, req: lw.ListLeaderboardRecordsRequest
 ) -> lw.LeaderboardRecordList:
     """The operation, with a short-lived cache of first pages ("top 100"): a hit costs a dict
     lookup and the current record count instead of a query and 100 records to build."""
@@ -234,7 +234,7 @@ def _own_copy(page: lw.LeaderboardRecordList, **changes: Any) -> lw.LeaderboardR
 
 
 async def write_leaderboard_record(
-    node: Node, scope: dict[str, Any], body: bytes, rid: str
+    node: Services, scope: dict[str, Any], body: bytes, rid: str
 ) -> msgspec.Struct:
     if scope["query_string"]:
         raise Fallback()
@@ -247,7 +247,7 @@ async def write_leaderboard_record(
     return await ops.call("WriteLeaderboardRecord", lb.write_leaderboard_record, node, ctx, req)
 
 
-async def around_owner(node: Node, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
+async def around_owner(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     query = _query(scope, _AROUND_PARAMS)
     ctx = _session_ctx(node, scope, rid)
     board_id, _, owner_id = _path_parts(scope)

@@ -12,17 +12,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from overworld.context import CallContext
-from overworld.node import Node
+from overworld.services import Services
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Operation = Callable[[Node, CallContext, Any], Awaitable[Any]]
+Operation = Callable[[Services, CallContext, Any], Awaitable[Any]]
 
 
 async def call(
     name: str,
-    op: Callable[[Node, CallContext, Req], Awaitable[Resp]],
-    node: Node,
+    op: Callable[[Services, CallContext, Req], Awaitable[Resp]],
+    node: Services,
     ctx: CallContext,
     request: Req,
 ) -> Resp:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from overworld.context import CallContext
-from overworld.node import Node
 from overworld.protocol import chat as wire
 from overworld.protocol.base import Empty
+from overworld.services import Services
 
 
 async def list_channel_messages(
-    node: Node, ctx: CallContext, req: wire.ListChannelMessagesRequest
+    node: Services, ctx: CallContext, req: wire.ListChannelMessagesRequest
 ) -> wire.ChannelMessageList:
     page = await node.chat.history(
         ctx.title.id, ctx.user_id, req.channel_id, req.limit, req.forward, req.cursor
@@ -21,7 +21,7 @@ async def list_channel_messages(
 
 
 async def list_notifications(
-    node: Node, ctx: CallContext, req: wire.ListNotificationsRequest
+    node: Services, ctx: CallContext, req: wire.ListNotificationsRequest
 ) -> wire.NotificationList:
     page = await node.notifications.list(ctx.title.id, ctx.user_id, req.limit, req.cacheable_cursor)
     return wire.NotificationList(
@@ -29,6 +29,8 @@ async def list_notifications(
     )
 
 
-async def delete_notifications(node: Node, ctx: CallContext, req: wire.DeleteNotificationsRequest) -> Empty:
+async def delete_notifications(
+    node: Services, ctx: CallContext, req: wire.DeleteNotificationsRequest
+) -> Empty:
     await node.notifications.delete(ctx.title.id, ctx.user_id, req.ids)
     return Empty()

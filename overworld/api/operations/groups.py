@@ -5,12 +5,12 @@ from __future__ import annotations
 from overworld.api import convert
 from overworld.context import CallContext
 from overworld.groups.models import GroupUpdate
-from overworld.node import Node
 from overworld.protocol import groups as wire
 from overworld.protocol.base import Empty
+from overworld.services import Services
 
 
-async def create_group(node: Node, ctx: CallContext, req: wire.CreateGroupRequest) -> wire.Group:
+async def create_group(node: Services, ctx: CallContext, req: wire.CreateGroupRequest) -> wire.Group:
     group = await node.groups.create(
         ctx.title.id,
         ctx.user_id,
@@ -24,7 +24,7 @@ async def create_group(node: Node, ctx: CallContext, req: wire.CreateGroupReques
     return convert.group(group)
 
 
-async def update_group(node: Node, ctx: CallContext, req: wire.UpdateGroupRequest) -> Empty:
+async def update_group(node: Services, ctx: CallContext, req: wire.UpdateGroupRequest) -> Empty:
     update = GroupUpdate(
         name=req.name,
         description=req.description,
@@ -36,47 +36,47 @@ async def update_group(node: Node, ctx: CallContext, req: wire.UpdateGroupReques
     return Empty()
 
 
-async def delete_group(node: Node, ctx: CallContext, req: wire.DeleteGroupRequest) -> Empty:
+async def delete_group(node: Services, ctx: CallContext, req: wire.DeleteGroupRequest) -> Empty:
     await node.groups.delete(ctx.title.id, ctx.user_id, req.group_id)
     return Empty()
 
 
-async def join_group(node: Node, ctx: CallContext, req: wire.JoinGroupRequest) -> Empty:
+async def join_group(node: Services, ctx: CallContext, req: wire.JoinGroupRequest) -> Empty:
     await node.groups.join(ctx.title.id, req.group_id, ctx.user_id)
     return Empty()
 
 
-async def leave_group(node: Node, ctx: CallContext, req: wire.LeaveGroupRequest) -> Empty:
+async def leave_group(node: Services, ctx: CallContext, req: wire.LeaveGroupRequest) -> Empty:
     await node.groups.leave(ctx.title.id, req.group_id, ctx.user_id)
     return Empty()
 
 
-async def add_group_users(node: Node, ctx: CallContext, req: wire.AddGroupUsersRequest) -> Empty:
+async def add_group_users(node: Services, ctx: CallContext, req: wire.AddGroupUsersRequest) -> Empty:
     await node.groups.add_users(ctx.title.id, ctx.user_id, req.group_id, req.user_ids)
     return Empty()
 
 
-async def kick_group_users(node: Node, ctx: CallContext, req: wire.KickGroupUsersRequest) -> Empty:
+async def kick_group_users(node: Services, ctx: CallContext, req: wire.KickGroupUsersRequest) -> Empty:
     await node.groups.kick(ctx.title.id, ctx.user_id, req.group_id, req.user_ids)
     return Empty()
 
 
-async def ban_group_users(node: Node, ctx: CallContext, req: wire.BanGroupUsersRequest) -> Empty:
+async def ban_group_users(node: Services, ctx: CallContext, req: wire.BanGroupUsersRequest) -> Empty:
     await node.groups.ban(ctx.title.id, ctx.user_id, req.group_id, req.user_ids)
     return Empty()
 
 
-async def promote_group_users(node: Node, ctx: CallContext, req: wire.PromoteGroupUsersRequest) -> Empty:
+async def promote_group_users(node: Services, ctx: CallContext, req: wire.PromoteGroupUsersRequest) -> Empty:
     await node.groups.promote(ctx.title.id, ctx.user_id, req.group_id, req.user_ids)
     return Empty()
 
 
-async def demote_group_users(node: Node, ctx: CallContext, req: wire.DemoteGroupUsersRequest) -> Empty:
+async def demote_group_users(node: Services, ctx: CallContext, req: wire.DemoteGroupUsersRequest) -> Empty:
     await node.groups.demote(ctx.title.id, ctx.user_id, req.group_id, req.user_ids)
     return Empty()
 
 
-async def list_groups(node: Node, ctx: CallContext, req: wire.ListGroupsRequest) -> wire.GroupList:
+async def list_groups(node: Services, ctx: CallContext, req: wire.ListGroupsRequest) -> wire.GroupList:
     page = await node.groups.list_groups(
         ctx.title.id, req.name, req.lang_tag, req.members, req.open, req.limit, req.cursor
     )
@@ -84,7 +84,7 @@ async def list_groups(node: Node, ctx: CallContext, req: wire.ListGroupsRequest)
 
 
 async def list_group_users(
-    node: Node, ctx: CallContext, req: wire.ListGroupUsersRequest
+    node: Services, ctx: CallContext, req: wire.ListGroupUsersRequest
 ) -> wire.GroupUserList:
     page = await node.groups.list_group_users(ctx.title.id, req.group_id, req.limit, req.state, req.cursor)
     return wire.GroupUserList(
@@ -94,7 +94,7 @@ async def list_group_users(
 
 
 async def list_user_groups(
-    node: Node, ctx: CallContext, req: wire.ListUserGroupsRequest
+    node: Services, ctx: CallContext, req: wire.ListUserGroupsRequest
 ) -> wire.UserGroupList:
     page = await node.groups.list_user_groups(ctx.title.id, req.user_id, req.limit, req.state, req.cursor)
     return wire.UserGroupList(

@@ -7,14 +7,14 @@ from overworld.context import CallContext
 from overworld.errors import InvalidArgument, NotFound
 from overworld.leaderboards.models import Leaderboard
 from overworld.leaderboards.service import NOT_FOUND, check_board_id
-from overworld.node import Node
 from overworld.protocol import leaderboards as wire
 from overworld.protocol.base import Empty
+from overworld.services import Services
 
 RECORD_REQUIRED = "Invalid input, record score value is required."
 
 
-async def _board(node: Node, ctx: CallContext, board_id: str) -> Leaderboard:
+async def _board(node: Services, ctx: CallContext, board_id: str) -> Leaderboard:
     if not board_id:
         raise InvalidArgument("Invalid leaderboard ID.")
     check_board_id(board_id)
@@ -31,7 +31,7 @@ def _limit(limit: int | None, high: int) -> int | None:
 
 
 async def write_leaderboard_record(
-    node: Node, ctx: CallContext, req: wire.WriteLeaderboardRecordRequest
+    node: Services, ctx: CallContext, req: wire.WriteLeaderboardRecordRequest
 ) -> wire.LeaderboardRecord:
     if not req.leaderboard_id:
         raise InvalidArgument("Invalid leaderboard ID.")
@@ -46,7 +46,7 @@ async def write_leaderboard_record(
 
 
 async def delete_leaderboard_record(
-    node: Node, ctx: CallContext, req: wire.DeleteLeaderboardRecordRequest
+    node: Services, ctx: CallContext, req: wire.DeleteLeaderboardRecordRequest
 ) -> Empty:
     if not req.leaderboard_id:
         raise InvalidArgument("Invalid leaderboard ID.")
@@ -55,7 +55,7 @@ async def delete_leaderboard_record(
 
 
 async def list_leaderboard_records(
-    node: Node, ctx: CallContext, req: wire.ListLeaderboardRecordsRequest
+    node: Services, ctx: CallContext, req: wire.ListLeaderboardRecordsRequest
 ) -> wire.LeaderboardRecordList:
     b = await _board(node, ctx, req.leaderboard_id)
     limit = _limit(req.limit, 1000)
@@ -66,7 +66,7 @@ async def list_leaderboard_records(
 
 
 async def list_leaderboard_records_around_owner(
-    node: Node, ctx: CallContext, req: wire.ListLeaderboardRecordsAroundOwnerRequest
+    node: Services, ctx: CallContext, req: wire.ListLeaderboardRecordsAroundOwnerRequest
 ) -> wire.LeaderboardRecordList:
     b = await _board(node, ctx, req.leaderboard_id)
     limit = _limit(req.limit, 100) or 1
@@ -77,7 +77,7 @@ async def list_leaderboard_records_around_owner(
 
 
 async def list_leaderboard_periods(
-    node: Node, ctx: CallContext, req: wire.ListLeaderboardPeriodsRequest
+    node: Services, ctx: CallContext, req: wire.ListLeaderboardPeriodsRequest
 ) -> wire.LeaderboardPeriodList:
     if not req.leaderboard_id:
         raise InvalidArgument("Invalid leaderboard ID.")
@@ -91,7 +91,7 @@ async def list_leaderboard_periods(
 
 
 async def list_tournaments(
-    node: Node, ctx: CallContext, req: wire.ListTournamentsRequest
+    node: Services, ctx: CallContext, req: wire.ListTournamentsRequest
 ) -> wire.TournamentList:
     page = await node.tournaments.list_tournaments(
         ctx.title.id,
@@ -107,13 +107,13 @@ async def list_tournaments(
     )
 
 
-async def join_tournament(node: Node, ctx: CallContext, req: wire.JoinTournamentRequest) -> Empty:
+async def join_tournament(node: Services, ctx: CallContext, req: wire.JoinTournamentRequest) -> Empty:
     await node.tournaments.join(ctx.title.id, req.tournament_id, ctx.user_id, ctx.username)
     return Empty()
 
 
 async def write_tournament_record(
-    node: Node, ctx: CallContext, req: wire.WriteTournamentRecordRequest
+    node: Services, ctx: CallContext, req: wire.WriteTournamentRecordRequest
 ) -> wire.LeaderboardRecord:
     if not req.tournament_id:
         raise InvalidArgument("Tournament ID must be provided.")
@@ -128,7 +128,7 @@ async def write_tournament_record(
 
 
 async def delete_tournament_record(
-    node: Node, ctx: CallContext, req: wire.DeleteTournamentRecordRequest
+    node: Services, ctx: CallContext, req: wire.DeleteTournamentRecordRequest
 ) -> Empty:
     if not req.tournament_id:
         raise InvalidArgument("Invalid tournament ID.")
@@ -137,7 +137,7 @@ async def delete_tournament_record(
 
 
 async def list_tournament_records(
-    node: Node, ctx: CallContext, req: wire.ListTournamentRecordsRequest
+    node: Services, ctx: CallContext, req: wire.ListTournamentRecordsRequest
 ) -> wire.TournamentRecordList:
     if not req.tournament_id:
         raise InvalidArgument("Tournament ID must be provided")
@@ -151,7 +151,7 @@ async def list_tournament_records(
 
 
 async def list_tournament_records_around_owner(
-    node: Node, ctx: CallContext, req: wire.ListTournamentRecordsAroundOwnerRequest
+    node: Services, ctx: CallContext, req: wire.ListTournamentRecordsAroundOwnerRequest
 ) -> wire.TournamentRecordList:
     if not req.tournament_id:
         raise InvalidArgument("Invalid tournament ID.")

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, NotFound
-from overworld.node import Node
 from overworld.runtime.contexts import RpcContext
+from overworld.services import Services
 
 RPC_ID_REQUIRED = "RPC ID must be set"
 RPC_NOT_FOUND = "RPC function not found"
 
 
 async def call_rpc(
-    node: Node,
+    node: Services,
     ctx: CallContext,
     rpc_id: str,
     payload: str,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from overworld.api import convert
 from overworld.context import CallContext
-from overworld.node import Node
 from overworld.protocol import storage as wire
 from overworld.protocol.base import Empty
+from overworld.services import Services
 from overworld.storage.models import OWNER_READ, OWNER_WRITE, ObjectId, ObjectWrite
 
 
 async def read_objects(
-    node: Node, ctx: CallContext, req: wire.ReadStorageObjectsRequest
+    node: Services, ctx: CallContext, req: wire.ReadStorageObjectsRequest
 ) -> wire.StorageObjects:
     ids = [ObjectId(o.collection, o.key, o.user_id) for o in req.object_ids]
     found = await node.storage.read(ctx.title.id, ctx.user_id, ids)
@@ -19,7 +19,7 @@ async def read_objects(
 
 
 async def write_objects(
-    node: Node, ctx: CallContext, req: wire.WriteStorageObjectsRequest
+    node: Services, ctx: CallContext, req: wire.WriteStorageObjectsRequest
 ) -> wire.StorageObjectAcks:
     writes = [
         ObjectWrite(
@@ -36,14 +36,14 @@ async def write_objects(
     return wire.StorageObjectAcks(acks=[convert.storage_ack(a) for a in acks])
 
 
-async def delete_objects(node: Node, ctx: CallContext, req: wire.DeleteStorageObjectsRequest) -> Empty:
+async def delete_objects(node: Services, ctx: CallContext, req: wire.DeleteStorageObjectsRequest) -> Empty:
     ids = [ObjectId(o.collection, o.key, version=o.version) for o in req.object_ids]
     await node.storage.delete(ctx.title.id, ctx.user_id, ids)
     return Empty()
 
 
 async def list_objects(
-    node: Node, ctx: CallContext, req: wire.ListStorageObjectsRequest
+    node: Services, ctx: CallContext, req: wire.ListStorageObjectsRequest
 ) -> wire.StorageObjectList:
     page = await node.storage.list_objects(
         ctx.title.id, ctx.user_id, req.collection, req.user_id, req.limit, req.cursor

@@ -9,12 +9,12 @@ from overworld.protocol import realtime as rt
 from overworld.realtime.connection import Connection
 
 if TYPE_CHECKING:
-    from overworld.node import Node
+    from overworld.services import Services
 
 Reply = tuple[str, Any] | None
 
 
-async def channel_join(node: Node, conn: Connection, msg: rt.ChannelJoin) -> Reply:
+async def channel_join(node: Services, conn: Connection, msg: rt.ChannelJoin) -> Reply:
     async def run(req: rt.ChannelJoin) -> rt.Channel:
         stream = await node.chat.stream_for(conn.title_id, conn.user_id, req.target, req.type)
         persistence = True if req.persistence is None else req.persistence
@@ -25,7 +25,7 @@ async def channel_join(node: Node, conn: Connection, msg: rt.ChannelJoin) -> Rep
     return "channel", await node.hooks.call("ChannelJoin", conn.ctx, msg, run)
 
 
-async def channel_leave(node: Node, conn: Connection, msg: rt.ChannelLeave) -> Reply:
+async def channel_leave(node: Services, conn: Connection, msg: rt.ChannelLeave) -> Reply:
     async def run(req: rt.ChannelLeave) -> None:
         node.chat.leave(conn.id, parse_channel_id(conn.title_id, req.channel_id))
 
@@ -33,7 +33,7 @@ async def channel_leave(node: Node, conn: Connection, msg: rt.ChannelLeave) -> R
     return None
 
 
-async def channel_message_send(node: Node, conn: Connection, msg: rt.ChannelMessageSend) -> Reply:
+async def channel_message_send(node: Services, conn: Connection, msg: rt.ChannelMessageSend) -> Reply:
     async def run(req: rt.ChannelMessageSend) -> rt.ChannelMessageAck:
         stream = parse_channel_id(conn.title_id, req.channel_id)
         return (await node.chat.send(conn.id, stream, req.content)).ack()
@@ -41,7 +41,7 @@ async def channel_message_send(node: Node, conn: Connection, msg: rt.ChannelMess
     return "channel_message_ack", await node.hooks.call("ChannelMessageSend", conn.ctx, msg, run)
 
 
-async def channel_message_update(node: Node, conn: Connection, msg: rt.ChannelMessageUpdate) -> Reply:
+async def channel_message_update(node: Services, conn: Connection, msg: rt.ChannelMessageUpdate) -> Reply:
     async def run(req: rt.ChannelMessageUpdate) -> rt.ChannelMessageAck:
         stream = parse_channel_id(conn.title_id, req.channel_id)
         return (await node.chat.update(conn.id, stream, req.message_id, req.content)).ack()
@@ -49,7 +49,7 @@ async def channel_message_update(node: Node, conn: Connection, msg: rt.ChannelMe
     return "channel_message_ack", await node.hooks.call("ChannelMessageUpdate", conn.ctx, msg, run)
 
 
-async def channel_message_remove(node: Node, conn: Connection, msg: rt.ChannelMessageRemove) -> Reply:
+async def channel_message_remove(node: Services, conn: Connection, msg: rt.ChannelMessageRemove) -> Reply:
     async def run(req: rt.ChannelMessageRemove) -> rt.ChannelMessageAck:
         stream = parse_channel_id(conn.title_id, req.channel_id)
         return (await node.chat.remove(conn.id, stream, req.message_id)).ack()

@@ -32,20 +32,20 @@ from overworld.realtime.connection import POLICY, TOO_BIG, Connection
 from overworld.realtime.hub import SOCKET_MESSAGES
 
 if TYPE_CHECKING:
-    from overworld.node import Node
+    from overworld.services import Services
 
 log = structlog.get_logger(__name__)
 Reply = tuple[str, Any] | None
-Handler = Callable[["Node", Connection, Any], Awaitable[Reply]]
+Handler = Callable[["Services", Connection, Any], Awaitable[Reply]]
 _decode = msgspec.json.Decoder(rt.Envelope).decode
 _KIND_COUNTERS = {kind: SOCKET_MESSAGES.labels(kind) for kind in rt.KINDS}
 
 
-async def _ping(node: Node, conn: Connection, msg: rt.Ping) -> Reply:
+async def _ping(node: Services, conn: Connection, msg: rt.Ping) -> Reply:
     return "pong", rt.Ping()
 
 
-async def _rpc(node: Node, conn: Connection, msg: rt.Rpc) -> Reply:
+async def _rpc(node: Services, conn: Connection, msg: rt.Rpc) -> Reply:
     from overworld.api.operations.rpc import RPC_NOT_FOUND, call_rpc
 
     if not msg.id:
@@ -70,7 +70,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def handle(node: Node, conn: Connection, data: str | bytes) -> None:
+async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
     """Handle one frame from `conn`."""
     if len(data) > node.settings.socket_max_message_bytes:
         conn.send(

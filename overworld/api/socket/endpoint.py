@@ -22,7 +22,7 @@ from overworld.realtime.connection import Connection
 from overworld.realtime.wsprotocol import EXTENSION
 
 if TYPE_CHECKING:
-    from overworld.node import Node
+    from overworld.services import Services
 
 log = structlog.get_logger(__name__)
 Scope = dict[str, Any]
@@ -47,7 +47,7 @@ async def _deny(scope: Scope, send: Any, status: int, code: int, message: str) -
         await send({"type": "websocket.close", "code": 1008, "reason": message})
 
 
-async def serve_socket(node: Node, scope: Scope, receive: Any, send: Any) -> None:
+async def serve_socket(node: Services, scope: Scope, receive: Any, send: Any) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":
         return

@@ -11,19 +11,19 @@ from overworld.protocol.base import int64
 from overworld.realtime.connection import Connection
 
 if TYPE_CHECKING:
-    from overworld.node import Node
+    from overworld.services import Services
 
 Reply = tuple[str, Any] | None
 
 
-async def match_create(node: Node, conn: Connection, msg: wire.MatchCreate) -> Reply:
+async def match_create(node: Services, conn: Connection, msg: wire.MatchCreate) -> Reply:
     async def run(req: wire.MatchCreate) -> wire.Match:
         return node.matches.create(conn, req.name)
 
     return "match", await node.hooks.call("MatchCreate", conn.ctx, msg, run)
 
 
-async def match_join(node: Node, conn: Connection, msg: wire.MatchJoin) -> Reply:
+async def match_join(node: Services, conn: Connection, msg: wire.MatchJoin) -> Reply:
     async def run(req: wire.MatchJoin) -> wire.Match:
         try:
             return await node.matches.join(conn, req.match_id, req.token, req.metadata)
@@ -35,7 +35,7 @@ async def match_join(node: Node, conn: Connection, msg: wire.MatchJoin) -> Reply
     return "match", await node.hooks.call("MatchJoin", conn.ctx, msg, run)
 
 
-async def match_leave(node: Node, conn: Connection, msg: wire.MatchLeave) -> Reply:
+async def match_leave(node: Services, conn: Connection, msg: wire.MatchLeave) -> Reply:
     async def run(req: wire.MatchLeave) -> None:
         node.matches.leave(conn, req.match_id)
 
@@ -43,7 +43,7 @@ async def match_leave(node: Node, conn: Connection, msg: wire.MatchLeave) -> Rep
     return None
 
 
-async def match_data_send(node: Node, conn: Connection, msg: wire.MatchDataSend) -> Reply:
+async def match_data_send(node: Services, conn: Connection, msg: wire.MatchDataSend) -> Reply:
     async def run(req: wire.MatchDataSend) -> None:
         op_code = int64(req.op_code, "op_code")
         node.matches.send_data(conn, req.match_id, op_code, req.data, req.presences, req.reliable)

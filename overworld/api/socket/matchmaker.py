@@ -14,12 +14,12 @@ from overworld.realtime.streams import notifications_stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 
 if TYPE_CHECKING:
-    from overworld.node import Node
+    from overworld.services import Services
 
 Reply = tuple[str, Any] | None
 
 
-async def matchmaker_add(node: Node, conn: Connection, msg: mm.MatchmakerAdd) -> Reply:
+async def matchmaker_add(node: Services, conn: Connection, msg: mm.MatchmakerAdd) -> Reply:
     async def run(req: mm.MatchmakerAdd) -> mm.MatchmakerTicket:
         me = Member(conn.id, conn.user_id, conn.username, node.hub.node)
         ticket = await node.matchmaker.make_ticket(
@@ -32,7 +32,7 @@ async def matchmaker_add(node: Node, conn: Connection, msg: mm.MatchmakerAdd) ->
     return "matchmaker_ticket", await node.hooks.call("MatchmakerAdd", conn.ctx, msg, run)
 
 
-async def matchmaker_remove(node: Node, conn: Connection, msg: mm.MatchmakerRemove) -> Reply:
+async def matchmaker_remove(node: Services, conn: Connection, msg: mm.MatchmakerRemove) -> Reply:
     async def run(req: mm.MatchmakerRemove) -> None:
         if not req.ticket:
             raise InvalidArgument("Invalid matchmaker ticket")
@@ -43,7 +43,7 @@ async def matchmaker_remove(node: Node, conn: Connection, msg: mm.MatchmakerRemo
     return None
 
 
-async def party_matchmaker_add(node: Node, conn: Connection, msg: mm.PartyMatchmakerAdd) -> Reply:
+async def party_matchmaker_add(node: Services, conn: Connection, msg: mm.PartyMatchmakerAdd) -> Reply:
     async def run(req: mm.PartyMatchmakerAdd) -> mm.PartyMatchmakerTicket:
         members = [
             Member(m.session_id, m.user_id, m.username, m.node)
@@ -66,7 +66,7 @@ async def party_matchmaker_add(node: Node, conn: Connection, msg: mm.PartyMatchm
     return "party_matchmaker_ticket", await node.hooks.call("PartyMatchmakerAdd", conn.ctx, msg, run)
 
 
-async def party_matchmaker_remove(node: Node, conn: Connection, msg: mm.PartyMatchmakerRemove) -> Reply:
+async def party_matchmaker_remove(node: Services, conn: Connection, msg: mm.PartyMatchmakerRemove) -> Reply:
     async def run(req: mm.PartyMatchmakerRemove) -> None:
         if not req.ticket:
             raise InvalidArgument("Invalid matchmaker ticket")

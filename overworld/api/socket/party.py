@@ -10,19 +10,19 @@ from overworld.protocol.base import int64
 from overworld.realtime.connection import Connection
 
 if TYPE_CHECKING:
-    from overworld.node import Node
+    from overworld.services import Services
 
 Reply = tuple[str, Any] | None
 
 
-async def party_create(node: Node, conn: Connection, msg: rt.PartyCreate) -> Reply:
+async def party_create(node: Services, conn: Connection, msg: rt.PartyCreate) -> Reply:
     async def run(req: rt.PartyCreate) -> rt.Party:
         return node.parties.create(conn, req.open, req.max_size)
 
     return "party", await node.hooks.call("PartyCreate", conn.ctx, msg, run)
 
 
-async def party_join(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+async def party_join(node: Services, conn: Connection, msg: rt.PartyId) -> Reply:
     async def run(req: rt.PartyId) -> None:
         await node.parties.join(conn, req.party_id)
 
@@ -30,7 +30,7 @@ async def party_join(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
     return None
 
 
-async def party_leave(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+async def party_leave(node: Services, conn: Connection, msg: rt.PartyId) -> Reply:
     async def run(req: rt.PartyId) -> None:
         node.parties.leave(conn, req.party_id)
 
@@ -38,14 +38,14 @@ async def party_leave(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
     return None
 
 
-async def party_promote(node: Node, conn: Connection, msg: rt.PartyMember) -> Reply:
+async def party_promote(node: Services, conn: Connection, msg: rt.PartyMember) -> Reply:
     async def run(req: rt.PartyMember) -> rt.PartyLeader:
         return await node.parties.promote(conn, req.party_id, req.presence)
 
     return "party_leader", await node.hooks.call("PartyPromote", conn.ctx, msg, run)
 
 
-async def party_accept(node: Node, conn: Connection, msg: rt.PartyMember) -> Reply:
+async def party_accept(node: Services, conn: Connection, msg: rt.PartyMember) -> Reply:
     async def run(req: rt.PartyMember) -> None:
         await node.parties.accept(conn, req.party_id, req.presence)
 
@@ -53,7 +53,7 @@ async def party_accept(node: Node, conn: Connection, msg: rt.PartyMember) -> Rep
     return None
 
 
-async def party_remove(node: Node, conn: Connection, msg: rt.PartyMember) -> Reply:
+async def party_remove(node: Services, conn: Connection, msg: rt.PartyMember) -> Reply:
     async def run(req: rt.PartyMember) -> None:
         await node.parties.remove(conn, req.party_id, req.presence)
 
@@ -61,7 +61,7 @@ async def party_remove(node: Node, conn: Connection, msg: rt.PartyMember) -> Rep
     return None
 
 
-async def party_close(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+async def party_close(node: Services, conn: Connection, msg: rt.PartyId) -> Reply:
     async def run(req: rt.PartyId) -> None:
         await node.parties.close(conn, req.party_id)
 
@@ -69,14 +69,14 @@ async def party_close(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
     return None
 
 
-async def party_join_request_list(node: Node, conn: Connection, msg: rt.PartyId) -> Reply:
+async def party_join_request_list(node: Services, conn: Connection, msg: rt.PartyId) -> Reply:
     async def run(req: rt.PartyId) -> rt.PartyJoinRequest:
         return await node.parties.join_requests(conn, req.party_id)
 
     return "party_join_request", await node.hooks.call("PartyJoinRequestList", conn.ctx, msg, run)
 
 
-async def party_data_send(node: Node, conn: Connection, msg: rt.PartyDataSend) -> Reply:
+async def party_data_send(node: Services, conn: Connection, msg: rt.PartyDataSend) -> Reply:
     async def run(req: rt.PartyDataSend) -> None:
         op_code = int64(req.op_code, "op_code")
         node.parties.send_data(conn, req.party_id, op_code, req.data)

@@ -12,7 +12,7 @@ from overworld.realtime.connection import Connection
 from overworld.realtime.streams import status_stream
 
 if TYPE_CHECKING:
-    from overworld.node import Node
+    from overworld.services import Services
 
 Reply = tuple[str, Any] | None
 MAX_STATUS = 2048
@@ -24,7 +24,7 @@ def _check_ids(user_ids: list[str]) -> None:
             raise InvalidArgument(f"Invalid user identifier: {user_id!r}")
 
 
-async def status_follow(node: Node, conn: Connection, msg: rt.StatusFollow) -> Reply:
+async def status_follow(node: Services, conn: Connection, msg: rt.StatusFollow) -> Reply:
     async def run(req: rt.StatusFollow) -> rt.Status:
         _check_ids(req.user_ids)
         if not req.user_ids and not req.usernames:
@@ -41,7 +41,7 @@ async def status_follow(node: Node, conn: Connection, msg: rt.StatusFollow) -> R
     return "status", await node.hooks.call("StatusFollow", conn.ctx, msg, run)
 
 
-async def status_unfollow(node: Node, conn: Connection, msg: rt.StatusUnfollow) -> Reply:
+async def status_unfollow(node: Services, conn: Connection, msg: rt.StatusUnfollow) -> Reply:
     async def run(req: rt.StatusUnfollow) -> None:
         _check_ids(req.user_ids)
         node.hub.follows.unfollow(conn.id, conn.title_id, req.user_ids)
@@ -50,7 +50,7 @@ async def status_unfollow(node: Node, conn: Connection, msg: rt.StatusUnfollow) 
     return None
 
 
-async def status_update(node: Node, conn: Connection, msg: rt.StatusUpdate) -> Reply:
+async def status_update(node: Services, conn: Connection, msg: rt.StatusUpdate) -> Reply:
     async def run(req: rt.StatusUpdate) -> None:
         if req.status is not None and len(req.status) > MAX_STATUS:
             raise InvalidArgument(f"Status must be at most {MAX_STATUS} characters.")

@@ -25,7 +25,7 @@ from overworld.clock import rfc3339
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, NotFound, Unauthenticated
 from overworld.live_events.models import ConfigValue, LiveEvent, Occurrence
-from overworld.node import Node
+from overworld.services import Services
 
 Req = Request[Any, Any, Any]
 UNSET: Any = msgspec.UNSET
@@ -210,35 +210,37 @@ def _fields(w: LiveEventWrite) -> dict[str, Any]:
     return fields
 
 
-async def get_remote_config(node: Node, ctx: CallContext, req: GetRemoteConfigRequest) -> RemoteConfig:
+async def get_remote_config(node: Services, ctx: CallContext, req: GetRemoteConfigRequest) -> RemoteConfig:
     effective = await node.live_events.effective_config(ctx.title.id, ctx.user_id)
     return RemoteConfig(config=effective.config, live_event_ids=effective.events)
 
 
-async def list_live_events(node: Node, ctx: CallContext, req: ListLiveEventsRequest) -> LiveEventViewList:
+async def list_live_events(node: Services, ctx: CallContext, req: ListLiveEventsRequest) -> LiveEventViewList:
     found = await node.live_events.events_for(
         ctx.title.id, ctx.user_id, window_sec=req.window_sec, limit=req.limit
     )
     return LiveEventViewList(events=[LiveEventView.of(o) for o in found])
 
 
-async def set_remote_config(node: Node, ctx: CallContext, req: SetRemoteConfigRequest) -> ConfigValueView:
+async def set_remote_config(node: Services, ctx: CallContext, req: SetRemoteConfigRequest) -> ConfigValueView:
     value = await node.live_events.config_set(ctx.title.id, req.key, req.value, req.version)
     return ConfigValueView.of(value)
 
 
-async def delete_remote_config(node: Node, ctx: CallContext, req: DeleteRemoteConfigRequest) -> Done:
+async def delete_remote_config(node: Services, ctx: CallContext, req: DeleteRemoteConfigRequest) -> Done:
     if not await node.live_events.config_delete(ctx.title.id, req.key):
         raise NotFound(f"Remote config key {req.key!r} not found.")
     return Done()
 
 
-async def list_remote_config(node: Node, ctx: CallContext, req: ListRemoteConfigRequest) -> ConfigValueList:
+async def list_remote_config(
+    node: Services, ctx: CallContext, req: ListRemoteConfigRequest
+) -> ConfigValueList:
     values = await node.live_events.config_get(ctx.title.id)
     return ConfigValueList(values=[ConfigValueView.of(v) for v in values.values()])
 
 
-async def create_live_event(node: Node, ctx: CallContext, req: LiveEventWrite) -> LiveEventFull:
+async def create_live_event(node: Services, ctx: CallContext, req: LiveEventWrite) -> LiveEventFull:
     fields = _fields(req)
     if "start_time" not in fields:
         raise InvalidArgument("start_time is required.")
@@ -247,17 +249,17 @@ async def create_live_event(node: Node, ctx: CallContext, req: LiveEventWrite) -
     return LiveEventFull.of(await node.live_events.create(ctx.title.id, **fields))
 
 
-async def update_live_event(node: Node, ctx: CallContext, req: UpdateLiveEventRequest) -> LiveEventFull:
+async def update_live_event(node: Services, ctx: CallContext, req: UpdateLiveEventRequest) -> LiveEventFull:
     return LiveEventFull.of(await node.live_events.update(ctx.title.id, req.id, **_fields(req.event)))
 
 
-async def delete_live_event(node: Node, ctx: CallContext, req: LiveEventIdRequest) -> Done:
+async def delete_live_event(node: Services, ctx: CallContext, req: LiveEventIdRequest) -> Done:
     if not await node.live_events.delete(ctx.title.id, req.id):
         raise NotFound("Live event not found.")
     return Done()
 
 
-async def get_live_event(node: Node, ctx: CallContext, req: LiveEventIdRequest) -> LiveEventFull:
+async def get_live_event(node: Services, ctx: CallContext, req: LiveEventIdRequest) -> LiveEventFull:
     event = await node.live_events.get(ctx.title.id, req.id)
     if event is None:
         raise NotFound("Live event not found.")
@@ -265,7 +267,7 @@ async def get_live_event(node: Node, ctx: CallContext, req: LiveEventIdRequest) 
 
 
 async def list_all_live_events(
-    node: Node, ctx: CallContext, req: ListAllLiveEventsRequest
+    node: Services, ctx: CallContext, req: ListAllLiveEventsRequest
 ) -> LiveEventFullList:
     return LiveEventFullList(
         events=[LiveEventFull.of(e) for e in await node.live_events.events(ctx.title.id)]

@@ -15,13 +15,13 @@ from litestar.params import Parameter
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
 from overworld.context import CallContext
-from overworld.node import Node
 from overworld.protocol.matches import ListMatchesRequest, MatchList
+from overworld.services import Services
 
 Req = Request[Any, Any, Any]
 
 
-async def list_matches_op(node: Node, ctx: CallContext, req: ListMatchesRequest) -> MatchList:
+async def list_matches_op(node: Services, ctx: CallContext, req: ListMatchesRequest) -> MatchList:
     found = node.matches.list(
         ctx.title.id, 1 if req.limit is None else req.limit, req.authoritative, req.label, req.min_size,
         req.max_size, req.query,

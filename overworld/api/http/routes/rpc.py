@@ -25,8 +25,8 @@ from overworld.api.http.auth import client_ip, node_of, request_id, session_from
 from overworld.api.operations.rpc import call_rpc
 from overworld.context import CallContext
 from overworld.errors import ApiError, InvalidArgument, Unauthenticated
-from overworld.node import Node
 from overworld.protocol.base import error_body
+from overworld.services import Services
 
 HTTP_KEY_INVALID = "HTTP key invalid"
 AUTH_REQUIRED = "Auth token or HTTP key required"
@@ -43,7 +43,7 @@ class RpcReply:
 
 
 async def serve_rpc(
-    node: Node,
+    node: Services,
     method: str,
     rpc_id: str,
     query_string: bytes,
@@ -89,7 +89,7 @@ async def serve_rpc(
 
 
 async def _caller(
-    node: Node, query: dict[str, list[str]], authorization: str, address: str, rid: str
+    node: Services, query: dict[str, list[str]], authorization: str, address: str, rid: str
 ) -> CallContext:
     http_key = query.get("http_key", [""])[0] if query else ""
     if not http_key and authorization[:6].lower() == "basic ":
