@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from overworld.db import migrate
-from overworld.db.schema import metadata
+from overworld.migrations.schema import metadata
 from tests.support import PG_URL, create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.anyio

@@ -22,10 +22,10 @@ from overworld.db.database import Tx
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from overworld.ids import parse_uuid
 from overworld.protocol import realtime as rt
+from overworld.protocol.streams import Mode, Stream
 from overworld.realtime import codec
 from overworld.realtime.connection import TokenBucket
 from overworld.realtime.hub import Hub
-from overworld.realtime.streams import Mode, Stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 
 ROOM, DIRECT, GROUP = 1, 2, 3

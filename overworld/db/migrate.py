@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"  # overworld/migrations
 _ADVISORY_LOCK = 0x0F3E_4A11  # arbitrary, constant: "overworld migrations"
 
 

@@ -25,8 +25,8 @@ import structlog
 
 from overworld.protocol import matches as wire
 from overworld.protocol.presence import UserPresence
+from overworld.protocol.streams import Mode, Stream
 from overworld.realtime import codec
-from overworld.realtime.streams import Mode, Stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 
 if TYPE_CHECKING:

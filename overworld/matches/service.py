@@ -43,12 +43,12 @@ from overworld.matches.handler import (
 from overworld.matches.index import MatchIndex
 from overworld.protocol import matches as wire
 from overworld.protocol.presence import UserPresence
+from overworld.protocol.streams import Mode, Stream
 from overworld.query import QueryError
 from overworld.query import parse as parse_query
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
 from overworld.realtime.hub import Hub
-from overworld.realtime.streams import Mode, Stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 from overworld.subsystems.pubsub.base import PubSub
 from overworld.subsystems.pubsub.outbox import Outbox

@@ -41,9 +41,9 @@ from overworld.matchmaking.ratings import RatingStore
 from overworld.matchmaking.store import TicketStore, TooManyTickets
 from overworld.protocol.matchmaker import MatchmakerMatched, MatchmakerUser
 from overworld.protocol.presence import UserPresence
+from overworld.protocol.streams import notifications_stream
 from overworld.query import QueryError, parse
 from overworld.realtime import codec
-from overworld.realtime.streams import notifications_stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from overworld.db import Database
 from overworld.db.database import Tx
 from overworld.errors import InvalidArgument
 from overworld.protocol import realtime as rt
+from overworld.protocol.streams import notifications_stream
 from overworld.realtime import codec
 from overworld.realtime.hub import Hub
-from overworld.realtime.streams import notifications_stream
 from overworld.subsystems.pubsub.base import PubSub
 
 # Codes at or below zero are the server's own (Nakama's): friend requests, group join requests...

@@ -20,10 +20,10 @@ from typing import Any
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied
 from overworld.ids import parse_uuid
 from overworld.protocol import realtime as rt
+from overworld.protocol.streams import Mode, Stream
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
 from overworld.realtime.hub import Hub
-from overworld.realtime.streams import Mode, Stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 
 MAX_SIZE = 256

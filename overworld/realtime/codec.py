@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from overworld.protocol import realtime as rt
-from overworld.realtime.streams import Mode, Stream
+from overworld.protocol.streams import Mode, Stream
 from overworld.subsystems.presence.base import Presence
 
 _encode = msgspec.json.Encoder().encode

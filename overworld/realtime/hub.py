@@ -18,12 +18,12 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from overworld.protocol import realtime as rt
+from overworld.protocol.streams import Mode, Stream, notifications_stream, status_stream
 from overworld.realtime import codec
 from overworld.realtime.connection import GOING_AWAY, NORMAL, POLICY, Connection
+from overworld.realtime.follows import StatusFollows
 from overworld.realtime.registry import Registry
 from overworld.realtime.router import Router
-from overworld.realtime.streams import Mode, Stream, notifications_stream, status_stream
-from overworld.status.follows import StatusFollows
 from overworld.subsystems.presence.base import Presence, PresenceMeta, Tracker
 from overworld.subsystems.pubsub.base import PubSub
 

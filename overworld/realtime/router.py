@@ -17,9 +17,9 @@ import orjson
 import structlog
 
 from overworld.errors import ApiError, Code, Unavailable
+from overworld.protocol.streams import Stream
 from overworld.realtime.connection import POLICY, Connection
 from overworld.realtime.registry import Registry
-from overworld.realtime.streams import Stream
 from overworld.subsystems.presence.base import Presence, Tracker
 from overworld.subsystems.pubsub.base import PubSub
 from overworld.subsystems.pubsub.outbox import Outbox

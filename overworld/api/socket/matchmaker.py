@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from overworld.errors import InvalidArgument, NotFound
 from overworld.matchmaking.models import Member
 from overworld.protocol import matchmaker as mm
+from overworld.protocol.streams import notifications_stream
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
-from overworld.realtime.streams import notifications_stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 
 if TYPE_CHECKING:

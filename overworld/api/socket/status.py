@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from overworld.errors import InvalidArgument
 from overworld.ids import parse_uuid
 from overworld.protocol import realtime as rt
+from overworld.protocol.streams import status_stream
 from overworld.realtime import codec
 from overworld.realtime.connection import Connection
-from overworld.realtime.streams import status_stream
 
 if TYPE_CHECKING:
     from overworld.services import Services

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
-from overworld.realtime.streams import Stream
+from overworld.protocol.streams import Stream
 
 
 class PresenceMeta(NamedTuple):

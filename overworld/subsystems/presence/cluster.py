@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import structlog
 
-from overworld.realtime.streams import Stream
+from overworld.protocol.streams import Stream
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 from overworld.subsystems.presence.embedded import EmbeddedTracker
 from overworld.subsystems.pubsub.base import PubSub

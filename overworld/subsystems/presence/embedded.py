@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from overworld.realtime.streams import Stream
+from overworld.protocol.streams import Stream
 from overworld.subsystems.presence.base import Presence, PresenceListener, PresenceMeta, PresenceStore
 
 

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from overworld.db.schema import metadata
+from overworld.migrations.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
