@@ -1,42 +1,45 @@
-"""One server process: its settings, database, subsystems and services, started and stopped
-together. The choice between embedded and cluster subsystems is made here and nowhere else."""
+"""One server process: its settings, database, subsystems and services, built once and started and
+stopped together. This is the composition root: the only module that chooses between the embedded
+and the cluster (Redis) implementations, and the only one that knows every service. Each service
+receives what it uses through its constructor; events flow back through `on_*` listeners that are
+connected here.
+
+Start-up runs under an `AsyncExitStack`: each step that opens something registers how to close it,
+so a start that fails part-way closes what it had opened, and `close()` runs every step (newest
+first) even when one of them fails."""
 
 from __future__ import annotations
 
 import socket
 import uuid
-from typing import Any
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import orjson
 import structlog
 
 from overworld.accounts.lockout import LoginLockout
 from overworld.accounts.service import AccountService
 from overworld.chat.service import ChatService
 from overworld.config import Settings
-from overworld.db import Database, migrate, open_database
+from overworld.db import migrate, open_database
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
-from overworld.leaderboards.server_api import attach as attach_leaderboards
 from overworld.leaderboards.service import LeaderboardService
 from overworld.leaderboards.tournaments import TournamentService
-from overworld.live_events.server_api import attach as attach_live_events
 from overworld.live_events.service import LiveEventService
-from overworld.matches.server_api import attach as attach_matches
-from overworld.matches.server_api import handlers as match_handlers
 from overworld.matches.service import MatchService
 from overworld.matchmaking.engine import Engine as MatchmakerEngine
 from overworld.matchmaking.ratings import RatingStore
-from overworld.matchmaking.server_api import attach as attach_matchmaker
 from overworld.matchmaking.service import MatchmakerService
 from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
-from overworld.notifications import social as social_notifications
-from overworld.notifications.service import DM_REQUEST, NotificationService
+from overworld.notifications import social
+from overworld.notifications.service import NotificationService
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
-from overworld.runtime.server_api import ServerApi, attach_social
+from overworld.runtime.services import ServerServices
 from overworld.services import Services
 from overworld.sessions.revocations import Revocations
 from overworld.sessions.service import SessionService
@@ -44,17 +47,61 @@ from overworld.storage.service import StorageService
 from overworld.subsystems.counters import Counters, EmbeddedCounters
 from overworld.subsystems.presence import EmbeddedTracker, Tracker
 from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
+from overworld.subsystems.ranks import EmbeddedRankIndex, RankIndex
 from overworld.subsystems.scheduler import EmbeddedScheduler, Scheduler
 from overworld.titles.service import TitleService
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class NodeIdentity:
+    """Who this process is. `name`: the configured node name (or the host name), shown to server
+    code; `id`: unique per process start, without dots (party and match ids are "<uuid>.<id>"),
+    used wherever nodes must be told apart (presences, the matchmaker's lease)."""
+
+    name: str
+    id: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> NodeIdentity:
+        name = settings.node_name or socket.gethostname()
+        return cls(name=name, id=f"{name.replace('.', '_')}-{uuid.uuid4().hex[:8]}")
+
+
+@dataclass(frozen=True)
+class Subsystems:
+    """The stateful pieces with an embedded and a Redis implementation, chosen in `_subsystems`."""
+
+    pubsub: PubSub
+    counters: Counters
+    scheduler: Scheduler
+    ranks: RankIndex
+    tracker: Tracker
+    tickets: TicketStore
+
+
+@dataclass
 class Node(Services):
     """The services plus their life cycle: `start` builds and starts them, `close` stops them."""
 
+    identity: NodeIdentity | None = None
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
+
     @classmethod
     async def start(cls, settings: Settings) -> Node:
+        stack = AsyncExitStack()
+        try:
+            return await cls._start(settings, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+
+    @classmethod
+    async def _start(cls, settings: Settings, stack: AsyncExitStack) -> Node:
         url = settings.resolved_database_url
         if settings.auto_migrate:
             await migrate.upgrade(url)
@@ -65,32 +112,22 @@ class Node(Services):
                     f"database schema is at {status.current or 'nothing'}, needs {status.head}:"
                     " run `overworld migrate`"
                 )
+        identity = NodeIdentity.of(settings)
         db = await open_database(url, settings.database_pool_size)
+        stack.push_async_callback(db.close)
         db.start()
-        redis = None
-        pubsub: PubSub
-        counters: Counters
-        scheduler: Scheduler
+        redis: Redis | None = None
         if settings.cluster:
             import redis.asyncio as aioredis
 
-            from overworld.subsystems.counters.redis import RedisCounters
-            from overworld.subsystems.pubsub.redis import RedisPubSub
-            from overworld.subsystems.scheduler.redis import RedisScheduler
-
             redis = aioredis.from_url(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
             await redis.ping()
-            pubsub = RedisPubSub(redis, settings.redis_prefix)
-            counters = RedisCounters(redis, settings.redis_prefix)
-            scheduler = RedisScheduler(
-                redis, settings.redis_prefix, settings.node_name, grace_sec=settings.shutdown_grace_sec
-            )
-        else:
-            pubsub = EmbeddedPubSub()
-            counters = EmbeddedCounters()
-            scheduler = EmbeddedScheduler(grace_sec=settings.shutdown_grace_sec)
-        await pubsub.start()
+        sub = _subsystems(settings, identity, redis)
+        await sub.pubsub.start()
+        stack.push_async_callback(sub.pubsub.close)
 
+        # -- the services, each built once with what it uses ---------------------------------------
         titles = TitleService(db)
         await titles.load()
         default_title, created = await titles.ensure_default(
@@ -98,83 +135,113 @@ class Node(Services):
         )
         if created:
             log.info("created default title", title=default_title.name)
-        revocations = Revocations(db, pubsub)
-        await revocations.start()
+        revocations = Revocations(db, sub.pubsub)
         sessions = SessionService(
             titles, revocations, settings.session_expiry_sec, settings.refresh_expiry_sec
         )
         lockout = LoginLockout(
-            counters,
+            sub.counters,
             settings.lockout_account_failures,
             settings.lockout_address_failures,
             settings.lockout_window_sec,
         )
         accounts = AccountService(db, sessions, lockout, cache_size=settings.account_cache_size)
-        await accounts.start()
         storage = StorageService(db)
-        accounts.on_delete(storage.delete_user_objects)
         friends, groups = FriendService(db), GroupService(db)
-        accounts.on_delete(friends.delete_user_edges)
-        accounts.on_delete(groups.delete_user_memberships)
-        hooks = Hooks()
-        runtime = Runtime(
-            accounts=accounts, storage=storage, sessions=sessions, hooks=hooks,
-            scheduler=scheduler, timeout_ms=settings.runtime_timeout_ms, node_name=settings.node_name,
+
+        def title_name(title_id: str) -> str:
+            title = titles.get(title_id)
+            return title.name if title is not None else ""
+
+        leaderboards = LeaderboardService(
+            db, sub.ranks, sub.pubsub, sub.scheduler, identity.name,
+            hook_timeout_sec=max(60.0, settings.runtime_timeout_ms / 1000), title_name=title_name,
         )  # fmt: skip
-        attach_social(runtime, friends, groups)
-        leaderboards, tournaments = await _start_leaderboards(settings, db, pubsub, scheduler, titles, redis)
-        accounts.on_delete(leaderboards.delete_owner)
-        attach_leaderboards(runtime, leaderboards, tournaments)
-        live_events = LiveEventService(db, scheduler, pubsub, leaderboards)
-        attach_live_events(runtime, live_events)
+        tournaments = TournamentService(leaderboards)
+        hub = Hub(identity.id, sub.tracker, sub.pubsub, settings.socket_max_per_user)
+
+        async def username_of(title_id: str, user_id: str) -> str | None:
+            title = titles.get(title_id)
+            users = await accounts.get_users(title, [user_id], []) if title is not None else []
+            return users[0].username if users else None
+
+        notifications = NotificationService(db, hub, sub.pubsub)
+        chat = ChatService(
+            db, hub, username_of,
+            rate_limit=settings.chat_rate_limit, max_content_bytes=settings.chat_max_content_bytes,
+            member_state=groups.member_state, is_blocked=friends.is_blocked,
+            direct_request=social.direct_request(notifications),
+        )  # fmt: skip
+        parties = PartyService(hub)
+        matches = MatchService(
+            hub, sub.pubsub,
+            max_empty_sec=settings.match_max_empty_sec, handler_timeout=settings.runtime_timeout_ms / 1000,
+            index_timeout_sec=settings.presence_timeout_sec,
+        )  # fmt: skip
         matchmaker = MatchmakerService(
-            _matchmaker_store(settings, redis), titles, RatingStore(db),
+            sub.tickets, titles, RatingStore(db), hub,
             interval_ms=settings.matchmaker_interval_ms, max_tickets=settings.matchmaker_max_tickets,
             hook_timeout_sec=settings.runtime_timeout_ms / 1000,
             sweep_grace_sec=settings.presence_timeout_sec,
         )  # fmt: skip
-        attach_matchmaker(runtime, matchmaker)
-        accounts.on_delete(matchmaker.ratings.delete_user)
-        try:
-            await runtime.load(settings.runtime_path, titles.all())
-        except BaseException:
-            await revocations.close()
-            await pubsub.close()
-            await db.close()
-            if redis is not None:
-                await redis.aclose()
-            raise
-        accounts.on_created(runtime.account_created)
-        hub, chat, notifications = await _start_realtime(settings, db, pubsub, titles, accounts, runtime)
-        parties = PartyService(hub)
-        matches = MatchService(
-            hub, pubsub, match_handlers(runtime), lambda title, name: ServerApi(runtime, title, name),
-            max_empty_sec=settings.match_max_empty_sec, handler_timeout=settings.runtime_timeout_ms / 1000,
-            index_timeout_sec=settings.presence_timeout_sec,
+        live_events = LiveEventService(db, sub.scheduler, sub.pubsub, hub, leaderboards)
+        hooks = Hooks()
+        runtime = Runtime(
+            services=ServerServices(
+                accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
+                leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
+                matches=matches, matchmaker=matchmaker, notifications=notifications, hub=hub,
+            ),
+            hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
+            node_name=settings.node_name,
         )  # fmt: skip
-        attach_matches(runtime, matches)
-        await matches.start()
-        matchmaker.bind(hub)
-        parties.changed.append(matchmaker.party_changed)
-        await matchmaker.start()
-        runtime.notifications, runtime.hub = notifications, hub
-        social_notifications.connect(notifications, chat, friends, groups)
+
+        # -- events flow upwards through listeners ------------------------------------------------
+        for delete in (
+            storage.delete_user_objects, friends.delete_user_edges, groups.delete_user_memberships,
+            leaderboards.delete_owner, matchmaker.ratings.delete_user, chat.delete_user,
+            notifications.delete_user,
+        ):  # fmt: skip
+            accounts.on_delete(delete)
+        accounts.on_created(runtime.account_created)
+        hub.on_event(runtime.emit)
         revocations.on_revoke(hub.revoked)
+        parties.changed.append(matchmaker.party_changed)
+        social.connect(notifications, friends, groups)
         titles.on_added(runtime.add_title)
+
+        # -- start, in dependency order; each close is registered as its part starts ----------------
+        await revocations.start()
+        stack.push_async_callback(revocations.close)
+        await accounts.start()
+        await leaderboards.start()
+        stack.push_async_callback(leaderboards.close)
+        stack.push_async_callback(runtime.close)
+        await runtime.load(settings.runtime_path, titles.all())
+        await hub.start()
+        stack.push_async_callback(hub.close)
+        await notifications.start()
+        await matches.start()
+        stack.push_async_callback(matches.close)
+        await matchmaker.start()
+        stack.push_async_callback(matchmaker.close)
         if settings.runtime_reload:
             runtime.watch()
-        await scheduler.start()
+        await sub.scheduler.start()
+        stack.push_async_callback(sub.scheduler.close)
         await leaderboards.catch_up()
         await tournaments.start()
-        await live_events.start(hub, [t.id for t in titles.all()])
+        stack.push_async_callback(tournaments.close)
+        await live_events.start([t.id for t in titles.all()])
+        stack.push_async_callback(live_events.close)
         return cls(
-            settings=settings, db=db, pubsub=pubsub, counters=counters, scheduler=scheduler, titles=titles,
-            revocations=revocations, sessions=sessions, accounts=accounts, storage=storage,
-            friends=friends, groups=groups,
-            hooks=hooks, runtime=runtime, hub=hub, chat=chat, notifications=notifications, parties=parties,
-            matches=matches, matchmaker=matchmaker,
-            leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
-            default_title=default_title, redis=redis,
+            settings=settings, db=db, pubsub=sub.pubsub, counters=sub.counters, scheduler=sub.scheduler,
+            titles=titles, revocations=revocations, sessions=sessions, accounts=accounts,
+            storage=storage, friends=friends, groups=groups, hooks=hooks, runtime=runtime, hub=hub,
+            chat=chat, notifications=notifications, parties=parties, matches=matches,
+            matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
+            live_events=live_events, default_title=default_title, redis=redis, identity=identity,
+            _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:
@@ -182,101 +249,39 @@ class Node(Services):
         await self.hub.drain(min(5.0, float(self.settings.shutdown_grace_sec)))
 
     async def close(self) -> None:
-        await self.matchmaker.close()
-        await self.matches.close()
-        await self.hub.close()
-        await self.live_events.close()
-        await self.scheduler.close()
-        await self.tournaments.close()
-        await self.leaderboards.close()
-        await self.runtime.close()
-        await self.revocations.close()
-        await self.pubsub.close()
-        await self.db.close()
-        if self.redis is not None:
-            await self.redis.aclose()
+        """Stop everything that `start` started, newest first. A step that fails does not stop the
+        others from running; its error is raised once all have run."""
+        await self._stack.aclose()
 
 
-async def _start_realtime(
-    settings: Settings, db: Database, pubsub: PubSub, titles: TitleService, accounts: AccountService,
-    runtime: Runtime,
-) -> tuple[Hub, ChatService, NotificationService]:  # fmt: skip
-    """The socket hub with its presence tracker (replicated over pub/sub in a cluster), chat and
-    notifications."""
-    # Unique per process start, without dots (party ids are "<uuid>.<node>").
-    name = (settings.node_name or socket.gethostname()).replace(".", "_")
-    node_id = f"{name}-{uuid.uuid4().hex[:8]}"
-    tracker: Tracker
-    if settings.cluster:
-        from overworld.subsystems.presence.cluster import ClusterTracker
-
-        tracker = ClusterTracker(node_id, pubsub, timeout_sec=settings.presence_timeout_sec)
-    else:
-        tracker = EmbeddedTracker(node_id)
-    hub = Hub(node_id, tracker, pubsub, runtime, settings.socket_max_per_user)
-
-    async def username_of(title_id: str, user_id: str) -> str | None:
-        title = titles.get(title_id)
-        users = await accounts.get_users(title, [user_id], []) if title is not None else []
-        return users[0].username if users else None
-
-    chat = ChatService(
-        db,
-        hub,
-        username_of,
-        rate_limit=settings.chat_rate_limit,
-        max_content_bytes=settings.chat_max_content_bytes,
-    )
-    notifications = NotificationService(db, hub, pubsub)
-
-    async def direct_request(title_id: str, to_user: str, from_user: str, from_name: str) -> None:
-        note = notifications.make(
-            to_user, f"{from_name} wants to chat", orjson.dumps({"username": from_name}).decode(),
-            DM_REQUEST, from_user,
-        )  # fmt: skip
-        await notifications.send(title_id, [note])
-
-    chat.direct_request = direct_request
-    accounts.on_delete(chat.delete_user)
-    accounts.on_delete(notifications.delete_user)
-    await hub.start()
-    await notifications.start()
-    return hub, chat, notifications
-
-
-async def _start_leaderboards(
-    settings: Settings, db: Database, pubsub: PubSub, scheduler: Scheduler, titles: TitleService, redis: Any
-) -> tuple[LeaderboardService, TournamentService]:
-    """Leaderboards and tournaments, with the rank index of every current period built."""
-    from overworld.subsystems.ranks import EmbeddedRankIndex, RankIndex
-
-    ranks: RankIndex
-    if redis is not None:
-        from overworld.subsystems.ranks.redis import RedisRankIndex
-
-        ranks = RedisRankIndex(redis, settings.redis_prefix)
-    else:
-        ranks = EmbeddedRankIndex()
-
-    def title_name(title_id: str) -> str:
-        title = titles.get(title_id)
-        return title.name if title is not None else ""
-
-    leaderboards = LeaderboardService(
-        db, ranks, pubsub, scheduler, settings.node_name or socket.gethostname(),
-        hook_timeout_sec=max(60.0, settings.runtime_timeout_ms / 1000), title_name=title_name,
-    )  # fmt: skip
-    await leaderboards.start()
-    return leaderboards, TournamentService(leaderboards)
-
-
-def _matchmaker_store(settings: Settings, redis: Any) -> TicketStore:
-    """The matchmaker's tickets: in this process, or in Redis with one matcher per cluster."""
+def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None) -> Subsystems:
+    """Embedded (one process) or cluster (Redis) implementations: chosen here and nowhere else."""
     engine = MatchmakerEngine(max_intervals=settings.matchmaker_max_intervals)
     if redis is None:
-        return EmbeddedTicketStore(engine)
+        return Subsystems(
+            pubsub=EmbeddedPubSub(),
+            counters=EmbeddedCounters(),
+            scheduler=EmbeddedScheduler(grace_sec=settings.shutdown_grace_sec),
+            ranks=EmbeddedRankIndex(),
+            tracker=EmbeddedTracker(identity.id),
+            tickets=EmbeddedTicketStore(engine),
+        )
     from overworld.matchmaking.redis_store import RedisTicketStore
+    from overworld.subsystems.counters.redis import RedisCounters
+    from overworld.subsystems.presence.cluster import ClusterTracker
+    from overworld.subsystems.pubsub.redis import RedisPubSub
+    from overworld.subsystems.ranks.redis import RedisRankIndex
+    from overworld.subsystems.scheduler.redis import RedisScheduler
 
-    name = f"{settings.node_name or socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    lease_ms = max(3000, 3 * settings.matchmaker_interval_ms)
-    return RedisTicketStore(redis, settings.redis_prefix, name, engine, lease_ms=lease_ms)
+    prefix = settings.redis_prefix
+    pubsub = RedisPubSub(redis, prefix)
+    return Subsystems(
+        pubsub=pubsub,
+        counters=RedisCounters(redis, prefix),
+        scheduler=RedisScheduler(redis, prefix, settings.node_name, grace_sec=settings.shutdown_grace_sec),
+        ranks=RedisRankIndex(redis, prefix),
+        tracker=ClusterTracker(identity.id, pubsub, timeout_sec=settings.presence_timeout_sec),
+        tickets=RedisTicketStore(
+            redis, prefix, identity.id, engine, lease_ms=max(3000, 3 * settings.matchmaker_interval_ms)
+        ),
+    )

@@ -132,17 +132,23 @@ class ChatService:
         user_exists: UserExists,
         rate_limit: int = 10,
         max_content_bytes: int = 4096,
+        *,
+        member_state: MemberState | None = None,
+        is_blocked: Blocked | None = None,
+        direct_request: DirectRequest | None = None,
     ) -> None:
+        """`member_state`, `is_blocked` and `direct_request` come from the domains that own them
+        (groups, friends, notifications); without them group channels are refused, nobody is
+        blocked and no direct-message request is sent."""
         self._db = db
         self._hub = hub
         self._user_exists = user_exists
         self._rate = rate_limit
         self._max_content = max_content_bytes
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
-        # Set by the domains that own them, when they are there.
-        self.member_state: MemberState | None = None
-        self.is_blocked: Blocked | None = None
-        self.direct_request: DirectRequest | None = None
+        self.member_state = member_state
+        self.is_blocked = is_blocked
+        self.direct_request = direct_request
 
     # -- channels ------------------------------------------------------------------------------
 

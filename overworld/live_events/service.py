@@ -175,13 +175,14 @@ class LiveEventService:
         db: Database,
         scheduler: Scheduler,
         pubsub: PubSub,
+        hub: Hub,
         leaderboards: LeaderboardService | None = None,
     ) -> None:
         self._db = db
         self._scheduler = scheduler
         self._pubsub = pubsub
         self._leaderboards = leaderboards
-        self._hub: Hub | None = None
+        self._hub = hub
         self._armed: set[str] = set()
         self._title_ids: set[str] = set()
         self._snapshots: dict[str, _Snapshot] = {}
@@ -191,9 +192,8 @@ class LiveEventService:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, hub: Hub, title_ids: Iterable[str]) -> None:
-        """Deliver announcements to `hub`'s sockets and arm every event of the titles not over."""
-        self._hub = hub
+    async def start(self, title_ids: Iterable[str]) -> None:
+        """Deliver announcements to the hub's sockets and arm every event of the titles not over."""
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="live events")
         self._pubsub.subscribe(_FIRE_TOPIC, self._received_fire)
         self._pubsub.subscribe(_CHANGED_TOPIC, self._received_change)
@@ -625,8 +625,6 @@ class LiveEventService:
         content = msg["content"]
         if msg.get("last"):
             self._disarm(job_name(title_id, content["event_id"]))
-        if self._hub is None:
-            return
         conns = [c for c in self._hub.registry if c.title_id == title_id]
         if not conns:
             return

@@ -99,6 +99,7 @@ class HandlerEntry:
     name: str
     handler: Any  # a module, an object, or a class (instantiated for each match)
     module: str
+    nk: Any  # the server functions its matches are given (a ServerApi of the handler's title)
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         target = self.handler() if isinstance(self.handler, type) else self.handler

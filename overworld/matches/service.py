@@ -138,18 +138,14 @@ class MatchService:
         self,
         hub: Hub,
         pubsub: PubSub,
-        handlers: dict[tuple[str, str], HandlerEntry],
-        server_api: Any,
         max_empty_sec: float = 0,
         handler_timeout: float = 5.0,
         index_timeout_sec: float = 5.0,
     ) -> None:
-        """`handlers`: registered match handlers by (title id, name), filled by server code;
-        `server_api(title, module)`: the `nk` object given to a match of that title."""
         self.hub = hub
         self.node = hub.node
-        self.handlers = handlers
-        self._server_api = server_api
+        # Match handlers by (title id, name), registered by server code (initializer.register_match).
+        self.handlers: dict[tuple[str, str], HandlerEntry] = {}
         self.max_empty_sec = max_empty_sec
         self.handler_timeout = handler_timeout
         self.stats = TickStats()
@@ -306,9 +302,7 @@ class MatchService:
         entry = self.handlers.get((title.id, name))
         if entry is None:
             raise NotFound(f"No match handler named {name!r}.")
-        match = AuthoritativeMatch(
-            self, title, str(uuid.uuid4()), entry, self._server_api(title, name), params or {}
-        )
+        match = AuthoritativeMatch(self, title, str(uuid.uuid4()), entry, entry.nk, params or {})
         try:
             await match.init()
         except ApiError:

@@ -71,13 +71,14 @@ class MatchmakerService:
         store: TicketStore,
         titles: TitleService,
         ratings: RatingStore,
+        hub: Hub,
         *,
         interval_ms: int = 1000,
         max_tickets: int = 3,
         hook_timeout_sec: float = 5.0,
         sweep_grace_sec: float = 5.0,
     ) -> None:
-        self.hub: Hub = None  # type: ignore[assignment]  # set by bind(), once the hub exists
+        self.hub = hub
         self.store = store
         self.engine = store.engine
         self.engine.rules_for = self.rules_for
@@ -101,15 +102,12 @@ class MatchmakerService:
         self._pending: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()  # one pass at a time
 
-    def bind(self, hub: Hub) -> None:
-        """Connect to the socket hub: delivery, liveness, and tickets dying with their session."""
-        self.hub = hub
-        hub.on_disconnect(lambda conn: self._later(self.store.remove_owner(conn.title_id, conn.id)))
-
     def rules_for(self, title_id: str, queue: str) -> QueueRules:
         return self.rules.get((title_id, queue), DEFAULT_RULES)
 
     async def start(self) -> None:
+        # Tickets die with their session.
+        self.hub.on_disconnect(lambda conn: self._later(self.store.remove_owner(conn.title_id, conn.id)))
         await self.store.start()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 

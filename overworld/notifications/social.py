@@ -1,5 +1,5 @@
 """Notifications for social events, as Nakama sends them: friend requests and acceptances, group
-join requests and additions; and the chat layer's use of group membership and blocking."""
+join requests and additions, and requests to chat directly."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from collections.abc import Awaitable
 import orjson
 import structlog
 
-from overworld.chat.service import ChatService
+from overworld.chat.service import DirectRequest
 from overworld.friends.models import FriendAccepted, FriendRequest
 from overworld.friends.service import FriendService
 from overworld.groups.models import GroupJoinRequest, GroupUsersAdded
 from overworld.groups.service import GroupService
 from overworld.notifications.service import (
+    DM_REQUEST,
     FRIEND_ACCEPT,
     FRIEND_REQUEST,
     GROUP_ADD,
@@ -44,12 +45,19 @@ def _soon(send: Awaitable[None]) -> None:
     task.add_done_callback(_tasks.discard)
 
 
-def connect(
-    notifications: NotificationService, chat: ChatService, friends: FriendService, groups: GroupService
-) -> None:
-    chat.member_state = groups.member_state
-    chat.is_blocked = friends.is_blocked
+def direct_request(notifications: NotificationService) -> DirectRequest:
+    """What chat calls when a user opens a direct channel: a notification asking the other."""
 
+    async def send(title_id: str, to_user: str, from_user: str, from_name: str) -> None:
+        note = notifications.make(
+            to_user, f"{from_name} wants to chat", _json({"username": from_name}), DM_REQUEST, from_user
+        )
+        await notifications.send(title_id, [note])
+
+    return send
+
+
+def connect(notifications: NotificationService, friends: FriendService, groups: GroupService) -> None:
     def friend_request(e: FriendRequest) -> None:
         note = notifications.make(
             e.to_user_id, f"{e.from_username} wants to add you as a friend",

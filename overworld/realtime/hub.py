@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
@@ -26,14 +26,14 @@ from overworld.realtime.registry import Registry
 from overworld.realtime.router import Router
 from overworld.subsystems.presence.base import Presence, PresenceMeta, Tracker
 from overworld.subsystems.pubsub.base import PubSub
-
-if TYPE_CHECKING:
-    from overworld.runtime.runtime import Runtime
+from overworld.titles.models import Title
 
 log = structlog.get_logger(__name__)
 SOCKETS = Gauge("overworld_sockets", "Open realtime sockets on this node")
 SOCKET_MESSAGES = Counter("overworld_socket_messages_total", "Socket messages received, by kind", ["kind"])
 StreamEventHandler = Callable[[Stream, list[Presence], list[Presence]], None]
+# (title, event name, properties, user id): an event for server code's handlers
+EventListener = Callable[[Title, str, dict[str, Any], str], None]
 CHANNEL_MODES = (Mode.CHANNEL, Mode.GROUP, Mode.DM)
 
 
@@ -43,7 +43,6 @@ class Hub:
         node: str,
         tracker: Tracker,
         pubsub: PubSub,
-        runtime: Runtime,
         max_per_user: int = 0,
     ) -> None:
         self.node = node
@@ -51,7 +50,7 @@ class Hub:
         self.registry = Registry()
         self.router = Router(node, self.registry, tracker, pubsub)
         self.follows = StatusFollows()
-        self._runtime = runtime
+        self._event_listeners: list[EventListener] = []
         self._max_per_user = max_per_user
         self._stream_handlers: dict[int, StreamEventHandler] = {}
         self._disconnect_hooks: list[Callable[[Connection], None]] = []
@@ -76,6 +75,14 @@ class Hub:
     def on_disconnect(self, hook: Callable[[Connection], None]) -> None:
         self._disconnect_hooks.append(hook)
 
+    def on_event(self, listener: EventListener) -> None:
+        """Hear the socket events (`session_start`, `session_end`) for server code's handlers."""
+        self._event_listeners.append(listener)
+
+    def _emit(self, title: Title, name: str, properties: dict[str, Any], user_id: str) -> None:
+        for listener in self._event_listeners:
+            listener(title, name, properties, user_id)
+
     # -- sockets ---------------------------------------------------------------------------------
 
     def connected(self, conn: Connection) -> None:
@@ -93,7 +100,7 @@ class Hub:
         )
         if conn.status:
             self.set_status(conn, "")
-        self._runtime.emit(
+        self._emit(
             conn.ctx.title, "session_start",
             {"session_id": conn.id, "client_ip": conn.ctx.client_ip, "lang": conn.lang}, user_id,
         )  # fmt: skip
@@ -108,7 +115,7 @@ class Hub:
             except Exception:
                 log.exception("disconnect hook failed")
         self.tracker.untrack_session(conn.id)
-        self._runtime.emit(
+        self._emit(
             conn.ctx.title, "session_end",
             {"session_id": conn.id, "reason": conn.close_reason or "disconnected"}, conn.user_id,
         )  # fmt: skip

@@ -119,7 +119,7 @@ class Initializer:
         self._register_leaderboard_hook("tournament_reset", fn, top)
 
     def _register_leaderboard_hook(self, kind: str, fn: Callable[..., Any], top: int) -> None:
-        from overworld.leaderboards.server_api import register_hook
+        from overworld.runtime.functions.leaderboards import register_hook
 
         self._check_open()
         _check_callable(fn, f"{kind} hook")
@@ -132,7 +132,7 @@ class Initializer:
         object or class (one instance per match) with `match_init`, `match_join_attempt`,
         `match_join`, `match_leave`, `match_loop` and optionally `match_terminate` and
         `match_signal` (docs/matches.md)."""
-        from overworld.matches.server_api import register_match
+        from overworld.runtime.functions.matches import register_match
 
         self._check_open()
         register_match(self._runtime, self._title, name, handler, self._module.name)
@@ -165,13 +165,13 @@ class Initializer:
         without one): a `QueueRules`, or its fields as keywords (skill_window, skill_window_growth,
         skill_window_max, relax_after_sec, relaxed_min_count, region_property, region_relax_sec,
         max_latency_ms, teams, skill_property). See docs/matchmaking.md."""
-        from overworld.matchmaking.server_api import register_queue
+        from overworld.runtime.functions.matchmaking import register_queue
 
         self._check_open()
         register_queue(self._runtime, self._title, queue, rules, options)
 
     def _register_matchmaker_hook(self, kind: str, fn: Callable[..., Any]) -> None:
-        from overworld.matchmaking.server_api import register_hook
+        from overworld.runtime.functions.matchmaking import register_hook
 
         self._check_open()
         _check_callable(fn, f"matchmaker {kind} hook")

@@ -41,11 +41,7 @@ from overworld.titles.models import Title
 if TYPE_CHECKING:
     import httpx
 
-    from overworld.accounts.service import AccountService
-    from overworld.notifications.service import NotificationService
-    from overworld.realtime.hub import Hub
-    from overworld.sessions.service import SessionService
-    from overworld.storage.service import StorageService
+    from overworld.runtime.services import ServerServices
 
 log = structlog.get_logger(__name__)
 INTERNAL = "Internal server error"
@@ -99,21 +95,15 @@ class Runtime:
     def __init__(
         self,
         *,
-        accounts: AccountService,
-        storage: StorageService,
-        sessions: SessionService,
+        services: ServerServices,
         hooks: Hooks,
         scheduler: Scheduler,
         timeout_ms: int = 5000,
         node_name: str = "",
     ) -> None:
-        self.accounts = accounts
-        self.storage = storage
-        self.sessions = sessions
+        self.services = services
         self.hooks = hooks
         self.scheduler = scheduler
-        self.notifications: NotificationService | None = None  # set by the node (realtime)
-        self.hub: Hub | None = None
         self.timeout = timeout_ms / 1000
         self.node_name = node_name
         self.runtime_path = ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,10 +23,10 @@ from overworld.errors import InvalidArgument
 from overworld.friends.models import FriendPage
 from overworld.groups.models import Group, GroupPage, GroupUpdate, GroupUserPage, UserGroupPage
 from overworld.ids import parse_uuid
-from overworld.leaderboards.server_api import LeaderboardFunctions  # nk.leaderboard_*, nk.tournament_*
-from overworld.live_events.server_api import LiveEventFunctions  # nk.remote_config_*, nk.live_event_*
-from overworld.matches.server_api import MatchFunctions  # nk.match_*
-from overworld.matchmaking.server_api import MatchmakerFunctions  # nk.matchmaker_*
+from overworld.runtime.functions.leaderboards import LeaderboardFunctions  # nk.leaderboard_*, nk.tournament_*
+from overworld.runtime.functions.live_events import LiveEventFunctions  # nk.remote_config_*, nk.live_event_*
+from overworld.runtime.functions.matches import MatchFunctions  # nk.match_*
+from overworld.runtime.functions.matchmaking import MatchmakerFunctions  # nk.matchmaker_*
 from overworld.storage.models import Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
 from overworld.titles.models import Title
 
@@ -81,11 +80,11 @@ class ServerApi(LeaderboardFunctions, LiveEventFunctions, MatchFunctions, Matchm
     async def account_get(self, user_id: str) -> Account:
         """A user's account: profile (`.user`), email, custom id, devices, disable time.
         NOT_FOUND if the title has no such user."""
-        return await self._runtime.accounts.get_account(self._title, _uuid(user_id))
+        return await self._runtime.services.accounts.get_account(self._title, _uuid(user_id))
 
     async def users_get(self, ids: Iterable[str] = (), usernames: Iterable[str] = ()) -> list[User]:
         """Public profiles by id and/or username (100 at most); unknown ones are left out."""
-        return await self._runtime.accounts.get_users(self._title, list(ids), list(usernames))
+        return await self._runtime.services.accounts.get_users(self._title, list(ids), list(usernames))
 
     async def account_update(
         self,
@@ -113,32 +112,34 @@ class ServerApi(LeaderboardFunctions, LiveEventFunctions, MatchFunctions, Matchm
             timezone=timezone,
             metadata=metadata,
         )
-        await self._runtime.accounts.update_account(self._title, _uuid(user_id), update)
+        await self._runtime.services.accounts.update_account(self._title, _uuid(user_id), update)
 
     async def account_delete(self, user_id: str) -> None:
         """Delete a user and everything it owns; its sessions end at once."""
-        await self._runtime.accounts.delete_account(self._title, _uuid(user_id))
+        await self._runtime.services.accounts.delete_account(self._title, _uuid(user_id))
 
     async def sessions_logout(self, user_id: str) -> None:
         """End every session and refresh token of a user, on every node."""
-        await self._runtime.sessions.logout_everywhere(self._title, _uuid(user_id))
+        await self._runtime.services.sessions.logout_everywhere(self._title, _uuid(user_id))
 
     # -- storage (no permission checks: server code may read and write any object) -------------
 
     async def storage_read(self, ids: Sequence[ObjectId | Mapping[str, Any]]) -> list[StoredObject]:
         """Objects by collection, key and owner (`user_id`, "" for the system user); missing ones
         are left out."""
-        return await self._runtime.storage.read(self._title.id, None, [_object_id(i) for i in ids])
+        return await self._runtime.services.storage.read(self._title.id, None, [_object_id(i) for i in ids])
 
     async def storage_write(self, objects: Sequence[ObjectWrite | Mapping[str, Any]]) -> list[Ack]:
         """Write up to 100 objects in one transaction (all or none). A `value` may be a dict
         (encoded as JSON) or JSON object text; `version` works as for clients ("*": only if
         absent; a version: only if it matches)."""
-        return await self._runtime.storage.write(self._title.id, None, [_object_write(o) for o in objects])
+        return await self._runtime.services.storage.write(
+            self._title.id, None, [_object_write(o) for o in objects]
+        )
 
     async def storage_delete(self, ids: Sequence[ObjectId | Mapping[str, Any]]) -> None:
         """Delete objects in one transaction; with a `version`, only if it matches."""
-        await self._runtime.storage.delete(self._title.id, None, [_object_id(i) for i in ids])
+        await self._runtime.services.storage.delete(self._title.id, None, [_object_id(i) for i in ids])
 
     async def storage_list(
         self, collection: str, user_id: str = "", limit: int = 100, cursor: str = ""
@@ -146,7 +147,7 @@ class ServerApi(LeaderboardFunctions, LiveEventFunctions, MatchFunctions, Matchm
         """One page (1-100 objects) of a collection: of one owner when `user_id` is given
         (the system user's with `SYSTEM_USER`), otherwise of every owner. Pass the page's
         `cursor` back for the next page; it is "" after the last."""
-        return await self._runtime.storage.list_objects(
+        return await self._runtime.services.storage.list_objects(
             self._title.id, None, collection, user_id, limit, cursor
         )
 
@@ -265,32 +266,28 @@ class ServerApi(LeaderboardFunctions, LiveEventFunctions, MatchFunctions, Matchm
 
         online = nk.user_online([friend_id])
         """
-        return self._runtime.hub.online(self._title.id, list(user_ids)) if self._runtime.hub else set()
+        return self._runtime.services.hub.online(self._title.id, list(user_ids))
 
     def disconnect_user(self, user_id: str, reason: str = "Disconnected by the server") -> None:
         """Close every socket of a user, on every node.
 
         nk.disconnect_user(user_id, "banned")
         """
-        if self._runtime.hub is not None:
-            self._runtime.hub.disconnect_user(self._title.id, user_id, reason)
+        self._runtime.services.hub.disconnect_user(self._title.id, user_id, reason)
 
     @property
     def _notifications(self) -> NotificationService:
-        service = self._runtime.notifications
-        if service is None:
-            raise RuntimeError("notifications are not available on this node")
-        return service
+        return self._runtime.services.notifications
 
     # == friends and groups (overworld.friends, overworld.groups) ================================
 
     @property
     def _friends(self) -> FriendService:
-        return _SOCIAL[self._runtime][0]
+        return self._runtime.services.friends
 
     @property
     def _groups(self) -> GroupService:
-        return _SOCIAL[self._runtime][1]
+        return self._runtime.services.groups
 
     async def friends_list(
         self, user_id: str, limit: int = 100, state: int | None = None, cursor: str = ""
@@ -509,16 +506,6 @@ def _object_write(value: ObjectWrite | Mapping[str, Any]) -> ObjectWrite:
     if not isinstance(raw, str):
         obj.value = orjson.dumps(raw).decode()
     return obj
-
-
-# == friends and groups: the services of each node's runtime =======================================
-# Set by the node (overworld.node) when it starts; keyed by runtime, as tests run several nodes.
-_SOCIAL: weakref.WeakKeyDictionary[Runtime, tuple[FriendService, GroupService]] = weakref.WeakKeyDictionary()
-
-
-def attach_social(runtime: Runtime, friends: FriendService, groups: GroupService) -> None:
-    """Give the `ServerApi`s of `runtime` the node's friend and group services."""
-    _SOCIAL[runtime] = (friends, groups)
 
 
 def _caller(user_id: str) -> str | None:

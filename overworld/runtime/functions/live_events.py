@@ -7,7 +7,6 @@ Times given to these functions are Unix seconds (as Nakama's runtime functions t
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +18,7 @@ if TYPE_CHECKING:
     from overworld.runtime.runtime import Runtime
     from overworld.titles.models import Title
 
-_SERVICES: weakref.WeakKeyDictionary[Runtime, LiveEventService] = weakref.WeakKeyDictionary()
 _UNSET: Any = object()
-
-
-def attach(runtime: Runtime, service: LiveEventService) -> None:
-    """Give the `ServerApi`s of `runtime` the node's live event service."""
-    _SERVICES[runtime] = service
 
 
 def _ms(name: str, value: Any) -> int:
@@ -42,10 +35,7 @@ class LiveEventFunctions:
 
     @property
     def _live(self) -> LiveEventService:
-        try:
-            return _SERVICES[self._runtime]
-        except KeyError:
-            raise RuntimeError("live events are not available on this runtime") from None
+        return self._runtime.services.live_events
 
     # -- remote config ---------------------------------------------------------------------------
 

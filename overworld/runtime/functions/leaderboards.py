@@ -8,7 +8,6 @@ times in Unix seconds, `sort_order` "asc"/"desc", `operator` "best"/"set"/"incr"
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,23 +31,8 @@ if TYPE_CHECKING:
     from overworld.runtime.runtime import Runtime
     from overworld.titles.models import Title
 
-_SERVICES: weakref.WeakKeyDictionary[Runtime, tuple[LeaderboardService, TournamentService]] = (
-    weakref.WeakKeyDictionary()
-)
 HOOK_KINDS = ("leaderboard_reset", "tournament_reset", "tournament_end")
 MAX_STANDINGS = 10_000
-
-
-def attach(runtime: Runtime, leaderboards: LeaderboardService, tournaments: TournamentService) -> None:
-    """Give the `ServerApi`s and `Initializer`s of `runtime` the node's leaderboard services."""
-    _SERVICES[runtime] = (leaderboards, tournaments)
-
-
-def services(runtime: Runtime) -> tuple[LeaderboardService, TournamentService]:
-    try:
-        return _SERVICES[runtime]
-    except KeyError:
-        raise RuntimeError("leaderboards are not available on this runtime") from None
 
 
 def register_hook(runtime: Runtime, title: Title, kind: str, fn: Any, module: str, top: int) -> None:
@@ -58,7 +42,7 @@ def register_hook(runtime: Runtime, title: Title, kind: str, fn: Any, module: st
         raise TypeError(f"{kind} hook: expected a function, got {type(fn).__name__}")
     if not isinstance(top, int) or not 0 <= top <= MAX_STANDINGS:
         raise ValueError(f"top must be 0-{MAX_STANDINGS}, got {top!r}")
-    services(runtime)[0].reset_hooks[(title.id, kind)] = ResetHook(fn, module, top)
+    runtime.services.leaderboards.reset_hooks[(title.id, kind)] = ResetHook(fn, module, top)
 
 
 def _metadata(value: Mapping[str, Any] | str | None, default: str | None) -> str | None:
@@ -109,11 +93,11 @@ class LeaderboardFunctions:
 
     @property
     def _lb(self) -> LeaderboardService:
-        return services(self._runtime)[0]
+        return self._runtime.services.leaderboards
 
     @property
     def _tournaments(self) -> TournamentService:
-        return services(self._runtime)[1]
+        return self._runtime.services.tournaments
 
     # -- leaderboards -------------------------------------------------------------------------------
 
@@ -332,4 +316,4 @@ class LeaderboardFunctions:
         )
 
 
-__all__ = ["HOOK_KINDS", "LeaderboardFunctions", "attach", "register_hook", "services"]
+__all__ = ["HOOK_KINDS", "LeaderboardFunctions", "register_hook"]

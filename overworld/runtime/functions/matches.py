@@ -1,13 +1,9 @@
 """Match functions of server code (`nk.match_*`), mixed into `overworld.runtime.ServerApi`, and
-the registry of match handlers filled by `initializer.register_match`.
-
-Handlers are registered per title and runtime while modules' `init` runs (before the node's
-`MatchService` exists), so they are kept here, keyed by runtime, and the service reads them.
-"""
+`initializer.register_match`, which puts a handler into the node's `MatchService` with the `nk`
+its matches are given."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +15,7 @@ if TYPE_CHECKING:
     from overworld.runtime.runtime import Runtime
     from overworld.titles.models import Title
 
-_HANDLERS: weakref.WeakKeyDictionary[Runtime, dict[tuple[str, str], HandlerEntry]] = (
-    weakref.WeakKeyDictionary()
-)
-_SERVICES: weakref.WeakKeyDictionary[Runtime, MatchService] = weakref.WeakKeyDictionary()
 MAX_NAME = 128
-
-
-def handlers(runtime: Runtime) -> dict[tuple[str, str], HandlerEntry]:
-    """The match handlers registered on `runtime`, by (title id, name)."""
-    return _HANDLERS.setdefault(runtime, {})
 
 
 def register_match(runtime: Runtime, title: Title, name: str, handler: Any, module: str) -> None:
@@ -37,12 +24,10 @@ def register_match(runtime: Runtime, title: Title, name: str, handler: Any, modu
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME:
         raise ValueError(f"match handler name must be 1-{MAX_NAME} characters, got {name!r}")
     check_handler(name, handler)
-    handlers(runtime)[(title.id, name)] = HandlerEntry(name, handler, module)
+    from overworld.runtime.server_api import ServerApi  # the class this module is mixed into
 
-
-def attach(runtime: Runtime, service: MatchService) -> None:
-    """Give the `ServerApi`s of `runtime` the node's match service."""
-    _SERVICES[runtime] = service
+    nk = ServerApi(runtime, title, name)  # what the handler's matches are given as `nk`
+    runtime.services.matches.handlers[(title.id, name)] = HandlerEntry(name, handler, module, nk)
 
 
 class MatchFunctions:
@@ -53,10 +38,7 @@ class MatchFunctions:
 
     @property
     def _matches(self) -> MatchService:
-        try:
-            return _SERVICES[self._runtime]
-        except KeyError:
-            raise RuntimeError("matches are not available on this runtime") from None
+        return self._runtime.services.matches
 
     async def match_create(self, module: str, params: Mapping[str, Any] | None = None) -> str:
         """Start an authoritative match of the handler registered as `module` on this node;

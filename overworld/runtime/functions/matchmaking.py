@@ -3,7 +3,6 @@ registration of queue rules and matchmaker hooks (`Initializer.register_matchmak
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
@@ -17,20 +16,7 @@ if TYPE_CHECKING:
     from overworld.runtime.runtime import Runtime
     from overworld.titles.models import Title
 
-_SERVICES: weakref.WeakKeyDictionary[Runtime, MatchmakerService] = weakref.WeakKeyDictionary()
 RULE_NAMES = frozenset(f.name for f in fields(QueueRules))
-
-
-def attach(runtime: Runtime, matchmaker: MatchmakerService) -> None:
-    """Give the `ServerApi`s and `Initializer`s of `runtime` the node's matchmaker."""
-    _SERVICES[runtime] = matchmaker
-
-
-def service(runtime: Runtime) -> MatchmakerService:
-    try:
-        return _SERVICES[runtime]
-    except KeyError:
-        raise RuntimeError("the matchmaker is not available on this runtime") from None
 
 
 def register_hook(runtime: Runtime, title: Title, kind: str, fn: Callable[..., Any], module: str) -> None:
@@ -38,7 +24,7 @@ def register_hook(runtime: Runtime, title: Title, kind: str, fn: Callable[..., A
     replaces it."""
     if not callable(fn):
         raise TypeError(f"matchmaker {kind} hook: expected a function, got {type(fn).__name__}")
-    mm = service(runtime)
+    mm = runtime.services.matchmaker
     tables = {"matched": mm.matched_hooks, "override": mm.override_hooks, "backfilled": mm.backfilled_hooks}
     table = tables[kind]
     table[title.id] = HookEntry(fn, module)
@@ -59,7 +45,7 @@ def register_queue(
         raise ValueError(f"matchmaker queue {queue!r}: {exc}") from None
     if made.teams == 1 or made.teams < 0:
         raise ValueError("teams must be 0 (no teams) or at least 2")
-    service(runtime).rules[(title.id, queue)] = made
+    runtime.services.matchmaker.rules[(title.id, queue)] = made
 
 
 class MatchmakerFunctions:
@@ -70,7 +56,7 @@ class MatchmakerFunctions:
 
     @property
     def _mm(self) -> MatchmakerService:
-        return service(self._runtime)
+        return self._runtime.services.matchmaker
 
     async def matchmaker_report(
         self,

@@ -1,0 +1,1 @@
+"""Server functions (`nk.*`) by domain, mixed into `overworld.runtime.ServerApi`."""
