@@ -281,3 +281,20 @@ def test_candidates_taken_by_score_are_checked_against_each_other():
         three(6, plain, erin),
     )
     assert matches and all(not {"t4", "t5"} <= m for m in matches)
+
+
+def test_candidates_taken_by_score_count_with_their_relaxed_minimum():
+    """A query with optional clauses takes its candidates by score; a candidate that waited past
+    `relax_after_sec` counts with its relaxed minimum there too, as in the main loop."""
+    rules = QueueRules(relax_after_sec=5, relaxed_min_count=2)
+    e = Engine(lambda title, queue: rules, max_intervals=2)
+    now = time.time()
+    scoring = "+properties.mode:x properties.region:eu"
+    e.add(_ticket(1, scoring, {"mode": "x"}, min_count=3, max_count=3, created=now))
+    assert e.run(now + 10) == []  # alone: it waits through a pass
+    # Four players wanted, two accepted once relaxed: fits t1's maximum of three only relaxed.
+    e.add(_ticket(2, "+properties.mode:x", {"mode": "x"}, min_count=4, max_count=4, created=now + 12))
+    # t1 (on its last interval) searches first and takes t2 by score; t2's own search, on its
+    # first pass, would accept only a full match.
+    [p] = e.run(now + 20)
+    assert [t.id for t in p.tickets] == ["t1", "t2"]

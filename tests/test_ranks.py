@@ -123,3 +123,43 @@ async def test_periods_are_independent(index: RankIndex):
     assert await index.count(b) == 0
     await index.delete(b, owner)
     assert await index.rank(a, owner) == 1
+
+
+async def test_unlock_by_the_holder_lets_the_next_rebuilder_in(index: RankIndex):
+    key = unique("p")
+    assert await index.lock(key, "a", 60_000)
+    await index.unlock(key, "a")
+    assert await index.lock(key, "b", 60_000)
+    await index.unlock(key, "b")
+
+
+async def test_a_lapsed_rebuild_lock_is_not_released_from_under_its_next_holder():
+    """Node A's rebuild outlives its lock's TTL and node B takes the lock; A's unlock at the end
+    of its rebuild must leave B's lock in place."""
+    if not REDIS_URL:
+        pytest.skip("Redis tests need OVERWORLD_TEST_REDIS_URL")
+    import anyio
+    import redis.asyncio as aioredis
+
+    from overworld.subsystems.ranks.redis import RedisRankIndex
+
+    client_a, client_b = aioredis.from_url(REDIS_URL), aioredis.from_url(REDIS_URL)
+    prefix = unique("rktest")
+    node_a, node_b = RedisRankIndex(client_a, prefix), RedisRankIndex(client_b, prefix)
+    key = unique("p")
+    try:
+        assert await node_a.lock(key, "a", 20)
+        assert not await node_b.lock(key, "b", 60_000)
+        await anyio.sleep(0.2)  # A's lock lapses (Redis expires a key on access once it is due)
+        assert await node_b.lock(key, "b", 60_000)
+        await node_a.unlock(key, "a")
+        assert not await node_a.lock(key, "a2", 60_000)  # still B's
+        await node_b.unlock(key, "b")
+        assert await node_a.lock(key, "a2", 60_000)
+        await node_a.unlock(key, "a2")
+    finally:
+        keys = [k async for k in client_a.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client_a.delete(*keys)
+        await client_a.aclose()
+        await client_b.aclose()

@@ -275,7 +275,10 @@ class LeaderboardService:
         key = period_key(b, expiry)
         if await self.ranks.built(key):
             return
-        while not await self.ranks.lock(key, self.node_name, REBUILD_LOCK_MS):
+        # A token per acquisition: nodes may share a name (the host name), and unlock releases
+        # only a lock that still holds this token.
+        token = f"{self.node_name}:{uuid.uuid4().hex}"
+        while not await self.ranks.lock(key, token, REBUILD_LOCK_MS):
             await asyncio.sleep(0.2)
             if await self.ranks.built(key):
                 return
@@ -294,7 +297,7 @@ class LeaderboardService:
                 log.info("rank index built", leaderboard=b.id, expiry=expiry, records=count,
                          ms=now_ms() - started)  # fmt: skip
         finally:
-            await self.ranks.unlock(key)
+            await self.ranks.unlock(key, token)
 
     async def _changed_since(self, b: Leaderboard, expiry: int, since: int) -> list[Row]:
         return await self.db.fetch(

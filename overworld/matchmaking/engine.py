@@ -464,7 +464,8 @@ class Engine:
         # candidate query text -> (whether it accepts t, what it says of the bucket: `_Verdicts.of`)
         judged: dict[str, tuple[bool, bool | None]] = {}
         scorer = t.query.score
-        scored: list[tuple[float, int, Ticket]] = []
+        # (score, -examined, candidate, its minimum count as worked out below: relaxed if need be)
+        scored: list[tuple[float, int, Ticket, int]] = []
         examined = 0
         limit = self.scan_limit
         check_window = window != math.inf  # (also at the edges of a skill walk: the same float test)
@@ -489,7 +490,7 @@ class Engine:
             if region_prop and not _region_ok(rules, t, c, same_region):
                 continue
             c_lo = c.min_count
-            if c_lo > lo:
+            if c_lo > lo:  # relaxing only lowers a minimum: at or below `lo` it changes nothing
                 c_lo = rules.min_count(c, now - c.created)
             c_max = c.max_count
             if c_lo > hi or c_max < lo or c_lo > c_max:
@@ -517,7 +518,7 @@ class Engine:
             ):
                 continue
             if scorer is not None:
-                scored.append((scorer(c_s, c.n), -examined, c))
+                scored.append((scorer(c_s, c.n), -examined, c, c_lo))
                 continue
             chosen.append(c)
             others.append(c)
@@ -537,10 +538,11 @@ class Engine:
         if scored:
             # Best score first; each must still fit the counts and the sessions of those taken
             # before it, and accept them and be accepted by them (their queries were not checked
-            # against each other while scoring).
+            # against each other while scoring). A candidate counts with the minimum worked out
+            # above, relaxed as in the loop: `lo` only rose since, so laziness changes nothing.
             scored.sort(key=lambda x: (x[0], x[1]), reverse=True)
-            for _, _, c in scored:
-                if total + c.size > hi or c.min_count > hi or c.max_count < lo:
+            for _, _, c, c_lo in scored:
+                if total + c.size > hi or c_lo > hi or c.max_count < lo:
                     continue
                 if not chosen_sessions.isdisjoint([m.session_id for m in c.members]):
                     continue
@@ -551,7 +553,7 @@ class Engine:
                 chosen_sessions.update(m.session_id for m in c.members)
                 total += c.size
                 hi = min(hi, c.max_count)
-                lo = max(lo, min(c.min_count, c.max_count))
+                lo = max(lo, min(c_lo, c.max_count))
                 if total >= hi:
                     break
         return chosen

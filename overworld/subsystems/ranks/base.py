@@ -108,7 +108,11 @@ class RankIndex(Protocol):
         ...
 
     async def lock(self, key: str, owner: str, ttl_ms: int) -> bool:
-        """Take the right to rebuild a period, so that nodes starting together build it once."""
+        """Take the right to rebuild a period, so that nodes starting together build it once.
+        `owner` must be unique to this acquisition; the lock lapses after `ttl_ms`."""
         ...
 
-    async def unlock(self, key: str) -> None: ...
+    async def unlock(self, key: str, owner: str) -> None:
+        """Release the lock if `owner` still holds it; a lock that lapsed and was taken by
+        someone else is left alone."""
+        ...

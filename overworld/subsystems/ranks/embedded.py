@@ -106,5 +106,5 @@ class EmbeddedRankIndex:
     async def lock(self, key: str, owner: str, ttl_ms: int) -> bool:
         return True  # one process: nobody to coordinate with
 
-    async def unlock(self, key: str) -> None:
+    async def unlock(self, key: str, owner: str) -> None:
         return None

@@ -76,6 +76,14 @@ end
 flush()
 return n
 """
+# Release a rebuild lock only if it still holds our token: a rebuild that outlived the lock's TTL
+# must not delete the lock another node has taken since.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 _CHUNK = 20_000
 
 
@@ -95,6 +103,7 @@ class RedisRankIndex:
         self._ranks = client.register_script(_RANKS)
         self._swap = client.register_script(_SWAP)
         self._load = client.register_script(_LOAD)
+        self._unlock = client.register_script(_UNLOCK)
 
     def _keys(self, key: str) -> tuple[str, str]:
         base = f"{self._prefix}{{{key}}}"
@@ -177,7 +186,11 @@ class RedisRankIndex:
 
     async def lock(self, key: str, owner: str, ttl_ms: int) -> bool:
         """Take the right to rebuild a period (one node at a time)."""
-        return bool(await self._redis.set(f"{self._marker(key)}:lock", owner, nx=True, px=ttl_ms))
+        return bool(await self._redis.set(self._lock(key), owner, nx=True, px=ttl_ms))
 
-    async def unlock(self, key: str) -> None:
-        await self._redis.delete(f"{self._marker(key)}:lock")
+    async def unlock(self, key: str, owner: str) -> None:
+        """Give the lock back if `owner` still holds it (it may have expired and been taken)."""
+        await self._unlock(keys=[self._lock(key)], args=[owner])
+
+    def _lock(self, key: str) -> str:
+        return f"{self._marker(key)}:lock"
