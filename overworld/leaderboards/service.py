@@ -606,7 +606,7 @@ class LeaderboardService:
         return [record_of(b.id, r, i + 1) for i, r in enumerate(rows)]
 
     async def call_hook(self, hook: ResetHook, b: Leaderboard, expiry: int, standings: list[Record]) -> None:
-        from overworld.runtime.contexts import EventContext
+        from overworld.context import EventContext
 
         ctx = EventContext(title_id=b.title_id, title_name=self.title_name(b.title_id), node=self.node_name)
         if b.tournament:

@@ -427,7 +427,7 @@ class MatchmakerService:
             log.exception("matchmaker backfilled hook failed", title=title_id, match_id=match_id)
 
     def _ctx(self, title_id: str) -> Any:
-        from overworld.runtime.contexts import EventContext
+        from overworld.context import EventContext
 
         title = self.titles.get(title_id)
         return EventContext(title_id=title_id, title_name=title.name if title else "", node=self.hub.node)

@@ -7,7 +7,7 @@ Everything a module needs is importable from here:
 """
 
 from overworld.accounts.models import Account, User
-from overworld.context import CallContext
+from overworld.context import CallContext, CronContext, Event, EventContext, InitContext, RpcContext
 from overworld.errors import (
     AlreadyExists,
     ApiError,
@@ -21,7 +21,6 @@ from overworld.errors import (
     Unauthenticated,
     Unavailable,
 )
-from overworld.runtime.contexts import CronContext, Event, EventContext, InitContext, RpcContext
 from overworld.runtime.initializer import Initializer
 from overworld.runtime.loader import RuntimeLoadError
 from overworld.runtime.server_api import HttpRequestError, HttpResponse, ServerApi

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from overworld.context import CallContext
-from overworld.runtime.contexts import CronContext, Event, EventContext, RpcContext
+from overworld.context import CallContext, CronContext, Event, EventContext, RpcContext
 from overworld.runtime.hooks import CALLS
 from overworld.subsystems.scheduler.cron import CronError, parse_cron
 

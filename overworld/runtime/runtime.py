@@ -28,9 +28,8 @@ import structlog
 from prometheus_client import Counter
 
 from overworld.clock import now_ms
-from overworld.context import CallContext
+from overworld.context import CallContext, CronContext, Event, EventContext, InitContext, RpcContext
 from overworld.errors import ApiError, Code
-from overworld.runtime.contexts import CronContext, Event, EventContext, InitContext, RpcContext
 from overworld.runtime.hooks import AfterHook, BeforeHook, Hooks
 from overworld.runtime.initializer import Initializer
 from overworld.runtime.loader import LoadedCode, LoadedModule, RuntimeLoadError, import_code, load_error

@@ -5,9 +5,8 @@ RPCs are not wrapped in before/after hooks: the function itself is server code.
 
 from __future__ import annotations
 
-from overworld.context import CallContext
+from overworld.context import CallContext, RpcContext
 from overworld.errors import InvalidArgument, NotFound
-from overworld.runtime.contexts import RpcContext
 from overworld.services import Services
 
 RPC_ID_REQUIRED = "RPC ID must be set"
