@@ -1,0 +1,74 @@
+"""The node's life cycle: a start that fails part-way closes what it opened; a close in which one
+step fails still runs every other step."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import msgspec
+import pytest
+
+from overworld.config import Settings
+from overworld.matches.service import MatchService
+from overworld.node import Node, NodeIdentity
+from overworld.runtime import RuntimeLoadError
+
+pytestmark = pytest.mark.anyio
+
+
+def _others() -> set[asyncio.Task[object]]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+
+async def _settle(before: set[asyncio.Task[object]]) -> set[asyncio.Task[object]]:
+    """Tasks started since `before` that are still running once cancelled ones have finished."""
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        left = {t for t in _others() - before if not t.done()}
+        if not left:
+            return left
+    return left
+
+
+async def test_a_failed_start_closes_what_it_had_opened(tmp_path, settings: Settings):
+    # Server code fails to load after the database, pub/sub, revocations and leaderboards (each
+    # with background tasks) have started: all of it must be closed again.
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "broken.py").write_text("def init(ctx, nk, initializer):\n    raise ValueError('no')\n")
+    before = _others()
+    with pytest.raises(RuntimeLoadError, match="broken.py"):
+        await Node.start(msgspec.structs.replace(settings, runtime_path=str(folder)))
+    assert await _settle(before) == set()
+
+
+async def test_one_failing_step_of_close_does_not_skip_the_others(settings: Settings, monkeypatch):
+    async def broken_close(self: MatchService, grace_sec: int = 0) -> None:
+        raise RuntimeError("match service refused to close")
+
+    monkeypatch.setattr(MatchService, "close", broken_close)
+    before = _others()
+    node = await Node.start(settings)
+    with pytest.raises(RuntimeError, match="refused to close"):
+        await node.close()
+    # Everything started before and after the matches was stopped all the same: only the match
+    # service's own tasks are left.
+    left = await _settle(before)
+    assert left and {t.get_name().split("-")[0] for t in left} == {"match"}
+    for task in left:
+        task.cancel()
+    if node.db.dialect == "sqlite":
+        with pytest.raises(sqlite3.ProgrammingError):
+            await node.db.fetchval("SELECT 1")
+    else:
+        with pytest.raises(Exception, match="closed|closing"):
+            await node.db.fetchval("SELECT 1")
+
+
+def test_the_node_identity_is_computed_once_and_unique_per_process_start(settings: Settings):
+    named = msgspec.structs.replace(settings, node_name="eu.west-1")
+    first, second = NodeIdentity.of(named), NodeIdentity.of(named)
+    assert first.name == second.name == "eu.west-1"
+    assert first.id != second.id
+    assert first.id.startswith("eu_west-1-") and "." not in first.id
