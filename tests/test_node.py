@@ -38,7 +38,7 @@ async def test_a_failed_start_closes_what_it_had_opened(tmp_path, settings: Sett
     folder.mkdir()
     (folder / "broken.py").write_text("def init(ctx, nk, initializer):\n    raise ValueError('no')\n")
     before = _others()
-    with pytest.raises(RuntimeLoadError, match="broken.py"):
+    with pytest.raises(RuntimeLoadError, match=r"broken\.py"):
         await Node.start(msgspec.structs.replace(settings, runtime_path=str(folder)))
     assert await _settle(before) == set()
 
@@ -62,7 +62,7 @@ async def test_one_failing_step_of_close_does_not_skip_the_others(settings: Sett
         with pytest.raises(sqlite3.ProgrammingError):
             await node.db.fetchval("SELECT 1")
     else:
-        with pytest.raises(Exception, match="closed|closing"):
+        with pytest.raises(Exception, match=r"closed|closing"):
             await node.db.fetchval("SELECT 1")
 
 
