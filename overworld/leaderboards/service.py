@@ -46,6 +46,7 @@ from overworld.leaderboards.schedule import Schedule, tournament_deadlines
 from overworld.leaderboards.store import LeaderboardStore, record_of
 from overworld.subsystems.pubsub import PubSub
 from overworld.subsystems.ranks import RankIndex
+from overworld.subsystems.scheduler import Scheduler
 
 log = structlog.get_logger(__name__)
 TOPIC = "leaderboards"
@@ -129,7 +130,7 @@ class LeaderboardService:
         db: Database,
         ranks: RankIndex,
         pubsub: PubSub,
-        scheduler: Any = None,
+        scheduler: Scheduler | None = None,
         node_name: str = "",
         hook_timeout_sec: float = 60.0,
         title_name: Callable[[str], str] | None = None,

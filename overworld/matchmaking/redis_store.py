@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import redis.asyncio as aioredis
 import structlog
 
 from overworld.matchmaking.engine import Engine
@@ -91,9 +92,11 @@ def _decode(value: bytes | str) -> Ticket:
 
 
 class RedisTicketStore:
-    def __init__(self, redis: Any, prefix: str, node: str, engine: Engine, lease_ms: int = 3000) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, node: str, engine: Engine, lease_ms: int = 3000
+    ) -> None:
         self.engine = engine
-        self._redis = redis
+        self._redis: Any = redis  # replies are parsed below; redis-py types them as wide unions
         self._p = f"{prefix}:mm"
         self._node = node
         self._lease_ms = lease_ms
