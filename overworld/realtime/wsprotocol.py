@@ -8,6 +8,7 @@ This protocol hands itself to the app as `scope["extensions"]["overworld.direct"
 tells the connection when a paused transport can take data again. Everything else (handshake,
 pings, close, reading) is uvicorn's; the app falls back to ASGI sends without the extension.
 
+It is the realtime layer's `DirectTransport` (`overworld.realtime.transport`).
 `overworld serve` selects it with `uvicorn.Config(ws=OverworldWebSocketProtocol)`.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
-EXTENSION = "overworld.direct"
+from overworld.realtime.transport import EXTENSION
 
 
 class OverworldWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -51,6 +52,9 @@ class OverworldWebSocketProtocol(WebSocketsSansIOProtocol):
     def abort(self) -> None:
         """Drop the TCP connection without a closing handshake (a peer that does not read)."""
         self.transport.abort()
+
+    async def wait_writable(self) -> None:
+        await self.writable.wait()
 
     def resume_writing(self) -> None:
         super().resume_writing()

@@ -19,7 +19,7 @@ from overworld.context import CallContext
 from overworld.errors import ApiError, Code
 from overworld.protocol.base import error_body
 from overworld.realtime.connection import Connection
-from overworld.realtime.wsprotocol import EXTENSION
+from overworld.realtime.transport import EXTENSION
 
 if TYPE_CHECKING:
     from overworld.services import Services
