@@ -51,10 +51,10 @@ def tune_gc(settings: Settings) -> asyncio.Task[None] | None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from overworld.api import uvicorn_adapter
     from overworld.api.http.app import create_app
     from overworld.node import Node
     from overworld.ops import logging as ow_logging
-    from overworld.realtime.wsprotocol import OverworldWebSocketProtocol
 
     settings = _settings(args, port=args.port, host=args.host)
     ow_logging.configure(settings.log_level, settings.log_format)
@@ -77,7 +77,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws=OverworldWebSocketProtocol,  # uvicorn's websockets-sansio + a direct write path
+        # uvicorn's websockets-sansio, with the direct write paths if this uvicorn is a tested one
+        ws=uvicorn_adapter.enable(app),
         ws_per_message_deflate=False,
         # Frames a little over the limit get an error envelope from us; far over, uvicorn closes.
         ws_max_size=max(65_536, 2 * settings.socket_max_message_bytes),

@@ -13,22 +13,33 @@ import orjson
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
+from overworld.api import uvicorn_adapter
 from overworld.api.http.app import create_app
+from overworld.api.http.edge import Edge
 from overworld.config import Settings
 from overworld.node import Node
-from overworld.realtime.wsprotocol import OverworldWebSocketProtocol
 from tests.support import basic, free_port, unique
 
 
 @contextlib.asynccontextmanager
-async def live_server(settings: Settings, node: Node) -> AsyncIterator[str]:
-    """Serve the node's app with uvicorn and Overworld's WebSocket protocol (as `overworld serve`:
-    frames written straight to the transport) on a free port."""
+async def live_server(
+    settings: Settings, node: Node, uvicorn_version: str | None = None
+) -> AsyncIterator[str]:
+    """Serve the node's app with uvicorn on a free port, as `overworld serve` does: with the uvicorn
+    adapter's direct write paths (responses and frames written straight to the transport), or,
+    given a `uvicorn_version` outside the adapter's tested range, with plain ASGI sends."""
+    app = create_app(settings, node=node)
+    async with serve_app(app, settings, uvicorn_adapter.enable(app, uvicorn_version)) as host:
+        yield host
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Edge, settings: Settings, ws: Any) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn and the WebSocket protocol `ws` on a free port."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, node=node), host="127.0.0.1", port=port, ws=OverworldWebSocketProtocol,
-        ws_per_message_deflate=False, lifespan="off", log_config=None, access_log=False,
-        ws_max_size=max(65_536, 2 * settings.socket_max_message_bytes),
+        app, host="127.0.0.1", port=port, ws=ws, ws_per_message_deflate=False, lifespan="off",
+        log_config=None, access_log=False, ws_max_size=max(65_536, 2 * settings.socket_max_message_bytes),
     )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -1,8 +1,10 @@
 """The edge's one-write responses against a real `overworld serve` (uvicorn + httptools).
 
 In-process tests go through an ASGI transport, so only a live server exercises the path that
-writes status line, headers and body to uvicorn's transport in one go (edge.py `_respond`): the
-bytes on the wire, keep-alive, `Connection: close`, HTTP/1.0 and the request metrics.
+writes status line, headers and body to uvicorn's transport in one go (`respond` in
+overworld/api/uvicorn_direct.py, which the edge's `_respond` calls under a tested uvicorn): the
+bytes on the wire, keep-alive, `Connection: close`, HTTP/1.0 and the request metrics. That the
+path is taken, and the same requests under an untested uvicorn: tests/test_uvicorn_adapter.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The realtime socket's fast paths: frames encoded once and written per loop turn (the
-`overworld serve` WebSocket protocol), the ASGI fallback, back-pressure (a slow reader is dropped
-alone), batched cross-node publishing (order kept), the garbage-collector settings, and the
-rate-limit overrun count."""
+"""The realtime socket's fast paths: frames encoded once and written per loop turn (the uvicorn
+adapter's direct transport, as under `overworld serve`), the ASGI fallback, back-pressure (a slow
+reader is dropped alone), batched cross-node publishing (order kept), the garbage-collector
+settings, and the rate-limit overrun count."""
 
 from __future__ import annotations
 
@@ -20,28 +20,30 @@ from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from overworld.api import uvicorn_adapter
 from overworld.api.http.app import create_app
 from overworld.cli import GC_THRESHOLDS, tune_gc
 from overworld.config import Settings, load_settings
 from overworld.node import Node
 from overworld.realtime.connection import POLICY, TokenBucket, encode_text
-from overworld.realtime.wsprotocol import OverworldWebSocketProtocol
 from overworld.subsystems.pubsub.embedded import EmbeddedPubSub
 from overworld.subsystems.pubsub.outbox import Outbox
 from tests.realtime_support import Socket, authenticate, open_socket
 from tests.support import REDIS_URL, free_port, unique
 
 pytestmark = pytest.mark.anyio
-PROTOCOLS = pytest.mark.parametrize(
-    "ws_protocol", [OverworldWebSocketProtocol, "websockets-sansio"], ids=["direct", "asgi"]
-)
+# With the uvicorn adapter's direct paths, and with plain ASGI sends (uvicorn's websockets-sansio).
+PROTOCOLS = pytest.mark.parametrize("direct", [True, False], ids=["direct", "asgi"])
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, node: Node, ws: Any) -> AsyncIterator[str]:
+async def serve(settings: Settings, node: Node, direct: bool) -> AsyncIterator[str]:
     port = free_port()
+    app = create_app(settings, node=node)
+    ws = uvicorn_adapter.enable(app) if direct else "websockets-sansio"
+    assert not direct or not isinstance(ws, str), "the installed uvicorn is not one the adapter supports"
     config = uvicorn.Config(
-        create_app(settings, node=node), host="127.0.0.1", port=port, ws=ws, ws_per_message_deflate=False,
+        app, host="127.0.0.1", port=port, ws=ws, ws_per_message_deflate=False,
         lifespan="off", log_config=None, access_log=False,
     )  # fmt: skip
     server = uvicorn.Server(config)
@@ -134,10 +136,10 @@ def _settings(database_url: str, tmp_path: Any, **extra: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def _server(settings: Settings, ws: Any) -> AsyncIterator[tuple[Node, str]]:
+async def _server(settings: Settings, direct: bool) -> AsyncIterator[tuple[Node, str]]:
     node = await Node.start(settings)
     try:
-        async with serve(settings, node, ws) as host:
+        async with serve(settings, node, direct) as host:
             yield node, host
     finally:
         await node.close()
@@ -145,9 +147,9 @@ async def _server(settings: Settings, ws: Any) -> AsyncIterator[tuple[Node, str]
 
 @PROTOCOLS
 async def test_fan_out_delivers_every_message_in_order(
-    database_url: str, tmp_path: Any, ws_protocol: Any
+    database_url: str, tmp_path: Any, direct: bool
 ) -> None:
-    async with _server(_settings(database_url, tmp_path), ws_protocol) as (node, host):
+    async with _server(_settings(database_url, tmp_path), direct) as (node, host):
         key = node.default_title.server_key
         socks = [await open_socket(host, await authenticate(host, key)) for _ in range(4)]
         room = unique("room")
@@ -166,9 +168,9 @@ async def test_fan_out_delivers_every_message_in_order(
 
 
 @PROTOCOLS
-async def test_slow_reader_is_dropped_alone(database_url: str, tmp_path: Any, ws_protocol: Any) -> None:
+async def test_slow_reader_is_dropped_alone(database_url: str, tmp_path: Any, direct: bool) -> None:
     settings = _settings(database_url, tmp_path, socket_outbound_queue=8)
-    async with _server(settings, ws_protocol) as (node, host):
+    async with _server(settings, direct) as (node, host):
         key = node.default_title.server_key
         fast = await open_socket(host, await authenticate(host, key))
         room = unique("room")
@@ -196,7 +198,7 @@ async def test_slow_reader_is_dropped_alone(database_url: str, tmp_path: Any, ws
             if slow_conn.closed:
                 break
         assert slow_conn.closed and slow_conn.close_code == POLICY
-        if ws_protocol is OverworldWebSocketProtocol:
+        if direct:
             # Dropped at once (no close frame can get through to a client that does not read);
             # through ASGI the close waits for the keep-alive timeout.
             await _until(lambda: len(node.hub.registry) == 1, 5)
@@ -209,7 +211,7 @@ async def test_slow_reader_is_dropped_alone(database_url: str, tmp_path: Any, ws
 
 
 async def test_closed_socket_is_freed_without_a_full_collection(database_url: str, tmp_path: Any) -> None:
-    async with _server(_settings(database_url, tmp_path), OverworldWebSocketProtocol) as (node, host):
+    async with _server(_settings(database_url, tmp_path), True) as (node, host):
         session = await authenticate(host, node.default_title.server_key)
         gc.collect()
         gc.disable()  # only reference counting frees what follows

@@ -4,12 +4,13 @@ Anything sent to a socket goes through `send()`, which never blocks: frames wait
 reader too slow to keep up fills the queue and is disconnected, so that it never slows the
 senders or anyone else.
 
-Two ways out. Served by `overworld serve` (see `overworld.realtime.wsprotocol`), a frame is
-encoded to WebSocket bytes once however many sockets it goes to (`send` remembers the last
-frame it encoded), and one flush per event-loop turn writes each socket's queue with a single
-`transport.write`; while the transport is paused (its buffer above the high-water mark) frames
-wait in the queue. Under any other ASGI server a writer task drains the queue through ASGI
-`websocket.send` messages while there is something to write (an idle socket has no task).
+Two ways out. Given a direct transport (`overworld.realtime.transport.DirectTransport`, which
+`overworld serve` provides under a supported uvicorn), a frame is encoded to WebSocket bytes once
+however many sockets it goes to (`send` remembers the last frame it encoded), and one flush per
+event-loop turn writes each socket's queue with a single `write`; while the transport is paused
+(its buffer above the high-water mark) frames wait in the queue. Without one (any other ASGI
+server, or another uvicorn version) a writer task drains the queue through ASGI `websocket.send`
+messages while there is something to write (an idle socket has no task).
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from overworld.context import CallContext
-
-if TYPE_CHECKING:
-    from overworld.realtime.wsprotocol import OverworldWebSocketProtocol
+from overworld.realtime.transport import DirectTransport
 
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -146,7 +145,7 @@ class Connection:
         send: SendFn,
         max_queue: int,
         rate_limit: int,
-        direct: OverworldWebSocketProtocol | None = None,
+        direct: DirectTransport | None = None,
     ) -> None:
         self.id = session_id
         self.ctx = ctx
@@ -162,7 +161,7 @@ class Connection:
         self._pending = False  # waiting in the flusher's list
         self._flusher: _Flusher | None = None
         if direct is not None:
-            self._flusher = _flusher(direct.loop)
+            self._flusher = _flusher(asyncio.get_running_loop())
             direct.on_writable = self._flush
         self.closed = False
         self.close_code = NORMAL
@@ -249,7 +248,7 @@ class Connection:
         direct = self._direct
         if flush and direct is not None:
             while self._queue and not direct.gone():
-                await direct.writable.wait()
+                await direct.wait_writable()
                 self._flush()
         elif flush:
             while self._queue:

@@ -1,7 +1,10 @@
 """The outermost ASGI layer: request ids, request metrics, and the fast path for hot operations.
 
 One raw ASGI layer instead of a middleware stack keeps the per-request cost to a few
-microseconds; everything it does not serve itself goes on to the Litestar app.
+microseconds; everything it does not serve itself goes on to the Litestar app. The fast path's
+answers go through ASGI `send`, or, given a `direct_respond` (under `overworld serve` with a
+supported uvicorn: `overworld.api.uvicorn_adapter`), straight to the server's transport in one
+write.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from litestar.types import ASGIApp
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from uvicorn.protocols.http import httptools_impl
 
 from overworld.api.http.fastpath import (
     FAST_ROUTES,
@@ -38,6 +40,9 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+# Writes a whole response at once if the server behind `send` lets it: (send, status, body,
+# content type, request id) -> True, or False to have it sent through `send`.
+DirectRespond = Callable[[Send, int, bytes, bytes, bytes], bool]
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +108,7 @@ class Edge:
         self.metrics = metrics
         self.routes = FAST_ROUTES if fast_path else {}
         self.node: Services | None = None
+        self.direct_respond: DirectRespond | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,7 +187,7 @@ class Edge:
 
     async def _refuse(self, send: Send, status: int, id_header: Any) -> int:
         if status == 413:
-            await _respond(
+            await self._respond(
                 send, 413, error_body(Code.INVALID_ARGUMENT, "Request body is too large."), id_header
             )
         return status
@@ -236,13 +242,36 @@ class Edge:
         try:
             status, payload, content_type = await produce(self.node, body)
         except ApiError as exc:
-            return await _respond(send, exc.http_status, error_body(exc.code, exc.message), id_header)
+            return await self._respond(send, exc.http_status, error_body(exc.code, exc.message), id_header)
         except Exception:
             log.exception("unhandled error", path=scope["path"])
-            return await _respond(send, 500, error_body(Code.INTERNAL, "Internal server error"), id_header)
+            return await self._respond(
+                send, 500, error_body(Code.INTERNAL, "Internal server error"), id_header
+            )
         if status == 0:
             return 0
-        return await _respond(send, status, payload, id_header, content_type)
+        return await self._respond(send, status, payload, id_header, content_type)
+
+    async def _respond(
+        self, send: Send, status: int, body: bytes, id_header: Any, content_type: str = ""
+    ) -> int:
+        kind = content_type.encode("latin-1") if content_type else b"application/json"
+        direct = self.direct_respond
+        if direct is not None and direct(send, status, body, kind, id_header[1]):
+            return status
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", kind),
+                    (b"content-length", str(len(body)).encode()),
+                    id_header,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return status
 
 
 def _replay(body: bytes) -> Receive:
@@ -257,68 +286,6 @@ def _replay(body: bytes) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
-
-
-# uvicorn's HTTP/1.1 protocol (httptools) writes the status line with the headers and the body with
-# two transport writes, i.e. two `write` syscalls and two TCP segments per response; for a small
-# answer that is a good part of the server's time. `_respond` writes the whole response with one
-# write when it talks to that protocol directly, and keeps the cycle's state as `send` would.
-_Cycle = httptools_impl.RequestResponseCycle
-_STATUS_LINE = httptools_impl.STATUS_LINE
-_HEADER_VALUE_RE = httptools_impl.HEADER_VALUE_RE
-
-
-def _direct(send: Send) -> Any:
-    """The uvicorn request-response cycle behind `send`, if the whole response can be written in
-    one go now (response not started, client there, no back-pressure, no access log, not HEAD)."""
-    cycle = getattr(send, "__self__", None)
-    if (
-        type(cycle) is _Cycle
-        and not cycle.response_started
-        and not cycle.disconnected
-        and not cycle.flow.write_paused
-        and not cycle.access_log
-        and cycle.scope["method"] != "HEAD"
-    ):
-        return cycle
-    return None
-
-
-async def _respond(send: Send, status: int, body: bytes, id_header: Any, content_type: str = "") -> int:
-    cycle = _direct(send)
-    kind = content_type.encode("latin-1") if content_type else b"application/json"
-    if cycle is None or _HEADER_VALUE_RE.search(kind) or _HEADER_VALUE_RE.search(id_header[1]):
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", kind),
-                    (b"content-length", str(len(body)).encode()),
-                    id_header,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
-        return status
-    # As uvicorn's `send` would write it: its default headers (date), then ours, then the body.
-    parts = [_STATUS_LINE[status]]
-    for name, value in cycle.default_headers:
-        parts += [name, b": ", value, b"\r\n"]
-    parts += [b"content-type: ", kind, b"\r\ncontent-length: ", str(len(body)).encode()]
-    parts += [b"\r\nx-request-id: ", id_header[1], b"\r\n"]
-    if not cycle.keep_alive:
-        parts.append(b"connection: close\r\n")
-    parts += [b"\r\n", body]
-    cycle.response_started = True
-    cycle.waiting_for_100_continue = False
-    cycle.response_complete = True
-    cycle.transport.write(b"".join(parts))
-    cycle.message_event.set()
-    if not cycle.keep_alive:
-        cycle.transport.close()
-    cycle.on_response()
-    return status
 
 
 __all__ = ["HTTP_STATUS", "Edge"]

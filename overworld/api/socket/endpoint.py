@@ -2,8 +2,9 @@
 
 The session token is checked before the upgrade: a missing, bad, expired or revoked token is
 refused with HTTP 401 and Nakama's error body (or a close, on servers without the ASGI denial
-response extension). Frames from one socket are handled one at a time, in order. Served by
-`overworld serve`, outgoing frames skip ASGI (see `overworld.realtime.wsprotocol`).
+response extension). Frames from one socket are handled one at a time, in order. Where the server
+offers a direct transport in the scope's extensions (`overworld serve` under a supported uvicorn:
+`overworld.api.uvicorn_adapter`), outgoing frames skip ASGI (see `overworld.realtime.transport`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from overworld.context import CallContext
 from overworld.errors import ApiError, Code
 from overworld.protocol.base import error_body
 from overworld.realtime.connection import Connection
-from overworld.realtime.wsprotocol import EXTENSION
+from overworld.realtime.transport import EXTENSION
 
 if TYPE_CHECKING:
     from overworld.services import Services
