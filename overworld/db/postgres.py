@@ -10,12 +10,21 @@ from typing import Any
 import asyncpg
 import structlog
 
-from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row
+from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect
 from overworld.errors import InvalidArgument
 
 log = structlog.get_logger(__name__)
 ACCOUNTS_CHANNEL = "overworld_accounts"  # NOTIFY'd by the triggers of migration 0007
 
+
+POSTGRES_SQL = SqlDialect(
+    lock_rows=" FOR UPDATE",
+    ilike="ILIKE",
+    greatest="GREATEST",
+    least="LEAST",
+    batch_writes=True,
+    returning_needs_tx=False,
+)
 
 _TRANSLATED = (asyncpg.IntegrityConstraintViolationError, asyncpg.CharacterNotInRepertoireError)
 NUL_TEXT = "Text values must not contain NUL (\\u0000) characters."
@@ -86,6 +95,7 @@ class PostgresTx(_PgExecutor):
 
 class PostgresDatabase(_PgExecutor):
     dialect: Dialect = "postgresql"
+    sql: SqlDialect = POSTGRES_SQL
 
     def __init__(self, url: str, pool: asyncpg.Pool, pool_size: int) -> None:
         self.url = url
