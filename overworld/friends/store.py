@@ -37,7 +37,7 @@ def _marks(count: int, first: int) -> str:
 class FriendStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+        self._lock = db.sql.lock_rows
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -144,11 +144,12 @@ class FriendStore:
         return {r["id"]: r["username"] for r in rows}
 
     async def lock_neighbours(self, tx: Tx, title_id: str, user_id: str) -> None:
-        """Lock the user and every user with an edge to it, in id order (where rows are locked)."""
+        """Lock the user and every user with an edge to it, in id order (nothing to do where the
+        backend does not lock rows)."""
         if self._lock:
             await tx.fetch(
                 "SELECT id FROM users WHERE title_id = $1 AND (id = $2 OR id IN (SELECT source_id"
-                " FROM user_edges WHERE title_id = $1 AND destination_id = $2)) ORDER BY id FOR UPDATE",
+                f" FROM user_edges WHERE title_id = $1 AND destination_id = $2)) ORDER BY id{self._lock}",
                 title_id,
                 user_id,
             )
