@@ -75,8 +75,8 @@ def _state_filter(args: list[Any], state: int | None, after: Sequence[int | str]
 class GroupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
-        self._like = "ILIKE" if db.dialect == "postgresql" else "LIKE"  # SQLite's LIKE ignores case
+        self._lock = db.sql.lock_rows
+        self._like = db.sql.ilike
 
     # -- reads ------------------------------------------------------------------------------------
 
