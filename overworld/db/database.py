@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by name and position.
 Dialect = Literal["sqlite", "postgresql"]
+# A write of `Database.write_steps`: (statement, arguments, the statement that undoes it, its arguments).
+Step = tuple[str, Sequence[Any], str, Sequence[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,13 @@ class Database(Executor, Protocol):
     url: str
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+    async def write_steps(self, steps: Sequence[Step]) -> None:
+        """Run the steps' statements as one all-or-nothing unit; if one fails, the error is raised
+        and none of them stays. SQLite runs them in the current group commit without a SAVEPOINT,
+        undoing the earlier steps if a later one fails (so every step but the last needs its undo
+        statement); PostgreSQL runs them in a transaction."""
+        ...
+
     def start(self) -> None:
         """Start background upkeep (SQLite checkpoints, PostgreSQL statistics); needs a running loop."""
         ...

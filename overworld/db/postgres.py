@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect
+from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect, Step
 from overworld.errors import InvalidArgument
 
 log = structlog.get_logger(__name__)
@@ -151,6 +151,12 @@ class PostgresDatabase(_PgExecutor):
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         async with self._fifo(), self._pool.acquire() as conn, conn.transaction():
             yield PostgresTx(conn)
+
+    async def write_steps(self, steps: Sequence[Step]) -> None:
+        """The steps' statements in one transaction (the undo statements are SQLite's)."""
+        async with self.transaction() as tx:
+            for sql, args, _, _ in steps:
+                await tx.execute(sql, *args)
 
     def start(self, interval: float = 5.0) -> None:
         self._stats_task = asyncio.get_running_loop().create_task(self._keep_statistics(interval))

@@ -17,11 +17,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect
+from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect, Step
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
-# (statement, arguments, the statement that undoes it, its arguments)
-Step = tuple[str, Sequence[Any], str, Sequence[Any]]
 SQLITE_SQL = SqlDialect(
     lock_rows="",  # one transaction writes at a time
     ilike="LIKE",  # ignores ASCII case
