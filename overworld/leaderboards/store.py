@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from overworld.db import Database, Row
-from overworld.db.database import Dialect, Executor
+from overworld.db import Database, Row, SqlDialect
+from overworld.db.database import Executor
 from overworld.leaderboards.models import (
     BEST,
     DECREMENT,
@@ -85,18 +85,14 @@ def order_by(descending: bool) -> str:
     return f" ORDER BY score{d}, subscore{d}, owner_id{d}"
 
 
-def _greatest(dialect: Dialect) -> tuple[str, str]:
-    return ("GREATEST", "LEAST") if dialect == "postgresql" else ("MAX", "MIN")
-
-
-def operator_sql(dialect: Dialect, operator: int, descending: bool, always: bool) -> tuple[str, str]:
+def operator_sql(sql: SqlDialect, operator: int, descending: bool, always: bool) -> tuple[str, str]:
     """SET clause for score/subscore and the WHERE that keeps a write from changing anything when
     it should not (`always`: tournaments count every submission, so no such WHERE).
 
     Parameters: $6/$7 the values inserted for a new record, $11/$12 the submitted score and
     subscore (the delta of an increment or decrement).
     """
-    greatest, least = _greatest(dialect)
+    greatest, least = sql.greatest, sql.least
     old = "leaderboard_records"
     d_s, d_ss = "CAST($11 AS BIGINT)", "CAST($12 AS BIGINT)"
     if operator == INCREMENT:
@@ -184,7 +180,7 @@ class WriteBatcher:
         key = (operator, descending, with_metadata)
         text = self._sql.get(key)
         if text is None:
-            assign, where = operator_sql("postgresql", operator, descending, False)
+            assign, where = operator_sql(self.db.sql, operator, descending, False)
             assign = assign.replace("CAST($11 AS BIGINT)", "excluded.score")  # increments: the
             assign = assign.replace("CAST($12 AS BIGINT)", "excluded.subscore")  # row holds the delta
             where = where.replace("CAST($11 AS BIGINT)", "excluded.score")
@@ -262,8 +258,8 @@ class WriteBatcher:
 class LeaderboardStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._write_sql: dict[tuple[int, bool, bool, str], str] = {}
-        self.batcher = WriteBatcher(db) if db.dialect == "postgresql" else None
+        self._write_sql: dict[tuple[int, bool, bool], str] = {}
+        self.batcher = WriteBatcher(db) if db.sql.batch_writes else None
 
     # -- boards -----------------------------------------------------------------------------------
 
@@ -302,10 +298,10 @@ class LeaderboardStore:
     # -- records ----------------------------------------------------------------------------------
 
     def write_sql(self, operator: int, descending: bool, always: bool) -> str:
-        key = (operator, descending, always, self.db.dialect)
+        key = (operator, descending, always)
         sql = self._write_sql.get(key)
         if sql is None:
-            assign, where = operator_sql(self.db.dialect, operator, descending, always)
+            assign, where = operator_sql(self.db.sql, operator, descending, always)
             sql = self._write_sql[key] = (
                 "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id, username,"
                 " score, subscore, num_score, max_num_score, metadata, create_time, update_time)"
@@ -364,7 +360,7 @@ class LeaderboardStore:
         if operator in (INCREMENT, DECREMENT):  # the deltas ($11, $12) appear only in these
             args += [score, subscore]
         sql = self.write_sql(operator, b.descending, always)
-        if ex is self.db and self.db.dialect == "sqlite":
+        if ex is self.db and self.db.sql.returning_needs_tx:
             # SQLite's group commit cannot commit while a RETURNING statement is unread: read it
             # inside a transaction (PostgreSQL runs the single statement on its own).
             async with self.db.transaction() as tx:
