@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from overworld.db import Database, Row, SqlDialect
+from overworld.db import Database, Row, SqlDialect, Tx
 from overworld.db.database import Executor
 from overworld.leaderboards.models import (
     BEST,
@@ -261,6 +262,10 @@ class LeaderboardStore:
         self._write_sql: dict[tuple[int, bool, bool], str] = {}
         self.batcher = WriteBatcher(db) if db.sql.batch_writes else None
 
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction for several of the writes below that take one (`tx`)."""
+        return self.db.transaction()
+
     # -- boards -----------------------------------------------------------------------------------
 
     async def all_boards(self) -> list[Leaderboard]:
@@ -283,6 +288,27 @@ class LeaderboardStore:
             b.duration, b.max_size, b.max_num_score, b.join_required, b.size,
         )  # fmt: skip
         return created > 0
+
+    async def size(self, title_id: str, board_id: str) -> int:
+        """How many owners a board with a max size counts in its current period (tournaments)."""
+        value = await self.db.fetchval(
+            "SELECT size FROM leaderboards WHERE title_id = $1 AND id = $2", title_id, board_id
+        )
+        return int(value or 0)
+
+    async def grow(self, tx: Tx, title_id: str, board_id: str) -> bool:
+        """Count one more owner in the board's size, unless it is at its max size (then False)."""
+        grown = await tx.execute(
+            "UPDATE leaderboards SET size = size + 1 WHERE title_id = $1 AND id = $2 AND size < max_size",
+            title_id,
+            board_id,
+        )
+        return grown > 0
+
+    async def reset_size(self, title_id: str, board_id: str) -> None:
+        await self.db.execute(
+            "UPDATE leaderboards SET size = 0 WHERE title_id = $1 AND id = $2", title_id, board_id
+        )
 
     async def delete_board(self, title_id: str, board_id: str) -> bool:
         async with self.db.transaction() as tx:
@@ -373,6 +399,39 @@ class LeaderboardStore:
         return await ex.fetchrow(
             f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD} AND owner_id = $4",
             title_id, board_id, expiry, owner_id,
+        )  # fmt: skip
+
+    async def join(
+        self, tx: Tx, b: Leaderboard, expiry: int, owner_id: str, username: str | None, now: int
+    ) -> bool:
+        """Insert the owner's empty record of the period (a tournament's join, with no score yet:
+        `num_score` 0) unless it has one; True if inserted."""
+        joined = await tx.execute(
+            "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id,"
+            " username, score, subscore, num_score, max_num_score, metadata, create_time,"
+            " update_time)"
+            " VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, '{}', $7, $7) ON CONFLICT DO NOTHING",
+            b.title_id, b.id, expiry, owner_id, username, b.max_num_score, now,
+        )  # fmt: skip
+        return joined > 0
+
+    async def add_attempts(
+        self, title_id: str, board_id: str, expiry: int, owner_id: str, count: int
+    ) -> None:
+        """Raise (or lower) the owner's `max_num_score` in the period by `count`."""
+        await self.db.execute(
+            "UPDATE leaderboard_records SET max_num_score = max_num_score + $1 WHERE title_id = $2"
+            " AND leaderboard_id = $3 AND expiry_time = $4 AND owner_id = $5",
+            count, title_id, board_id, expiry, owner_id,
+        )  # fmt: skip
+
+    async def changed_since(self, title_id: str, board_id: str, expiry: int, since: int) -> list[Row]:
+        """(owner_id, username, score, subscore, num_score) of the period's records updated at or
+        after `since`."""
+        return await self.db.fetch(
+            "SELECT owner_id, username, score, subscore, num_score FROM leaderboard_records"
+            " WHERE title_id = $1 AND leaderboard_id = $2 AND expiry_time = $3 AND update_time >= $4",
+            title_id, board_id, expiry, since,
         )  # fmt: skip
 
     async def delete_record(self, title_id: str, board_id: str, expiry: int, owner_id: str) -> int:
