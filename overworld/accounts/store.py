@@ -9,7 +9,6 @@ import orjson
 from overworld.accounts.models import Account, Device, User
 from overworld.accounts.signups import SignupBatcher
 from overworld.db import Database, Row, Tx
-from overworld.db.sqlite import SqliteDatabase
 
 USER_COLUMNS = (
     "id, username, display_name, avatar_url, lang_tag, location, timezone, metadata, edge_count,"
@@ -43,7 +42,7 @@ def user_from_row(row: Row) -> User:
 class AccountStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._signups = SignupBatcher(db) if db.dialect == "postgresql" else None
+        self._signups = SignupBatcher(db) if db.sql.batch_writes else None
 
     # -- lookups used by authentication -------------------------------------------------------
 
@@ -95,18 +94,14 @@ class AccountStore:
             await self._signups.create(title_id, user_id, username, now, device_id, custom_id)
         elif device_id is None:
             await self._db.execute(insert_user, *args)
-        elif isinstance(self._db, SqliteDatabase):
-            # Both rows in one turn of the group commit, no SAVEPOINT (see write_steps).
+        else:
+            # Both rows or neither (SQLite: in one turn of the group commit, no SAVEPOINT).
             await self._db.write_steps(
                 [
                     (insert_user, args, _DELETE_USER, (title_id, user_id)),
                     (_INSERT_DEVICE, (title_id, device_id, user_id), "", ()),
                 ]
             )
-        else:
-            async with self._db.transaction() as tx:
-                await tx.execute(insert_user, *args)
-                await tx.execute(_INSERT_DEVICE, title_id, device_id, user_id)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -173,9 +168,10 @@ class AccountStore:
 
     async def lock_identity(self, tx: Tx, title_id: str, user_id: str) -> Row | None:
         """Lock the user row for an identity change; returns its identifiers and device count."""
-        lock = " FOR UPDATE" if self._db.dialect == "postgresql" else ""
         row = await tx.fetchrow(
-            f"SELECT id, email, custom_id FROM users WHERE title_id = $1 AND id = $2{lock}", title_id, user_id
+            f"SELECT id, email, custom_id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",
+            title_id,
+            user_id,
         )
         if row is None:
             return None

@@ -16,6 +16,7 @@ import orjson
 from uuid_utils import uuid7
 
 from overworld import cursors
+from overworld.chat.store import ChatStore
 from overworld.clock import now_ms, rfc3339
 from overworld.db import Database
 from overworld.db.database import Tx
@@ -141,6 +142,7 @@ class ChatService:
         (groups, friends, notifications); without them group channels are refused, nobody is
         blocked and no direct-message request is sent."""
         self._db = db
+        self._store = ChatStore(db)
         self._hub = hub
         self._user_exists = user_exists
         self._rate = rate_limit
@@ -244,11 +246,7 @@ class ChatService:
         check_content(content, self._max_content)
         create_time = await self._own_message(stream, message_id, me.user_id, "update")
         now = now_ms()
-        await self._db.execute(
-            "UPDATE channel_messages SET content = $1, update_time = $2, username = $3"
-            " WHERE title_id = $4 AND id = $5",
-            content, now, me.meta.username, stream.title_id, message_id,
-        )  # fmt: skip
+        await self._store.update(stream.title_id, message_id, content, me.meta.username, now)
         message = Message(
             channel_id=codec.channel_id(stream), message_id=message_id, code=UPDATE, sender_id=me.user_id,
             username=me.meta.username, content=content, create_time=create_time, update_time=now,
@@ -262,9 +260,7 @@ class ChatService:
         if not _valid_uuid(message_id):
             raise InvalidArgument("Invalid message identifier.")
         create_time = await self._own_message(stream, message_id, me.user_id, "remove")
-        await self._db.execute(
-            "DELETE FROM channel_messages WHERE title_id = $1 AND id = $2", stream.title_id, message_id
-        )
+        await self._store.delete(stream.title_id, message_id)
         now = now_ms()
         message = Message(
             channel_id=codec.channel_id(stream), message_id=message_id, code=REMOVE, sender_id=me.user_id,
@@ -276,23 +272,18 @@ class ChatService:
 
     async def _own_message(self, stream: Stream, message_id: str, user_id: str, action: str) -> int:
         """The create time of a stored message of this channel sent by `user_id`."""
-        row = await self._db.fetchrow(
-            "SELECT sender_id, create_time FROM channel_messages WHERE title_id = $1 AND id = $2"
-            " AND channel_id = $3",
-            stream.title_id, message_id, codec.channel_id(stream),
-        )  # fmt: skip
-        if row is None:
+        found = await self._store.sender(stream.title_id, message_id, codec.channel_id(stream))
+        if found is None:
             raise NotFound(f"Could not find message to {action} in channel history.")
-        if row["sender_id"] != user_id:
+        sender_id, create_time = found
+        if sender_id != user_id:
             raise PermissionDenied(f"Message can only be {action}d by its sender.")
-        return int(row["create_time"])
+        return create_time
 
     async def _post(self, message: Message) -> None:
         """Store a new message (when persistent), then deliver it to the channel."""
         if message.persistent:
-            await self._db.execute(
-                "INSERT INTO channel_messages (title_id, id, channel_id, code, sender_id, username, content,"
-                " create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            await self._store.insert(
                 message.stream.title_id, message.message_id, message.channel_id, message.code,
                 message.sender_id, message.username, message.content, message.create_time,
                 message.update_time,
@@ -334,28 +325,18 @@ class ChatService:
         if cursor:
             c_time, c_id, forward = _decode_cursor(cursor)
             after = (c_time, c_id)
-        op, order = (">", "ASC") if forward else ("<", "DESC")
-        sql = (
-            "SELECT id, code, sender_id, username, content, create_time, update_time FROM channel_messages"
-            " WHERE title_id = $1 AND channel_id = $2"
-        )
-        args: list[object] = [title_id, codec.channel_id(stream)]
-        if after is not None:
-            sql += f" AND (create_time {op} $3 OR (create_time = $3 AND id {op} $4))"
-            args += [after[0], after[1]]
-        sql += f" ORDER BY create_time {order}, id {order} LIMIT ${len(args) + 1}"
-        rows = await self._db.fetch(sql, *args, limit + 1)
+        rows = await self._store.history(title_id, codec.channel_id(stream), limit + 1, forward, after)
         more = len(rows) > limit
         messages = [
             Message(
                 channel_id=channel_id,
-                message_id=r["id"],
-                code=r["code"],
-                sender_id=r["sender_id"],
-                username=r["username"],
-                content=r["content"],
-                create_time=r["create_time"],
-                update_time=r["update_time"],
+                message_id=r.id,
+                code=r.code,
+                sender_id=r.sender_id,
+                username=r.username,
+                content=r.content,
+                create_time=r.create_time,
+                update_time=r.update_time,
                 persistent=True,
                 stream=stream,
             )
@@ -374,6 +355,4 @@ class ChatService:
 
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Account deletion: the user's stored messages go with it."""
-        await tx.execute(
-            "DELETE FROM channel_messages WHERE title_id = $1 AND sender_id = $2", title_id, user_id
-        )
+        await self._store.delete_user(tx, title_id, user_id)

@@ -1,5 +1,5 @@
 """Database access: one small async interface over SQLite (embedded) and PostgreSQL (cluster)."""
 
-from overworld.db.database import Database, IntegrityError, Row, Tx, open_database
+from overworld.db.database import Database, IntegrityError, Row, SqlDialect, Tx, open_database
 
-__all__ = ["Database", "IntegrityError", "Row", "Tx", "open_database"]
+__all__ = ["Database", "IntegrityError", "Row", "SqlDialect", "Tx", "open_database"]

@@ -2,18 +2,51 @@
 
 SQL is written once with PostgreSQL's numbered placeholders (`$1`, `$2`, ...); the SQLite
 implementation rewrites them to SQLite's `?1`, `?2`. Rows support access by column name and by
-index on both backends. Domain SQL lives in each domain's `store.py`; anything dialect-specific
-is chosen there from `Database.dialect`.
+index on both backends. Domain SQL lives in each domain's `store.py`; what differs between the
+backends is answered here, once per backend, by `Database.sql` (a `SqlDialect`): stores use its
+fragments and flags and never branch on the backend's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by name and position.
 Dialect = Literal["sqlite", "postgresql"]
+# A write of `Database.write_steps`: (statement, arguments, the statement that undoes it, its arguments).
+Step = tuple[str, Sequence[Any], str, Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SqlDialect:
+    """The SQL that differs between the backends, and what a store must know to pick a strategy."""
+
+    lock_rows: str
+    """Appended to a SELECT inside a transaction to lock the rows it reads until the transaction
+    ends: " FOR UPDATE" on PostgreSQL; "" on SQLite, where one transaction writes at a time."""
+
+    ilike: str
+    """The operator of a LIKE that ignores case: ILIKE on PostgreSQL; LIKE on SQLite (which
+    ignores ASCII case)."""
+
+    greatest: str
+    """The function of the largest of its arguments: GREATEST on PostgreSQL, MAX on SQLite."""
+
+    least: str
+    """The function of the smallest of its arguments: LEAST on PostgreSQL, MIN on SQLite."""
+
+    batch_writes: bool
+    """Whether writes that arrive together are worth sending as one multi-row statement with array
+    parameters (`unnest($1::text[])`, `= ANY($1)`), which only PostgreSQL has: there every statement
+    is a round trip and every commit a WAL flush. SQLite commits the writes of one turn of the event
+    loop together by itself."""
+
+    returning_needs_tx: bool
+    """Whether a write with RETURNING must run inside `Database.transaction()` rather than on the
+    database itself: SQLite's group commit cannot commit while such a statement is unread."""
 
 
 class IntegrityError(Exception):
@@ -53,9 +86,17 @@ class Tx(Executor, Protocol):
 
 class Database(Executor, Protocol):
     dialect: Dialect
+    sql: SqlDialect
     url: str
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+    async def write_steps(self, steps: Sequence[Step]) -> None:
+        """Run the steps' statements as one all-or-nothing unit; if one fails, the error is raised
+        and none of them stays. SQLite runs them in the current group commit without a SAVEPOINT,
+        undoing the earlier steps if a later one fails (so every step but the last needs its undo
+        statement); PostgreSQL runs them in a transaction."""
+        ...
+
     def start(self) -> None:
         """Start background upkeep (SQLite checkpoints, PostgreSQL statistics); needs a running loop."""
         ...

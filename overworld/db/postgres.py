@@ -10,12 +10,21 @@ from typing import Any
 import asyncpg
 import structlog
 
-from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row
+from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect, Step
 from overworld.errors import InvalidArgument
 
 log = structlog.get_logger(__name__)
 ACCOUNTS_CHANNEL = "overworld_accounts"  # NOTIFY'd by the triggers of migration 0007
 
+
+POSTGRES_SQL = SqlDialect(
+    lock_rows=" FOR UPDATE",
+    ilike="ILIKE",
+    greatest="GREATEST",
+    least="LEAST",
+    batch_writes=True,
+    returning_needs_tx=False,
+)
 
 _TRANSLATED = (asyncpg.IntegrityConstraintViolationError, asyncpg.CharacterNotInRepertoireError)
 NUL_TEXT = "Text values must not contain NUL (\\u0000) characters."
@@ -86,6 +95,7 @@ class PostgresTx(_PgExecutor):
 
 class PostgresDatabase(_PgExecutor):
     dialect: Dialect = "postgresql"
+    sql: SqlDialect = POSTGRES_SQL
 
     def __init__(self, url: str, pool: asyncpg.Pool, pool_size: int) -> None:
         self.url = url
@@ -141,6 +151,12 @@ class PostgresDatabase(_PgExecutor):
     async def transaction(self) -> AsyncIterator[PostgresTx]:
         async with self._fifo(), self._pool.acquire() as conn, conn.transaction():
             yield PostgresTx(conn)
+
+    async def write_steps(self, steps: Sequence[Step]) -> None:
+        """The steps' statements in one transaction (the undo statements are SQLite's)."""
+        async with self.transaction() as tx:
+            for sql, args, _, _ in steps:
+                await tx.execute(sql, *args)
 
     def start(self, interval: float = 5.0) -> None:
         self._stats_task = asyncio.get_running_loop().create_task(self._keep_statistics(interval))

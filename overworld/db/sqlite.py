@@ -17,11 +17,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row
+from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect, Step
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
-# (statement, arguments, the statement that undoes it, its arguments)
-Step = tuple[str, Sequence[Any], str, Sequence[Any]]
+SQLITE_SQL = SqlDialect(
+    lock_rows="",  # one transaction writes at a time
+    ilike="LIKE",  # ignores ASCII case
+    greatest="MAX",
+    least="MIN",
+    batch_writes=False,  # the group commit does it
+    returning_needs_tx=True,  # the group commit cannot commit while a RETURNING statement is unread
+)
 
 
 def _translate(sql: str, cache: dict[str, tuple[str, bool]]) -> tuple[str, bool]:
@@ -70,6 +76,7 @@ class SqliteDatabase(_SqliteExecutor):
     """
 
     dialect: Dialect = "sqlite"
+    sql: SqlDialect = SQLITE_SQL
 
     def __init__(self, url: str, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ one transaction at a time), so membership changes of a group are serialised: joi
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,9 +28,8 @@ import structlog
 
 from overworld import cursors
 from overworld.accounts import validation as check
-from overworld.accounts.store import USER_COLUMNS, user_from_row
 from overworld.clock import now_ms
-from overworld.db import Database, IntegrityError, Row, Tx
+from overworld.db import Database, IntegrityError, Tx
 from overworld.errors import AlreadyExists, InvalidArgument, NotFound
 from overworld.friends.service import canonical_user_id
 from overworld.groups.models import (
@@ -53,12 +51,11 @@ from overworld.groups.models import (
     GroupMembershipChanged,
     GroupPage,
     GroupUpdate,
-    GroupUser,
     GroupUserPage,
     GroupUsersAdded,
-    UserGroup,
     UserGroupPage,
 )
+from overworld.groups.store import CLOSED, OPEN, GroupStore
 from overworld.ids import parse_uuid
 from overworld.listeners import announce
 
@@ -82,31 +79,6 @@ NAME_FILTER_ALONE = "name filter cannot be combined with any other filter"
 DEFAULT_MAX_COUNT = 100
 MAX_INT32 = 2**31 - 1
 MAX_USERS = 1000  # user ids per call (Nakama has no limit; this bounds one transaction)
-
-GROUP_COLUMNS = (
-    "id, creator_id, name, description, avatar_url, lang_tag, metadata, state, edge_count, max_count,"
-    " create_time, update_time"
-)
-_G_COLUMNS = ", ".join("g." + c.strip() for c in GROUP_COLUMNS.split(","))
-_U_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
-OPEN, CLOSED = 0, 1
-
-
-def group_from_row(row: Row) -> Group:
-    return Group(
-        id=row["id"],
-        creator_id=row["creator_id"],
-        name=row["name"],
-        description=row["description"] or "",
-        avatar_url=row["avatar_url"] or "",
-        lang_tag=row["lang_tag"] or "",
-        metadata=row["metadata"] or "{}",
-        open=row["state"] == OPEN,
-        edge_count=row["edge_count"],
-        max_count=row["max_count"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-    )
 
 
 def canonical_group_id(value: str) -> str:
@@ -137,6 +109,16 @@ def _limit(value: int | None, default: int, most: int = 100) -> int:
     return limit
 
 
+def _state_cursor(cursor: str, state: int | None) -> cursors.Key | None:
+    """The position a membership listing continues after; a cursor of another state is refused."""
+    if not cursor:
+        return None
+    after = cursors.decode(cursor, (int, int, str), BAD_CURSOR)
+    if state is not None and after[0] != state:
+        raise InvalidArgument(BAD_CURSOR)
+    return after
+
+
 def _member_state(value: int | None) -> int | None:
     if value is not None and not SUPERADMIN <= value <= BANNED:
         raise InvalidArgument("Invalid state - state must be between 0 and 4.")
@@ -154,8 +136,7 @@ def _max_count(value: int) -> int:
 class GroupService:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
-        self._like = "ILIKE" if db.dialect == "postgresql" else "LIKE"  # SQLite's LIKE ignores case
+        self._store = GroupStore(db)
         self._join_request_listeners: list[Callable[[GroupJoinRequest], None]] = []
         self._added_listeners: list[Callable[[GroupUsersAdded], None]] = []
         self._membership_listeners: list[Callable[[GroupMembershipChanged], None]] = []
@@ -186,24 +167,14 @@ class GroupService:
     async def member_state(self, title_id: str, group_id: str, user_id: str) -> int | None:
         """The user's state in the group (0 superadmin, 1 admin, 2 member, 3 join request,
         4 banned), or None. Members, able to chat in the group, are states 0-2."""
-        value = await self._db.fetchval(
-            "SELECT state FROM group_edges WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
-            title_id,
-            group_id,
-            user_id,
-        )
-        return None if value is None else int(value)
+        return await self._store.member_state(self._db, title_id, group_id, user_id)
 
     async def get(self, title_id: str, ids: Iterable[str]) -> list[Group]:
         """Groups by id; unknown ones are left out."""
         wanted = list(dict.fromkeys(canonical_group_id(i) for i in ids))
         if not wanted:
             return []
-        marks = ", ".join(f"${i + 2}" for i in range(len(wanted)))
-        rows = await self._db.fetch(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id IN ({marks})", title_id, *wanted
-        )
-        return [group_from_row(r) for r in rows]
+        return await self._store.groups(title_id, wanted)
 
     # -- the group itself -------------------------------------------------------------------------
 
@@ -244,16 +215,12 @@ class GroupService:
         group.create_time = group.update_time = now_ms()
         try:
             async with self._db.transaction() as tx:
-                if await self._username(tx, title_id, user_id) is None:
+                if await self._store.username(tx, title_id, user_id) is None:
                     raise NotFound(USER_NOT_FOUND)
-                await tx.execute(
-                    f"INSERT INTO groups (title_id, {GROUP_COLUMNS})"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11)",
-                    title_id, group.id, group.creator_id, group.name, group.description or None,
-                    group.avatar_url or None, group.lang_tag, group.metadata, OPEN if open else CLOSED,
-                    group.max_count, group.create_time,
-                )  # fmt: skip
-                await self._insert_edge(tx, title_id, group.id, user_id, SUPERADMIN, group.create_time)
+                await self._store.insert_group(tx, title_id, group)
+                await self._store.insert_member(
+                    tx, title_id, group.id, user_id, SUPERADMIN, group.create_time
+                )
         except IntegrityError as exc:
             if exc.involves("name"):
                 raise AlreadyExists(NAME_IN_USE) from None
@@ -289,39 +256,32 @@ class GroupService:
             fields["creator_id"] = creator
         async with self._db.transaction() as tx:
             if caller is not None:
-                state = await self._edge_state(tx, title_id, group_id, caller)
+                state = await self._store.member_state(tx, title_id, group_id, caller)
                 if state is None or state > ADMIN:
                     raise NotFound(UPDATE_DENIED)
             if not fields:
                 raise InvalidArgument("Specify at least one field to update.")
-            assignments = ", ".join(f"{column} = ${i + 4}" for i, column in enumerate(fields))
             try:
-                changed = await tx.execute(
-                    f"UPDATE groups SET update_time = $3, {assignments} WHERE title_id = $1 AND id = $2",
-                    title_id,
-                    group_id,
-                    now_ms(),
-                    *fields.values(),
-                )
+                changed = await self._store.update_group(tx, title_id, group_id, fields, now_ms())
             except IntegrityError as exc:
                 if exc.involves("name"):
                     raise InvalidArgument(NAME_IN_USE) from None  # as Nakama: not ALREADY_EXISTS here
                 raise
-            if changed == 0:
+            if not changed:
                 raise NotFound(GROUP_NOT_FOUND)
 
     async def delete(self, title_id: str, caller: str | None, group_id: str) -> None:
         """Delete a group and every membership; `caller` must be one of its superadmins."""
         group_id = canonical_group_id(group_id)
         async with self._db.transaction() as tx:
-            group = await self._lock_group(tx, title_id, group_id)
+            group = await self._store.lock_group(tx, title_id, group_id)
             if caller is not None:
-                state = await self._edge_state(tx, title_id, group_id, caller)
+                state = await self._store.member_state(tx, title_id, group_id, caller)
                 if state != SUPERADMIN:
                     raise InvalidArgument(DELETE_DENIED)  # as Nakama: INVALID_ARGUMENT, not NOT_FOUND
             if group is None:
                 return
-            await self._delete_group(tx, title_id, group_id)
+            await self._store.delete_group(tx, title_id, group_id)
         announce(self._deleted_listeners, [GroupDeleted(title_id, group_id)], "group")
 
     # -- joining and leaving ----------------------------------------------------------------------
@@ -333,34 +293,26 @@ class GroupService:
         requests: list[GroupJoinRequest] = []
         changes: list[GroupMembershipChanged] = []
         async with self._db.transaction() as tx:
-            group = await self._lock_group(tx, title_id, group_id)
+            group = await self._store.lock_group(tx, title_id, group_id)
             if group is None:
                 raise NotFound(GROUP_NOT_FOUND)
-            if group["edge_count"] >= group["max_count"]:
+            if group.edge_count >= group.max_count:
                 raise InvalidArgument(GROUP_FULL)
-            if await self._edge_state(tx, title_id, group_id, user_id) is not None:
+            if await self._store.member_state(tx, title_id, group_id, user_id) is not None:
                 return
-            name = await self._username(tx, title_id, user_id)
+            name = await self._store.username(tx, title_id, user_id)
             if name is None:
                 raise NotFound(USER_NOT_FOUND)
             now = now_ms()
-            if group["state"] == CLOSED:
-                await self._insert_edge(tx, title_id, group_id, user_id, JOIN_REQUEST, now)
-                admins = await tx.fetch(
-                    "SELECT user_id FROM group_edges WHERE title_id = $1 AND group_id = $2 AND state <= $3"
-                    " ORDER BY state, position",
-                    title_id,
-                    group_id,
-                    ADMIN,
-                )
+            if not group.open:
+                await self._store.insert_member(tx, title_id, group_id, user_id, JOIN_REQUEST, now)
+                admins = await self._store.admins(tx, title_id, group_id, ADMIN)
                 requests.append(
-                    GroupJoinRequest(
-                        title_id, group_id, group["name"], user_id, name, tuple(r["user_id"] for r in admins)
-                    )
+                    GroupJoinRequest(title_id, group_id, group.name, user_id, name, tuple(admins))
                 )
             else:
-                await self._insert_edge(tx, title_id, group_id, user_id, MEMBER, now)
-                if not await self._count_up(tx, title_id, group_id, now):
+                await self._store.insert_member(tx, title_id, group_id, user_id, MEMBER, now)
+                if not await self._store.count_up(tx, title_id, group_id, now):
                     raise InvalidArgument(GROUP_FULL)
                 changes.append(GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_JOIN, user_id, name))
         announce(self._join_request_listeners, requests, "group")
@@ -370,17 +322,17 @@ class GroupService:
         """Leave a group, or withdraw a join request. The last superadmin cannot leave."""
         group_id = canonical_group_id(group_id)
         async with self._db.transaction() as tx:
-            if await self._lock_group(tx, title_id, group_id) is None:
+            if await self._store.lock_group(tx, title_id, group_id) is None:
                 return
-            state = await self._edge_state(tx, title_id, group_id, user_id)
+            state = await self._store.member_state(tx, title_id, group_id, user_id)
             if state is None or state == BANNED:
                 return
             if state == SUPERADMIN and not await self._other_superadmins(tx, title_id, group_id, user_id):
                 raise InvalidArgument(LAST_SUPERADMIN)
-            await self._delete_edge(tx, title_id, group_id, user_id)
+            await self._store.delete_member(tx, title_id, group_id, user_id)
             if state < JOIN_REQUEST:
-                await self._count_down(tx, title_id, group_id)
-            name = await self._username(tx, title_id, user_id) or ""
+                await self._store.count_down(tx, title_id, group_id, now_ms())
+            name = await self._store.username(tx, title_id, user_id) or ""
         announce(
             self._membership_listeners,
             [GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_LEAVE, user_id, name)],
@@ -405,22 +357,22 @@ class GroupService:
             for user_id in ids:
                 if user_id == caller:
                     continue
-                name = await self._username(tx, title_id, user_id)
+                name = await self._store.username(tx, title_id, user_id)
                 if name is None:
                     raise InvalidArgument(USERS_NOT_FOUND)
-                state = await self._edge_state(tx, title_id, group_id, user_id)
+                state = await self._store.member_state(tx, title_id, group_id, user_id)
                 if state is None:
-                    await self._insert_edge(tx, title_id, group_id, user_id, MEMBER, now)
+                    await self._store.insert_member(tx, title_id, group_id, user_id, MEMBER, now)
                 elif state == JOIN_REQUEST:
-                    await self._set_state(tx, title_id, group_id, user_id, MEMBER, now)
+                    await self._store.set_member_state(tx, title_id, group_id, user_id, MEMBER, now)
                 else:
                     continue
-                if not await self._count_up(tx, title_id, group_id, now):
+                if not await self._store.count_up(tx, title_id, group_id, now):
                     raise InvalidArgument(GROUP_FULL)
                 added.append(GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_ADD, user_id, name))
         if added:
             event = GroupUsersAdded(
-                title_id, group_id, group["name"], caller or "", tuple(c.user_id for c in added)
+                title_id, group_id, group.name, caller or "", tuple(c.user_id for c in added)
             )
             announce(self._added_listeners, [event], "group")
         announce(self._membership_listeners, added, "group")
@@ -449,7 +401,7 @@ class GroupService:
             for user_id in ids:
                 if user_id == caller:
                     continue
-                state = await self._edge_state(tx, title_id, group_id, user_id)
+                state = await self._store.member_state(tx, title_id, group_id, user_id)
                 if state is None:
                     continue
                 if my_state == SUPERADMIN:
@@ -459,12 +411,12 @@ class GroupService:
                         continue
                 elif state <= ADMIN:
                     continue
-                await self._delete_edge(tx, title_id, group_id, user_id)
+                await self._store.delete_member(tx, title_id, group_id, user_id)
                 if ban:
-                    await self._insert_edge(tx, title_id, group_id, user_id, BANNED, now)
+                    await self._store.insert_member(tx, title_id, group_id, user_id, BANNED, now)
                 if state < JOIN_REQUEST:
-                    await self._count_down(tx, title_id, group_id)
-                    name = await self._username(tx, title_id, user_id) or ""
+                    await self._store.count_down(tx, title_id, group_id, now_ms())
+                    name = await self._store.username(tx, title_id, user_id) or ""
                     changes.append(GroupMembershipChanged(title_id, group_id, code, user_id, name))
         announce(self._membership_listeners, changes, "group")
 
@@ -483,11 +435,11 @@ class GroupService:
             for user_id in ids:
                 if user_id == caller:
                     continue
-                state = await self._edge_state(tx, title_id, group_id, user_id)
+                state = await self._store.member_state(tx, title_id, group_id, user_id)
                 if state is None or not (my_state < state and ADMIN <= state <= MEMBER):
                     continue
-                await self._set_state(tx, title_id, group_id, user_id, state - 1, now)
-                name = await self._username(tx, title_id, user_id) or ""
+                await self._store.set_member_state(tx, title_id, group_id, user_id, state - 1, now)
+                name = await self._store.username(tx, title_id, user_id) or ""
                 changes.append(
                     GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_PROMOTE, user_id, name)
                 )
@@ -507,15 +459,15 @@ class GroupService:
             for user_id in ids:
                 if user_id == caller:
                     continue
-                state = await self._edge_state(tx, title_id, group_id, user_id)
+                state = await self._store.member_state(tx, title_id, group_id, user_id)
                 if state is None or not my_state <= state < MEMBER:
                     continue
                 if my_state == SUPERADMIN and not await self._other_superadmins(
                     tx, title_id, group_id, user_id
                 ):
                     continue
-                await self._set_state(tx, title_id, group_id, user_id, state + 1, now)
-                name = await self._username(tx, title_id, user_id) or ""
+                await self._store.set_member_state(tx, title_id, group_id, user_id, state + 1, now)
+                name = await self._store.username(tx, title_id, user_id) or ""
                 changes.append(
                     GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_DEMOTE, user_id, name)
                 )
@@ -524,20 +476,14 @@ class GroupService:
     async def delete_user_memberships(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Account deletion step: leave every group; a group the user was the last superadmin of
         is deleted, as Nakama does."""
-        rows = await tx.fetch(
-            "SELECT group_id, state FROM group_edges WHERE title_id = $1 AND user_id = $2 ORDER BY group_id",
-            title_id,
-            user_id,
-        )
-        for row in rows:
-            group_id, state = row["group_id"], row["state"]
-            await self._lock_group(tx, title_id, group_id)
+        for group_id, state in await self._store.memberships(tx, title_id, user_id):
+            await self._store.lock_group(tx, title_id, group_id)
             if state == SUPERADMIN and not await self._other_superadmins(tx, title_id, group_id, user_id):
-                await self._delete_group(tx, title_id, group_id)
+                await self._store.delete_group(tx, title_id, group_id)
                 continue
-            await self._delete_edge(tx, title_id, group_id, user_id)
+            await self._store.delete_member(tx, title_id, group_id, user_id)
             if state < JOIN_REQUEST:
-                await self._count_down(tx, title_id, group_id)
+                await self._store.count_down(tx, title_id, group_id, now_ms())
 
     # -- listing ----------------------------------------------------------------------------------
 
@@ -557,43 +503,17 @@ class GroupService:
         limit = _limit(limit, 1)
         if name and (lang_tag or open is not None or members is not None):
             raise InvalidArgument(NAME_FILTER_ALONE)
-        args: list[Any] = [title_id, limit + 1]
         if name:
-            args.append(name.lstrip("% "))
-            position = ""
-            if cursor:
-                args.extend(cursors.decode(cursor, (str,), MALFORMED_CURSOR))
-                position = " AND name > $4"
-            rows = await self._db.fetch(
-                f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND name {self._like} $3{position}"
-                " ORDER BY name LIMIT $2",
-                *args,
-            )
-            page = rows[:limit]
-            next_cursor = cursors.encode([page[-1]["name"]]) if len(rows) > limit else ""
-            return GroupPage(groups=[group_from_row(r) for r in page], cursor=next_cursor)
-        where = ""
-        if open is not None:
-            args.append(OPEN if open else CLOSED)
-            where += f" AND state = ${len(args)}"
-        if lang_tag:
-            args.append(lang_tag)
-            where += f" AND lang_tag = ${len(args)}"
-        if members is not None:
-            args.append(members)
-            where += f" AND edge_count <= ${len(args)}"
-        if cursor:
-            args.extend(cursors.decode(cursor, (int, str), MALFORMED_CURSOR))
-            n = len(args)
-            where += f" AND (edge_count < ${n - 1} OR (edge_count = ${n - 1} AND id > ${n}))"
-        rows = await self._db.fetch(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1{where}"
-            " ORDER BY edge_count DESC, id LIMIT $2",
-            *args,
-        )
-        page = rows[:limit]
-        next_cursor = cursors.encode([page[-1]["edge_count"], page[-1]["id"]]) if len(rows) > limit else ""
-        return GroupPage(groups=[group_from_row(r) for r in page], cursor=next_cursor)
+            after_name = str(cursors.decode(cursor, (str,), MALFORMED_CURSOR)[0]) if cursor else None
+            found = await self._store.list_by_name(title_id, name.lstrip("% "), limit + 1, after_name)
+            page = found[:limit]
+            next_cursor = cursors.encode([page[-1].name]) if len(found) > limit else ""
+            return GroupPage(groups=page, cursor=next_cursor)
+        after = cursors.decode(cursor, (int, str), MALFORMED_CURSOR) if cursor else None
+        found = await self._store.list_filtered(title_id, open, lang_tag, members, limit + 1, after)
+        page = found[:limit]
+        next_cursor = cursors.encode([page[-1].edge_count, page[-1].id]) if len(found) > limit else ""
+        return GroupPage(groups=page, cursor=next_cursor)
 
     async def list_group_users(
         self,
@@ -608,22 +528,14 @@ class GroupService:
         group_id = canonical_group_id(group_id)
         limit = _limit(limit, 100)
         state = _member_state(state)
-        args: list[Any] = [title_id, group_id, limit + 1]
-        where = self._state_filter(args, state, cursor, "ge.user_id")
-        rows = await self._db.fetch(
-            f"SELECT {_U_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
-            " FROM group_edges ge JOIN users u ON u.title_id = ge.title_id AND u.id = ge.user_id"
-            f" WHERE ge.title_id = $1 AND ge.group_id = $2{where}"
-            " ORDER BY ge.state, ge.position, ge.user_id LIMIT $3",
-            *args,
-        )
-        page = rows[:limit]
+        after = _state_cursor(cursor, state)
+        listed = await self._store.list_group_users(title_id, group_id, limit + 1, state, after)
+        page = listed[:limit]
         next_cursor = ""
-        if len(rows) > limit:
+        if len(listed) > limit:
             last = page[-1]
-            next_cursor = cursors.encode([last["edge_state"], last["edge_position"], last["id"]])
-        users = [GroupUser(user=user_from_row(r), state=r["edge_state"]) for r in page]
-        return GroupUserPage(group_users=users, cursor=next_cursor)
+            next_cursor = cursors.encode([last.group_user.state, last.position, last.group_user.user.id])
+        return GroupUserPage(group_users=[entry.group_user for entry in page], cursor=next_cursor)
 
     async def list_user_groups(
         self,
@@ -645,143 +557,29 @@ class GroupService:
         state = _member_state(state)
         if state == BANNED:
             return UserGroupPage(user_groups=[])
-        args: list[Any] = [title_id, canonical, limit + 1]
-        where = self._state_filter(args, state, cursor, "ge.group_id")
-        rows = await self._db.fetch(
-            f"SELECT {_G_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
-            " FROM group_edges ge JOIN groups g ON g.title_id = ge.title_id AND g.id = ge.group_id"
-            f" WHERE ge.title_id = $1 AND ge.user_id = $2{where}"
-            " ORDER BY ge.state, ge.position, ge.group_id LIMIT $3",
-            *args,
-        )
-        page = rows[:limit]
+        after = _state_cursor(cursor, state)
+        listed = await self._store.list_user_groups(title_id, canonical, limit + 1, state, after)
+        page = listed[:limit]
         next_cursor = ""
-        if len(rows) > limit:
+        if len(listed) > limit:
             last = page[-1]
-            next_cursor = cursors.encode([last["edge_state"], last["edge_position"], last["id"]])
-        groups = [UserGroup(group=group_from_row(r), state=r["edge_state"]) for r in page]
-        return UserGroupPage(user_groups=groups, cursor=next_cursor)
-
-    @staticmethod
-    def _state_filter(args: list[Any], state: int | None, cursor: str, other: str) -> str:
-        if state is None:
-            args.append(JOIN_REQUEST)
-            where = f" AND ge.state <= ${len(args)}"
-        else:
-            args.append(state)
-            where = f" AND ge.state = ${len(args)}"
-        if cursor:
-            after = cursors.decode(cursor, (int, int, str), BAD_CURSOR)
-            if state is not None and after[0] != state:
-                raise InvalidArgument(BAD_CURSOR)
-            args.extend(after)
-            n = len(args)
-            where += f" AND (ge.state, ge.position, {other}) > (${n - 2}, ${n - 1}, ${n})"
-        return where
+            next_cursor = cursors.encode([last.user_group.state, last.position, last.user_group.group.id])
+        return UserGroupPage(user_groups=[entry.user_group for entry in page], cursor=next_cursor)
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    async def _lock_group(self, tx: Tx, title_id: str, group_id: str) -> Row | None:
-        return await tx.fetchrow(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id = $2{self._lock}",
-            title_id,
-            group_id,
-        )
-
-    async def _authorize(self, tx: Tx, title_id: str, group_id: str, caller: str | None) -> tuple[Row, int]:
+    async def _authorize(self, tx: Tx, title_id: str, group_id: str, caller: str | None) -> tuple[Group, int]:
         """Lock the group; the caller must be one of its superadmins or admins (server code: any
-        existing group, as a superadmin). Returns the group's row and the caller's state."""
-        group = await self._lock_group(tx, title_id, group_id)
+        existing group, as a superadmin). Returns the group and the caller's state."""
+        group = await self._store.lock_group(tx, title_id, group_id)
         if caller is None:
             if group is None:
                 raise NotFound(GROUP_NOT_FOUND)
             return group, SUPERADMIN
-        state = None if group is None else await self._edge_state(tx, title_id, group_id, caller)
+        state = None if group is None else await self._store.member_state(tx, title_id, group_id, caller)
         if group is None or state is None or state > ADMIN:
             raise NotFound(NOT_FOUND_OR_DENIED)
         return group, state
 
-    async def _edge_state(self, tx: Tx, title_id: str, group_id: str, user_id: str) -> int | None:
-        value = await tx.fetchval(
-            "SELECT state FROM group_edges WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
-            title_id,
-            group_id,
-            user_id,
-        )
-        return None if value is None else int(value)
-
     async def _other_superadmins(self, tx: Tx, title_id: str, group_id: str, user_id: str) -> int:
-        return int(
-            await tx.fetchval(
-                "SELECT count(*) FROM group_edges WHERE title_id = $1 AND group_id = $2 AND state = $3"
-                " AND user_id <> $4",
-                title_id,
-                group_id,
-                SUPERADMIN,
-                user_id,
-            )
-        )
-
-    async def _username(self, tx: Tx, title_id: str, user_id: str) -> str | None:
-        name: str | None = await tx.fetchval(
-            "SELECT username FROM users WHERE title_id = $1 AND id = $2", title_id, user_id
-        )
-        return name
-
-    async def _insert_edge(
-        self, tx: Tx, title_id: str, group_id: str, user_id: str, state: int, now: int
-    ) -> None:
-        await tx.execute(
-            "INSERT INTO group_edges (title_id, group_id, user_id, state, position, update_time)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            title_id,
-            group_id,
-            user_id,
-            state,
-            time.time_ns(),
-            now,
-        )
-
-    async def _set_state(
-        self, tx: Tx, title_id: str, group_id: str, user_id: str, state: int, now: int
-    ) -> None:
-        await tx.execute(
-            "UPDATE group_edges SET state = $4, update_time = $5"
-            " WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
-            title_id,
-            group_id,
-            user_id,
-            state,
-            now,
-        )
-
-    async def _delete_edge(self, tx: Tx, title_id: str, group_id: str, user_id: str) -> None:
-        await tx.execute(
-            "DELETE FROM group_edges WHERE title_id = $1 AND group_id = $2 AND user_id = $3",
-            title_id,
-            group_id,
-            user_id,
-        )
-
-    async def _count_up(self, tx: Tx, title_id: str, group_id: str, now: int) -> bool:
-        """One more member, unless the group is full."""
-        changed = await tx.execute(
-            "UPDATE groups SET edge_count = edge_count + 1, update_time = $3"
-            " WHERE title_id = $1 AND id = $2 AND edge_count < max_count",
-            title_id,
-            group_id,
-            now,
-        )
-        return changed == 1
-
-    async def _count_down(self, tx: Tx, title_id: str, group_id: str) -> None:
-        await tx.execute(
-            "UPDATE groups SET edge_count = edge_count - 1, update_time = $3 WHERE title_id = $1 AND id = $2",
-            title_id,
-            group_id,
-            now_ms(),
-        )
-
-    async def _delete_group(self, tx: Tx, title_id: str, group_id: str) -> None:
-        await tx.execute("DELETE FROM group_edges WHERE title_id = $1 AND group_id = $2", title_id, group_id)
-        await tx.execute("DELETE FROM groups WHERE title_id = $1 AND id = $2", title_id, group_id)
+        return await self._store.count_others_in_state(tx, title_id, group_id, SUPERADMIN, user_id)

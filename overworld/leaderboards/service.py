@@ -247,6 +247,15 @@ class LeaderboardService:
     def boards(self, title_id: str) -> list[Leaderboard]:
         return [b for (t, _), b in self._boards.items() if t == title_id]
 
+    def known_boards(self) -> list[Leaderboard]:
+        """Every board this node knows, of every title (a snapshot: loaded at start, kept up to
+        date by creations and deletions here and on other nodes)."""
+        return list(self._boards.values())
+
+    def is_known(self, title_id: str, board_id: str) -> bool:
+        """Whether the board is among `known_boards()` (False once deleted)."""
+        return (title_id, board_id) in self._boards
+
     async def _announce(self, kind: str, title_id: str, board_id: str) -> None:
         await self.pubsub.publish(TOPIC, orjson.dumps([kind, title_id, board_id]))
 
@@ -292,20 +301,13 @@ class LeaderboardService:
             self._top_changed(b.title_id, b.id, tell=False)
             # Writes that landed while the rows were read (other nodes) are applied again; the
             # generation check keeps the newest.
-            for row in await self._changed_since(b, expiry, started - 2000):
+            for row in await self.store.changed_since(b.title_id, b.id, expiry, started - 2000):
                 await self.ranks.set(key, b.descending, row[0], row[2], row[3], row[4])
             if count:
                 log.info("rank index built", leaderboard=b.id, expiry=expiry, records=count,
                          ms=now_ms() - started)  # fmt: skip
         finally:
             await self.ranks.unlock(key, token)
-
-    async def _changed_since(self, b: Leaderboard, expiry: int, since: int) -> list[Row]:
-        return await self.db.fetch(
-            "SELECT owner_id, username, score, subscore, num_score FROM leaderboard_records"
-            " WHERE title_id = $1 AND leaderboard_id = $2 AND expiry_time = $3 AND update_time >= $4",
-            b.title_id, b.id, expiry, since,
-        )  # fmt: skip
 
     # -- boards -----------------------------------------------------------------------------------
 

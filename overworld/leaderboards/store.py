@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from overworld.db import Database, Row
-from overworld.db.database import Dialect, Executor
+from overworld.db import Database, Row, SqlDialect, Tx
+from overworld.db.database import Executor
 from overworld.leaderboards.models import (
     BEST,
     DECREMENT,
@@ -85,18 +86,14 @@ def order_by(descending: bool) -> str:
     return f" ORDER BY score{d}, subscore{d}, owner_id{d}"
 
 
-def _greatest(dialect: Dialect) -> tuple[str, str]:
-    return ("GREATEST", "LEAST") if dialect == "postgresql" else ("MAX", "MIN")
-
-
-def operator_sql(dialect: Dialect, operator: int, descending: bool, always: bool) -> tuple[str, str]:
+def operator_sql(sql: SqlDialect, operator: int, descending: bool, always: bool) -> tuple[str, str]:
     """SET clause for score/subscore and the WHERE that keeps a write from changing anything when
     it should not (`always`: tournaments count every submission, so no such WHERE).
 
     Parameters: $6/$7 the values inserted for a new record, $11/$12 the submitted score and
     subscore (the delta of an increment or decrement).
     """
-    greatest, least = _greatest(dialect)
+    greatest, least = sql.greatest, sql.least
     old = "leaderboard_records"
     d_s, d_ss = "CAST($11 AS BIGINT)", "CAST($12 AS BIGINT)"
     if operator == INCREMENT:
@@ -184,7 +181,7 @@ class WriteBatcher:
         key = (operator, descending, with_metadata)
         text = self._sql.get(key)
         if text is None:
-            assign, where = operator_sql("postgresql", operator, descending, False)
+            assign, where = operator_sql(self.db.sql, operator, descending, False)
             assign = assign.replace("CAST($11 AS BIGINT)", "excluded.score")  # increments: the
             assign = assign.replace("CAST($12 AS BIGINT)", "excluded.subscore")  # row holds the delta
             where = where.replace("CAST($11 AS BIGINT)", "excluded.score")
@@ -262,8 +259,12 @@ class WriteBatcher:
 class LeaderboardStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._write_sql: dict[tuple[int, bool, bool, str], str] = {}
-        self.batcher = WriteBatcher(db) if db.dialect == "postgresql" else None
+        self._write_sql: dict[tuple[int, bool, bool], str] = {}
+        self.batcher = WriteBatcher(db) if db.sql.batch_writes else None
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction for several of the writes below that take one (`tx`)."""
+        return self.db.transaction()
 
     # -- boards -----------------------------------------------------------------------------------
 
@@ -288,6 +289,27 @@ class LeaderboardStore:
         )  # fmt: skip
         return created > 0
 
+    async def size(self, title_id: str, board_id: str) -> int:
+        """How many owners a board with a max size counts in its current period (tournaments)."""
+        value = await self.db.fetchval(
+            "SELECT size FROM leaderboards WHERE title_id = $1 AND id = $2", title_id, board_id
+        )
+        return int(value or 0)
+
+    async def grow(self, tx: Tx, title_id: str, board_id: str) -> bool:
+        """Count one more owner in the board's size, unless it is at its max size (then False)."""
+        grown = await tx.execute(
+            "UPDATE leaderboards SET size = size + 1 WHERE title_id = $1 AND id = $2 AND size < max_size",
+            title_id,
+            board_id,
+        )
+        return grown > 0
+
+    async def reset_size(self, title_id: str, board_id: str) -> None:
+        await self.db.execute(
+            "UPDATE leaderboards SET size = 0 WHERE title_id = $1 AND id = $2", title_id, board_id
+        )
+
     async def delete_board(self, title_id: str, board_id: str) -> bool:
         async with self.db.transaction() as tx:
             for table in ("leaderboard_records", "leaderboard_resets"):
@@ -302,10 +324,10 @@ class LeaderboardStore:
     # -- records ----------------------------------------------------------------------------------
 
     def write_sql(self, operator: int, descending: bool, always: bool) -> str:
-        key = (operator, descending, always, self.db.dialect)
+        key = (operator, descending, always)
         sql = self._write_sql.get(key)
         if sql is None:
-            assign, where = operator_sql(self.db.dialect, operator, descending, always)
+            assign, where = operator_sql(self.db.sql, operator, descending, always)
             sql = self._write_sql[key] = (
                 "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id, username,"
                 " score, subscore, num_score, max_num_score, metadata, create_time, update_time)"
@@ -364,7 +386,7 @@ class LeaderboardStore:
         if operator in (INCREMENT, DECREMENT):  # the deltas ($11, $12) appear only in these
             args += [score, subscore]
         sql = self.write_sql(operator, b.descending, always)
-        if ex is self.db and self.db.dialect == "sqlite":
+        if ex is self.db and self.db.sql.returning_needs_tx:
             # SQLite's group commit cannot commit while a RETURNING statement is unread: read it
             # inside a transaction (PostgreSQL runs the single statement on its own).
             async with self.db.transaction() as tx:
@@ -377,6 +399,39 @@ class LeaderboardStore:
         return await ex.fetchrow(
             f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD} AND owner_id = $4",
             title_id, board_id, expiry, owner_id,
+        )  # fmt: skip
+
+    async def join(
+        self, tx: Tx, b: Leaderboard, expiry: int, owner_id: str, username: str | None, now: int
+    ) -> bool:
+        """Insert the owner's empty record of the period (a tournament's join, with no score yet:
+        `num_score` 0) unless it has one; True if inserted."""
+        joined = await tx.execute(
+            "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id,"
+            " username, score, subscore, num_score, max_num_score, metadata, create_time,"
+            " update_time)"
+            " VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, '{}', $7, $7) ON CONFLICT DO NOTHING",
+            b.title_id, b.id, expiry, owner_id, username, b.max_num_score, now,
+        )  # fmt: skip
+        return joined > 0
+
+    async def add_attempts(
+        self, title_id: str, board_id: str, expiry: int, owner_id: str, count: int
+    ) -> None:
+        """Raise (or lower) the owner's `max_num_score` in the period by `count`."""
+        await self.db.execute(
+            "UPDATE leaderboard_records SET max_num_score = max_num_score + $1 WHERE title_id = $2"
+            " AND leaderboard_id = $3 AND expiry_time = $4 AND owner_id = $5",
+            count, title_id, board_id, expiry, owner_id,
+        )  # fmt: skip
+
+    async def changed_since(self, title_id: str, board_id: str, expiry: int, since: int) -> list[Row]:
+        """(owner_id, username, score, subscore, num_score) of the period's records updated at or
+        after `since`."""
+        return await self.db.fetch(
+            "SELECT owner_id, username, score, subscore, num_score FROM leaderboard_records"
+            " WHERE title_id = $1 AND leaderboard_id = $2 AND expiry_time = $3 AND update_time >= $4",
+            title_id, board_id, expiry, since,
         )  # fmt: skip
 
     async def delete_record(self, title_id: str, board_id: str, expiry: int, owner_id: str) -> int:

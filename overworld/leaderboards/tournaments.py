@@ -145,7 +145,7 @@ class TournamentService:
         now = now_ms() if now is None else now
         start_active, end_active, expiry = self.deadlines(t, now)
         if size is None:
-            size = await self._size(t) if t.max_size > 0 else 0
+            size = await self.store.size(t.title_id, t.id) if t.max_size > 0 else 0
         can_enter = start_active <= now < end_active
         if t.max_size > 0 and size >= t.max_size:
             can_enter = False
@@ -158,12 +158,6 @@ class TournamentService:
             next_reset=expiry // 1000,
             prev_reset=prev_reset(self.lb.schedule_of(t), t.start_time, now) // 1000,
         )
-
-    async def _size(self, t: Leaderboard) -> int:
-        value = await self.lb.db.fetchval(
-            "SELECT size FROM leaderboards WHERE title_id = $1 AND id = $2", t.title_id, t.id
-        )
-        return int(value or 0)
 
     async def list_tournaments(
         self,
@@ -227,23 +221,10 @@ class TournamentService:
         if not now < end_active:
             raise InvalidArgument("Tournament is not active and cannot accept new joins.")
         try:
-            async with self.lb.db.transaction() as tx:
-                joined = await tx.execute(
-                    "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id,"
-                    " username, score, subscore, num_score, max_num_score, metadata, create_time,"
-                    " update_time)"
-                    " VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, '{}', $7, $7) ON CONFLICT DO NOTHING",
-                    title_id, t.id, expiry, owner_id, username or None, t.max_num_score, now,
-                )  # fmt: skip
-                if joined and t.max_size > 0:
-                    grown = await tx.execute(
-                        "UPDATE leaderboards SET size = size + 1 WHERE title_id = $1 AND id = $2"
-                        " AND size < max_size",
-                        title_id,
-                        t.id,
-                    )
-                    if not grown:
-                        raise _Full
+            async with self.store.transaction() as tx:
+                joined = await self.store.join(tx, t, expiry, owner_id, username or None, now)
+                if joined and t.max_size > 0 and not await self.store.grow(tx, title_id, t.id):
+                    raise _Full
         except _Full:
             raise InvalidArgument("Tournament cannot be joined as it has reached its max size.") from None
         if joined:
@@ -275,7 +256,7 @@ class TournamentService:
             raise FailedPrecondition("Tournament is not active and cannot accept new scores.")
         store = self.store
         try:
-            async with self.lb.db.transaction() as tx:
+            async with store.transaction() as tx:
                 if t.join_required:
                     existing = await store.record(tx, title_id, t.id, expiry, owner_id)
                     if existing is None:
@@ -294,15 +275,13 @@ class TournamentService:
                 num_score, max_num_score = row[4], row[5]
                 if max_num_score > 0 and num_score > max_num_score:
                     raise _Exhausted
-                if t.max_size > 0 and num_score == 1 and not t.join_required:
-                    grown = await tx.execute(
-                        "UPDATE leaderboards SET size = size + 1 WHERE title_id = $1 AND id = $2"
-                        " AND size < max_size",
-                        title_id,
-                        t.id,
-                    )
-                    if not grown:
-                        raise _Full
+                if (
+                    t.max_size > 0
+                    and num_score == 1
+                    and not t.join_required
+                    and not await store.grow(tx, title_id, t.id)
+                ):
+                    raise _Full
         except _Exhausted:
             raise FailedPrecondition("Reached allowed max number of score attempts.") from None
         except _Full:
@@ -328,11 +307,7 @@ class TournamentService:
         _, end_active, expiry = self.deadlines(t, now)
         if end_active <= now:
             raise InvalidArgument("Tournament is not active.")
-        await self.lb.db.execute(
-            "UPDATE leaderboard_records SET max_num_score = max_num_score + $1 WHERE title_id = $2"
-            " AND leaderboard_id = $3 AND expiry_time = $4 AND owner_id = $5",
-            count, title_id, t.id, expiry, owner_id,
-        )  # fmt: skip
+        await self.store.add_attempts(title_id, t.id, expiry, owner_id, count)
 
     async def list_records(
         self,
@@ -379,14 +354,15 @@ class TournamentService:
         while True:
             now = now_ms()
             wake = now + MAX_SLEEP_MS
-            for key, b in list(self.lb._boards.items()):
+            for b in self.lb.known_boards():
                 if not b.tournament:
                     continue
+                key = (b.title_id, b.id)
                 try:
                     wake = min(wake, await self._tick(b, windows, key, now))
                 except Exception:
                     log.exception("tournament clock failed", tournament=b.id)
-            for key in [k for k in windows if k not in self.lb._boards]:
+            for key in [k for k in windows if not self.lb.is_known(*k)]:
                 del windows[key]
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -410,9 +386,7 @@ class TournamentService:
         if expiry and expiry <= now:
             closed = await self.lb.close_period(b, expiry, "reset")
             if closed and b.max_size > 0:
-                await self.lb.db.execute(
-                    "UPDATE leaderboards SET size = 0 WHERE title_id = $1 AND id = $2", b.title_id, b.id
-                )
+                await self.store.reset_size(b.title_id, b.id)
             _, end_active, next_expiry = self.deadlines(b, now)
             if next_expiry == expiry:  # the tournament is over (its end time)
                 del windows[key]

@@ -31,6 +31,7 @@ from overworld.ids import parse_uuid
 from overworld.live_events.audience import Player, parse_audience
 from overworld.live_events.models import ConfigValue, EffectiveConfig, LiveEvent, Occurrence
 from overworld.live_events.schedule import NEVER, Boundaries
+from overworld.live_events.store import LiveEventStore
 from overworld.notifications.service import Notification
 from overworld.protocol import realtime as rt
 from overworld.realtime import codec
@@ -64,10 +65,6 @@ SNAPSHOT_TTL_MS = 5_000
 _KEY = re.compile(r"^[A-Za-z0-9_.\-:]{1,128}$")
 _FIRE_TOPIC = "live_events.fire"
 _CHANGED_TOPIC = "live_events.changed"
-_COLUMNS = (
-    "title_id, id, name, description, start_time, end_time, cron, duration, audience, config,"
-    " leaderboard_id, metadata, enabled, create_time, update_time"
-)
 # Fields an event is created and updated with (everything but ids and times kept by the server).
 FIELDS = frozenset(
     {"name", "description", "start_time", "end_time", "cron", "duration", "audience", "config",
@@ -120,16 +117,6 @@ def _int(name: str, value: Any, low: int = 0) -> int:
     return value
 
 
-def _row_event(r: Any) -> LiveEvent:
-    return LiveEvent(
-        title_id=r["title_id"], id=r["id"], name=r["name"], description=r["description"],
-        start_time=r["start_time"], end_time=r["end_time"], cron=r["cron"], duration=r["duration"],
-        audience=orjson.loads(r["audience"]), config=orjson.loads(r["config"]),
-        leaderboard_id=r["leaderboard_id"], metadata=orjson.loads(r["metadata"]),
-        enabled=bool(r["enabled"]), create_time=r["create_time"], update_time=r["update_time"],
-    )  # fmt: skip
-
-
 def _precedence(o: Occurrence) -> tuple[int, int, str]:
     """The order overrides apply in: the later start wins, then the later created, then the id."""
     return (o.start_time, o.event.create_time, o.event.id)
@@ -179,6 +166,7 @@ class LiveEventService:
         leaderboards: LeaderboardService | None = None,
     ) -> None:
         self._db = db
+        self._store = LiveEventStore(db)
         self._scheduler = scheduler
         self._pubsub = pubsub
         self._leaderboards = leaderboards
@@ -203,12 +191,8 @@ class LiveEventService:
 
     async def _arm_title(self, title_id: str) -> None:
         self._title_ids.add(title_id)
-        rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM live_events WHERE title_id = $1 AND (end_time = 0 OR end_time > $2)",
-            title_id, now_ms(),
-        )  # fmt: skip
-        for r in rows:
-            self._arm(_row_event(r))
+        for event in await self._store.events_not_over(title_id, now_ms()):
+            self._arm(event)
 
     async def close(self) -> None:
         for name in list(self._armed):
@@ -250,53 +234,33 @@ class LiveEventService:
             _int("version", version)
         now = now_ms()
         async with self._db.transaction() as tx:
-            current = await tx.fetchval(
-                "SELECT version FROM remote_config WHERE title_id = $1 AND key = $2", title_id, key
-            )
+            current = await self._store.config_version(tx, title_id, key)
             if version is not None and (current or 0) != version:
                 raise FailedPrecondition(
                     f"Remote config key {key!r} is at version {current or 0}, not {version}."
                 )
             if current is None:
-                await tx.execute(
-                    "INSERT INTO remote_config (title_id, key, value, version, update_time)"
-                    " VALUES ($1, $2, $3, 1, $4)",
-                    title_id, key, text, now,
-                )  # fmt: skip
+                await self._store.insert_config(tx, title_id, key, text, now)
                 new_version = 1
             else:
-                new_version = int(current) + 1
-                changed = await tx.execute(
-                    "UPDATE remote_config SET value = $3, version = $4, update_time = $5"
-                    " WHERE title_id = $1 AND key = $2 AND version = $6",
-                    title_id, key, text, new_version, now, current,
-                )  # fmt: skip
-                if changed != 1:
+                new_version = current + 1
+                if not await self._store.update_config(tx, title_id, key, text, new_version, now, current):
                     raise FailedPrecondition(f"Remote config key {key!r} was changed concurrently.")
         await self._changed(title_id, None, None)
         return ConfigValue(key, orjson.loads(text), new_version, now)
 
     async def config_get(self, title_id: str, keys: Iterable[str] | None = None) -> dict[str, ConfigValue]:
         """The base values (of `keys` only, when given), by key."""
-        rows = await self._db.fetch(
-            "SELECT key, value, version, update_time FROM remote_config WHERE title_id = $1 ORDER BY key",
-            title_id,
-        )
+        values = await self._store.config(title_id)
         wanted = None if keys is None else set(keys)
-        return {
-            r["key"]: ConfigValue(r["key"], orjson.loads(r["value"]), r["version"], r["update_time"])
-            for r in rows
-            if wanted is None or r["key"] in wanted
-        }
+        return {v.key: v for v in values if wanted is None or v.key in wanted}
 
     async def config_delete(self, title_id: str, key: str) -> bool:
         check_key(key)
-        changed = await self._db.execute(
-            "DELETE FROM remote_config WHERE title_id = $1 AND key = $2", title_id, key
-        )
+        changed = await self._store.delete_config(title_id, key)
         if changed:
             await self._changed(title_id, None, None)
-        return changed > 0
+        return changed
 
     # -- live events -------------------------------------------------------------------------
 
@@ -354,14 +318,9 @@ class LiveEventService:
         now = now_ms()
         event = LiveEvent(title_id=title_id, id=str(uuid4()), create_time=now, update_time=now, **fields)
         await self._validate(event)
-        count = await self._db.fetchval("SELECT COUNT(*) FROM live_events WHERE title_id = $1", title_id)
-        if count >= MAX_EVENTS:
+        if await self._store.count(title_id) >= MAX_EVENTS:
             raise FailedPrecondition(f"A title has at most {MAX_EVENTS} live events; delete some first.")
-        await self._db.execute(
-            f"INSERT INTO live_events ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $12, $13, $14, $15)",
-            *self._params(event),
-        )
+        await self._store.insert(event)
         await self._changed(event.title_id, event.id, event)
         await self._announce_change(None, event)
         return event
@@ -382,14 +341,7 @@ class LiveEventService:
                 setattr(event, name, value)
             event.update_time = max(now_ms(), event.update_time + 1)
             await self._validate(event)
-            written = await self._db.execute(
-                "UPDATE live_events SET name = $3, description = $4, start_time = $5, end_time = $6,"
-                " cron = $7, duration = $8, audience = $9, config = $10, leaderboard_id = $11,"
-                " metadata = $12, enabled = $13, create_time = $14, update_time = $15"
-                " WHERE title_id = $1 AND id = $2 AND update_time = $16",
-                *self._params(event), before.update_time,
-            )  # fmt: skip
-            if written:
+            if await self._store.update(event, before.update_time):
                 await self._changed(event.title_id, event.id, event)
                 await self._announce_change(before, event)
                 return event
@@ -399,36 +351,20 @@ class LiveEventService:
         before = await self.get(title_id, event_id)
         if before is None:
             return False
-        changed = await self._db.execute(
-            "DELETE FROM live_events WHERE title_id = $1 AND id = $2", title_id, event_id
-        )
+        changed = await self._store.delete(title_id, event_id)
         await self._changed(title_id, event_id, None)
         if changed:
             await self._announce_change(before, None)
-        return changed > 0
+        return changed
 
     async def get(self, title_id: str, event_id: str) -> LiveEvent | None:
         if not isinstance(event_id, str) or parse_uuid(event_id) is None:
             return None
-        r = await self._db.fetchrow(
-            f"SELECT {_COLUMNS} FROM live_events WHERE title_id = $1 AND id = $2", title_id, event_id
-        )
-        return _row_event(r) if r is not None else None
+        return await self._store.get(title_id, event_id)
 
     async def events(self, title_id: str) -> list[LiveEvent]:
         """Every event of the title, by start time."""
-        rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM live_events WHERE title_id = $1 ORDER BY start_time, id", title_id
-        )
-        return [_row_event(r) for r in rows]
-
-    @staticmethod
-    def _params(e: LiveEvent) -> tuple[Any, ...]:
-        return (
-            e.title_id, e.id, e.name, e.description, e.start_time, e.end_time, e.cron, e.duration,
-            orjson.dumps(e.audience).decode(), orjson.dumps(e.config).decode(), e.leaderboard_id,
-            orjson.dumps(e.metadata).decode(), e.enabled, e.create_time, e.update_time,
-        )  # fmt: skip
+        return await self._store.events(title_id)
 
     # -- a player's view ---------------------------------------------------------------------
 
@@ -439,25 +375,7 @@ class LiveEventService:
         return players[0]
 
     async def _players(self, title_id: str, user_ids: list[str]) -> list[Player]:
-        found: list[Player] = []
-        for i in range(0, len(user_ids), 500):
-            chunk = user_ids[i : i + 500]
-            marks = ", ".join(f"${n + 2}" for n in range(len(chunk)))
-            rows = await self._db.fetch(
-                "SELECT id, lang_tag, location, metadata, create_time FROM users"
-                f" WHERE title_id = $1 AND id IN ({marks})",
-                title_id, *chunk,
-            )  # fmt: skip
-            for r in rows:
-                try:
-                    metadata = orjson.loads(r["metadata"] or "{}")
-                except orjson.JSONDecodeError:
-                    metadata = {}
-                found.append(
-                    Player(r["id"], r["lang_tag"] or "", r["location"] or "", r["create_time"],
-                           metadata if isinstance(metadata, dict) else {})
-                )  # fmt: skip
-        return found
+        return await self._store.players(title_id, user_ids)
 
     async def events_for(
         self,

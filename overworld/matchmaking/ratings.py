@@ -47,7 +47,7 @@ def check_queue(queue: str) -> str:
 class RatingStore:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock = " FOR UPDATE" if db.dialect == "postgresql" else ""  # SQLite: one writer at a time
+        self._lock = db.sql.lock_rows
 
     async def get(self, title_id: str, queue: str, user_ids: list[str]) -> dict[str, Rating]:
         """Every requested user's rating (the default one for users never rated)."""

@@ -15,10 +15,12 @@ import orjson
 from uuid_utils import uuid7
 
 from overworld import cursors
-from overworld.clock import now_ms, rfc3339
+from overworld.clock import now_ms
 from overworld.db import Database
 from overworld.db.database import Tx
 from overworld.errors import InvalidArgument
+from overworld.notifications.models import Notification as Notification  # re-exported
+from overworld.notifications.store import NotificationStore
 from overworld.protocol import realtime as rt
 from overworld.protocol.streams import notifications_stream
 from overworld.realtime import codec
@@ -36,28 +38,6 @@ SINGLE_SOCKET = -7
 USER_BANNED = -8
 _BROADCAST_TOPIC = "notifications.all"
 MAX_SUBJECT = 255
-_INSERT = (
-    "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id, create_time)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-)
-
-
-@dataclass(slots=True)
-class Notification:
-    id: str
-    user_id: str
-    subject: str
-    content: str  # a JSON object
-    code: int
-    sender_id: str = ""
-    create_time: int = 0
-    persistent: bool = True
-
-    def wire(self) -> rt.Notification:
-        return rt.Notification(
-            id=self.id, subject=self.subject, content=self.content, code=self.code,
-            sender_id=self.sender_id, create_time=rfc3339(self.create_time), persistent=self.persistent,
-        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -89,6 +69,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 class NotificationService:
     def __init__(self, db: Database, hub: Hub, pubsub: PubSub) -> None:
         self._db = db
+        self._store = NotificationStore(db)
         self._hub = hub
         self._pubsub = pubsub
 
@@ -115,13 +96,7 @@ class NotificationService:
         """Store the persistent ones (all or none), then deliver all to whoever is connected."""
         stored = [n for n in notifications if n.persistent]
         if stored:
-            await self._db.executemany(
-                _INSERT,
-                [
-                    (title_id, n.user_id, n.id, n.subject, n.content, n.code, n.sender_id, n.create_time)
-                    for n in stored
-                ],
-            )
+            await self._store.insert(title_id, stored)
         by_user: dict[str, list[rt.Notification]] = {}
         for n in notifications:
             by_user.setdefault(n.user_id, []).append(n.wire())
@@ -135,17 +110,14 @@ class NotificationService:
         template = self.make("", subject, content, code, "", persistent)
         stored = 0
         if persistent:
-            rows = await self._db.fetch("SELECT id FROM users WHERE title_id = $1", title_id)
             batch = [
-                (title_id, r["id"], str(uuid7()), template.subject, template.content, code, "",
-                 template.create_time)
-                for r in rows
+                Notification(id=str(uuid7()), user_id=user_id, subject=template.subject,
+                             content=template.content, code=code, sender_id="",
+                             create_time=template.create_time)
+                for user_id in await self._store.user_ids(title_id)
             ]  # fmt: skip
             if batch:
-                await self._db.executemany(
-                    _INSERT,
-                    batch,
-                )
+                await self._store.insert(title_id, batch)
             stored = len(batch)
         message = orjson.dumps(
             {"t": title_id, "s": template.subject, "c": template.content, "k": code,
@@ -170,37 +142,15 @@ class NotificationService:
         if not 1 <= limit <= 100:
             raise InvalidArgument("Invalid limit - limit must be between 1 and 100.")
         after_time, after_id = _decode_cursor(cursor) if cursor else (-1, "")
-        rows = await self._db.fetch(
-            "SELECT id, subject, content, code, sender_id, create_time FROM notifications"
-            " WHERE title_id = $1 AND user_id = $2"
-            " AND (create_time > $3 OR (create_time = $3 AND id > $4))"
-            " ORDER BY create_time, id LIMIT $5",
-            title_id, user_id, after_time, after_id, limit,
-        )  # fmt: skip
-        items = [
-            Notification(
-                id=r["id"],
-                user_id=user_id,
-                subject=r["subject"],
-                content=r["content"],
-                code=r["code"],
-                sender_id=r["sender_id"],
-                create_time=r["create_time"],
-                persistent=True,
-            )
-            for r in rows
-        ]
+        items = await self._store.page(title_id, user_id, after_time, after_id, limit)
         next_cursor = _encode_cursor(items[-1].create_time, items[-1].id) if items else cursor
         return NotificationPage(items, next_cursor)
 
     async def delete(self, title_id: str, user_id: str, ids: Sequence[str]) -> None:
         if not ids:
             return
-        await self._db.executemany(
-            "DELETE FROM notifications WHERE title_id = $1 AND user_id = $2 AND id = $3",
-            [(title_id, user_id, i) for i in ids],
-        )
+        await self._store.delete(title_id, user_id, ids)
 
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Account deletion: the user's notifications go with it."""
-        await tx.execute("DELETE FROM notifications WHERE title_id = $1 AND user_id = $2", title_id, user_id)
+        await self._store.delete_user(tx, title_id, user_id)

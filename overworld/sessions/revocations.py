@@ -22,6 +22,7 @@ import structlog
 
 from overworld.clock import now_ms
 from overworld.db import Database
+from overworld.sessions.store import RevocationStore
 from overworld.subsystems.pubsub import PubSub
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,7 @@ SESSION, REFRESH = 0, 1
 class Revocations:
     def __init__(self, db: Database, pubsub: PubSub, resync_sec: float = 30.0) -> None:
         self._db = db
+        self._store = RevocationStore(db)
         self._pubsub = pubsub
         self._tokens: dict[tuple[str, str], int] = {}  # (title, token id) -> expires_at ms
         self._cutoffs: dict[tuple[str, str], int] = {}  # (title, user id) -> not_before, microseconds
@@ -75,35 +77,19 @@ class Revocations:
         self, title_id: str, token_id: str, user_id: str, expires_at_ms: int, kind: int
     ) -> bool:
         """Record the revocation; False if that token was already revoked."""
-        inserted = await self._db.execute(
-            "INSERT INTO revoked_tokens (title_id, token_id, user_id, kind, expires_at)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            title_id,
-            token_id,
-            user_id,
-            kind,
-            expires_at_ms,
-        )
+        inserted = await self._store.revoke_token(title_id, token_id, user_id, kind, expires_at_ms)
         if kind == SESSION:
             self._tokens[(title_id, token_id)] = expires_at_ms
             self._notify(title_id, user_id, token_id, 0)
             await self._publish({"t": title_id, "k": token_id, "e": expires_at_ms, "u": user_id})
-        return inserted == 1
+        return inserted
 
     async def revoke_user(self, title_id: str, user_id: str, lifetime_ms: int) -> None:
         """Refuse every token of the user issued until now."""
         now = now_ms()
         not_before = time.time_ns() // 1_000 + 1  # microseconds, like the tokens' "ius" claim
         expires = now + lifetime_ms
-        await self._db.execute(
-            "INSERT INTO session_cutoffs (title_id, user_id, not_before, expires_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (title_id, user_id) DO UPDATE SET not_before = excluded.not_before,"
-            " expires_at = excluded.expires_at",
-            title_id,
-            user_id,
-            not_before,
-            expires,
-        )
+        await self._store.set_cutoff(title_id, user_id, not_before, expires)
         self._cutoffs[(title_id, user_id)] = not_before
         self._notify(title_id, user_id, "", not_before)
         await self._publish({"t": title_id, "u": user_id, "n": not_before})
@@ -126,21 +112,13 @@ class Revocations:
 
     async def reload(self) -> None:
         now = now_ms()
-        tokens = await self._db.fetch(
-            "SELECT title_id, token_id, expires_at FROM revoked_tokens WHERE kind = $1 AND expires_at > $2",
-            SESSION,
-            now,
-        )
-        cutoffs = await self._db.fetch(
-            "SELECT title_id, user_id, not_before FROM session_cutoffs WHERE expires_at > $1", now
-        )
-        self._tokens = {(r["title_id"], r["token_id"]): r["expires_at"] for r in tokens}
-        self._cutoffs = {(r["title_id"], r["user_id"]): r["not_before"] for r in cutoffs}
+        tokens = await self._store.revoked_tokens(SESSION, now)
+        cutoffs = await self._store.cutoffs(now)
+        self._tokens = tokens
+        self._cutoffs = cutoffs
 
     async def prune(self) -> None:
-        now = now_ms()
-        await self._db.execute("DELETE FROM revoked_tokens WHERE expires_at <= $1", now)
-        await self._db.execute("DELETE FROM session_cutoffs WHERE expires_at <= $1", now)
+        await self._store.prune(now_ms())
 
     async def _resync_loop(self) -> None:
         last_prune = time.monotonic()

@@ -14,7 +14,7 @@ import uuid
 import orjson
 
 from overworld.clock import now_ms
-from overworld.db import Database, IntegrityError, Row, Tx
+from overworld.db import Database, Tx
 from overworld.errors import InvalidArgument
 from overworld.storage.models import (
     NO_WRITE,
@@ -27,6 +27,7 @@ from overworld.storage.models import (
     ObjectWrite,
     StoredObject,
 )
+from overworld.storage.store import OwnerRead, StorageStore
 
 MAX_BATCH = 100
 MAX_VALUE_BYTES = 65_536
@@ -36,25 +37,9 @@ WRITE_DENIED = "Storage write rejected - permission denied."
 DELETE_REJECTED = "Storage delete rejected - not found, version check failed, or permission denied."
 MISSING_NAME = "Invalid collection or key value supplied. They must be set."
 
-_COLUMNS = "collection, key, user_id, value, version, read, write, create_time, update_time"
-
 
 def version_of(value: str) -> str:
     return hashlib.md5(value.encode(), usedforsecurity=False).hexdigest()
-
-
-def _object(row: Row) -> StoredObject:
-    return StoredObject(
-        collection=row["collection"],
-        key=row["key"],
-        user_id=row["user_id"],
-        value=row["value"],
-        version=row["version"],
-        permission_read=row["read"],
-        permission_write=row["write"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-    )
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -92,6 +77,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
 class StorageService:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._store = StorageStore(db)
 
     # -- write ----------------------------------------------------------------------------------
 
@@ -132,50 +118,24 @@ class StorageService:
 
     async def _write_one(self, tx: Tx, title_id: str, caller: str | None, obj: ObjectWrite, now: int) -> Ack:
         version = version_of(obj.value)
-        args = (title_id, obj.collection, obj.user_id, obj.key, obj.value, version,
-                obj.permission_read, obj.permission_write, now)  # fmt: skip
-        insert = (
-            "INSERT INTO storage_objects (title_id, collection, user_id, key, value, version, read, write,"
-            " create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
-        )
-        owner_may_write = "" if caller is None else " AND storage_objects.write = 1"
+        writable_only = caller is not None  # a client may only replace what its owner may write
         if obj.version == "*":
-            try:
-                row = await tx.fetchrow(f"{insert} ON CONFLICT DO NOTHING RETURNING create_time", *args)
-            except IntegrityError:
-                row = None
+            created = await self._store.insert_new(tx, title_id, obj, version, now)
         elif obj.version:
-            row = await tx.fetchrow(
-                "UPDATE storage_objects SET value = $5, version = $6, read = $7, write = $8, update_time = $9"
-                " WHERE title_id = $1 AND collection = $2 AND user_id = $3 AND key = $4 AND version = $10"
-                f"{owner_may_write} RETURNING create_time",
-                *args,
-                obj.version,
+            created = await self._store.update_version(
+                tx, title_id, obj, version, now, obj.version, writable_only
             )
         else:
-            row = await tx.fetchrow(
-                f"{insert} ON CONFLICT (title_id, collection, user_id, key) DO UPDATE SET"
-                " value = excluded.value, version = excluded.version, read = excluded.read,"
-                " write = excluded.write, update_time = excluded.update_time"
-                f" WHERE true{owner_may_write} RETURNING create_time",
-                *args,
-            )
-        if row is None:
+            created = await self._store.upsert(tx, title_id, obj, version, now, writable_only)
+        if created is None:
             raise await self._write_rejection(tx, title_id, caller, obj)
-        return Ack(obj.collection, obj.key, version, obj.user_id, row["create_time"], now)
+        return Ack(obj.collection, obj.key, version, obj.user_id, created, now)
 
     async def _write_rejection(
         self, tx: Tx, title_id: str, caller: str | None, obj: ObjectWrite
     ) -> Exception:
-        existing = await tx.fetchrow(
-            "SELECT version, write FROM storage_objects"
-            " WHERE title_id = $1 AND collection = $2 AND user_id = $3 AND key = $4",
-            title_id,
-            obj.collection,
-            obj.user_id,
-            obj.key,
-        )
-        if existing is not None and caller is not None and existing["write"] == NO_WRITE:
+        write = await self._store.write_permission(tx, title_id, obj.collection, obj.user_id, obj.key)
+        if write is not None and caller is not None and write == NO_WRITE:
             return InvalidArgument(WRITE_DENIED)  # INVALID_ARGUMENT, as Nakama answers
         return InvalidArgument(VERSION_REJECTED)
 
@@ -190,23 +150,16 @@ class StorageService:
             _check_name("collection", oid.collection)
             _check_name("key", oid.key)
             owner = _check_user_id(oid.user_id)
-            row = await self._db.fetchrow(
-                f"SELECT {_COLUMNS} FROM storage_objects"
-                " WHERE title_id = $1 AND collection = $2 AND user_id = $3 AND key = $4",
-                title_id,
-                oid.collection,
-                owner,
-                oid.key,
-            )
-            if row is None:
+            obj = await self._store.get(title_id, oid.collection, owner, oid.key)
+            if obj is None:
                 continue
             readable = (
                 caller is None
-                or row["read"] == PUBLIC_READ
-                or (row["read"] >= OWNER_READ and row["user_id"] == caller)
+                or obj.permission_read == PUBLIC_READ
+                or (obj.permission_read >= OWNER_READ and obj.user_id == caller)
             )
             if readable:
-                found.append(_object(row))
+                found.append(obj)
         return found
 
     async def list_objects(
@@ -216,48 +169,34 @@ class StorageService:
         _check_name("collection", collection)
         if not 1 <= limit <= 100:
             raise InvalidArgument("Invalid limit - limit must be between 1 and 100.")
+        objects: list[StoredObject]
         if user_id:
             owner = _check_user_id(user_id)
+            read: OwnerRead
             if caller is None:
-                read_rule = ""
+                read = "all"
             elif owner == caller:
-                read_rule = f" AND read >= {OWNER_READ}"
+                read = "owner"
             else:
-                read_rule = f" AND read = {PUBLIC_READ}"
-            after = decode_cursor(cursor, 1) if cursor else None
-            rows = await self._db.fetch(
-                f"SELECT {_COLUMNS} FROM storage_objects WHERE title_id = $1 AND collection = $2"
-                f" AND user_id = $3{read_rule}{' AND key > $5' if after else ''} ORDER BY key LIMIT $4",
+                read = "public"
+            after_key = decode_cursor(cursor, 1)[0] if cursor else None
+            objects = await self._store.list_owned(title_id, collection, owner, read, limit + 1, after_key)
+            more = len(objects) > limit
+            objects = objects[:limit]
+            next_cursor = encode_cursor([objects[-1].key]) if more else ""
+        else:
+            after = decode_cursor(cursor, 2) if cursor else None
+            objects = await self._store.list_collection(
                 title_id,
                 collection,
-                owner,
-                limit + 1,
-                *(after or []),
+                public_only=caller is not None,
+                limit=limit + 1,
+                after=None if after is None else (after[0], after[1]),
             )
-            more = len(rows) > limit
-            rows = rows[:limit]
-            next_cursor = encode_cursor([rows[-1]["key"]]) if more else ""
-        else:
-            read_rule = " AND read >= 0" if caller is None else f" AND read = {PUBLIC_READ}"
-            after = decode_cursor(cursor, 2) if cursor else None
-            rows = await self._list_all(title_id, collection, read_rule, limit, after)
-            more = len(rows) > limit
-            rows = rows[:limit]
-            next_cursor = encode_cursor([rows[-1]["key"], rows[-1]["user_id"]]) if more else ""
-        return ObjectPage(objects=[_object(r) for r in rows], cursor=next_cursor)
-
-    async def _list_all(
-        self, title_id: str, collection: str, read_rule: str, limit: int, after: list[str] | None
-    ) -> list[Row]:
-        position = " AND (key > $4 OR (key = $4 AND user_id > $5))" if after else ""
-        return await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM storage_objects WHERE title_id = $1 AND collection = $2{read_rule}"
-            f"{position} ORDER BY key, user_id LIMIT $3",
-            title_id,
-            collection,
-            limit + 1,
-            *(after or []),
-        )
+            more = len(objects) > limit
+            objects = objects[:limit]
+            next_cursor = encode_cursor([objects[-1].key, objects[-1].user_id]) if more else ""
+        return ObjectPage(objects=objects, cursor=next_cursor)
 
     # -- delete ---------------------------------------------------------------------------------
 
@@ -272,23 +211,11 @@ class StorageService:
             _check_name("collection", oid.collection)
             _check_name("key", oid.key)
             oid.user_id = caller if caller is not None else _check_user_id(oid.user_id)
-        owner_may_write = "" if caller is None else " AND write = 1"
         async with self._db.transaction() as tx:
             for oid in ids:
-                condition = " AND version = $5" if oid.version else ""
-                removed = await tx.execute(
-                    "DELETE FROM storage_objects WHERE title_id = $1 AND collection = $2 AND user_id = $3"
-                    f" AND key = $4{owner_may_write}{condition}",
-                    title_id,
-                    oid.collection,
-                    oid.user_id,
-                    oid.key,
-                    *([oid.version] if oid.version else []),
-                )
-                if removed == 0:  # not there, another version, or not writable: the batch fails
+                # Not there, another version, or not writable: the batch fails.
+                if not await self._store.delete(tx, title_id, oid, writable_only=caller is not None):
                     raise InvalidArgument(DELETE_REJECTED)
 
     async def delete_user_objects(self, tx: Tx, title_id: str, user_id: str) -> None:
-        await tx.execute(
-            "DELETE FROM storage_objects WHERE title_id = $1 AND user_id = $2", title_id, user_id
-        )
+        await self._store.delete_user(tx, title_id, user_id)

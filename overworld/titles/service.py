@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from overworld.clock import now_ms
-from overworld.db import Database, IntegrityError, Row
+from overworld.db import Database, IntegrityError
 from overworld.errors import AlreadyExists, InvalidArgument
 from overworld.titles.models import Title
+from overworld.titles.store import TitleRow, TitleStore
 
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _RELOAD_INTERVAL = 0.25  # seconds between reloads triggered by unknown keys
@@ -23,22 +24,23 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def _title_from_row(r: Row) -> Title:
-    secret = bytes.fromhex(r["token_secret"])
+def _title_from_row(r: TitleRow) -> Title:
+    secret = bytes.fromhex(r.token_secret)
     return Title(
-        id=r["id"],
-        name=r["name"],
-        server_key=r["server_key"],
-        http_key=r["http_key"],
+        id=r.id,
+        name=r.name,
+        server_key=r.server_key,
+        http_key=r.http_key,
         token_secret=hmac.new(secret, b"session", hashlib.sha256).digest(),
         refresh_secret=hmac.new(secret, b"refresh", hashlib.sha256).digest(),
-        disabled=bool(r["disabled"]),
+        disabled=r.disabled,
     )
 
 
 class TitleService:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._store = TitleStore(db)
         self._by_id: dict[str, Title] = {}
         self._by_server_key: dict[bytes, Title] = {}
         self._by_http_key: dict[bytes, Title] = {}
@@ -51,8 +53,7 @@ class TitleService:
         self._added_listeners.append(listener)
 
     async def load(self) -> None:
-        rows = await self._db.fetch("SELECT * FROM titles")
-        titles = [_title_from_row(r) for r in rows]
+        titles = [_title_from_row(r) for r in await self._store.all()]
         known = self._by_id
         self._by_id = {t.id: t for t in titles}
         self._by_server_key = {_digest(t.server_key): t for t in titles}
@@ -88,7 +89,7 @@ class TitleService:
         return title if hmac.compare_digest(expected.encode(), key.encode()) else None
 
     async def find_by_name(self, name: str) -> Title | None:
-        row = await self._db.fetchrow("SELECT * FROM titles WHERE name = $1", name)
+        row = await self._store.by_name(name)
         return None if row is None else _title_from_row(row)
 
     async def create(self, name: str, server_key: str | None = None, http_key: str | None = None) -> Title:
@@ -102,15 +103,12 @@ class TitleService:
                 raise InvalidArgument(f"The {label} must be 8-128 characters.")
         title_id = str(uuid.uuid4())
         try:
-            await self._db.execute(
-                "INSERT INTO titles (id, name, server_key, http_key, token_secret, disabled, create_time)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            await self._store.insert(
                 title_id,
                 name,
                 server_key or secrets.token_urlsafe(24),
                 http_key or secrets.token_urlsafe(24),
                 secrets.token_hex(32),
-                False,
                 now_ms(),
             )
         except IntegrityError as exc:
