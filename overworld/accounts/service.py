@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import orjson
 import structlog
 
 from overworld.accounts import validation as check
@@ -18,7 +17,7 @@ from overworld.accounts.cache import AccountCache
 from overworld.accounts.lockout import LoginLockout
 from overworld.accounts.models import Account, AccountUpdate, Device, User
 from overworld.accounts.passwords import Passwords
-from overworld.accounts.store import AccountStore
+from overworld.accounts.store import AccountStore, IdentifierColumn
 from overworld.clock import now_ms
 from overworld.db import Database, IntegrityError, Row, Tx
 from overworld.errors import (
@@ -317,28 +316,15 @@ class AccountService:
         async with self._db.transaction() as tx:
             if await self._store.lock_identity(tx, title.id, user_id) is None:
                 raise NotFound(NOT_FOUND)
-            owner = await tx.fetchval(
-                "SELECT user_id FROM user_devices WHERE title_id = $1 AND id = $2", title.id, device_id
-            )
+            owner = await self._store.device_owner(tx, title.id, device_id)
             if owner == user_id:
                 return
             if owner is not None:
                 raise AlreadyExists("Device ID already in use.")
-            await tx.execute(
-                "INSERT INTO user_devices (title_id, id, user_id, vars) VALUES ($1, $2, $3, $4)",
-                title.id,
-                device_id,
-                user_id,
-                orjson.dumps(vars).decode() if vars else None,
-            )
+            await self._store.add_device(tx, title.id, device_id, user_id, vars)
             # As Nakama does; the UPDATE also tells other nodes' account caches (the change feed
             # watches updates of users, not inserts of devices, which every sign-up makes).
-            await tx.execute(
-                "UPDATE users SET update_time = $3 WHERE title_id = $1 AND id = $2",
-                title.id,
-                user_id,
-                now_ms(),
-            )
+            await self._store.touch(tx, title.id, user_id, now_ms())
         self._changed(title, user_id)
 
     async def link_custom(self, title: Title, user_id: str, custom_id: str) -> None:
@@ -352,21 +338,20 @@ class AccountService:
         await self._link_column(title, user_id, "email", email, "Email is already in use.", password=hashed)
 
     async def _link_column(
-        self, title: Title, user_id: str, column: str, value: str, taken: str, password: bytes | None = None
+        self,
+        title: Title,
+        user_id: str,
+        column: IdentifierColumn,
+        value: str,
+        taken: str,
+        password: bytes | None = None,
     ) -> None:
-        extra = ", password = $5" if password is not None else ""
-        args: list[object] = [title.id, user_id, value, now_ms()]
-        if password is not None:
-            args.append(password)
+        now = now_ms()
         try:
             async with self._db.transaction() as tx:
                 if await self._store.lock_identity(tx, title.id, user_id) is None:
                     raise NotFound(NOT_FOUND)
-                await tx.execute(
-                    f"UPDATE users SET {column} = $3, update_time = $4{extra}"
-                    " WHERE title_id = $1 AND id = $2",
-                    *args,
-                )
+                await self._store.set_identifier(tx, title.id, user_id, column, value, now, password)
         except IntegrityError:
             raise AlreadyExists(taken) from None
         self._changed(title, user_id)
@@ -375,13 +360,7 @@ class AccountService:
         device_id = check.device_id(device_id)
         async with self._db.transaction() as tx:
             await self._require_other_identifier(tx, title, user_id)
-            removed = await tx.execute(
-                "DELETE FROM user_devices WHERE title_id = $1 AND id = $2 AND user_id = $3",
-                title.id,
-                device_id,
-                user_id,
-            )
-            if removed == 0:
+            if not await self._store.remove_device(tx, title.id, device_id, user_id):
                 raise NotFound("Device ID is not linked to this account.")
         self._changed(title, user_id)
 
@@ -395,19 +374,12 @@ class AccountService:
         email = check.email(email)
         await self._unlink_column(title, user_id, "email", email, "Email is not linked to this account.")
 
-    async def _unlink_column(self, title: Title, user_id: str, column: str, value: str, missing: str) -> None:
-        extra = ", password = NULL" if column == "email" else ""
+    async def _unlink_column(
+        self, title: Title, user_id: str, column: IdentifierColumn, value: str, missing: str
+    ) -> None:
         async with self._db.transaction() as tx:
             await self._require_other_identifier(tx, title, user_id)
-            changed = await tx.execute(
-                f"UPDATE users SET {column} = NULL, update_time = $4{extra}"
-                f" WHERE title_id = $1 AND id = $2 AND {column} = $3",
-                title.id,
-                user_id,
-                value,
-                now_ms(),
-            )
-            if changed == 0:
+            if not await self._store.clear_identifier(tx, title.id, user_id, column, value, now_ms()):
                 raise NotFound(missing)
         self._changed(title, user_id)
 

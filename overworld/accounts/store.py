@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -21,6 +21,9 @@ _INSERT_USER = (
 _INSERT_DEVICE = "INSERT INTO user_devices (title_id, id, user_id) VALUES ($1, $2, $3)"
 _DELETE_USER = "DELETE FROM users WHERE title_id = $1 AND id = $2"
 _U_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
+
+# A users column holding a login identifier that can be linked and unlinked (devices have their own table).
+IdentifierColumn = Literal["email", "custom_id"]
 
 
 def user_from_row(row: Row) -> User:
@@ -183,3 +186,79 @@ class AccountStore:
     async def delete(self, tx: Tx, title_id: str, user_id: str) -> bool:
         await tx.execute("DELETE FROM user_devices WHERE title_id = $1 AND user_id = $2", title_id, user_id)
         return await tx.execute("DELETE FROM users WHERE title_id = $1 AND id = $2", title_id, user_id) == 1
+
+    # -- linking (inside the service's transaction, after lock_identity) ----------------------------
+
+    async def device_owner(self, tx: Tx, title_id: str, device_id: str) -> str | None:
+        """The id of the user the device is linked to, or None."""
+        owner: str | None = await tx.fetchval(
+            "SELECT user_id FROM user_devices WHERE title_id = $1 AND id = $2", title_id, device_id
+        )
+        return owner
+
+    async def add_device(
+        self, tx: Tx, title_id: str, device_id: str, user_id: str, vars: dict[str, str]
+    ) -> None:
+        """Link a device; raises IntegrityError if it is linked already."""
+        await tx.execute(
+            "INSERT INTO user_devices (title_id, id, user_id, vars) VALUES ($1, $2, $3, $4)",
+            title_id,
+            device_id,
+            user_id,
+            orjson.dumps(vars).decode() if vars else None,
+        )
+
+    async def touch(self, tx: Tx, title_id: str, user_id: str, now: int) -> None:
+        """Set the user's update time (an UPDATE of users: the change feed sees it)."""
+        await tx.execute(
+            "UPDATE users SET update_time = $3 WHERE title_id = $1 AND id = $2",
+            title_id,
+            user_id,
+            now,
+        )
+
+    async def remove_device(self, tx: Tx, title_id: str, device_id: str, user_id: str) -> bool:
+        """Unlink the device if it is linked to this user; False if it is not."""
+        removed = await tx.execute(
+            "DELETE FROM user_devices WHERE title_id = $1 AND id = $2 AND user_id = $3",
+            title_id,
+            device_id,
+            user_id,
+        )
+        return removed != 0
+
+    async def set_identifier(
+        self,
+        tx: Tx,
+        title_id: str,
+        user_id: str,
+        column: IdentifierColumn,
+        value: str,
+        now: int,
+        password: bytes | None = None,
+    ) -> None:
+        """Link an email (with its password hash) or a custom id; raises IntegrityError if another
+        user has it."""
+        extra = ", password = $5" if password is not None else ""
+        args: list[object] = [title_id, user_id, value, now]
+        if password is not None:
+            args.append(password)
+        await tx.execute(
+            f"UPDATE users SET {column} = $3, update_time = $4{extra} WHERE title_id = $1 AND id = $2",
+            *args,
+        )
+
+    async def clear_identifier(
+        self, tx: Tx, title_id: str, user_id: str, column: IdentifierColumn, value: str, now: int
+    ) -> bool:
+        """Unlink the email (and its password) or custom id if the user has this one; False if not."""
+        extra = ", password = NULL" if column == "email" else ""
+        changed = await tx.execute(
+            f"UPDATE users SET {column} = NULL, update_time = $4{extra}"
+            f" WHERE title_id = $1 AND id = $2 AND {column} = $3",
+            title_id,
+            user_id,
+            value,
+            now,
+        )
+        return changed != 0
