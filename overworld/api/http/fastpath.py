@@ -10,7 +10,6 @@ document and serve identical responses (tests/test_fastpath.py checks that).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -140,7 +139,6 @@ LEADERBOARD_TEMPLATE = "/v2/leaderboard/{leaderboard_id:str}"
 AROUND_OWNER_TEMPLATE = "/v2/leaderboard/{leaderboard_id:str}/owner/{owner_id:str}"
 _LIST_PARAMS = frozenset({"limit", "cursor", "expiry", "owner_ids"})
 _AROUND_PARAMS = frozenset({"limit", "cursor", "expiry"})
-TOP_PAGE_TTL = 1.0  # seconds; writes that can change a cached page drop it before that
 
 
 class Fallback(Exception):
@@ -194,43 +192,7 @@ async def list_leaderboard_records(
     query = _query(scope, _LIST_PARAMS)
     ctx = _session_ctx(node, scope, rid)
     req = lw.ListLeaderboardRecordsRequest(leaderboard_id=_path_parts(scope)[0], **query)
-    return await ops.call("ListLeaderboardRecords", _list_records_cached, node, ctx, req)
-
-
-async def _list_records_cached(
-    node: Services, ctx: CallContext, req: lw.ListLeaderboardRecordsRequest
-) -> lw.LeaderboardRecordList:
-    """The operation, with a short-lived cache of first pages ("top 100"): a hit costs a dict
-    lookup and the current record count instead of a query and 100 records to build."""
-    if req.owner_ids or req.cursor or req.expiry or req.limit is None or not 1 <= req.limit <= 1000:
-        return await lb.list_leaderboard_records(node, ctx, req)
-    service = node.leaderboards
-    b = await service.board(ctx.title.id, req.leaderboard_id) if req.leaderboard_id else None
-    if b is None or b.tournament:
-        return await lb.list_leaderboard_records(node, ctx, req)
-    expiry = service.current_expiry(b)
-    key = (b.title_id, b.id, expiry, req.limit)
-    version = service.top_version(b.title_id, b.id)
-    now = time.monotonic()
-    pages = service.top_pages
-    hit = pages.get(key)
-    if hit is not None and hit[0] == version and hit[1] > now:
-        page: lw.LeaderboardRecordList = hit[2]
-        count = await service.rank_count(b, expiry, True)
-        return _own_copy(page, rank_count=str(count) if count else "")
-    page = await lb.list_leaderboard_records(node, ctx, req)
-    if service.top_version(b.title_id, b.id) == version:  # nothing changed while it was read
-        if len(pages) > 10_000:
-            pages.clear()
-        pages[key] = (version, now + TOP_PAGE_TTL, _own_copy(page))
-    return page
-
-
-def _own_copy(page: lw.LeaderboardRecordList, **changes: Any) -> lw.LeaderboardRecordList:
-    """A copy of a cached page down to its records (whose fields are immutable), so that an after
-    hook changing the records of one caller's response never changes the cache."""
-    records = [msgspec.structs.replace(r) for r in page.records]
-    return msgspec.structs.replace(page, records=records, **changes)
+    return await ops.call("ListLeaderboardRecords", lb.list_leaderboard_records, node, ctx, req)
 
 
 async def write_leaderboard_record(
