@@ -14,19 +14,11 @@ from litestar.params import Parameter
 
 from overworld.api import operations as ops
 from overworld.api.http.auth import node_of, session_context
+from overworld.api.operations.matches import list_matches as list_matches_op
 from overworld.context import CallContext
 from overworld.protocol.matches import ListMatchesRequest, MatchList
-from overworld.services import Services
 
 Req = Request[Any, Any, Any]
-
-
-async def list_matches_op(node: Services, ctx: CallContext, req: ListMatchesRequest) -> MatchList:
-    found = node.matches.list(
-        ctx.title.id, 1 if req.limit is None else req.limit, req.authoritative, req.label, req.min_size,
-        req.max_size, req.query,
-    )  # fmt: skip
-    return MatchList(matches=[m.wire() for m in found])
 
 
 @get("/match")
