@@ -12,6 +12,7 @@ import structlog
 
 from overworld.accounts.lockout import LoginLockout
 from overworld.accounts.service import AccountService
+from overworld.api.calls import NAMES as API_CALLS
 from overworld.chat.service import ChatService
 from overworld.config import Settings
 from overworld.db import Database, migrate, open_database
@@ -116,7 +117,7 @@ class Node(Services):
         friends, groups = FriendService(db), GroupService(db)
         accounts.on_delete(friends.delete_user_edges)
         accounts.on_delete(groups.delete_user_memberships)
-        hooks = Hooks()
+        hooks = Hooks(API_CALLS)
         runtime = Runtime(
             accounts=accounts, storage=storage, sessions=sessions, hooks=hooks,
             scheduler=scheduler, timeout_ms=settings.runtime_timeout_ms, node_name=settings.node_name,
