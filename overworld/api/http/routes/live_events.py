@@ -13,12 +13,13 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from litestar import Request, Router, delete, get, post, put
+from litestar import Request, Router
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context, title_context
+from overworld.api.http.routes.bind import route
 from overworld.api.operations.live_events import (
     UNSET,
     ConfigValueList,
@@ -38,16 +39,6 @@ from overworld.api.operations.live_events import (
     RemoteConfig,
     SetRemoteConfigRequest,
     UpdateLiveEventRequest,
-    create_live_event,
-    delete_live_event,
-    delete_remote_config,
-    get_live_event,
-    get_remote_config,
-    list_all_live_events,
-    list_live_events,
-    list_remote_config,
-    set_remote_config,
-    update_live_event,
 )
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, Unauthenticated
@@ -59,16 +50,14 @@ HTTP_KEY_INVALID = "HTTP key invalid"
 # -- routes: clients -----------------------------------------------------------------------------
 
 
-@get("/config")
+@route(calls.GET_REMOTE_CONFIG)
 async def get_config(request: Req, ctx: CallContext) -> RemoteConfig:
     """The caller's remote config: the title's base values with the overrides of the events live
     for them (the latest start wins a key)."""
-    return await ops.call(
-        "GetRemoteConfig", get_remote_config, node_of(request), ctx, GetRemoteConfigRequest()
-    )
+    return await calls.GET_REMOTE_CONFIG.run(node_of(request), ctx, GetRemoteConfigRequest())
 
 
-@get("/events")
+@route(calls.LIST_LIVE_EVENTS)
 async def list_events(
     request: Req,
     ctx: CallContext,
@@ -77,11 +66,11 @@ async def list_events(
 ) -> LiveEventViewList:
     """Events live for the caller now, then those starting within `window_sec` (at most a year)."""
     req = ListLiveEventsRequest(window_sec=window_sec, limit=limit)
-    return await ops.call("ListLiveEvents", list_live_events, node_of(request), ctx, req)
+    return await calls.LIST_LIVE_EVENTS.run(node_of(request), ctx, req)
 
 
 client_router = Router(
-    path="/v2/overworld",
+    path="/",
     route_handlers=[get_config, list_events],
     dependencies={"ctx": Provide(session_context)},
     tags=["live events"],
@@ -108,15 +97,13 @@ async def http_key_context(request: Req) -> CallContext:
     return title_context(request, title)
 
 
-@get("/config")
+@route(calls.LIST_REMOTE_CONFIG)
 async def admin_list_config(request: Req, ctx: CallContext) -> ConfigValueList:
     """The title's base remote config values."""
-    return await ops.call(
-        "ListRemoteConfig", list_remote_config, node_of(request), ctx, ListRemoteConfigRequest()
-    )
+    return await calls.LIST_REMOTE_CONFIG.run(node_of(request), ctx, ListRemoteConfigRequest())
 
 
-@put("/config/{key:str}", status_code=200)
+@route(calls.SET_REMOTE_CONFIG)
 async def admin_set_config(
     request: Req, ctx: CallContext, key: str, data: ConfigValueWrite
 ) -> ConfigValueView:
@@ -124,50 +111,50 @@ async def admin_set_config(
     if data.value is UNSET:
         raise InvalidArgument("value is required.")
     req = SetRemoteConfigRequest(key=key, value=data.value, version=data.version)
-    return await ops.call("SetRemoteConfig", set_remote_config, node_of(request), ctx, req)
+    return await calls.SET_REMOTE_CONFIG.run(node_of(request), ctx, req)
 
 
-@delete("/config/{key:str}", status_code=200)
+@route(calls.DELETE_REMOTE_CONFIG)
 async def admin_delete_config(request: Req, ctx: CallContext, key: str) -> Done:
     req = DeleteRemoteConfigRequest(key=key)
-    return await ops.call("DeleteRemoteConfig", delete_remote_config, node_of(request), ctx, req)
+    return await calls.DELETE_REMOTE_CONFIG.run(node_of(request), ctx, req)
 
 
-@post("/events", status_code=200)
+@route(calls.CREATE_LIVE_EVENT)
 async def admin_create_event(request: Req, ctx: CallContext, data: LiveEventWrite) -> LiveEventFull:
     """Create a live event (checked as a whole; nothing is stored when a field is wrong)."""
-    return await ops.call("CreateLiveEvent", create_live_event, node_of(request), ctx, data)
+    return await calls.CREATE_LIVE_EVENT.run(node_of(request), ctx, data)
 
 
-@get("/events")
+@route(calls.LIST_ALL_LIVE_EVENTS)
 async def admin_list_events(request: Req, ctx: CallContext) -> LiveEventFullList:
     req = ListAllLiveEventsRequest()
-    return await ops.call("ListAllLiveEvents", list_all_live_events, node_of(request), ctx, req)
+    return await calls.LIST_ALL_LIVE_EVENTS.run(node_of(request), ctx, req)
 
 
-@get("/events/{event_id:str}")
+@route(calls.GET_LIVE_EVENT)
 async def admin_get_event(request: Req, ctx: CallContext, event_id: str) -> LiveEventFull:
     req = LiveEventIdRequest(id=event_id)
-    return await ops.call("GetLiveEvent", get_live_event, node_of(request), ctx, req)
+    return await calls.GET_LIVE_EVENT.run(node_of(request), ctx, req)
 
 
-@put("/events/{event_id:str}", status_code=200)
+@route(calls.UPDATE_LIVE_EVENT)
 async def admin_update_event(
     request: Req, ctx: CallContext, event_id: str, data: LiveEventWrite
 ) -> LiveEventFull:
     """Change the fields given."""
     req = UpdateLiveEventRequest(id=event_id, event=data)
-    return await ops.call("UpdateLiveEvent", update_live_event, node_of(request), ctx, req)
+    return await calls.UPDATE_LIVE_EVENT.run(node_of(request), ctx, req)
 
 
-@delete("/events/{event_id:str}", status_code=200)
+@route(calls.DELETE_LIVE_EVENT)
 async def admin_delete_event(request: Req, ctx: CallContext, event_id: str) -> Done:
     req = LiveEventIdRequest(id=event_id)
-    return await ops.call("DeleteLiveEvent", delete_live_event, node_of(request), ctx, req)
+    return await calls.DELETE_LIVE_EVENT.run(node_of(request), ctx, req)
 
 
 admin_router = Router(
-    path="/v2/overworld/admin",
+    path="/",
     route_handlers=[
         admin_list_config, admin_set_config, admin_delete_config, admin_create_event, admin_list_events,
         admin_get_event, admin_update_event, admin_delete_event,
