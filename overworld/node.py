@@ -20,6 +20,7 @@ import structlog
 
 from overworld.accounts.lockout import LoginLockout
 from overworld.accounts.service import AccountService
+from overworld.api.calls import NAMES as API_CALLS
 from overworld.chat.service import ChatService
 from overworld.config import Settings
 from overworld.db import migrate, open_database
@@ -185,7 +186,7 @@ class Node(Services):
             sweep_grace_sec=settings.presence_timeout_sec,
         )  # fmt: skip
         live_events = LiveEventService(db, sub.scheduler, sub.pubsub, hub, leaderboards)
-        hooks = Hooks()
+        hooks = Hooks(API_CALLS)
         runtime = Runtime(
             services=ServerServices(
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,

@@ -125,13 +125,13 @@ async def test_cached_first_page_follows_every_write(client, node: Node, api: Ap
 async def test_a_write_on_another_node_drops_the_cached_page(pg_database: str, tmp_path, monkeypatch):
     """Cluster: node B's write into the first page reaches node A's page cache over pub/sub (the
     time limit is made long here, so only the message can refresh the page)."""
-    from overworld.api.http import fastpath
     from overworld.config import load_settings
+    from overworld.leaderboards import service
     from tests.support import REDIS_URL
 
     if not REDIS_URL:
         pytest.skip("needs OVERWORLD_TEST_REDIS_URL")
-    monkeypatch.setattr(fastpath, "TOP_PAGE_TTL", 600.0)
+    monkeypatch.setattr(service, "TOP_PAGE_TTL", 600.0)
     common = {
         "database_url": pg_database,
         "redis_url": REDIS_URL,

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -60,6 +61,9 @@ BAD_METADATA = "Metadata value must be JSON, if provided."
 OWNER_IDS_INVALID = "One or more owner IDs are invalid."
 REBUILD_LOCK_MS = 120_000
 TOP_RANKS = 1000  # first pages up to this size may be cached (see `top_version`)
+TOP_PAGE_TTL = 1.0  # seconds; writes that can change a cached first page drop it before that
+MAX_TOP_PAGES = 10_000  # cached first pages; beyond, the cache starts over
+Page = TypeVar("Page")
 
 ResetFunction = Callable[..., Any]
 
@@ -148,9 +152,9 @@ class LeaderboardService:
         self.reset_hooks: dict[tuple[str, str], ResetHook] = {}  # (title id, kind) -> hook
         self._tasks: set[asyncio.Task[None]] = set()
         self._listeners: list[Callable[[Leaderboard | None, str, str], None]] = []
-        # First pages of boards cached by the HTTP fast path, valid while their board's version
-        # is unchanged: (title id, board id, expiry, limit) -> (version, expires, page).
-        self.top_pages: dict[tuple[str, str, int, int], tuple[int, float, Any]] = {}
+        # First pages of boards (`first_page`), valid while their board's version is unchanged:
+        # (title id, board id, expiry, limit, render) -> (version, expires, rendered page).
+        self.top_pages: dict[tuple[str, str, int, int, Any], tuple[int, float, Any]] = {}
         self._top_versions: dict[tuple[str, str], int] = {}
 
     # -- start, cache, cluster ----------------------------------------------------------------------
@@ -468,6 +472,40 @@ class LeaderboardService:
             await self.fill_ranks(b, expiry, current, result.owner_records)
         result.rank_count = await self.rank_count(b, expiry, current)
         return result
+
+    async def first_page(
+        self,
+        b: Leaderboard,
+        limit: int,
+        render: Callable[[RecordList], Page],
+        copy: Callable[[Page, int | None], Page],
+    ) -> Page:
+        """The first `limit` records of the current period with the record count, as
+        `list_records(b, [], limit, "", None)` would read them and `render` turns them into the
+        caller's form, from a short-lived cache of rendered pages ("top 100"): a hit costs a dict
+        lookup and the current record count instead of a query and `limit` records to build.
+
+        A cached page is dropped as soon as the board's `top_version` changes, and after
+        TOP_PAGE_TTL at the latest. `copy(page, rank_count)` must return a copy of `page` that
+        shares nothing its receiver may change, with `rank_count` (the current count) unless it is
+        None: the cache keeps one copy and every caller gets its own, so that one caller changing
+        its page (an after hook, say) never changes another's."""
+        if b.tournament or not 1 <= limit <= TOP_RANKS:
+            return render(await self.list_records(b, (), limit, "", None))
+        expiry = self.current_expiry(b)
+        key = (b.title_id, b.id, expiry, limit, render)
+        version = self.top_version(b.title_id, b.id)
+        now = time.monotonic()
+        pages = self.top_pages
+        hit = pages.get(key)
+        if hit is not None and hit[0] == version and hit[1] > now:
+            return copy(hit[2], await self.rank_count(b, expiry, True))
+        page = render(await self.list_records(b, (), limit, "", None))
+        if self.top_version(b.title_id, b.id) == version:  # nothing changed while it was read
+            if len(pages) > MAX_TOP_PAGES:
+                pages.clear()
+            pages[key] = (version, now + TOP_PAGE_TTL, copy(page, None))
+        return page
 
     async def _page(self, b: Leaderboard, expiry: int, limit: int, cursor: str, result: RecordList) -> None:
         incoming = cursors.decode(cursor, b.id, expiry)

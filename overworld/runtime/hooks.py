@@ -1,6 +1,10 @@
 """Before and after hooks around every API call, keyed by the call's Nakama name
 (`AuthenticateDevice`, `GetAccount`, `WriteStorageObjects`, ...) and optionally by title.
 
+The names are those of the API's registry (`overworld.api.calls.NAMES`), given to `Hooks` when
+the node builds it: a hook can be registered for those only, so a misspelt name fails at start
+instead of silently never running.
+
 A before hook receives the context and the request and returns the request to use (changed or
 not); it rejects the call by raising an `ApiError`. An after hook receives the context, the
 request and the response; its errors are logged and never change the response already made.
@@ -13,7 +17,7 @@ one attribute test; with some registered, one dict lookup per call.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import structlog
@@ -27,71 +31,31 @@ BeforeHook = Callable[[CallContext, Any], Awaitable[Any]]
 AfterHook = Callable[[CallContext, Any, Any], Awaitable[None]]
 Chain = tuple[tuple[BeforeHook, ...], tuple[AfterHook, ...]]
 
-# Every call served today, under Nakama's name for it. Hooks can be registered for these only,
-# so a misspelt name fails at start instead of silently never running.
-CALLS: frozenset[str] = frozenset(
-    {
-        "AuthenticateCustom", "AuthenticateDevice", "AuthenticateEmail", "SessionRefresh",
-        "SessionLogout", "GetAccount", "UpdateAccount", "DeleteAccount",
-        "LinkCustom", "LinkDevice", "LinkEmail", "UnlinkCustom", "UnlinkDevice", "UnlinkEmail",
-        "GetUsers", "ReadStorageObjects", "WriteStorageObjects", "DeleteStorageObjects",
-        "ListStorageObjects",
-    }
-)  # fmt: skip
-# Realtime socket messages, under Nakama's names for its realtime hooks, and the REST calls of
-# chat history and notifications.
-CALLS |= frozenset(
-    {
-        "ChannelJoin", "ChannelLeave", "ChannelMessageSend", "ChannelMessageUpdate",
-        "ChannelMessageRemove", "StatusFollow", "StatusUnfollow", "StatusUpdate",
-        "PartyCreate", "PartyJoin", "PartyLeave", "PartyPromote", "PartyAccept", "PartyRemove",
-        "PartyClose", "PartyJoinRequestList", "PartyDataSend",
-        "ListChannelMessages", "ListNotifications", "DeleteNotifications",
-        "ListFriends", "AddFriends", "DeleteFriends", "BlockFriends", "ListFriendsOfFriends",
-        "CreateGroup", "UpdateGroup", "DeleteGroup", "JoinGroup", "LeaveGroup", "AddGroupUsers",
-        "KickGroupUsers", "BanGroupUsers", "PromoteGroupUsers", "DemoteGroupUsers", "ListGroupUsers",
-        "ListUserGroups", "ListGroups",
-    }
-)  # fmt: skip
-# Leaderboards and tournaments (ListLeaderboardPeriods is Overworld's own).
-CALLS |= frozenset(
-    {
-        "WriteLeaderboardRecord", "DeleteLeaderboardRecord", "ListLeaderboardRecords",
-        "ListLeaderboardRecordsAroundOwner", "ListLeaderboardPeriods", "ListTournaments",
-        "JoinTournament", "WriteTournamentRecord", "DeleteTournamentRecord", "ListTournamentRecords",
-        "ListTournamentRecordsAroundOwner",
-    }
-)  # fmt: skip
-# Remote config and live events (Overworld's own, docs/live_events.md): the clients' calls and the
-# operators' (HTTP key) ones.
-CALLS |= frozenset(
-    {
-        "GetRemoteConfig", "ListLiveEvents", "SetRemoteConfig", "DeleteRemoteConfig",
-        "ListRemoteConfig", "CreateLiveEvent", "UpdateLiveEvent", "DeleteLiveEvent", "GetLiveEvent",
-        "ListAllLiveEvents",
-    }
-)  # fmt: skip
-# Multiplayer matches.
-CALLS |= frozenset({"MatchCreate", "MatchJoin", "MatchLeave", "MatchDataSend", "ListMatches"})
-# The matchmaker's socket messages.
-CALLS |= frozenset({"MatchmakerAdd", "MatchmakerRemove", "PartyMatchmakerAdd", "PartyMatchmakerRemove"})
 _EMPTY: Chain = ((), ())
 
 
 class Hooks:
-    def __init__(self) -> None:
+    def __init__(self, calls: Iterable[str]) -> None:
+        self.calls: frozenset[str] = frozenset(calls)  # the API calls that can have hooks
         self._before: dict[tuple[str | None, str], list[BeforeHook]] = defaultdict(list)
         self._after: dict[tuple[str | None, str], list[AfterHook]] = defaultdict(list)
         self._chains: dict[tuple[str, str], Chain] = {}
         self._any = False
 
+    def check(self, call: str) -> None:
+        """Raise ValueError unless `call` names an API call."""
+        if call not in self.calls:
+            raise ValueError(f"no API call named {call!r}; hooks exist for: {', '.join(sorted(self.calls))}")
+
     def before(self, call: str, hook: BeforeHook, title_id: str | None = None) -> None:
         """Run `hook` before `call`: for the title `title_id` only, or for every title."""
+        self.check(call)
         self._before[(title_id, call)].append(hook)
         self._changed()
 
     def after(self, call: str, hook: AfterHook, title_id: str | None = None) -> None:
         """Run `hook` after `call` succeeded: for the title `title_id` only, or for every title."""
+        self.check(call)
         self._after[(title_id, call)].append(hook)
         self._changed()
 

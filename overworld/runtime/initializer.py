@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from overworld.context import CallContext, CronContext, Event, EventContext, RpcContext
-from overworld.runtime.hooks import CALLS
 from overworld.subsystems.scheduler.cron import CronError, parse_cron
 
 if TYPE_CHECKING:
@@ -65,14 +64,14 @@ class Initializer:
         """`fn(ctx: CallContext, request) -> request | None` before the API call `call`
         (e.g. "AuthenticateDevice"); raise an `ApiError` to reject the call."""
         self._check_open()
-        _check_call(call)
+        self._runtime.hooks.check(call)
         _check_callable(fn, f"before hook {call!r}")
         self._runtime.add_before(self._into, call, fn, self._module)
 
     def register_after(self, call: str, fn: AfterFunction) -> None:
         """`fn(ctx: CallContext, request, response) -> None` after the API call `call` succeeded."""
         self._check_open()
-        _check_call(call)
+        self._runtime.hooks.check(call)
         _check_callable(fn, f"after hook {call!r}")
         self._runtime.add_after(self._into, call, fn, self._module)
 
@@ -214,11 +213,6 @@ class Initializer:
             return fn
 
         return register
-
-
-def _check_call(call: str) -> None:
-    if call not in CALLS:
-        raise ValueError(f"no API call named {call!r}; hooks exist for: {', '.join(sorted(CALLS))}")
 
 
 def _check_callable(fn: object, what: str) -> None:

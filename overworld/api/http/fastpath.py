@@ -3,24 +3,26 @@
 Measured in-process, Litestar's routing, dependency injection, signature parsing and response
 objects cost about 60-80 us per request, more than the operation itself for an account fetch
 (see bench/README.md). The operations below are the ones game clients call most; here they are
-decoded with msgspec, authenticated with the same functions and run through the same
-`operations` (and so the same hooks) as the Litestar routes, which still exist for the OpenAPI
+decoded with msgspec, authenticated with the same functions and run through the same calls (and
+so the same operations and hooks) as the Litestar routes, which still exist for the OpenAPI
 document and serve identical responses (tests/test_fastpath.py checks that).
+
+Which calls are served here, and at which paths, is the registry's (`fast=True` in
+overworld.api.calls); this module holds one adapter per such call (`@_adapts(calls.X)`: decode
+the raw request, run the call) and builds its tables from the registry when imported, failing
+then if a fast call has no adapter or a path this module cannot match.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import session_from_header, title_from_header
-from overworld.api.operations import accounts, storage
-from overworld.api.operations import leaderboards as lb
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument
 from overworld.protocol import accounts as aw
@@ -30,6 +32,7 @@ from overworld.protocol.base import Empty
 from overworld.services import Services
 
 FastHandler = Callable[[Services, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
+_ADAPTERS: dict[str, FastHandler] = {}  # by call name
 _TRUE = {"true": True, "1": True, "false": False, "0": False}
 _COMMON_AUTH_QUERIES: dict[bytes, tuple[bool, str]] = {
     b"": (True, ""),
@@ -87,47 +90,57 @@ def _session_ctx(node: Services, scope: dict[str, Any], request_id: str) -> Call
     return session_from_header(node, header(scope, b"authorization"), client_ip(scope), request_id)
 
 
+class Fallback(Exception):
+    """Not for the fast path: let the framework's route answer."""
+
+
+def _adapts(call: calls.Call[Any, Any]) -> Callable[[FastHandler], FastHandler]:
+    """Register the decorated function as the fast path's adapter of `call`."""
+
+    def register(handler: FastHandler) -> FastHandler:
+        _ADAPTERS[call.name] = handler
+        return handler
+
+    return register
+
+
+@_adapts(calls.AUTHENTICATE_DEVICE)
 async def authenticate_device(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = await _title_ctx(node, scope, rid)
     create, username = auth_query(scope)
     req = aw.AuthenticateDeviceRequest(
         account=decode_body(body, aw.AccountDevice), create=create, username=username
     )
-    return await ops.call("AuthenticateDevice", accounts.authenticate_device, node, ctx, req)
+    return await calls.AUTHENTICATE_DEVICE.run(node, ctx, req)
 
 
+@_adapts(calls.AUTHENTICATE_CUSTOM)
 async def authenticate_custom(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = await _title_ctx(node, scope, rid)
     create, username = auth_query(scope)
     req = aw.AuthenticateCustomRequest(
         account=decode_body(body, aw.AccountCustom), create=create, username=username
     )
-    return await ops.call("AuthenticateCustom", accounts.authenticate_custom, node, ctx, req)
+    return await calls.AUTHENTICATE_CUSTOM.run(node, ctx, req)
 
 
+@_adapts(calls.GET_ACCOUNT)
 async def get_account(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
-    return await ops.call("GetAccount", accounts.get_account, node, _session_ctx(node, scope, rid), Empty())
+    return await calls.GET_ACCOUNT.run(node, _session_ctx(node, scope, rid), Empty())
 
 
+@_adapts(calls.READ_STORAGE_OBJECTS)
 async def read_storage(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = _session_ctx(node, scope, rid)
     req = decode_body(body, sw.ReadStorageObjectsRequest)
-    return await ops.call("ReadStorageObjects", storage.read_objects, node, ctx, req)
+    return await calls.READ_STORAGE_OBJECTS.run(node, ctx, req)
 
 
+@_adapts(calls.WRITE_STORAGE_OBJECTS)
 async def write_storage(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     ctx = _session_ctx(node, scope, rid)
     req = decode_body(body, sw.WriteStorageObjectsRequest)
-    return await ops.call("WriteStorageObjects", storage.write_objects, node, ctx, req)
-
-
-FAST_ROUTES: dict[tuple[str, str], FastHandler] = {
-    ("POST", "/v2/account/authenticate/device"): authenticate_device,
-    ("POST", "/v2/account/authenticate/custom"): authenticate_custom,
-    ("GET", "/v2/account"): get_account,
-    ("POST", "/v2/storage"): read_storage,
-    ("PUT", "/v2/storage"): write_storage,
-}
+    return await calls.WRITE_STORAGE_OBJECTS.run(node, ctx, req)
 
 
 # -- leaderboards: the board id is part of the path ------------------------------------------------
@@ -136,30 +149,8 @@ FAST_ROUTES: dict[tuple[str, str], FastHandler] = {
 # so that every error answer stays exactly the route's.
 
 LEADERBOARD_PREFIX = "/v2/leaderboard/"
-LEADERBOARD_TEMPLATE = "/v2/leaderboard/{leaderboard_id:str}"
-AROUND_OWNER_TEMPLATE = "/v2/leaderboard/{leaderboard_id:str}/owner/{owner_id:str}"
 _LIST_PARAMS = frozenset({"limit", "cursor", "expiry", "owner_ids"})
 _AROUND_PARAMS = frozenset({"limit", "cursor", "expiry"})
-TOP_PAGE_TTL = 1.0  # seconds; writes that can change a cached page drop it before that
-
-
-class Fallback(Exception):
-    """Not for the fast path: let the framework's route answer."""
-
-
-def leaderboard_route(method: str, path: str) -> tuple[FastHandler, str, str] | None:
-    """(handler, path template, board id) for the leaderboard paths the fast path serves."""
-    parts = path[len(LEADERBOARD_PREFIX) :].split("/")
-    if not parts[0]:
-        return None
-    if len(parts) == 1:
-        if method == "GET":
-            return list_leaderboard_records, LEADERBOARD_TEMPLATE, parts[0]
-        if method == "POST":
-            return write_leaderboard_record, LEADERBOARD_TEMPLATE, parts[0]
-    elif len(parts) == 3 and parts[1] == "owner" and parts[2] and method == "GET":
-        return around_owner, AROUND_OWNER_TEMPLATE, parts[0]
-    return None
 
 
 def _int_param(value: str) -> int:
@@ -188,51 +179,17 @@ def _path_parts(scope: dict[str, Any]) -> list[str]:
     return str(scope["path"])[len(LEADERBOARD_PREFIX) :].split("/")
 
 
+@_adapts(calls.LIST_LEADERBOARD_RECORDS)
 async def list_leaderboard_records(
     node: Services, scope: dict[str, Any], body: bytes, rid: str
 ) -> msgspec.Struct:
     query = _query(scope, _LIST_PARAMS)
     ctx = _session_ctx(node, scope, rid)
     req = lw.ListLeaderboardRecordsRequest(leaderboard_id=_path_parts(scope)[0], **query)
-    return await ops.call("ListLeaderboardRecords", _list_records_cached, node, ctx, req)
+    return await calls.LIST_LEADERBOARD_RECORDS.run(node, ctx, req)
 
 
-async def _list_records_cached(
-    node: Services, ctx: CallContext, req: lw.ListLeaderboardRecordsRequest
-) -> lw.LeaderboardRecordList:
-    """The operation, with a short-lived cache of first pages ("top 100"): a hit costs a dict
-    lookup and the current record count instead of a query and 100 records to build."""
-    if req.owner_ids or req.cursor or req.expiry or req.limit is None or not 1 <= req.limit <= 1000:
-        return await lb.list_leaderboard_records(node, ctx, req)
-    service = node.leaderboards
-    b = await service.board(ctx.title.id, req.leaderboard_id) if req.leaderboard_id else None
-    if b is None or b.tournament:
-        return await lb.list_leaderboard_records(node, ctx, req)
-    expiry = service.current_expiry(b)
-    key = (b.title_id, b.id, expiry, req.limit)
-    version = service.top_version(b.title_id, b.id)
-    now = time.monotonic()
-    pages = service.top_pages
-    hit = pages.get(key)
-    if hit is not None and hit[0] == version and hit[1] > now:
-        page: lw.LeaderboardRecordList = hit[2]
-        count = await service.rank_count(b, expiry, True)
-        return _own_copy(page, rank_count=str(count) if count else "")
-    page = await lb.list_leaderboard_records(node, ctx, req)
-    if service.top_version(b.title_id, b.id) == version:  # nothing changed while it was read
-        if len(pages) > 10_000:
-            pages.clear()
-        pages[key] = (version, now + TOP_PAGE_TTL, _own_copy(page))
-    return page
-
-
-def _own_copy(page: lw.LeaderboardRecordList, **changes: Any) -> lw.LeaderboardRecordList:
-    """A copy of a cached page down to its records (whose fields are immutable), so that an after
-    hook changing the records of one caller's response never changes the cache."""
-    records = [msgspec.structs.replace(r) for r in page.records]
-    return msgspec.structs.replace(page, records=records, **changes)
-
-
+@_adapts(calls.WRITE_LEADERBOARD_RECORD)
 async def write_leaderboard_record(
     node: Services, scope: dict[str, Any], body: bytes, rid: str
 ) -> msgspec.Struct:
@@ -244,14 +201,67 @@ async def write_leaderboard_record(
         raise Fallback() from None
     ctx = _session_ctx(node, scope, rid)
     req = lw.WriteLeaderboardRecordRequest(leaderboard_id=_path_parts(scope)[0], record=record)
-    return await ops.call("WriteLeaderboardRecord", lb.write_leaderboard_record, node, ctx, req)
+    return await calls.WRITE_LEADERBOARD_RECORD.run(node, ctx, req)
 
 
+@_adapts(calls.LIST_LEADERBOARD_RECORDS_AROUND_OWNER)
 async def around_owner(node: Services, scope: dict[str, Any], body: bytes, rid: str) -> msgspec.Struct:
     query = _query(scope, _AROUND_PARAMS)
     ctx = _session_ctx(node, scope, rid)
     board_id, _, owner_id = _path_parts(scope)
     req = lw.ListLeaderboardRecordsAroundOwnerRequest(leaderboard_id=board_id, owner_id=owner_id, **query)
-    return await ops.call(
-        "ListLeaderboardRecordsAroundOwner", lb.list_leaderboard_records_around_owner, node, ctx, req
-    )
+    return await calls.LIST_LEADERBOARD_RECORDS_AROUND_OWNER.run(node, ctx, req)
+
+
+# -- the tables, from the registry -----------------------------------------------------------------
+# Paths without parameters are looked up whole (`FAST_ROUTES`, by the edge). Paths with parameters
+# must lie under LEADERBOARD_PREFIX (the only prefix the edge asks `leaderboard_route` about) and
+# have one of two forms after it: `{board}` or `{board}/<word>/{param}`.
+
+Matched = tuple[FastHandler, str]  # (handler, path template)
+FAST_ROUTES: dict[tuple[str, str], FastHandler] = {}
+_BOARD: dict[str, Matched] = {}  # method -> the handler of PREFIX{board}
+_BOARD_WORD_PARAM: dict[str, dict[str, Matched]] = {}  # word -> method -> PREFIX{board}/word/{param}
+_NO_METHODS: dict[str, Matched] = {}
+
+
+def _build_tables() -> None:
+    fast = [call for call in calls.REST_CALLS if call.fast]
+    if {call.name for call in fast} != set(_ADAPTERS):
+        raise RuntimeError(
+            f"fast calls {sorted(c.name for c in fast)} and adapters {sorted(_ADAPTERS)} differ"
+        )
+    for call in fast:
+        for binding in call.rest:
+            handler, method, path = _ADAPTERS[call.name], binding.method, binding.path
+            if "{" not in path:
+                FAST_ROUTES[(method, path)] = handler
+                continue
+            parts = path[len(LEADERBOARD_PREFIX) :].split("/") if path.startswith(LEADERBOARD_PREFIX) else []
+            params = [part.startswith("{") for part in parts]
+            if params == [True]:
+                _BOARD[method] = (handler, path)
+            elif params == [True, False, True]:
+                _BOARD_WORD_PARAM.setdefault(parts[1], {})[method] = (handler, path)
+            else:
+                raise RuntimeError(f"{call.name}: the fast path cannot match {binding}")
+
+
+_build_tables()
+
+
+def leaderboard_route(method: str, path: str) -> tuple[FastHandler, str, str] | None:
+    """(handler, path template, board id) for the leaderboard paths the fast path serves."""
+    parts = path[len(LEADERBOARD_PREFIX) :].split("/")
+    if not parts[0]:
+        return None
+    n = len(parts)
+    if n == 1:
+        found = _BOARD.get(method)
+    elif n == 3 and parts[2]:
+        found = _BOARD_WORD_PARAM.get(parts[1], _NO_METHODS).get(method)
+    else:
+        return None
+    if found is None:
+        return None
+    return found[0], found[1], parts[0]

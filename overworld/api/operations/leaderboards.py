@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from overworld.api import convert
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, NotFound
@@ -59,10 +61,22 @@ async def list_leaderboard_records(
 ) -> wire.LeaderboardRecordList:
     b = await _board(node, ctx, req.leaderboard_id)
     limit = _limit(req.limit, 1000)
+    if req.limit is not None and not (req.owner_ids or req.cursor or req.expiry):
+        # The first page of the current period ("top 100"), from the service's short-lived cache.
+        return await node.leaderboards.first_page(b, req.limit, convert.record_list, _own_copy)
     if limit is None and (not req.owner_ids or req.cursor):
         limit = 1
     page = await node.leaderboards.list_records(b, req.owner_ids, limit, req.cursor, req.expiry)
     return convert.record_list(page)
+
+
+def _own_copy(page: wire.LeaderboardRecordList, rank_count: int | None) -> wire.LeaderboardRecordList:
+    """A copy of a page down to its records (whose fields are immutable), so that an after hook
+    changing the records of one caller's response never changes the cached page."""
+    records = [msgspec.structs.replace(r) for r in page.records]
+    if rank_count is None:
+        return msgspec.structs.replace(page, records=records)
+    return msgspec.structs.replace(page, records=records, rank_count=str(rank_count) if rank_count else "")
 
 
 async def list_leaderboard_records_around_owner(

@@ -14,7 +14,7 @@ import msgspec
 import orjson
 import structlog
 
-from overworld.api.socket import chat, matches, matchmaker, party, status
+from overworld.api.calls import SOCKET_CALLS
 from overworld.api.socket.errors import (
     BAD_INPUT,
     MISSING_PAYLOAD,
@@ -59,14 +59,12 @@ async def _rpc(node: Services, conn: Connection, msg: rt.Rpc) -> Reply:
     return "rpc", rt.Rpc(id=msg.id, payload=payload)
 
 
+# Every API call of the socket, by its message kind (overworld.api.calls), and the two messages
+# that are not API calls: ping, and rpc (server code's functions, which have no hooks).
 HANDLERS: dict[str, Handler] = {
     "ping": _ping,
     "rpc": _rpc,
-    **chat.HANDLERS,
-    **status.HANDLERS,
-    **party.HANDLERS,
-    **matches.HANDLERS,
-    **matchmaker.HANDLERS,
+    **{call.kind: call.serve for call in SOCKET_CALLS},
 }
 
 

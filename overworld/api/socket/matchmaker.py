@@ -1,9 +1,10 @@
-"""The matchmaker on the socket: matchmaker_add, matchmaker_remove, party_matchmaker_add and
-party_matchmaker_remove (docs/matchmaking.md)."""
+"""The matchmaker on the socket: the operations of matchmaker_add, matchmaker_remove,
+party_matchmaker_add and party_matchmaker_remove (declared in overworld.api.calls;
+docs/matchmaking.md)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from overworld.errors import InvalidArgument, NotFound
 from overworld.matchmaking.models import Member
@@ -16,71 +17,49 @@ from overworld.subsystems.presence.base import Presence, PresenceMeta
 if TYPE_CHECKING:
     from overworld.services import Services
 
-Reply = tuple[str, Any] | None
+
+async def matchmaker_add(node: Services, conn: Connection, req: mm.MatchmakerAdd) -> mm.MatchmakerTicket:
+    me = Member(conn.id, conn.user_id, conn.username, node.hub.node)
+    ticket = await node.matchmaker.make_ticket(
+        conn.title_id, [me], query=req.query, min_count=req.min_count, max_count=req.max_count,
+        count_multiple=req.count_multiple, string_properties=req.string_properties,
+        numeric_properties=req.numeric_properties, owner=conn.id,
+    )  # fmt: skip
+    return mm.MatchmakerTicket(ticket=await node.matchmaker.add(ticket))
 
 
-async def matchmaker_add(node: Services, conn: Connection, msg: mm.MatchmakerAdd) -> Reply:
-    async def run(req: mm.MatchmakerAdd) -> mm.MatchmakerTicket:
-        me = Member(conn.id, conn.user_id, conn.username, node.hub.node)
-        ticket = await node.matchmaker.make_ticket(
-            conn.title_id, [me], query=req.query, min_count=req.min_count, max_count=req.max_count,
-            count_multiple=req.count_multiple, string_properties=req.string_properties,
-            numeric_properties=req.numeric_properties, owner=conn.id,
-        )  # fmt: skip
-        return mm.MatchmakerTicket(ticket=await node.matchmaker.add(ticket))
-
-    return "matchmaker_ticket", await node.hooks.call("MatchmakerAdd", conn.ctx, msg, run)
+async def matchmaker_remove(node: Services, conn: Connection, req: mm.MatchmakerRemove) -> None:
+    if not req.ticket:
+        raise InvalidArgument("Invalid matchmaker ticket")
+    if not await node.matchmaker.remove(conn.title_id, req.ticket, conn.id):
+        raise NotFound("Matchmaker ticket not found")
 
 
-async def matchmaker_remove(node: Services, conn: Connection, msg: mm.MatchmakerRemove) -> Reply:
-    async def run(req: mm.MatchmakerRemove) -> None:
-        if not req.ticket:
-            raise InvalidArgument("Invalid matchmaker ticket")
-        if not await node.matchmaker.remove(conn.title_id, req.ticket, conn.id):
-            raise NotFound("Matchmaker ticket not found")
-
-    await node.hooks.call("MatchmakerRemove", conn.ctx, msg, run)
-    return None
-
-
-async def party_matchmaker_add(node: Services, conn: Connection, msg: mm.PartyMatchmakerAdd) -> Reply:
-    async def run(req: mm.PartyMatchmakerAdd) -> mm.PartyMatchmakerTicket:
-        members = [
-            Member(m.session_id, m.user_id, m.username, m.node)
-            for m in await node.parties.matchmaking_members(conn, req.party_id)
-        ]
-        ticket = await node.matchmaker.make_ticket(
-            conn.title_id, members, query=req.query, min_count=req.min_count, max_count=req.max_count,
-            count_multiple=req.count_multiple, string_properties=req.string_properties,
-            numeric_properties=req.numeric_properties, party_id=req.party_id, owner=req.party_id,
-        )  # fmt: skip
-        reply = mm.PartyMatchmakerTicket(party_id=req.party_id, ticket=await node.matchmaker.add(ticket))
-        others = [
-            Presence(notifications_stream(conn.title_id, m.user_id), m.session_id, m.user_id, m.node,
-                     PresenceMeta(m.username))
-            for m in members if m.session_id != conn.id
-        ]  # fmt: skip
-        node.hub.router.send_to(others, codec.frame("party_matchmaker_ticket", reply))
-        return reply
-
-    return "party_matchmaker_ticket", await node.hooks.call("PartyMatchmakerAdd", conn.ctx, msg, run)
+async def party_matchmaker_add(
+    node: Services, conn: Connection, req: mm.PartyMatchmakerAdd
+) -> mm.PartyMatchmakerTicket:
+    members = [
+        Member(m.session_id, m.user_id, m.username, m.node)
+        for m in await node.parties.matchmaking_members(conn, req.party_id)
+    ]
+    ticket = await node.matchmaker.make_ticket(
+        conn.title_id, members, query=req.query, min_count=req.min_count, max_count=req.max_count,
+        count_multiple=req.count_multiple, string_properties=req.string_properties,
+        numeric_properties=req.numeric_properties, party_id=req.party_id, owner=req.party_id,
+    )  # fmt: skip
+    reply = mm.PartyMatchmakerTicket(party_id=req.party_id, ticket=await node.matchmaker.add(ticket))
+    others = [
+        Presence(notifications_stream(conn.title_id, m.user_id), m.session_id, m.user_id, m.node,
+                 PresenceMeta(m.username))
+        for m in members if m.session_id != conn.id
+    ]  # fmt: skip
+    node.hub.router.send_to(others, codec.frame("party_matchmaker_ticket", reply))
+    return reply
 
 
-async def party_matchmaker_remove(node: Services, conn: Connection, msg: mm.PartyMatchmakerRemove) -> Reply:
-    async def run(req: mm.PartyMatchmakerRemove) -> None:
-        if not req.ticket:
-            raise InvalidArgument("Invalid matchmaker ticket")
-        await node.parties.matchmaking_members(conn, req.party_id)  # the leader only
-        if not await node.matchmaker.remove(conn.title_id, req.ticket, req.party_id):
-            raise NotFound("Matchmaker ticket not found")
-
-    await node.hooks.call("PartyMatchmakerRemove", conn.ctx, msg, run)
-    return None
-
-
-HANDLERS: dict[str, Any] = {
-    "matchmaker_add": matchmaker_add,
-    "matchmaker_remove": matchmaker_remove,
-    "party_matchmaker_add": party_matchmaker_add,
-    "party_matchmaker_remove": party_matchmaker_remove,
-}
+async def party_matchmaker_remove(node: Services, conn: Connection, req: mm.PartyMatchmakerRemove) -> None:
+    if not req.ticket:
+        raise InvalidArgument("Invalid matchmaker ticket")
+    await node.parties.matchmaking_members(conn, req.party_id)  # the leader only
+    if not await node.matchmaker.remove(conn.title_id, req.ticket, req.party_id):
+        raise NotFound("Matchmaker ticket not found")

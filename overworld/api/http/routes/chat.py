@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, delete, get
+from litestar import Request
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.operations import chat
+from overworld.api.http.routes.bind import route
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.chat import (
@@ -26,7 +26,7 @@ Limit = Annotated[int, Parameter(query="limit", default=1, description="Items pe
 SESSION = {"ctx": Provide(session_context)}
 
 
-@get("/v2/channel/{channel_id:str}", dependencies=SESSION, tags=["chat"])
+@route(calls.LIST_CHANNEL_MESSAGES, dependencies=SESSION, tags=["chat"])
 async def list_channel_messages(
     request: Req,
     ctx: CallContext,
@@ -37,10 +37,10 @@ async def list_channel_messages(
 ) -> ChannelMessageList:
     """A page of a channel's stored messages (room: anyone; group: members; direct: its two users)."""
     req = ListChannelMessagesRequest(channel_id=channel_id, limit=limit, forward=forward, cursor=cursor)
-    return await ops.call("ListChannelMessages", chat.list_channel_messages, node_of(request), ctx, req)
+    return await calls.LIST_CHANNEL_MESSAGES.run(node_of(request), ctx, req)
 
 
-@get("/v2/notification", dependencies=SESSION, tags=["notifications"])
+@route(calls.LIST_NOTIFICATIONS, dependencies=SESSION, tags=["notifications"])
 async def list_notifications(
     request: Req,
     ctx: CallContext,
@@ -49,16 +49,16 @@ async def list_notifications(
 ) -> NotificationList:
     """The caller's stored notifications, oldest first; keep `cacheable_cursor` to fetch only newer ones."""
     req = ListNotificationsRequest(limit=limit, cacheable_cursor=cacheable_cursor)
-    return await ops.call("ListNotifications", chat.list_notifications, node_of(request), ctx, req)
+    return await calls.LIST_NOTIFICATIONS.run(node_of(request), ctx, req)
 
 
-@delete("/v2/notification", dependencies=SESSION, tags=["notifications"], status_code=200)
+@route(calls.DELETE_NOTIFICATIONS, dependencies=SESSION, tags=["notifications"])
 async def delete_notifications(
     request: Req, ctx: CallContext, ids: Annotated[list[str] | None, Parameter(query="ids")] = None
 ) -> Empty:
     """Delete some of the caller's notifications by id."""
     req = DeleteNotificationsRequest(ids=ids or [])
-    return await ops.call("DeleteNotifications", chat.delete_notifications, node_of(request), ctx, req)
+    return await calls.DELETE_NOTIFICATIONS.run(node_of(request), ctx, req)
 
 
 ROUTES = [list_channel_messages, list_notifications, delete_notifications]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Router, delete, get, post
+from litestar import Request, Router
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.operations import friends
+from overworld.api.http.routes.bind import route
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.friends import (
@@ -34,7 +34,7 @@ Limit = Annotated[int | None, Parameter(query="limit")]
 Cursor = Annotated[str, Parameter(query="cursor", description="From the previous page.")]
 
 
-@get("/friend")
+@route(calls.LIST_FRIENDS)
 async def list_friends(
     request: Req,
     ctx: CallContext,
@@ -45,10 +45,10 @@ async def list_friends(
     """The caller's friends (0), sent (1) and received (2) invitations and blocks (3); `limit`
     1-1000 (default 1000)."""
     req = ListFriendsRequest(limit=limit, state=state_filter, cursor=cursor)
-    return await ops.call("ListFriends", friends.list_friends, node_of(request), ctx, req)
+    return await calls.LIST_FRIENDS.run(node_of(request), ctx, req)
 
 
-@post("/friend", status_code=200)
+@route(calls.ADD_FRIENDS)
 async def add_friends(
     request: Req,
     ctx: CallContext,
@@ -58,38 +58,38 @@ async def add_friends(
 ) -> Empty:
     """Invite users, or accept their invitations."""
     req = AddFriendsRequest(ids=ids or [], usernames=usernames or [], metadata=metadata)
-    return await ops.call("AddFriends", friends.add_friends, node_of(request), ctx, req)
+    return await calls.ADD_FRIENDS.run(node_of(request), ctx, req)
 
 
-@delete("/friend", status_code=200)
+@route(calls.DELETE_FRIENDS)
 async def delete_friends(
     request: Req, ctx: CallContext, ids: Ids = None, usernames: Usernames = None
 ) -> Empty:
     """Remove friends, invitations and the caller's blocks."""
     req = DeleteFriendsRequest(ids=ids or [], usernames=usernames or [])
-    return await ops.call("DeleteFriends", friends.delete_friends, node_of(request), ctx, req)
+    return await calls.DELETE_FRIENDS.run(node_of(request), ctx, req)
 
 
-@post("/friend/block", status_code=200)
+@route(calls.BLOCK_FRIENDS)
 async def block_friends(
     request: Req, ctx: CallContext, ids: Ids = None, usernames: Usernames = None
 ) -> Empty:
     """Block users."""
     req = BlockFriendsRequest(ids=ids or [], usernames=usernames or [])
-    return await ops.call("BlockFriends", friends.block_friends, node_of(request), ctx, req)
+    return await calls.BLOCK_FRIENDS.run(node_of(request), ctx, req)
 
 
-@get("/friend/friends")
+@route(calls.LIST_FRIENDS_OF_FRIENDS)
 async def list_friends_of_friends(
     request: Req, ctx: CallContext, limit: Limit = None, cursor: Cursor = ""
 ) -> FriendsOfFriendsList:
     """Friends of the caller's friends; `limit` 1-100 (default 10)."""
     req = ListFriendsOfFriendsRequest(limit=limit, cursor=cursor)
-    return await ops.call("ListFriendsOfFriends", friends.list_friends_of_friends, node_of(request), ctx, req)
+    return await calls.LIST_FRIENDS_OF_FRIENDS.run(node_of(request), ctx, req)
 
 
 router = Router(
-    path="/v2",
+    path="/",
     route_handlers=[list_friends, add_friends, delete_friends, block_friends, list_friends_of_friends],
     dependencies={"ctx": Provide(session_context)},
     tags=["friends"],

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Router, delete, get, post, put
+from litestar import Request, Router
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.operations import groups
+from overworld.api.http.routes.bind import route
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.groups import (
@@ -46,7 +46,7 @@ State = Annotated[int | None, Parameter(query="state", description="0-4.")]
 Cursor = Annotated[str, Parameter(query="cursor", description="From the previous page.")]
 
 
-@get("/group")
+@route(calls.LIST_GROUPS)
 async def list_groups(
     request: Req,
     ctx: CallContext,
@@ -62,83 +62,83 @@ async def list_groups(
     req = ListGroupsRequest(
         name=name, cursor=cursor, limit=limit, lang_tag=lang_tag, members=members, open=open
     )
-    return await ops.call("ListGroups", groups.list_groups, node_of(request), ctx, req)
+    return await calls.LIST_GROUPS.run(node_of(request), ctx, req)
 
 
-@post("/group", status_code=200)
+@route(calls.CREATE_GROUP)
 async def create_group(request: Req, ctx: CallContext, data: CreateGroupRequest) -> Group:
     """Create a group with the caller as its superadmin."""
-    return await ops.call("CreateGroup", groups.create_group, node_of(request), ctx, data)
+    return await calls.CREATE_GROUP.run(node_of(request), ctx, data)
 
 
-@put("/group/{group_id:str}", status_code=200)
+@route(calls.UPDATE_GROUP)
 async def update_group(request: Req, ctx: CallContext, group_id: str, data: UpdateGroupRequest) -> Empty:
     """Change a group's name, description, language, avatar or openness (superadmins, admins)."""
     req = msgspec.structs.replace(data, group_id=group_id)
-    return await ops.call("UpdateGroup", groups.update_group, node_of(request), ctx, req)
+    return await calls.UPDATE_GROUP.run(node_of(request), ctx, req)
 
 
-@delete("/group/{group_id:str}", status_code=200)
+@route(calls.DELETE_GROUP)
 async def delete_group(request: Req, ctx: CallContext, group_id: str) -> Empty:
     """Delete a group (superadmins)."""
     req = DeleteGroupRequest(group_id=group_id)
-    return await ops.call("DeleteGroup", groups.delete_group, node_of(request), ctx, req)
+    return await calls.DELETE_GROUP.run(node_of(request), ctx, req)
 
 
-@post("/group/{group_id:str}/join", status_code=200)
+@route(calls.JOIN_GROUP)
 async def join_group(request: Req, ctx: CallContext, group_id: str) -> Empty:
     """Join an open group, or ask to join a closed one."""
     req = JoinGroupRequest(group_id=group_id)
-    return await ops.call("JoinGroup", groups.join_group, node_of(request), ctx, req)
+    return await calls.JOIN_GROUP.run(node_of(request), ctx, req)
 
 
-@post("/group/{group_id:str}/leave", status_code=200)
+@route(calls.LEAVE_GROUP)
 async def leave_group(request: Req, ctx: CallContext, group_id: str) -> Empty:
     """Leave a group (not as its last superadmin), or withdraw a join request."""
     req = LeaveGroupRequest(group_id=group_id)
-    return await ops.call("LeaveGroup", groups.leave_group, node_of(request), ctx, req)
+    return await calls.LEAVE_GROUP.run(node_of(request), ctx, req)
 
 
-@post("/group/{group_id:str}/add", status_code=200)
+@route(calls.ADD_GROUP_USERS)
 async def add_group_users(request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None) -> Empty:
     """Add users, or accept their join requests (superadmins, admins)."""
     req = AddGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
-    return await ops.call("AddGroupUsers", groups.add_group_users, node_of(request), ctx, req)
+    return await calls.ADD_GROUP_USERS.run(node_of(request), ctx, req)
 
 
-@post("/group/{group_id:str}/kick", status_code=200)
+@route(calls.KICK_GROUP_USERS)
 async def kick_group_users(request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None) -> Empty:
     """Remove members or decline join requests (superadmins, admins)."""
     req = KickGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
-    return await ops.call("KickGroupUsers", groups.kick_group_users, node_of(request), ctx, req)
+    return await calls.KICK_GROUP_USERS.run(node_of(request), ctx, req)
 
 
-@post("/group/{group_id:str}/ban", status_code=200)
+@route(calls.BAN_GROUP_USERS)
 async def ban_group_users(request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None) -> Empty:
     """Remove members and keep them out (superadmins, admins)."""
     req = BanGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
-    return await ops.call("BanGroupUsers", groups.ban_group_users, node_of(request), ctx, req)
+    return await calls.BAN_GROUP_USERS.run(node_of(request), ctx, req)
 
 
-@post("/group/{group_id:str}/promote", status_code=200)
+@route(calls.PROMOTE_GROUP_USERS)
 async def promote_group_users(
     request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None
 ) -> Empty:
     """Move members one rank up (superadmins, admins)."""
     req = PromoteGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
-    return await ops.call("PromoteGroupUsers", groups.promote_group_users, node_of(request), ctx, req)
+    return await calls.PROMOTE_GROUP_USERS.run(node_of(request), ctx, req)
 
 
-@post("/group/{group_id:str}/demote", status_code=200)
+@route(calls.DEMOTE_GROUP_USERS)
 async def demote_group_users(
     request: Req, ctx: CallContext, group_id: str, user_ids: UserIds = None
 ) -> Empty:
     """Move members one rank down (superadmins, admins)."""
     req = DemoteGroupUsersRequest(group_id=group_id, user_ids=user_ids or [])
-    return await ops.call("DemoteGroupUsers", groups.demote_group_users, node_of(request), ctx, req)
+    return await calls.DEMOTE_GROUP_USERS.run(node_of(request), ctx, req)
 
 
-@get("/group/{group_id:str}/user")
+@route(calls.LIST_GROUP_USERS)
 async def list_group_users(
     request: Req,
     ctx: CallContext,
@@ -149,10 +149,10 @@ async def list_group_users(
 ) -> GroupUserList:
     """A group's users with their state; `limit` 1-100 (default 100)."""
     req = ListGroupUsersRequest(group_id=group_id, limit=limit, state=state_filter, cursor=cursor)
-    return await ops.call("ListGroupUsers", groups.list_group_users, node_of(request), ctx, req)
+    return await calls.LIST_GROUP_USERS.run(node_of(request), ctx, req)
 
 
-@get("/user/{user_id:str}/group")
+@route(calls.LIST_USER_GROUPS)
 async def list_user_groups(
     request: Req,
     ctx: CallContext,
@@ -163,11 +163,11 @@ async def list_user_groups(
 ) -> UserGroupList:
     """The groups of a user with its state in each; `limit` 1-100 (default 100)."""
     req = ListUserGroupsRequest(user_id=user_id, limit=limit, state=state_filter, cursor=cursor)
-    return await ops.call("ListUserGroups", groups.list_user_groups, node_of(request), ctx, req)
+    return await calls.LIST_USER_GROUPS.run(node_of(request), ctx, req)
 
 
 router = Router(
-    path="/v2",
+    path="/",
     route_handlers=[
         list_groups, create_group, update_group, delete_group, join_group, leave_group,
         add_group_users, kick_group_users, ban_group_users, promote_group_users, demote_group_users,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Router, delete, get, post, put
+from litestar import Request, Router
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.operations import leaderboards as lb
+from overworld.api.http.routes.bind import route
 from overworld.context import CallContext
 from overworld.protocol import leaderboards as w
 from overworld.protocol.base import Empty
@@ -25,23 +25,23 @@ Expiry = Annotated[
 OwnerIds = Annotated[list[str] | None, Parameter(query="owner_ids", default=None)]
 
 
-@post("/leaderboard/{leaderboard_id:str}", status_code=200)
+@route(calls.WRITE_LEADERBOARD_RECORD)
 async def write_leaderboard_record(
     request: Req, ctx: CallContext, leaderboard_id: str, data: w.LeaderboardRecordWrite
 ) -> w.LeaderboardRecord:
     """Submit a score; the record comes back with its rank."""
     req = w.WriteLeaderboardRecordRequest(leaderboard_id=leaderboard_id, record=data)
-    return await ops.call("WriteLeaderboardRecord", lb.write_leaderboard_record, node_of(request), ctx, req)
+    return await calls.WRITE_LEADERBOARD_RECORD.run(node_of(request), ctx, req)
 
 
-@delete("/leaderboard/{leaderboard_id:str}", status_code=200)
+@route(calls.DELETE_LEADERBOARD_RECORD)
 async def delete_leaderboard_record(request: Req, ctx: CallContext, leaderboard_id: str) -> Empty:
     """Delete the caller's record in the current period."""
     req = w.DeleteLeaderboardRecordRequest(leaderboard_id=leaderboard_id)
-    return await ops.call("DeleteLeaderboardRecord", lb.delete_leaderboard_record, node_of(request), ctx, req)
+    return await calls.DELETE_LEADERBOARD_RECORD.run(node_of(request), ctx, req)
 
 
-@get("/leaderboard/{leaderboard_id:str}")
+@route(calls.LIST_LEADERBOARD_RECORDS)
 async def list_leaderboard_records(
     request: Req,
     ctx: CallContext,
@@ -55,10 +55,10 @@ async def list_leaderboard_records(
     req = w.ListLeaderboardRecordsRequest(
         leaderboard_id=leaderboard_id, owner_ids=owner_ids or [], limit=limit, cursor=cursor, expiry=expiry
     )
-    return await ops.call("ListLeaderboardRecords", lb.list_leaderboard_records, node_of(request), ctx, req)
+    return await calls.LIST_LEADERBOARD_RECORDS.run(node_of(request), ctx, req)
 
 
-@get("/leaderboard/{leaderboard_id:str}/owner/{owner_id:str}")
+@route(calls.LIST_LEADERBOARD_RECORDS_AROUND_OWNER)
 async def list_leaderboard_records_around_owner(
     request: Req,
     ctx: CallContext,
@@ -72,16 +72,10 @@ async def list_leaderboard_records_around_owner(
     req = w.ListLeaderboardRecordsAroundOwnerRequest(
         leaderboard_id=leaderboard_id, owner_id=owner_id, limit=limit, cursor=cursor, expiry=expiry
     )
-    return await ops.call(
-        "ListLeaderboardRecordsAroundOwner",
-        lb.list_leaderboard_records_around_owner,
-        node_of(request),
-        ctx,
-        req,
-    )
+    return await calls.LIST_LEADERBOARD_RECORDS_AROUND_OWNER.run(node_of(request), ctx, req)
 
 
-@get("/leaderboard/{leaderboard_id:str}/periods")
+@route(calls.LIST_LEADERBOARD_PERIODS, path="/v2/leaderboard/{leaderboard_id:str}/periods")
 async def list_leaderboard_periods(
     request: Req,
     ctx: CallContext,
@@ -91,10 +85,10 @@ async def list_leaderboard_periods(
 ) -> w.LeaderboardPeriodList:
     """Overworld extension: the closed periods (seasons) of a board, newest first."""
     req = w.ListLeaderboardPeriodsRequest(leaderboard_id=leaderboard_id, limit=limit, before=before)
-    return await ops.call("ListLeaderboardPeriods", lb.list_leaderboard_periods, node_of(request), ctx, req)
+    return await calls.LIST_LEADERBOARD_PERIODS.run(node_of(request), ctx, req)
 
 
-@get("/tournament/{tournament_id:str}/periods")
+@route(calls.LIST_LEADERBOARD_PERIODS, path="/v2/tournament/{tournament_id:str}/periods")
 async def list_tournament_periods(
     request: Req,
     ctx: CallContext,
@@ -104,10 +98,10 @@ async def list_tournament_periods(
 ) -> w.LeaderboardPeriodList:
     """Overworld extension: the closed periods of a tournament, newest first."""
     req = w.ListLeaderboardPeriodsRequest(leaderboard_id=tournament_id, limit=limit, before=before)
-    return await ops.call("ListLeaderboardPeriods", lb.list_leaderboard_periods, node_of(request), ctx, req)
+    return await calls.LIST_LEADERBOARD_PERIODS.run(node_of(request), ctx, req)
 
 
-@get("/tournament")
+@route(calls.LIST_TOURNAMENTS)
 async def list_tournaments(
     request: Req,
     ctx: CallContext,
@@ -123,24 +117,24 @@ async def list_tournaments(
         category_start=category_start, category_end=category_end, start_time=start_time,
         end_time=end_time, limit=limit, cursor=cursor,
     )  # fmt: skip
-    return await ops.call("ListTournaments", lb.list_tournaments, node_of(request), ctx, req)
+    return await calls.LIST_TOURNAMENTS.run(node_of(request), ctx, req)
 
 
-@post("/tournament/{tournament_id:str}/join", status_code=200)
+@route(calls.JOIN_TOURNAMENT)
 async def join_tournament(request: Req, ctx: CallContext, tournament_id: str) -> Empty:
     """Join a tournament (needed before writing when it requires joins)."""
     req = w.JoinTournamentRequest(tournament_id=tournament_id)
-    return await ops.call("JoinTournament", lb.join_tournament, node_of(request), ctx, req)
+    return await calls.JOIN_TOURNAMENT.run(node_of(request), ctx, req)
 
 
 async def _write_tournament(
     request: Req, ctx: CallContext, tournament_id: str, data: w.LeaderboardRecordWrite
 ) -> w.LeaderboardRecord:
     req = w.WriteTournamentRecordRequest(tournament_id=tournament_id, record=data)
-    return await ops.call("WriteTournamentRecord", lb.write_tournament_record, node_of(request), ctx, req)
+    return await calls.WRITE_TOURNAMENT_RECORD.run(node_of(request), ctx, req)
 
 
-@put("/tournament/{tournament_id:str}", status_code=200)
+@route(calls.WRITE_TOURNAMENT_RECORD, "PUT")
 async def write_tournament_record(
     request: Req, ctx: CallContext, tournament_id: str, data: w.LeaderboardRecordWrite
 ) -> w.LeaderboardRecord:
@@ -148,7 +142,7 @@ async def write_tournament_record(
     return await _write_tournament(request, ctx, tournament_id, data)
 
 
-@post("/tournament/{tournament_id:str}", status_code=200)
+@route(calls.WRITE_TOURNAMENT_RECORD, "POST")
 async def write_tournament_record_post(
     request: Req, ctx: CallContext, tournament_id: str, data: w.LeaderboardRecordWrite
 ) -> w.LeaderboardRecord:
@@ -156,14 +150,14 @@ async def write_tournament_record_post(
     return await _write_tournament(request, ctx, tournament_id, data)
 
 
-@delete("/tournament/{tournament_id:str}", status_code=200)
+@route(calls.DELETE_TOURNAMENT_RECORD)
 async def delete_tournament_record(request: Req, ctx: CallContext, tournament_id: str) -> Empty:
     """Delete the caller's record in the current period."""
     req = w.DeleteTournamentRecordRequest(tournament_id=tournament_id)
-    return await ops.call("DeleteTournamentRecord", lb.delete_tournament_record, node_of(request), ctx, req)
+    return await calls.DELETE_TOURNAMENT_RECORD.run(node_of(request), ctx, req)
 
 
-@get("/tournament/{tournament_id:str}")
+@route(calls.LIST_TOURNAMENT_RECORDS)
 async def list_tournament_records(
     request: Req,
     ctx: CallContext,
@@ -177,10 +171,10 @@ async def list_tournament_records(
     req = w.ListTournamentRecordsRequest(
         tournament_id=tournament_id, owner_ids=owner_ids or [], limit=limit, cursor=cursor, expiry=expiry
     )
-    return await ops.call("ListTournamentRecords", lb.list_tournament_records, node_of(request), ctx, req)
+    return await calls.LIST_TOURNAMENT_RECORDS.run(node_of(request), ctx, req)
 
 
-@get("/tournament/{tournament_id:str}/owner/{owner_id:str}")
+@route(calls.LIST_TOURNAMENT_RECORDS_AROUND_OWNER)
 async def list_tournament_records_around_owner(
     request: Req,
     ctx: CallContext,
@@ -194,17 +188,11 @@ async def list_tournament_records_around_owner(
     req = w.ListTournamentRecordsAroundOwnerRequest(
         tournament_id=tournament_id, owner_id=owner_id, limit=limit, cursor=cursor, expiry=expiry
     )
-    return await ops.call(
-        "ListTournamentRecordsAroundOwner",
-        lb.list_tournament_records_around_owner,
-        node_of(request),
-        ctx,
-        req,
-    )
+    return await calls.LIST_TOURNAMENT_RECORDS_AROUND_OWNER.run(node_of(request), ctx, req)
 
 
 router = Router(
-    path="/v2",
+    path="/",
     route_handlers=[
         write_leaderboard_record, delete_leaderboard_record, list_leaderboard_records,
         list_leaderboard_records_around_owner, list_leaderboard_periods, list_tournament_periods,

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Router, get
+from litestar import Request, Router
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
+from overworld.api.http.routes.bind import route
 from overworld.context import CallContext
 from overworld.protocol.matches import ListMatchesRequest, MatchList
-from overworld.services import Services
 
 Req = Request[Any, Any, Any]
 
 
-async def list_matches_op(node: Services, ctx: CallContext, req: ListMatchesRequest) -> MatchList:
-    found = node.matches.list(
-        ctx.title.id, 1 if req.limit is None else req.limit, req.authoritative, req.label, req.min_size,
-        req.max_size, req.query,
-    )  # fmt: skip
-    return MatchList(matches=[m.wire() for m in found])
-
-
-@get("/match")
+@route(calls.LIST_MATCHES)
 async def list_matches(
     request: Req,
     ctx: CallContext,
@@ -46,11 +38,11 @@ async def list_matches(
         limit=limit, authoritative=authoritative, label=label, min_size=min_size, max_size=max_size,
         query=label_query,
     )  # fmt: skip
-    return await ops.call("ListMatches", list_matches_op, node_of(request), ctx, req)
+    return await calls.LIST_MATCHES.run(node_of(request), ctx, req)
 
 
 router = Router(
-    path="/v2",
+    path="/",
     route_handlers=[list_matches],
     dependencies={"ctx": Provide(session_context)},
     tags=["matches"],

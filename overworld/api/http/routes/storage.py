@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Router, get, post, put
+from litestar import Request, Router
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.operations import storage
+from overworld.api.http.routes.bind import route
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.storage import (
@@ -28,29 +28,29 @@ Limit = Annotated[int, Parameter(query="limit", default=1, description="Objects 
 Cursor = Annotated[str, Parameter(query="cursor", default="", description="From the previous page.")]
 
 
-@post("/storage", status_code=200)
+@route(calls.READ_STORAGE_OBJECTS)
 async def read_storage_objects(
     request: Req, ctx: CallContext, data: ReadStorageObjectsRequest
 ) -> StorageObjects:
     """Objects by collection, key and owner; those the caller may not read are left out."""
-    return await ops.call("ReadStorageObjects", storage.read_objects, node_of(request), ctx, data)
+    return await calls.READ_STORAGE_OBJECTS.run(node_of(request), ctx, data)
 
 
-@put("/storage", status_code=200)
+@route(calls.WRITE_STORAGE_OBJECTS)
 async def write_storage_objects(
     request: Req, ctx: CallContext, data: WriteStorageObjectsRequest
 ) -> StorageObjectAcks:
     """Write objects owned by the caller, all or none; versions make writes conditional."""
-    return await ops.call("WriteStorageObjects", storage.write_objects, node_of(request), ctx, data)
+    return await calls.WRITE_STORAGE_OBJECTS.run(node_of(request), ctx, data)
 
 
-@put("/storage/delete", status_code=200)
+@route(calls.DELETE_STORAGE_OBJECTS)
 async def delete_storage_objects(request: Req, ctx: CallContext, data: DeleteStorageObjectsRequest) -> Empty:
     """Delete the caller's objects, all or none; a version, when given, must match."""
-    return await ops.call("DeleteStorageObjects", storage.delete_objects, node_of(request), ctx, data)
+    return await calls.DELETE_STORAGE_OBJECTS.run(node_of(request), ctx, data)
 
 
-@get("/storage/{collection:str}")
+@route(calls.LIST_STORAGE_OBJECTS, path="/v2/storage/{collection:str}")
 async def list_storage_objects(
     request: Req,
     ctx: CallContext,
@@ -61,20 +61,20 @@ async def list_storage_objects(
 ) -> StorageObjectList:
     """A page of a collection: the given user's objects, or every public object."""
     req = ListStorageObjectsRequest(collection=collection, user_id=user_id, limit=limit, cursor=cursor)
-    return await ops.call("ListStorageObjects", storage.list_objects, node_of(request), ctx, req)
+    return await calls.LIST_STORAGE_OBJECTS.run(node_of(request), ctx, req)
 
 
-@get("/storage/{collection:str}/{user_id:str}")
+@route(calls.LIST_STORAGE_OBJECTS, path="/v2/storage/{collection:str}/{user_id:str}")
 async def list_user_storage_objects(
     request: Req, ctx: CallContext, collection: str, user_id: str, limit: Limit, cursor: Cursor
 ) -> StorageObjectList:
     """A page of one user's objects in a collection."""
     req = ListStorageObjectsRequest(collection=collection, user_id=user_id, limit=limit, cursor=cursor)
-    return await ops.call("ListStorageObjects", storage.list_objects, node_of(request), ctx, req)
+    return await calls.LIST_STORAGE_OBJECTS.run(node_of(request), ctx, req)
 
 
 router = Router(
-    path="/v2",
+    path="/",
     route_handlers=[
         read_storage_objects, write_storage_objects, delete_storage_objects,
         list_storage_objects, list_user_storage_objects,

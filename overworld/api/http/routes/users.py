@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, get
+from litestar import Request
 from litestar.di import Provide
 from litestar.params import Parameter
 
-from overworld.api import operations as ops
+from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
-from overworld.api.operations import accounts
+from overworld.api.http.routes.bind import route
 from overworld.context import CallContext
 from overworld.protocol.accounts import GetUsersRequest, Users
 
 
-@get("/v2/user", dependencies={"ctx": Provide(session_context)}, tags=["users"])
+@route(calls.GET_USERS, dependencies={"ctx": Provide(session_context)}, tags=["users"])
 async def get_users(
     request: Request[Any, Any, Any],
     ctx: CallContext,
@@ -25,7 +25,7 @@ async def get_users(
 ) -> Users:
     """Users by id and/or username (100 at most); unknown ones are left out."""
     req = GetUsersRequest(ids=ids or [], usernames=usernames or [], facebook_ids=facebook_ids or [])
-    return await ops.call("GetUsers", accounts.get_users, node_of(request), ctx, req)
+    return await calls.GET_USERS.run(node_of(request), ctx, req)
 
 
 ROUTES = [get_users]
