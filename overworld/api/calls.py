@@ -17,7 +17,7 @@ What is built from this registry:
 - the socket's dispatch table (`api.socket.dispatch.HANDLERS`): every `SocketCall` by its kind.
 
 Every transport runs a call with `Call.run` or `SocketCall.serve`, which apply the call's
-before/after hooks under its name. tests/test_calls.py checks that the routes, the fast path,
+before/after hooks under its name. tests/api/test_calls.py checks that the routes, the fast path,
 the socket and the `ServerApi` agree with the registry.
 
 RPCs (`/v2/rpc/{id}`, the socket's `rpc`) are not calls here: they run server code by id and have

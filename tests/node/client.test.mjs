@@ -1,6 +1,6 @@
 // Real-client tests: @heroiclabs/nakama-js against a live `overworld serve`.
 //
-// Run by tests/test_nakama_js.py, which starts the server (with the server code of
+// Run by tests/api/test_nakama_js.py, which starts the server (with the server code of
 // examples/runtime) and sets:
 //   OVERWORLD_URL_HOST, OVERWORLD_URL_PORT, OVERWORLD_SERVER_KEY, OVERWORLD_HTTP_KEY
 // By hand:  cd tests/node && npm ci && OVERWORLD_URL_HOST=127.0.0.1 OVERWORLD_URL_PORT=7350 \

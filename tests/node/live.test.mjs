@@ -1,7 +1,7 @@
 // Real-client tests of live events and remote config (Overworld's REST extension under
 // /v2/overworld, docs/live_events.md): nakama-js's socket receives the start and end
 // notifications, and a raw fetch with the session token reads the effective config.
-// Run by tests/test_nakama_js.py (see client.test.mjs for the environment it sets).
+// Run by tests/api/test_nakama_js.py (see client.test.mjs for the environment it sets).
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";

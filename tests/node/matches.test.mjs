@@ -1,5 +1,5 @@
 // Real-client tests of matches: @heroiclabs/nakama-js's socket against a live `overworld serve`
-// with examples/runtime (the "arena" authoritative match). Run by tests/test_nakama_js.py.
+// with examples/runtime (the "arena" authoritative match). Run by tests/api/test_nakama_js.py.
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";

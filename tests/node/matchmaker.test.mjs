@@ -1,6 +1,6 @@
 // Real-client tests of the matchmaker: @heroiclabs/nakama-js's socket (addMatchmaker,
 // onmatchmakermatched, removeMatchmaker, party matchmaking) against a live `overworld serve`.
-// Run by tests/test_nakama_js.py (see client.test.mjs for the environment).
+// Run by tests/api/test_nakama_js.py (see client.test.mjs for the environment).
 
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";

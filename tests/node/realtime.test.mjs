@@ -1,5 +1,5 @@
 // Real-client tests of the realtime socket: @heroiclabs/nakama-js's DefaultSocket against a live
-// `overworld serve`. Run by tests/test_nakama_js.py (see client.test.mjs for the environment);
+// `overworld serve`. Run by tests/api/test_nakama_js.py (see client.test.mjs for the environment);
 // Node 20 needs `--experimental-websocket` for the global WebSocket nakama-js uses.
 
 import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 // Real-client tests of friends and groups: @heroiclabs/nakama-js against a live `overworld serve`.
 //
-// Run by tests/test_nakama_js.py together with client.test.mjs (same environment variables:
+// Run by tests/api/test_nakama_js.py together with client.test.mjs (same environment variables:
 // OVERWORLD_URL_HOST, OVERWORLD_URL_PORT, OVERWORLD_SERVER_KEY). Expected statuses and error
 // codes are those of a real Nakama server; nakama-js throws the fetch Response on any non-2xx.
 

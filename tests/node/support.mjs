@@ -1,5 +1,5 @@
 // What the nakama-js socket tests share: the client for the live server named by the environment
-// (set by tests/test_nakama_js.py) and users with a connected socket whose callbacks are collected.
+// (set by tests/api/test_nakama_js.py) and users with a connected socket whose callbacks are collected.
 
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";

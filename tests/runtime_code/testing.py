@@ -1,4 +1,4 @@
-"""Server code used by tests/test_runtime.py on top of examples/runtime (copied in by the fixture)."""
+"""Server code used by tests/runtime/test_runtime.py on top of examples/runtime (copied in by the fixture)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ objects cost about 60-80 us per request, more than the operation itself for an a
 (see bench/README.md). The operations below are the ones game clients call most; here they are
 decoded with msgspec, authenticated with the same functions and run through the same calls (and
 so the same operations and hooks) as the Litestar routes, which still exist for the OpenAPI
-document and serve identical responses (tests/test_fastpath.py checks that).
+document and serve identical responses (tests/api/test_fastpath.py checks that).
 
 Which calls are served here, and at which paths, is the registry's (`fast=True` in
 overworld.api.calls); this module holds one adapter per such call (`@_adapts(calls.X)`: decode

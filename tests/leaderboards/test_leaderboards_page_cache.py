@@ -10,8 +10,8 @@ import pytest
 
 from overworld.config import Settings
 from overworld.runtime import ServerApi
+from tests.leaderboards.test_leaderboards_fastpath import _uid, both  # noqa: F401 - the fixture
 from tests.support import bearer, unique
-from tests.test_leaderboards_fastpath import _uid, both  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.anyio
 

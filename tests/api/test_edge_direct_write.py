@@ -4,7 +4,7 @@ In-process tests go through an ASGI transport, so only a live server exercises t
 writes status line, headers and body to uvicorn's transport in one go (`respond` in
 overworld/api/uvicorn_direct.py, which the edge's `_respond` calls under a tested uvicorn): the
 bytes on the wire, keep-alive, `Connection: close`, HTTP/1.0 and the request metrics. That the
-path is taken, and the same requests under an untested uvicorn: tests/test_uvicorn_adapter.py.
+path is taken, and the same requests under an untested uvicorn: tests/api/test_uvicorn_adapter.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from tests.support import basic, running_server, unique
 
-RUNTIME = Path(__file__).resolve().parent.parent / "examples" / "runtime"
+RUNTIME = Path(__file__).resolve().parents[2] / "examples" / "runtime"
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from overworld.node import Node
 from tests.realtime_support import Socket, authenticate, open_socket, serve_app
 from tests.support import basic, bearer, running_server, unique
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "examples" / "runtime"
 UNTESTED = "0.53.0"  # a uvicorn release outside the adapter's tested range
 

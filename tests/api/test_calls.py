@@ -29,7 +29,7 @@ from tests.realtime_support import authenticate, live_server, open_socket
 from tests.support import basic, bearer
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parents[1] / "overworld"
+ROOT = Path(__file__).resolve().parents[2] / "overworld"
 NOT_CALLS = {"/v2/rpc/{id:str}"}  # RPCs run server code by id, without hooks
 SOCKET_NOT_CALLS = {"ping", "rpc"}
 

@@ -13,8 +13,8 @@ from overworld.errors import InvalidArgument
 from overworld.leaderboards.service import ResetHook
 from overworld.node import Node
 from overworld.runtime import ServerApi
+from tests.leaderboards.test_leaderboards import players
 from tests.support import bearer, unique
-from tests.test_leaderboards import players
 
 pytestmark = pytest.mark.anyio
 
