@@ -7,11 +7,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.support import REDIS_URL, unique
+
+if TYPE_CHECKING:
+    from overworld.subsystems.pubsub import PubSub
 
 IMPLEMENTATIONS = ["embedded", "redis"]
 REDIS_SKIP = "Redis tests need OVERWORLD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)"
@@ -90,3 +93,26 @@ async def redis_space(name: str) -> AsyncIterator[RedisSpace]:
         yield space
     finally:
         await space.close()
+
+
+async def subscribed(bus: PubSub, publisher: PubSub, topic: str, handler: Callable[[bytes], object]) -> None:
+    """Subscribe `handler` to `topic` on a started bus and wait until it hears `publisher` (on
+    Redis a subscription made after start takes effect a moment later): the probe payloads it
+    heard meanwhile are not passed on to `handler`."""
+    probes: list[bytes] = []
+    live = False
+
+    def gate(payload: bytes) -> object:
+        if payload.startswith(b"probe:"):
+            probes.append(payload)
+            return None
+        return handler(payload) if live else None
+
+    bus.subscribe(topic, gate)
+    for n in range(int(10 / 0.05)):
+        await publisher.publish(topic, f"probe:{n}".encode())
+        if probes:
+            live = True
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the subscription to {topic!r} never took effect")

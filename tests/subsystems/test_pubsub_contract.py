@@ -24,6 +24,7 @@ from tests.subsystems.support import (
     redis_only,
     redis_space,
     skip_if_redis_only,
+    subscribed,
 )
 
 pytestmark = pytest.mark.anyio
@@ -95,29 +96,6 @@ def async_collector(into: list[bytes]) -> Callable[[bytes], Awaitable[None]]:
         into.append(payload)
 
     return handler
-
-
-async def subscribed(bus: PubSub, publisher: PubSub, topic: str, handler: Callable[[bytes], object]) -> None:
-    """Subscribe `handler` to `topic` on a started bus and wait until it hears `publisher` (on
-    Redis a subscription made after start takes effect a moment later): the probe payloads it
-    heard meanwhile are not passed on to `handler`."""
-    probes: list[bytes] = []
-    live = False
-
-    def gate(payload: bytes) -> object:
-        if payload.startswith(b"probe:"):
-            probes.append(payload)
-            return None
-        return handler(payload) if live else None
-
-    bus.subscribe(topic, gate)
-    for n in range(int(10 / 0.05)):
-        await publisher.publish(topic, f"probe:{n}".encode())
-        if probes:
-            live = True
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the subscription to {topic!r} never took effect")
 
 
 async def test_every_subscriber_on_every_node_gets_each_payload_in_publish_order(deployment):
