@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
-from overworld.realtime.streams import Mode, Stream
 from overworld.subsystems.presence import EmbeddedTracker, Presence, PresenceMeta, Tracker
+from overworld.subsystems.presence.base import Stream  # the interface's own stream type
 from overworld.subsystems.pubsub import Handler, PubSub
 from tests.subsystems.support import (
     IMPLEMENTATIONS,
@@ -31,6 +31,7 @@ from tests.subsystems.support import (
 
 pytestmark = pytest.mark.anyio
 HEARTBEAT_SEC = 0.1
+CHANNEL, PARTY = 2, 7  # stream modes (a stream is an opaque key to the tracker)
 Event = tuple[str, Presence]  # ("leave" | "join", presence), in the order a listener heard them
 
 
@@ -149,7 +150,7 @@ async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[Deployment
 
 
 def channel(name: str, title: str = "title-1") -> Stream:
-    return Stream(title, Mode.CHANNEL, name)
+    return Stream(title, CHANNEL, name)
 
 
 def presence(node: Tracker, stream: Stream, session: str, **meta: object) -> Presence:
@@ -271,7 +272,7 @@ async def test_untrack_removes_a_presence_everywhere(deployment):
 async def test_untrack_session_removes_every_presence_of_the_session(deployment):
     nodes = await deployment.nodes()
     origin = nodes[-1]
-    streams = [channel("a"), channel("b"), Stream("title-1", Mode.PARTY, "party-1", "", "node-x")]
+    streams = [channel("a"), channel("b"), Stream("title-1", PARTY, "party-1", "", "node-x")]
     gone = [presence(origin, s, "leaving") for s in streams]
     stays = [presence(origin, s, "staying") for s in streams]
     for p in [*gone, *stays]:
