@@ -62,12 +62,15 @@ class ClusterTracker(EmbeddedTracker):
         self._send({"k": "hello", "n": self.node})
 
     async def close(self) -> None:
-        self._flush()
-        self._send({"k": "bye", "n": self.node})
-        await self._outbox.close()
+        # The heartbeat stops first: one sent after the goodbye would make peers take this node
+        # for alive again (until `timeout_sec`), and one being published when the outbox is
+        # cancelled could hang its close (on Python 3.11 redis-py may lose that cancellation).
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._flush()
+        self._send({"k": "bye", "n": self.node})
+        await self._outbox.close()
 
     @property
     def peers(self) -> list[str]:
@@ -77,6 +80,10 @@ class ClusterTracker(EmbeddedTracker):
 
     def _changed(self, joins: list[Presence], leaves: list[tuple[Stream, str]]) -> None:
         self.store.apply(joins, leaves)
+        if leaves and self._pending_joins:
+            # Peers apply a diff's leaves before its joins: a leave of a presence joined since
+            # the last flush goes in the next diff, or the join would undo it there.
+            self._flush()
         self._pending_joins.extend(joins)
         self._pending_leaves.extend(leaves)
         if not self._flush_scheduled:

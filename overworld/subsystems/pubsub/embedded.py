@@ -4,7 +4,11 @@ import inspect
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 
+import structlog
+
 from overworld.subsystems.pubsub.base import Handler
+
+log = structlog.get_logger(__name__)
 
 
 class EmbeddedPubSub:
@@ -21,9 +25,14 @@ class EmbeddedPubSub:
 
     async def publish(self, topic: str, payload: bytes) -> None:
         for handler in list(self._handlers.get(topic, ())):
-            result = handler(payload)
-            if inspect.isawaitable(result):
-                await result
+            # As on Redis: a failing subscriber is logged, and neither keeps the payload from the
+            # other subscribers nor fails the publisher.
+            try:
+                result = handler(payload)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("pubsub handler failed", topic=topic)
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
         for topic, payload in messages:

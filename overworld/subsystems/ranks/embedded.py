@@ -23,6 +23,7 @@ class EmbeddedRankIndex:
 
     def __init__(self) -> None:
         self._periods: dict[str, _Period] = {}
+        self._built: set[str] = set()  # periods rebuilt (entries set into others do not count)
 
     def _period(self, key: str, descending: bool) -> _Period:
         period = self._periods.get(key)
@@ -40,6 +41,7 @@ class EmbeddedRankIndex:
             keys.append(packed)
         period.keys = SortedList(keys)
         self._periods[key] = period
+        self._built.add(key)
         return len(period.keys)
 
     async def set(
@@ -99,9 +101,10 @@ class EmbeddedRankIndex:
 
     async def drop(self, key: str) -> None:
         self._periods.pop(key, None)
+        self._built.discard(key)
 
     async def built(self, key: str) -> bool:
-        return key in self._periods
+        return key in self._built
 
     async def lock(self, key: str, owner: str, ttl_ms: int) -> bool:
         return True  # one process: nobody to coordinate with

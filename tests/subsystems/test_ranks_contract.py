@@ -1,5 +1,6 @@
-"""The rank index subsystem, embedded and on Redis: order, ties, generations, ranges, rebuilds.
-Every case is checked against a plain sort of the same entries."""
+"""The RankIndex contract (overworld/subsystems/ranks/base.py), run against the embedded index
+and the Redis one: order, ties, generations, ranges, rebuilds, periods. Every case is checked
+against a plain sort of the same entries."""
 
 from __future__ import annotations
 
@@ -11,32 +12,22 @@ import pytest
 
 from overworld.subsystems.ranks import EmbeddedRankIndex, RankIndex
 from overworld.subsystems.ranks.base import pack, unpack
+from tests.subsystems.support import IMPLEMENTATIONS, redis_space
 from tests.support import REDIS_URL, unique
 
 pytestmark = pytest.mark.anyio
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=IMPLEMENTATIONS)
 async def index(request: pytest.FixtureRequest) -> AsyncIterator[RankIndex]:
     if request.param == "embedded":
         yield EmbeddedRankIndex()
         return
-    if not REDIS_URL:
-        pytest.skip("Redis tests need OVERWORLD_TEST_REDIS_URL")
-    import redis.asyncio as aioredis
-
     from overworld.subsystems.ranks.redis import RedisRankIndex
 
-    client = aioredis.from_url(REDIS_URL)
-    prefix = unique("rktest")
-    try:
-        yield RedisRankIndex(client, prefix)
-    finally:
-        keys = [k async for k in client.scan_iter(f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+    async with redis_space("rktest") as space:
+        yield RedisRankIndex(space.client(), space.prefix())
 
 
 def expected_order(entries: dict[str, tuple[int, int]], descending: bool) -> list[str]:
@@ -95,6 +86,7 @@ async def test_an_older_generation_never_replaces_a_newer_one(index: RankIndex):
     # A late update with the generation before: ignored, rank unchanged.
     assert await index.set(key, True, a, 10, 0, 1) == 1
     assert await index.rank(key, a) == 1
+    assert await index.set(key, True, a, 10, 0, 2) == 1  # nor the same generation again
     assert await index.set(key, True, a, 10, 0, 3) == 2
 
 
@@ -163,3 +155,42 @@ async def test_a_lapsed_rebuild_lock_is_not_released_from_under_its_next_holder(
             await client_a.delete(*keys)
         await client_a.aclose()
         await client_b.aclose()
+
+
+async def test_only_a_rebuild_marks_a_period_built_and_drop_forgets_it(index: RankIndex):
+    key = unique("p")
+    a, b = owners(2)
+    # Entries set into a period that was never built (a write before its index was built)
+    # leave it unbuilt: it still has to be built from the database.
+    assert await index.set(key, True, a, 5, 0, 1) == 1
+    await index.delete(key, a)
+    assert await index.set(key, True, b, 5, 0, 1) == 1
+    assert not await index.built(key)
+    assert await index.rebuild(key, True, []) == 0  # an empty period is built too
+    assert await index.built(key) and await index.count(key) == 0 and await index.rank(key, b) == 0
+    assert await index.set(key, True, a, 5, 0, 1) == 1
+    await index.delete(key, a)  # its last entry gone: still built
+    assert await index.built(key)
+    await index.drop(key)
+    assert not await index.built(key)
+    await index.drop(key)  # twice: nothing to do
+
+
+async def test_ranges_and_lookups_at_the_edges(index: RankIndex):
+    key, never = unique("p"), unique("p")
+    entries = {o: (10 - i, 0) for i, o in enumerate(owners(5))}
+    for owner, (score, subscore) in entries.items():
+        await index.set(key, True, owner, score, subscore, 1)
+    order = expected_order(entries, True)
+    assert [e.owner_id for e in await index.range(key, True, -3, 2)] == order[:2]  # from rank 1
+    page = await index.range(key, True, 4, 100)  # up to the last
+    assert [(e.owner_id, e.rank) for e in page] == [(order[3], 4), (order[4], 5)]
+    assert await index.range(key, True, 6, 10) == []
+    assert await index.range(key, True, 3, 2) == []
+    assert await index.range(never, True, 1, 10) == []
+    assert await index.ranks(key, []) == {}
+    assert await index.ranks(never, order) == {}
+    assert await index.rank(never, order[0]) == 0 and await index.count(never) == 0
+    await index.delete(never, order[0])  # nothing to delete
+    await index.delete(key, owners(1)[0])
+    assert await index.count(key) == 5
