@@ -20,6 +20,7 @@ import structlog
 from prometheus_client import Counter
 
 from overworld.subsystems.pubsub.base import PubSub
+from overworld.subsystems.tasks import stop
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 500  # messages per publish_many
@@ -59,8 +60,7 @@ class Outbox:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout=seconds)
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        await stop(self._task)
 
     async def _run(self) -> None:
         queue = self._queue

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from overworld.subsystems.pubsub.base import Handler
+from overworld.subsystems.tasks import stop
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +33,7 @@ class RedisPubSub:
 
     async def close(self) -> None:
         if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop(self._task)
         if self._pubsub is not None:
             await self._pubsub.aclose()
 
