@@ -4,6 +4,8 @@ them."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from overworld.accounts.models import Account as AccountModel
 from overworld.accounts.models import User as UserModel
 from overworld.clock import rfc3339
@@ -13,6 +15,8 @@ from overworld.leaderboards.models import Period, Record, RecordList
 from overworld.leaderboards.tournaments import TournamentView
 from overworld.protocol import accounts, friends, groups, leaderboards, storage
 from overworld.storage.models import Ack, StoredObject
+
+Page = TypeVar("Page", bound=leaderboards.LeaderboardRecordList)
 
 
 def _int64(value: int) -> str:
@@ -93,17 +97,15 @@ def record(r: Record) -> leaderboards.LeaderboardRecord:
 
 
 def record_list(page: RecordList) -> leaderboards.LeaderboardRecordList:
-    return leaderboards.LeaderboardRecordList(
-        records=[record(r) for r in page.records],
-        owner_records=[record(r) for r in page.owner_records],
-        next_cursor=page.next_cursor,
-        prev_cursor=page.prev_cursor,
-        rank_count=_int64(page.rank_count),
-    )
+    return _record_page(leaderboards.LeaderboardRecordList, page)
 
 
 def tournament_record_list(page: RecordList) -> leaderboards.TournamentRecordList:
-    return leaderboards.TournamentRecordList(
+    return _record_page(leaderboards.TournamentRecordList, page)
+
+
+def _record_page(kind: type[Page], page: RecordList) -> Page:
+    return kind(
         records=[record(r) for r in page.records],
         owner_records=[record(r) for r in page.owner_records],
         next_cursor=page.next_cursor,

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
@@ -116,3 +116,33 @@ async def subscribed(bus: PubSub, publisher: PubSub, topic: str, handler: Callab
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the subscription to {topic!r} never took effect")
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+D = TypeVar("D", bound=Closable)
+
+
+@asynccontextmanager
+async def deployed(
+    request: pytest.FixtureRequest, make: Callable[[RedisSpace | None], D], name: str
+) -> AsyncIterator[D]:
+    """The deployment a parametrised `deployment` fixture yields: `make(None)` for the embedded
+    parameter (skipping tests marked Redis-only), `make(space)` on this test's own Redis
+    keyspace for the Redis one; closed afterwards either way."""
+    if request.param == "embedded":
+        skip_if_redis_only(request)
+        embedded = make(None)
+        try:
+            yield embedded
+        finally:
+            await embedded.close()
+        return
+    async with redis_space(name) as space:
+        running = make(space)
+        try:
+            yield running
+        finally:
+            await running.close()

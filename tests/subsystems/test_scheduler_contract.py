@@ -23,9 +23,8 @@ from overworld.subsystems.scheduler import Cron, CronError, EmbeddedScheduler, S
 from tests.subsystems.support import (
     IMPLEMENTATIONS,
     RedisSpace,
+    deployed,
     redis_only,
-    redis_space,
-    skip_if_redis_only,
 )
 
 pytestmark = pytest.mark.anyio
@@ -126,20 +125,8 @@ class Deployment:
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[Deployment]:
-    if request.param == "embedded":
-        skip_if_redis_only(request)
-        embedded = Deployment(None)
-        try:
-            yield embedded
-        finally:
-            await embedded.close()
-        return
-    async with redis_space("sctest") as space:
-        running = Deployment(space)
-        try:
-            yield running
-        finally:
-            await running.close()
+    async with deployed(request, Deployment, "sctest") as running:
+        yield running
 
 
 @pytest.fixture

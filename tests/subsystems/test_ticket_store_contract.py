@@ -25,9 +25,8 @@ from overworld.query import parse
 from tests.subsystems.support import (
     IMPLEMENTATIONS,
     RedisSpace,
+    deployed,
     redis_only,
-    redis_space,
-    skip_if_redis_only,
 )
 
 pytestmark = pytest.mark.anyio
@@ -64,20 +63,8 @@ class Deployment:
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[Deployment]:
-    if request.param == "embedded":
-        skip_if_redis_only(request)
-        embedded = Deployment(None)
-        try:
-            yield embedded
-        finally:
-            await embedded.close()
-        return
-    async with redis_space("mmtest") as space:
-        running = Deployment(space)
-        try:
-            yield running
-        finally:
-            await running.close()
+    async with deployed(request, Deployment, "mmtest") as running:
+        yield running
 
 
 def ticket(owner: str, title_id: str = TITLE, players: int = 1, **changes: Any) -> Ticket:

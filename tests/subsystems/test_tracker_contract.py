@@ -22,10 +22,9 @@ from overworld.subsystems.pubsub import Handler, PubSub
 from tests.subsystems.support import (
     IMPLEMENTATIONS,
     RedisSpace,
+    deployed,
     eventually,
     redis_only,
-    redis_space,
-    skip_if_redis_only,
     subscribed,
 )
 
@@ -133,20 +132,8 @@ class Deployment:
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 async def deployment(request: pytest.FixtureRequest) -> AsyncIterator[Deployment]:
-    if request.param == "embedded":
-        skip_if_redis_only(request)
-        embedded = Deployment(None)
-        try:
-            yield embedded
-        finally:
-            await embedded.close()
-        return
-    async with redis_space("prtest") as space:
-        running = Deployment(space)
-        try:
-            yield running
-        finally:
-            await running.close()
+    async with deployed(request, Deployment, "prtest") as running:
+        yield running
 
 
 def channel(name: str, title: str = "title-1") -> Stream:
