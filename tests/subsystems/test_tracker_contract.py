@@ -347,9 +347,11 @@ async def test_a_node_changes_only_its_own_presences(deployment):
     assert b.track(of_a) is False  # already there, on another node
     assert b.update(lobby, "sa", PresenceMeta("taken over")) is False
     assert b.untrack(lobby, "sa") is False
+    b.untrack_session("sa")  # a's session: not b's to end
     b.untrack_stream(lobby)  # only b's own presences leave
     await everywhere([a, b], lobby, {of_a})
     assert a.get(lobby, "sa") == of_a
+    assert b.get(lobby, "sa") == of_a
 
 
 @redis_only("the embedded tracker is its deployment's only node: no node can join it")

@@ -46,9 +46,14 @@ class EmbeddedTracker:
         return True
 
     def untrack_session(self, session_id: str) -> None:
-        streams = self.store.streams_of(session_id)
-        if streams:
-            self._changed([], [(s, session_id) for s in streams])
+        # Only this node's presences: a peer's session is the peer's to end (as untrack does).
+        leaves = [
+            (s, session_id)
+            for s in self.store.streams_of(session_id)
+            if (p := self.store.get(s, session_id)) is not None and p.node == self.node
+        ]
+        if leaves:
+            self._changed([], leaves)
 
     def untrack_stream(self, stream: Stream) -> None:
         local = [(stream, p.session_id) for p in self.store.presences(stream) if p.node == self.node]
