@@ -60,9 +60,11 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class NodeIdentity:
-    """Who this process is. `name`: the configured node name (or the host name), shown to server
-    code; `id`: unique per process start, without dots (party and match ids are "<uuid>.<id>"),
-    used wherever nodes must be told apart (presences, the matchmaker's lease)."""
+    """Who this process is. `name`: the configured node name, or the host name (the leaderboards'
+    reset claims and hook contexts); `id`: unique per process start, without dots (party and match
+    ids are "<uuid>.<id>"), wherever nodes must be told apart (presences, the matchmaker's lease
+    and hook contexts). Server code's RPC, event and cron contexts still show the `node_name`
+    setting as it is, as before."""
 
     name: str
     id: str
@@ -85,11 +87,11 @@ class Subsystems:
     tickets: TicketStore
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Node(Services):
     """The services plus their life cycle: `start` builds and starts them, `close` stops them."""
 
-    identity: NodeIdentity | None = None
+    identity: NodeIdentity
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     @classmethod
@@ -125,8 +127,8 @@ class Node(Services):
             stack.push_async_callback(redis.aclose)
             await redis.ping()
         sub = _subsystems(settings, identity, redis)
+        stack.push_async_callback(sub.pubsub.close)  # registered first: start may fail half-way
         await sub.pubsub.start()
-        stack.push_async_callback(sub.pubsub.close)
 
         # -- the services, each built once with what it uses ---------------------------------------
         titles = TitleService(db)
@@ -211,19 +213,21 @@ class Node(Services):
         social.connect(notifications, friends, groups)
         titles.on_added(runtime.add_title)
 
-        # -- start, in dependency order; each close is registered as its part starts ----------------
+        # -- start, in dependency order; each close is registered as its part starts (before, where
+        # a start can fail half-way), so they run newest first: the leaderboards' background resets
+        # (server-code hooks) end before the runtime closes, the matches before the hub -------------
         await revocations.start()
         stack.push_async_callback(revocations.close)
         await accounts.start()
-        await leaderboards.start()
-        stack.push_async_callback(leaderboards.close)
         stack.push_async_callback(runtime.close)
+        stack.push_async_callback(leaderboards.close)
+        await leaderboards.start()
         await runtime.load(settings.runtime_path, titles.all())
-        await hub.start()
         stack.push_async_callback(hub.close)
+        await hub.start()
         await notifications.start()
-        await matches.start()
         stack.push_async_callback(matches.close)
+        await matches.start()
         await matchmaker.start()
         stack.push_async_callback(matchmaker.close)
         if settings.runtime_reload:
@@ -233,8 +237,8 @@ class Node(Services):
         await leaderboards.catch_up()
         await tournaments.start()
         stack.push_async_callback(tournaments.close)
-        await live_events.start([t.id for t in titles.all()])
         stack.push_async_callback(live_events.close)
+        await live_events.start([t.id for t in titles.all()])
         return cls(
             settings=settings, db=db, pubsub=sub.pubsub, counters=sub.counters, scheduler=sub.scheduler,
             titles=titles, revocations=revocations, sessions=sessions, accounts=accounts,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Services:
     settings: Settings
     db: Database

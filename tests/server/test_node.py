@@ -72,3 +72,30 @@ def test_the_node_identity_is_computed_once_and_unique_per_process_start(setting
     assert first.name == second.name == "eu.west-1"
     assert first.id != second.id
     assert first.id.startswith("eu_west-1-") and "." not in first.id
+
+
+async def test_close_runs_newest_first_so_nothing_is_used_after_it_closed(settings: Settings, monkeypatch):
+    # The leaderboards' background resets run server-code hooks: they must end before the runtime
+    # (server modules, its HTTP client) closes; matches close before the hub, the hub before pub/sub.
+    from overworld.leaderboards.service import LeaderboardService
+    from overworld.realtime.hub import Hub
+    from overworld.runtime.runtime import Runtime
+    from overworld.subsystems.pubsub.embedded import EmbeddedPubSub
+
+    closed: list[str] = []
+    for name, cls in (
+        ("leaderboards", LeaderboardService), ("runtime", Runtime), ("matches", MatchService),
+        ("hub", Hub), ("pubsub", EmbeddedPubSub),
+    ):  # fmt: skip
+        original = cls.close
+
+        async def recorded(self: object, *args: object, _name: str = name, _close: object = original) -> None:
+            closed.append(_name)
+            await _close(self, *args)  # type: ignore[operator]
+
+        monkeypatch.setattr(cls, "close", recorded)
+    node = await Node.start(settings)
+    await node.close()
+    assert sorted(closed) == ["hub", "leaderboards", "matches", "pubsub", "runtime"]
+    assert closed.index("matches") < closed.index("hub") < closed.index("pubsub")
+    assert closed.index("leaderboards") < closed.index("runtime")
