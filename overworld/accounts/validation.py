@@ -89,9 +89,8 @@ def lang_tag(value: str) -> str:
 
 
 def avatar_url(value: str) -> str:
+    """Any text up to 512 characters, as Nakama stores it (a URL, a built-in avatar's name...)."""
     text_field("avatar url", value, 512)
-    if value and not value.startswith(("http://", "https://")):
-        raise InvalidArgument("Invalid avatar url, must be an http or https URL.")
     return value
 
 

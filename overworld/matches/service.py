@@ -466,7 +466,11 @@ class MatchService:
         query: str | None = None,
     ) -> list[MatchInfo]:
         """Nakama's ListMatches: relayed and/or authoritative matches of the title, filtered by
-        exact label or by a query on the label (authoritative only) and by size (players)."""
+        exact label or by a query on the label (authoritative only) and by size (players). With a
+        query the label is ignored, as in Nakama (its clients send an empty `label=` with every
+        query)."""
+        if query:
+            label = None
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
             raise InvalidArgument("Invalid limit - limit must be between 1 and 100.")
         if label is not None and authoritative is False:

@@ -104,6 +104,7 @@ class Envelope(Message):
     channel_message_update: ChannelMessageUpdate | None = None
     channel_message_remove: ChannelMessageRemove | None = None
     ping: Ping | None = None
+    pong: Ping | None = None  # a client's answer to the server's ping: accepted, nothing sent back
     rpc: Rpc | None = None
     status_follow: StatusFollow | None = None
     status_unfollow: StatusUnfollow | None = None

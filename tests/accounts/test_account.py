@@ -53,7 +53,7 @@ async def test_update_account_and_read_back(client, api: Api):
         ("username", "has\ttab"),
         ("username", "x" * 129),
         ("display_name", "x" * 256),
-        ("avatar_url", "ftp://nope"),
+        ("avatar_url", "x" * 513),
         ("lang_tag", "not a tag!"),
         ("timezone", "x" * 256),
     ],
@@ -67,6 +67,15 @@ async def test_update_account_rejects_bad_fields_and_changes_nothing(client, api
     )
     assert response.status_code == 400 and response.json()["code"] == 3
     assert (await client.get("/v2/account", headers=headers)).json() == before
+
+
+@pytest.mark.parametrize("avatar", ["avatar_07", "ftp://example.com/a.png", "x" * 512])
+async def test_avatar_url_takes_any_text_up_to_nakamas_limit(client, api: Api, avatar):
+    # Nakama stores what it is given (games often name a built-in avatar rather than a URL).
+    headers = bearer((await api.device())["token"])
+    response = await client.put("/v2/account", json={"avatar_url": avatar}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert (await client.get("/v2/account", headers=headers)).json()["user"]["avatar_url"] == avatar
 
 
 async def test_username_must_stay_unique(client, api: Api):

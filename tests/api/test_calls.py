@@ -31,7 +31,7 @@ from tests.support import basic, bearer
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2] / "overworld"
 NOT_CALLS = {"/v2/rpc/{id:str}"}  # RPCs run server code by id, without hooks
-SOCKET_NOT_CALLS = {"ping", "rpc"}
+SOCKET_NOT_CALLS = {"ping", "pong", "rpc"}
 
 
 def _served_routes() -> dict[tuple[str, str], Any]:

@@ -289,6 +289,8 @@ async def test_authoritative_lifecycle_join_rejection_loop_signal_kick_and_listi
 
         assert set(await ids(limit=10, authoritative="true")) == {match_id, other}
         assert await ids(limit=10, query="+label.mode:ranked") == [match_id]
+        # nakama-js sends an empty label with every query: the query decides.
+        assert await ids(limit=10, query="+label.mode:ranked", label="") == [match_id]
         assert await ids(limit=10, query="+label.level:>=5") == [match_id]
         assert await ids(limit=10, query="-label.mode:ranked") == [other]
         assert await ids(limit=10, authoritative="true", min_size=1) == [match_id]

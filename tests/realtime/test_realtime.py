@@ -54,6 +54,10 @@ async def test_ping_pong_and_cid_correlation(host, node):
     replies = await asyncio.gather(*(sock.request("ping") for _ in range(5)))
     assert all(r == {"cid": r["cid"], "pong": {}} for r in replies)
     assert len({r["cid"] for r in replies}) == 5
+    # A client's pong is accepted silently: no error, no reply, the socket stays open.
+    await sock.send_raw('{"pong": {}}')
+    await sock.no_push("error")
+    assert (await sock.request("ping"))["pong"] == {}
     await sock.close()
 
 

@@ -59,10 +59,15 @@ async def _rpc(node: Services, conn: Connection, msg: rt.Rpc) -> Reply:
     return "rpc", rt.Rpc(id=msg.id, payload=payload)
 
 
-# Every API call of the socket, by its message kind (overworld.api.calls), and the two messages
-# that are not API calls: ping, and rpc (server code's functions, which have no hooks).
+async def _pong(node: Services, conn: Connection, msg: rt.Ping) -> Reply:
+    return None  # Nakama's clients answer server pings at the protocol level or with a pong
+
+
+# Every API call of the socket, by its message kind (overworld.api.calls), and the messages that
+# are not API calls: ping and pong, and rpc (server code's functions, which have no hooks).
 HANDLERS: dict[str, Handler] = {
     "ping": _ping,
+    "pong": _pong,
     "rpc": _rpc,
     **{call.kind: call.serve for call in SOCKET_CALLS},
 }
