@@ -10,6 +10,6 @@ def init(ctx: InitContext, nk: ServerApi, initializer: Initializer) -> None:
         if request.account.id.startswith("banned-"):
             nk.metrics_counter_add("banned_logins")
             raise PermissionDenied("This device is banned.")
-        return request  # returning None would also keep the request as it is
+        return request  # returning None would reject every call (404), as in Nakama
 
     initializer.register_before("AuthenticateDevice", reject_banned)

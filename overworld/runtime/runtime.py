@@ -29,7 +29,7 @@ from prometheus_client import Counter
 
 from overworld.clock import now_ms
 from overworld.context import CallContext, CronContext, Event, EventContext, InitContext, RpcContext
-from overworld.errors import ApiError, Code
+from overworld.errors import ApiError, Code, NotFound
 from overworld.runtime.hooks import AfterHook, BeforeHook, Hooks
 from overworld.runtime.initializer import Initializer
 from overworld.runtime.loader import LoadedCode, LoadedModule, RuntimeLoadError, import_code, load_error
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 INTERNAL = "Internal server error"
 DEADLINE = "Deadline exceeded"
+DISABLED = "Requested resource was not found."  # Nakama's answer when a before hook returns nothing
 RPC_CALLS = Counter("overworld_rpc_calls_total", "RPC calls by id and result", ["rpc", "code"])
 
 
@@ -260,7 +261,10 @@ class Runtime:
 
         async def before(ctx: CallContext, request: Any) -> Any:
             result = await self._guarded(fn, (ctx, request), "before hook", call, name, ctx.title.name)
-            return request if result is None else result
+            if result is None:  # as in Nakama: the hook disabled the call
+                log.warning("before hook rejected the call", call=call, module=name, title=ctx.title.name)
+                raise NotFound(DISABLED)
+            return result
 
         into.before.append((call, before))
 

@@ -8,6 +8,7 @@ import asyncio
 import json
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -19,6 +20,7 @@ from overworld.config import Settings, load_settings
 from overworld.errors import InvalidArgument, NotFound
 from overworld.node import Node
 from overworld.runtime import SYSTEM_USER, HttpRequestError, ObjectWrite, RuntimeLoadError, ServerApi
+from overworld.runtime.runtime import DISABLED
 from tests.support import ROOT, basic, bearer, running_server, unique
 
 pytestmark = pytest.mark.anyio
@@ -319,6 +321,14 @@ async def test_module_before_hook_changes_a_call(client, api):
     await client.put("/v2/account", json={"display_name": "quiet name"}, headers=token)
     account = (await client.get("/v2/account", headers=token)).json()
     assert account["user"]["display_name"] == "QUIET NAME"
+
+
+async def test_a_before_hook_returning_none_turns_the_call_off_as_in_nakama(client, api):
+    token = bearer((await session(api))["token"])
+    response = await client.request("DELETE", "/v2/friend", params={"ids": str(uuid.uuid4())}, headers=token)
+    assert response.status_code == 404
+    assert response.json() == {"error": DISABLED, "code": 5, "message": DISABLED}
+    assert (await client.get("/v2/friend", headers=token)).status_code == 200  # other calls run
 
 
 async def test_a_crashing_hook_is_an_internal_error_without_details(client, api):

@@ -41,6 +41,7 @@ def init(ctx, nk, initializer):
     def ban(ctx, request):
         if request.account.id.startswith("{version}-banned-"):
             raise PermissionDenied("banned by {version}")
+        return request
 
     @initializer.cron("{version}_job", "@hourly")
     def job(ctx, nk):

@@ -87,11 +87,17 @@ def init(ctx: InitContext, nk: ServerApi, initializer: Initializer) -> None:
         found = await nk.storage_read([wanted])
         return json.dumps([obj.value for obj in found])
 
-    def shout(call: CallContext, request: Any) -> None:
+    def shout(call: CallContext, request: Any) -> Any:
         if request.display_name:
-            request.display_name = request.display_name.upper()  # changed in place; None keeps it
+            request.display_name = request.display_name.upper()  # changed in place
+        return request
 
     initializer.register_before("UpdateAccount", shout)
+
+    def disabled(call: CallContext, request: Any) -> None:
+        return None  # as in Nakama: the call is turned off for clients
+
+    initializer.register_before("DeleteFriends", disabled)
 
     async def explode(call: CallContext, request: Any) -> Any:
         if request.id.startswith("explode"):
