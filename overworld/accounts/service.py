@@ -164,16 +164,16 @@ class AccountService:
         username: str = "",
         address: str | None = None,
     ) -> AuthResult:
+        """Sign up or log in by email and password. Without an email, as in Nakama, a log-in by
+        `username` and password (never a sign-up: `create` is ignored)."""
+        if not email:
+            return await self._username_login(title, username, password, address)
         email = check.email(email)
         password = check.password(password)
         await self._lockout.check(title.id, email, address)
         row = await self._store.by_email(title.id, email)
         if row is not None:
-            if row["password"] is None or not await self._passwords.verify(bytes(row["password"]), password):
-                await self._lockout.failed(title.id, email, address)
-                raise Unauthenticated(BAD_CREDENTIALS)
-            await self._lockout.succeeded(title.id, email)
-            return self._existing(row)
+            return await self._password_login(title, row, password, email, address)
         if not create:
             await self._lockout.failed(title.id, email, address)
             raise NotFound(NOT_FOUND)
@@ -182,6 +182,30 @@ class AccountService:
             return await self._create(title, username, email=email, password=hashed)
         except _IdentifierTaken:
             raise AlreadyExists("Email address is already in use.") from None
+
+    async def _username_login(
+        self, title: Title, username: str, password: str, address: str | None
+    ) -> AuthResult:
+        password = check.password(password)
+        if not username:
+            raise InvalidArgument("Username is required when email address is not supplied.")
+        username = check.username(username)
+        account = f"username:{username}"  # the lockout's key for this account ("@" marks emails)
+        await self._lockout.check(title.id, account, address)
+        row = await self._store.by_username(title.id, username)
+        if row is None:
+            await self._lockout.failed(title.id, account, address)
+            raise NotFound(NOT_FOUND)
+        return await self._password_login(title, row, password, account, address)
+
+    async def _password_login(
+        self, title: Title, row: Row, password: str, account: str, address: str | None
+    ) -> AuthResult:
+        if row["password"] is None or not await self._passwords.verify(bytes(row["password"]), password):
+            await self._lockout.failed(title.id, account, address)
+            raise Unauthenticated(BAD_CREDENTIALS)
+        await self._lockout.succeeded(title.id, account)
+        return self._existing(row)
 
     def _existing(self, row: Row) -> AuthResult:
         if row["disable_time"]:

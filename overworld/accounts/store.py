@@ -64,6 +64,13 @@ class AccountStore:
             email,
         )
 
+    async def by_username(self, title_id: str, username: str) -> Row | None:
+        return await self._db.fetchrow(
+            "SELECT id, username, disable_time, password FROM users WHERE title_id = $1 AND username = $2",
+            title_id,
+            username,
+        )
+
     async def by_custom_id(self, title_id: str, custom_id: str) -> Row | None:
         return await self._db.fetchrow(
             "SELECT id, username, disable_time FROM users WHERE title_id = $1 AND custom_id = $2",

@@ -156,6 +156,44 @@ async def test_email_signup_login_and_wrong_password(client, server_key):
     assert wrong.json()["message"] == "Invalid credentials."
 
 
+async def test_email_authentication_without_an_email_logs_in_by_username(client, server_key):
+    # As in Nakama: no email, a username and the password log in; never a sign-up.
+    name = unique("player")
+    email = f"{unique('u')}@example.com"
+    signup = await client.post(
+        "/v2/account/authenticate/email",
+        params={"username": name},
+        json={"email": email, "password": "correct horse"},
+        headers=basic(server_key),
+    )
+    assert signup.status_code == 200
+
+    async def login(username: str | None, password: str, **params: str) -> tuple[int, dict[str, object]]:
+        query = {**params, **({"username": username} if username is not None else {})}
+        response = await client.post(
+            "/v2/account/authenticate/email",
+            params=query,
+            json={"email": "", "password": password},
+            headers=basic(server_key),
+        )
+        return response.status_code, response.json()
+
+    status, body = await login(name, "correct horse", create="true")
+    assert status == 200 and "created" not in body
+    assert claims(str(body["token"]))["uid"] == claims(signup.json()["token"])["uid"]
+    assert await login(None, "correct horse") == (
+        400,
+        {"error": "Username is required when email address is not supplied.", "code": 3,
+         "message": "Username is required when email address is not supplied."},
+    )  # fmt: skip
+    status, body = await login(name, "wrong horse")
+    assert status == 401 and body["message"] == "Invalid credentials."
+    status, body = await login(unique("nobody"), "correct horse", create="true")
+    assert status == 404 and body["message"] == "User account not found."
+    status, body = await login(name, "short")
+    assert status == 400 and body["message"] == "Password must be at least 8 characters long."
+
+
 async def test_repeated_failures_lock_the_account_out(client, server_key, node):
     email = f"{unique('lock')}@example.com"
     good = {"email": email, "password": "the right one"}
