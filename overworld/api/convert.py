@@ -27,7 +27,8 @@ def _seconds(ms: int) -> str:
     return rfc3339(ms - ms % 1000) if ms else ""
 
 
-def user(u: UserModel) -> accounts.User:
+def user(u: UserModel, online: bool = False) -> accounts.User:
+    """`online`: whether the user has a socket open (the hub knows; the domain object does not)."""
     return accounts.User(
         id=u.id,
         username=u.username,
@@ -37,7 +38,7 @@ def user(u: UserModel) -> accounts.User:
         location=u.location,
         timezone=u.timezone,
         metadata=u.metadata,
-        online=u.online,
+        online=online,
         edge_count=u.edge_count,
         create_time=rfc3339(u.create_time),
         update_time=rfc3339(u.update_time),
@@ -56,9 +57,9 @@ def account(a: AccountModel) -> accounts.Account:
     )
 
 
-def friend(f: FriendModel) -> friends.Friend:
+def friend(f: FriendModel, online: bool = False) -> friends.Friend:
     return friends.Friend(
-        user=user(f.user), state=f.state, update_time=rfc3339(f.update_time), metadata=f.metadata
+        user=user(f.user, online), state=f.state, update_time=rfc3339(f.update_time), metadata=f.metadata
     )
 
 

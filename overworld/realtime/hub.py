@@ -130,6 +130,11 @@ class Hub:
         if not self.tracker.update(stream, conn.id, meta):
             self.tracker.track(Presence(stream, conn.id, conn.user_id, self.node, meta))
 
+    def with_sockets(self, title_id: str, user_ids: list[str]) -> set[str]:
+        """Which of the users have at least one socket open, on any node (`online` in the users
+        that GetUsers, ListFriends and ListGroupUsers return, as Nakama sets it)."""
+        return {u for u in user_ids if self.tracker.count(notifications_stream(title_id, u))}
+
     def online(self, title_id: str, user_ids: list[str]) -> set[str]:
         """Which of the users have at least one socket that appears online, on any node."""
         return {u for u in user_ids if self.tracker.count(status_stream(title_id, u))}

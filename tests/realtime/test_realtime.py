@@ -481,3 +481,42 @@ async def test_friend_requests_notify_and_group_channels_need_membership(host, n
     assert channel["id"] == f"3.{group_id}.." and channel["group_id"] == group_id
     await alice.close()
     await bob.close()
+
+
+# -- online in users, friends and group members ---------------------------------------------------
+
+
+async def test_online_tells_whether_a_user_has_a_socket_open(host, node):
+    alice = await _user(host, node)  # connected (not appearing online: connected is enough)
+    bob = await authenticate(host, node.default_title.server_key)  # no socket
+    carol = await authenticate(host, node.default_title.server_key)
+    ids = [alice.session["user_id"], bob["user_id"]]
+    async with httpx.AsyncClient(base_url=f"http://{host}") as http:
+        h = bearer(carol["token"])
+
+        async def online_of(path: str, key: str, **params: object) -> dict[str, bool]:
+            response = await http.get(path, params=params, headers=h)
+            assert response.status_code == 200, response.text
+            entries = response.json().get(key, [])
+            users = [e.get("user", e) for e in entries]
+            return {u["id"]: u.get("online", False) for u in users if u["id"] in ids}
+
+        assert await online_of("/v2/user", "users", ids=ids) == {ids[0]: True, ids[1]: False}
+        for friend in ids:
+            await http.post("/v2/friend", params={"ids": friend}, headers=h)
+        assert await online_of("/v2/friend", "friends") == {ids[0]: True, ids[1]: False}
+        group = (
+            await http.post("/v2/group", json={"name": str(uuid.uuid4()), "open": True}, headers=h)
+        ).json()
+        await http.post(f"/v2/group/{group['id']}/add", params={"user_ids": ids}, headers=h)
+        assert await online_of(f"/v2/group/{group['id']}/user", "group_users") == {
+            ids[0]: True,
+            ids[1]: False,
+        }
+
+        await alice.close()
+        for _ in range(100):  # the socket's presence leaves as it closes
+            if await online_of("/v2/user", "users", ids=ids) == {ids[0]: False, ids[1]: False}:
+                break
+            await asyncio.sleep(0.02)
+        assert await online_of("/v2/user", "users", ids=ids) == {ids[0]: False, ids[1]: False}

@@ -118,4 +118,5 @@ async def unlink_custom(node: Services, ctx: CallContext, req: wire.AccountCusto
 
 async def get_users(node: Services, ctx: CallContext, req: wire.GetUsersRequest) -> wire.Users:
     found = await node.accounts.get_users(ctx.title, req.ids, req.usernames)
-    return wire.Users(users=[convert.user(u) for u in found])
+    connected = node.hub.with_sockets(ctx.title.id, [u.id for u in found])
+    return wire.Users(users=[convert.user(u, u.id in connected) for u in found])

@@ -11,7 +11,9 @@ from overworld.services import Services
 
 async def list_friends(node: Services, ctx: CallContext, req: wire.ListFriendsRequest) -> wire.FriendList:
     page = await node.friends.list_friends(ctx.title.id, ctx.user_id, req.limit, req.state, req.cursor)
-    return wire.FriendList(friends=[convert.friend(f) for f in page.friends], cursor=page.cursor)
+    connected = node.hub.with_sockets(ctx.title.id, [f.user.id for f in page.friends])
+    friends = [convert.friend(f, f.user.id in connected) for f in page.friends]
+    return wire.FriendList(friends=friends, cursor=page.cursor)
 
 
 async def add_friends(node: Services, ctx: CallContext, req: wire.AddFriendsRequest) -> Empty:

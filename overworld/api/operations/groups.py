@@ -87,8 +87,12 @@ async def list_group_users(
     node: Services, ctx: CallContext, req: wire.ListGroupUsersRequest
 ) -> wire.GroupUserList:
     page = await node.groups.list_group_users(ctx.title.id, req.group_id, req.limit, req.state, req.cursor)
+    connected = node.hub.with_sockets(ctx.title.id, [u.user.id for u in page.group_users])
     return wire.GroupUserList(
-        group_users=[wire.GroupUser(user=convert.user(u.user), state=u.state) for u in page.group_users],
+        group_users=[
+            wire.GroupUser(user=convert.user(u.user, u.user.id in connected), state=u.state)
+            for u in page.group_users
+        ],
         cursor=page.cursor,
     )
 
