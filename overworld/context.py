@@ -69,6 +69,7 @@ class Event:
     name: str
     properties: dict[str, Any] = field(default_factory=dict)
     timestamp: int = 0  # Unix milliseconds
+    external: bool = False  # sent by a client (`POST /v2/event`) flagged as from outside the game
 
 
 @dataclass(frozen=True, slots=True)

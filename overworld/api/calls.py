@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from overworld.api.operations import accounts, chat, friends, groups, live_events, matches, storage
+from overworld.api.operations import accounts, chat, events, friends, groups, live_events, matches, storage
 from overworld.api.operations import leaderboards as lb
 from overworld.api.socket import chat as socket_chat
 from overworld.api.socket import matches as socket_matches
@@ -40,6 +40,7 @@ from overworld.api.socket import status as socket_status
 from overworld.context import CallContext
 from overworld.protocol import accounts as aw
 from overworld.protocol import chat as cw
+from overworld.protocol import events as ew
 from overworld.protocol import friends as fw
 from overworld.protocol import groups as gw
 from overworld.protocol import leaderboards as lw
@@ -261,6 +262,7 @@ DELETE_NOTIFICATIONS = Call(
     "DeleteNotifications", cw.DeleteNotificationsRequest, Empty, chat.delete_notifications,
     rest="DELETE /v2/notification",
 )  # fmt: skip
+EVENT = Call("Event", ew.Event, Empty, events.send_event, rest="POST /v2/event", nk="event")
 
 # -- friends -------------------------------------------------------------------------------------
 

@@ -370,7 +370,15 @@ class Runtime:
 
     # -- events ---------------------------------------------------------------------------------
 
-    def emit(self, title: Title, name: str, properties: dict[str, Any], user_id: str = "") -> None:
+    def emit(
+        self,
+        title: Title,
+        name: str,
+        properties: dict[str, Any],
+        user_id: str = "",
+        *,
+        external: bool = False,
+    ) -> None:
         """Hand an event to the title's handlers, each in a background task."""
         code = self._by_title.get(title.id)
         by_name = None if code is None else code.events
@@ -380,7 +388,7 @@ class Runtime:
         if not handlers:
             return
         ctx = EventContext(title_id=title.id, title_name=title.name, user_id=user_id, node=self.node_name)
-        event = Event(name=name, properties=properties, timestamp=now_ms())
+        event = Event(name=name, properties=properties, timestamp=now_ms(), external=external)
         loop = asyncio.get_running_loop()
         for handler in handlers:
             task = loop.create_task(self._run_event(handler, ctx, event))

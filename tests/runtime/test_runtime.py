@@ -396,6 +396,25 @@ async def test_custom_events_reach_handlers_and_failing_handlers_harm_nothing(cl
         nk.event("account_created", {})
 
 
+async def test_client_events_reach_the_event_handlers(client, node, api):
+    # POST /v2/event (Nakama's Event call): the title's handlers for that name get it, with the
+    # caller as the event's user; reserved and empty names are refused.
+    token = (await session(api))["token"]
+    body = {"name": "thing_happened", "properties": {"level": "3"}, "external": True}
+    response = await client.post("/v2/event", json=body, headers=bearer(token))
+    assert response.status_code == 200 and response.json() == {}
+    await node.runtime.drain()
+    nk = ServerApi(node.runtime, node.default_title, "tests")
+    [obj] = await nk.storage_read(
+        [{"collection": "events", "key": "thing_happened", "user_id": user_id_of(token)}]
+    )
+    assert json.loads(obj.value) == {"properties": {"level": "3"}, "title": node.default_title.name}
+    for bad in ({"name": ""}, {"name": "session_start"}, {"name": "x" * 129}):
+        refused = await client.post("/v2/event", json=bad, headers=bearer(token))
+        assert refused.status_code == 400 and refused.json()["code"] == 3
+    assert (await client.post("/v2/event", json=body)).status_code == 401
+
+
 # -- the ServerApi ------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@ from overworld.api.http.routes import (
     account,
     authenticate,
     chat,
+    events,
     friends,
     groups,
     leaderboards,
@@ -16,6 +17,6 @@ from overworld.api.http.routes import (
 
 ROUTES = [
     *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
-    *chat.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES, *matches.ROUTES,
-    *ops.ROUTES,
+    *chat.ROUTES, *events.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES,
+    *matches.ROUTES, *ops.ROUTES,
 ]  # fmt: skip
