@@ -103,7 +103,6 @@ class SqliteDatabase(_SqliteExecutor):
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._checkpointer.execute("PRAGMA busy_timeout=5000")
-        self._checkpoint_stop = asyncio.Event()
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoints(interval))
 
     async def _checkpoints(self, interval: float) -> None:
@@ -117,16 +116,16 @@ class SqliteDatabase(_SqliteExecutor):
                 return
             except TimeoutError:
                 pass
-            await asyncio.shield(loop.run_in_executor(None, self._checkpoint, "PASSIVE"))
+            await asyncio.shield(loop.run_in_executor(None, self._checkpoint))
 
-    def _checkpoint(self, mode: str) -> None:
+    def _checkpoint(self) -> None:
         """Runs in a worker thread: one checkpoint on the checkpointer's connection, unless
         `close()` has closed it."""
         with self._checkpoint_lock:
             if self._checkpointer is None:
                 return
             try:
-                self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})")
+                self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error:  # busy or locked: the next round catches up
                 return
 
@@ -294,8 +293,9 @@ class SqliteDatabase(_SqliteExecutor):
             # The loop ends after the checkpoint it may be running; shielded so that a cancelled
             # close() still lets the thread finish before anything here is closed.
             await asyncio.gather(asyncio.shield(task), return_exceptions=True)
-        # Off the loop: the lock is free at once unless a checkpoint thread still holds it.
-        await asyncio.to_thread(self._close_checkpointer)
+        if self._checkpointer is not None:
+            # Off the loop: the lock is free at once unless a checkpoint thread still holds it.
+            await asyncio.to_thread(self._close_checkpointer)
         self._writer.execute("PRAGMA optimize")  # keep the planner's statistics current
         self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._writer.close()
