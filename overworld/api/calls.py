@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from overworld.api.operations import accounts, chat, events, friends, groups, live_events, matches, storage
@@ -103,12 +104,7 @@ class Call(Generic[Req, Resp]):
 
     async def run(self, node: Services, ctx: CallContext, request: Req) -> Resp:
         """The operation on `request`, through the call's before and after hooks."""
-        operation = self.operation
-
-        async def run(req: Req) -> Resp:
-            return await operation(node, ctx, req)
-
-        return await node.hooks.call(self.name, ctx, request, run)
+        return await node.hooks.call(self.name, ctx, request, partial(self.operation, node, ctx))
 
     def binding(self, method: str = "", path: str = "") -> Rest:
         """The REST binding with this method and/or path (either may be left out when that leaves
@@ -153,12 +149,7 @@ class SocketCall(Generic[Req, Resp]):
     async def serve(self, node: Services, conn: Connection, message: Req) -> tuple[str, Resp] | None:
         """The operation on `message`, through the call's before and after hooks; the reply to
         send, as (envelope field, message), or None."""
-        operation = self.operation
-
-        async def run(req: Req) -> Resp:
-            return await operation(node, conn, req)
-
-        response = await node.hooks.call(self.name, conn.ctx, message, run)
+        response = await node.hooks.call(self.name, conn.ctx, message, partial(self.operation, node, conn))
         return (self.reply, response) if self.reply else None
 
     def __repr__(self) -> str:

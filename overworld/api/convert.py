@@ -19,7 +19,8 @@ from overworld.storage.models import Ack, StoredObject
 Page = TypeVar("Page", bound=leaderboards.LeaderboardRecordList)
 
 
-def _int64(value: int) -> str:
+def int64(value: int) -> str:
+    """An int64 field as Nakama sends it: a string, "" for 0."""
     return str(value) if value else ""
 
 
@@ -85,14 +86,14 @@ def record(r: Record) -> leaderboards.LeaderboardRecord:
         leaderboard_id=r.leaderboard_id,
         owner_id=r.owner_id,
         username=r.username,
-        score=_int64(r.score),
-        subscore=_int64(r.subscore),
+        score=int64(r.score),
+        subscore=int64(r.subscore),
         num_score=r.num_score,
         metadata=r.metadata,
         create_time=_seconds(r.create_time),
         update_time=_seconds(r.update_time),
         expiry_time=_seconds(r.expiry_time),
-        rank=_int64(r.rank),
+        rank=int64(r.rank),
         max_num_score=r.max_num_score,
     )
 
@@ -111,7 +112,7 @@ def _record_page(kind: type[Page], page: RecordList) -> Page:
         owner_records=[record(r) for r in page.owner_records],
         next_cursor=page.next_cursor,
         prev_cursor=page.prev_cursor,
-        rank_count=_int64(page.rank_count),
+        rank_count=int64(page.rank_count),
     )
 
 
@@ -145,7 +146,7 @@ def tournament(v: TournamentView) -> leaderboards.Tournament:
 def period(p: Period) -> leaderboards.LeaderboardPeriod:
     return leaderboards.LeaderboardPeriod(
         leaderboard_id=p.leaderboard_id,
-        expiry=_int64(p.expiry_time // 1000),
+        expiry=int64(p.expiry_time // 1000),
         expiry_time=_seconds(p.expiry_time),
         reset_time=rfc3339(p.reset_time),
         records=p.records,

@@ -37,6 +37,20 @@ if TYPE_CHECKING:
     from overworld.runtime.runtime import Runtime
 
 BUILTIN_EVENTS = frozenset({"account_created", "session_start", "session_end"})
+MAX_EVENT_NAME = 128
+
+
+def check_event_name(name: object) -> str:
+    """A custom event's name, as server code (`nk.event`) and clients (`POST /v2/event`) may emit
+    it: 1-128 characters, not a built-in event's, and not "*" (the name handlers of every event
+    register under, which would run them twice)."""
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_EVENT_NAME:
+        raise InvalidArgument(f"Event name must be 1-{MAX_EVENT_NAME} characters.")
+    if name in BUILTIN_EVENTS or name == "*":
+        raise InvalidArgument(f"Event name {name!r} is reserved for the server.")
+    return name
+
+
 _METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")
 # Counters are process-wide (Prometheus registers a name once): one per name, labelled by title.
 _COUNTERS: dict[str, tuple[Counter, tuple[str, ...]]] = {}
@@ -156,11 +170,7 @@ class ServerApi(LeaderboardFunctions, LiveEventFunctions, MatchFunctions, Matchm
     def event(self, name: str, properties: Mapping[str, Any] | None = None, user_id: str = "") -> None:
         """Emit a custom event to this title's handlers (not a coroutine: they run in the
         background after this returns)."""
-        if not isinstance(name, str) or not 1 <= len(name) <= 128:
-            raise InvalidArgument("Event name must be 1-128 characters.")
-        if name in BUILTIN_EVENTS:
-            raise InvalidArgument(f"Event name {name!r} is reserved for the server.")
-        self._runtime.emit(self._title, name, dict(properties or {}), user_id)
+        self._runtime.emit(self._title, check_event_name(name), dict(properties or {}), user_id)
 
     async def http_request(
         self,

@@ -392,8 +392,9 @@ async def test_custom_events_reach_handlers_and_failing_handlers_harm_nothing(cl
     )
     assert json.loads(obj.value) == {"properties": {"payload": "boom"}, "title": node.default_title.name}
     assert any(e["event"] == "event handler failed" and e["module"] == "testing" for e in logs)
-    with pytest.raises(InvalidArgument):
-        nk.event("account_created", {})
+    for reserved in ("account_created", "*"):  # "*" would run the handlers of every event twice
+        with pytest.raises(InvalidArgument):
+            nk.event(reserved, {})
 
 
 async def test_client_events_reach_the_event_handlers(client, node, api):
@@ -409,7 +410,7 @@ async def test_client_events_reach_the_event_handlers(client, node, api):
         [{"collection": "events", "key": "thing_happened", "user_id": user_id_of(token)}]
     )
     assert json.loads(obj.value) == {"properties": {"level": "3"}, "title": node.default_title.name}
-    for bad in ({"name": ""}, {"name": "session_start"}, {"name": "x" * 129}):
+    for bad in ({"name": ""}, {"name": "session_start"}, {"name": "*"}, {"name": "x" * 129}):
         refused = await client.post("/v2/event", json=bad, headers=bearer(token))
         assert refused.status_code == 400 and refused.json()["code"] == 3
     assert (await client.post("/v2/event", json=body)).status_code == 401

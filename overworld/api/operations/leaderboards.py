@@ -74,9 +74,8 @@ def _own_copy(page: wire.LeaderboardRecordList, rank_count: int | None) -> wire.
     """A copy of a page down to its records (whose fields are immutable), so that an after hook
     changing the records of one caller's response never changes the cached page."""
     records = [msgspec.structs.replace(r) for r in page.records]
-    if rank_count is None:
-        return msgspec.structs.replace(page, records=records)
-    return msgspec.structs.replace(page, records=records, rank_count=str(rank_count) if rank_count else "")
+    counted = {} if rank_count is None else {"rank_count": convert.int64(rank_count)}
+    return msgspec.structs.replace(page, records=records, **counted)
 
 
 async def list_leaderboard_records_around_owner(
