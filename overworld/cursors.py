@@ -33,3 +33,14 @@ def decode(cursor: str, kinds: tuple[type, ...], message: str) -> Key:
     ):
         raise InvalidArgument(message)
     return values
+
+
+def after_in_state(cursor: str, state: int | None, message: str) -> Key | None:
+    """Where a listing by (state, position, id) continues: None without a cursor; a cursor from a
+    listing of another state is refused (INVALID_ARGUMENT `message`), as is a malformed one."""
+    if not cursor:
+        return None
+    after = decode(cursor, (int, int, str), message)
+    if state is not None and after[0] != state:
+        raise InvalidArgument(message)
+    return after

@@ -20,7 +20,8 @@ _INSERT_USER = (
 )
 _INSERT_DEVICE = "INSERT INTO user_devices (title_id, id, user_id) VALUES ($1, $2, $3)"
 _DELETE_USER = "DELETE FROM users WHERE title_id = $1 AND id = $2"
-_U_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
+# The same, qualified for queries that join users as "u".
+JOINED_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
 
 # A users column holding a login identifier that can be linked and unlinked (devices have their own table).
 IdentifierColumn = Literal["email", "custom_id"]
@@ -117,7 +118,7 @@ class AccountStore:
 
     async def account(self, title_id: str, user_id: str) -> Account | None:
         rows = await self._db.fetch(
-            f"SELECT {_U_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time,"
+            f"SELECT {JOINED_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time,"
             " d.id AS device_id, d.vars AS device_vars FROM users u LEFT JOIN user_devices d"
             " ON d.title_id = u.title_id AND d.user_id = u.id WHERE u.title_id = $1 AND u.id = $2",
             title_id,

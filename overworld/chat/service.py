@@ -141,7 +141,6 @@ class ChatService:
         """`member_state`, `is_blocked` and `direct_request` come from the domains that own them
         (groups, friends, notifications); without them group channels are refused, nobody is
         blocked and no direct-message request is sent."""
-        self._db = db
         self._store = ChatStore(db)
         self._hub = hub
         self._user_exists = user_exists

@@ -254,11 +254,7 @@ class FriendService:
             raise InvalidArgument(f"Invalid limit - limit must be between 1 and {LIST_LIMIT}.")
         if state is not None and not FRIEND <= state <= BLOCKED:
             raise InvalidArgument("Invalid state - state must be between 0 and 3.")
-        after = None
-        if cursor:
-            after = cursors.decode(cursor, (int, int, str), BAD_CURSOR)
-            if state is not None and after[0] != state:
-                raise InvalidArgument(BAD_CURSOR)
+        after = cursors.after_in_state(cursor, state, BAD_CURSOR)
         listed = await self._store.list_edges(title_id, user_id, limit + 1, state, after)
         page = listed[:limit]
         next_cursor = ""

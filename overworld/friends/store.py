@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from overworld.accounts.models import User
-from overworld.accounts.store import USER_COLUMNS, user_from_row
+from overworld.accounts.store import JOINED_USER_COLUMNS, AccountStore, user_from_row
 from overworld.db import Database, Tx
 from overworld.friends.models import Friend
 
-_U_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
 _PAIR = "((source_id = $2 AND destination_id = $3) OR (source_id = $3 AND destination_id = $2))"
 
 
@@ -37,6 +36,7 @@ def _marks(count: int, first: int) -> str:
 class FriendStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._accounts = AccountStore(db)  # users by id
         self._lock = db.sql.lock_rows
 
     # -- reads ------------------------------------------------------------------------------------
@@ -60,14 +60,7 @@ class FriendStore:
         return [r["id"] for r in rows]
 
     async def users(self, title_id: str, ids: list[str]) -> dict[str, User]:
-        if not ids:
-            return {}
-        rows = await self._db.fetch(
-            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({_marks(len(ids), 2)})",
-            title_id,
-            *ids,
-        )
-        return {r["id"]: user_from_row(r) for r in rows}
+        return {u.id: u for u in await self._accounts.users_by_ids(title_id, ids)}
 
     async def list_edges(
         self,
@@ -89,7 +82,7 @@ class FriendStore:
             n = len(args)
             where += f" AND (e.state, e.position, e.destination_id) > (${n - 2}, ${n - 1}, ${n})"
         rows = await self._db.fetch(
-            f"SELECT {_U_COLUMNS}, e.state AS edge_state, e.position AS edge_position,"
+            f"SELECT {JOINED_USER_COLUMNS}, e.state AS edge_state, e.position AS edge_position,"
             " e.update_time AS edge_update_time, e.metadata AS edge_metadata"
             " FROM user_edges e JOIN users u ON u.title_id = e.title_id AND u.id = e.destination_id"
             f" WHERE e.title_id = $1 AND e.source_id = $2{where}"

@@ -109,16 +109,6 @@ def _limit(value: int | None, default: int, most: int = 100) -> int:
     return limit
 
 
-def _state_cursor(cursor: str, state: int | None) -> cursors.Key | None:
-    """The position a membership listing continues after; a cursor of another state is refused."""
-    if not cursor:
-        return None
-    after = cursors.decode(cursor, (int, int, str), BAD_CURSOR)
-    if state is not None and after[0] != state:
-        raise InvalidArgument(BAD_CURSOR)
-    return after
-
-
 def _member_state(value: int | None) -> int | None:
     if value is not None and not SUPERADMIN <= value <= BANNED:
         raise InvalidArgument("Invalid state - state must be between 0 and 4.")
@@ -528,7 +518,7 @@ class GroupService:
         group_id = canonical_group_id(group_id)
         limit = _limit(limit, 100)
         state = _member_state(state)
-        after = _state_cursor(cursor, state)
+        after = cursors.after_in_state(cursor, state, BAD_CURSOR)
         listed = await self._store.list_group_users(title_id, group_id, limit + 1, state, after)
         page = listed[:limit]
         next_cursor = ""
@@ -557,7 +547,7 @@ class GroupService:
         state = _member_state(state)
         if state == BANNED:
             return UserGroupPage(user_groups=[])
-        after = _state_cursor(cursor, state)
+        after = cursors.after_in_state(cursor, state, BAD_CURSOR)
         listed = await self._store.list_user_groups(title_id, canonical, limit + 1, state, after)
         page = listed[:limit]
         next_cursor = ""

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from overworld.accounts.store import USER_COLUMNS, user_from_row
+from overworld.accounts.store import JOINED_USER_COLUMNS, user_from_row
 from overworld.db import Database, Row, Tx
 from overworld.db.database import Executor
 from overworld.groups.models import JOIN_REQUEST, Group, GroupUser, UserGroup
@@ -21,7 +21,6 @@ GROUP_COLUMNS = (
     " create_time, update_time"
 )
 _G_COLUMNS = ", ".join("g." + c.strip() for c in GROUP_COLUMNS.split(","))
-_U_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
 _EDGE = "title_id = $1 AND group_id = $2 AND user_id = $3"
 
 
@@ -149,7 +148,7 @@ class GroupStore:
         args: list[Any] = [title_id, group_id, limit]
         where = _state_filter(args, state, after, "ge.user_id")
         rows = await self._db.fetch(
-            f"SELECT {_U_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
+            f"SELECT {JOINED_USER_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
             " FROM group_edges ge JOIN users u ON u.title_id = ge.title_id AND u.id = ge.user_id"
             f" WHERE ge.title_id = $1 AND ge.group_id = $2{where}"
             " ORDER BY ge.state, ge.position, ge.user_id LIMIT $3",

@@ -68,7 +68,6 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 class NotificationService:
     def __init__(self, db: Database, hub: Hub, pubsub: PubSub) -> None:
-        self._db = db
         self._store = NotificationStore(db)
         self._hub = hub
         self._pubsub = pubsub

@@ -33,7 +33,6 @@ SESSION, REFRESH = 0, 1
 
 class Revocations:
     def __init__(self, db: Database, pubsub: PubSub, resync_sec: float = 30.0) -> None:
-        self._db = db
         self._store = RevocationStore(db)
         self._pubsub = pubsub
         self._tokens: dict[tuple[str, str], int] = {}  # (title, token id) -> expires_at ms

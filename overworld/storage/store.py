@@ -113,10 +113,9 @@ class StorageStore:
     async def delete(self, tx: Tx, title_id: str, oid: ObjectId, writable_only: bool) -> bool:
         """Delete the object (at `oid.version` when set; writable by its owner, with
         `writable_only`); False if nothing matched."""
-        owner_may_write = " AND write = 1" if writable_only else ""
         condition = " AND version = $5" if oid.version else ""
         removed = await tx.execute(
-            f"DELETE FROM storage_objects WHERE {_OBJECT}{owner_may_write}{condition}",
+            f"DELETE FROM storage_objects WHERE {_OBJECT}{_writable(writable_only)}{condition}",
             title_id,
             oid.collection,
             oid.user_id,

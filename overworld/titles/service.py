@@ -39,7 +39,6 @@ def _title_from_row(r: TitleRow) -> Title:
 
 class TitleService:
     def __init__(self, db: Database) -> None:
-        self._db = db
         self._store = TitleStore(db)
         self._by_id: dict[str, Title] = {}
         self._by_server_key: dict[bytes, Title] = {}
