@@ -44,10 +44,6 @@ class SqlDialect:
     is a round trip and every commit a WAL flush. SQLite commits the writes of one turn of the event
     loop together by itself."""
 
-    returning_needs_tx: bool
-    """Whether a write with RETURNING must run inside `Database.transaction()` rather than on the
-    database itself: SQLite's group commit cannot commit while such a statement is unread."""
-
 
 class IntegrityError(Exception):
     """A constraint was violated; `detail` names the constraint or the columns involved."""

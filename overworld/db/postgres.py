@@ -23,7 +23,6 @@ POSTGRES_SQL = SqlDialect(
     greatest="GREATEST",
     least="LEAST",
     batch_writes=True,
-    returning_needs_tx=False,
 )
 
 _TRANSLATED = (asyncpg.IntegrityConstraintViolationError, asyncpg.CharacterNotInRepertoireError)

@@ -12,21 +12,21 @@ import asyncio
 import re
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from overworld.db.database import AccountChanges, Dialect, IntegrityError, Row, SqlDialect, Step
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+T = TypeVar("T")
 SQLITE_SQL = SqlDialect(
     lock_rows="",  # one transaction writes at a time
     ilike="LIKE",  # ignores ASCII case
     greatest="MAX",
     least="MIN",
     batch_writes=False,  # the group commit does it
-    returning_needs_tx=True,  # the group commit cannot commit while a RETURNING statement is unread
 )
 
 
@@ -199,18 +199,21 @@ class SqliteDatabase(_SqliteExecutor):
         if not group.done():
             group.set_result(None)
 
-    async def _write(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+    async def _write(self, sql: str, args: Sequence[Any], read: Callable[[sqlite3.Cursor], T]) -> T:
+        """Run a write in the current group; `read` takes what the caller needs from its cursor
+        before the group commits (SQLite cannot commit while a statement's rows, such as those of
+        RETURNING, are unread)."""
         await self._wait_for_writer()
         committed = self._join_group()
         try:
-            cursor = self._run(self._writer, sql, args)
+            result = read(self._run(self._writer, sql, args))
         except IntegrityError:
             # The clashing row may belong to a write of this group, not yet visible to readers:
             # let it commit first, so that the caller's next read finds it.
             await _settled(committed)
             raise
         await asyncio.shield(committed)
-        return cursor
+        return result
 
     async def write_steps(self, steps: Sequence[Step]) -> None:
         """Run `steps` as one all-or-nothing unit of the current group, without a SAVEPOINT
@@ -234,19 +237,19 @@ class SqliteDatabase(_SqliteExecutor):
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         if _translate(sql, self._sql)[1]:
             return self._run(None, sql, args).fetchall()
-        return (await self._write(sql, args)).fetchall()
+        return await self._write(sql, args, sqlite3.Cursor.fetchall)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         if _translate(sql, self._sql)[1]:
             return _first(self._run(None, sql, args))
-        return _first(await self._write(sql, args))
+        return await self._write(sql, args, _first)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         row = await self.fetchrow(sql, *args)
         return None if row is None else row[0]
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return int((await self._write(sql, args)).rowcount)
+        return await self._write(sql, args, _rowcount)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with self.transaction() as tx:
@@ -311,6 +314,10 @@ def _first(cursor: sqlite3.Cursor) -> Row | None:
     row = cursor.fetchone()
     cursor.close()
     return row
+
+
+def _rowcount(cursor: sqlite3.Cursor) -> int:
+    return int(cursor.rowcount)
 
 
 async def _settled(future: asyncio.Future[None]) -> None:

@@ -385,13 +385,7 @@ class LeaderboardStore:
                 metadata, now]  # fmt: skip
         if operator in (INCREMENT, DECREMENT):  # the deltas ($11, $12) appear only in these
             args += [score, subscore]
-        sql = self.write_sql(operator, b.descending, always)
-        if ex is self.db and self.db.sql.returning_needs_tx:
-            # SQLite's group commit cannot commit while a RETURNING statement is unread: read it
-            # inside a transaction (PostgreSQL runs the single statement on its own).
-            async with self.db.transaction() as tx:
-                return await tx.fetchrow(sql, *args)
-        return await ex.fetchrow(sql, *args)
+        return await ex.fetchrow(self.write_sql(operator, b.descending, always), *args)
 
     async def record(
         self, ex: Executor, title_id: str, board_id: str, expiry: int, owner_id: str
