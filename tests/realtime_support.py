@@ -22,14 +22,11 @@ from tests.support import basic, free_port, unique
 
 
 @contextlib.asynccontextmanager
-async def live_server(
-    settings: Settings, node: Node, uvicorn_version: str | None = None
-) -> AsyncIterator[str]:
+async def live_server(settings: Settings, node: Node) -> AsyncIterator[str]:
     """Serve the node's app with uvicorn on a free port, as `overworld serve` does: with the uvicorn
-    adapter's direct write paths (responses and frames written straight to the transport), or,
-    given a `uvicorn_version` outside the adapter's tested range, with plain ASGI sends."""
+    adapter's direct write paths (responses and frames written straight to the transport)."""
     app = create_app(settings, node=node)
-    async with serve_app(app, settings, uvicorn_adapter.enable(app, uvicorn_version)) as host:
+    async with serve_app(app, settings, uvicorn_adapter.enable(app)) as host:
         yield host
 
 

@@ -84,7 +84,6 @@ async def test_a_transaction_that_waits_mid_way_is_not_committed_half_done(db):
     assert committed_rows(db) == [(10, "first half"), (11, "second half")]
 
 
-
 async def test_a_returning_write_is_read_before_its_group_commits(db):
     # SQLite cannot commit while a statement's rows are unread: the rows of RETURNING writes
     # (alone or with others in one group) come back and the writes are durable.
@@ -97,6 +96,7 @@ async def test_a_returning_write_is_read_before_its_group_commits(db):
     assert sorted(r[0] for r in rows[1]) == [2, 3]
     assert rows[2] == 1
     assert committed_rows(db) == [(1, "one"), (2, "two"), (3, "three"), (4, "four")]
+
 
 # Closing while the periodic checkpoint runs in its worker thread (issue 11). Each script runs in a
 # subprocess, so that a crash of the interpreter fails the test instead of ending the test run.

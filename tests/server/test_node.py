@@ -9,7 +9,7 @@ import sqlite3
 import msgspec
 import pytest
 
-from overworld.config import Settings
+from overworld.config import Settings, load_settings
 from overworld.matches.service import MatchService
 from overworld.node import Node, NodeIdentity
 from overworld.runtime import RuntimeLoadError
@@ -66,8 +66,8 @@ async def test_one_failing_step_of_close_does_not_skip_the_others(settings: Sett
             await node.db.fetchval("SELECT 1")
 
 
-def test_the_node_identity_is_computed_once_and_unique_per_process_start(settings: Settings):
-    named = msgspec.structs.replace(settings, node_name="eu.west-1")
+def test_the_node_identity_is_computed_once_and_unique_per_process_start():
+    named = load_settings(environ={}, overrides={"node_name": "eu.west-1"})
     first, second = NodeIdentity.of(named), NodeIdentity.of(named)
     assert first.name == second.name == "eu.west-1"
     assert first.id != second.id
