@@ -196,7 +196,7 @@ class Node(Services):
                 matches=matches, matchmaker=matchmaker, notifications=notifications, hub=hub,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
-            node_name=settings.node_name,
+            node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
         )  # fmt: skip
 
         # -- events flow upwards through listeners ------------------------------------------------

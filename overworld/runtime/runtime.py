@@ -91,6 +91,12 @@ class _Failed(ApiError):
     """A module function failed or timed out, and it has been logged."""
 
 
+def _message(exc: Exception) -> str:
+    """What the caller is told of an unexpected exception: its message (Nakama sends a Go error's
+    `Error()` or a Lua error's message), never the traceback; its type when it has no message."""
+    return str(exc) or type(exc).__name__
+
+
 class Runtime:
     def __init__(
         self,
@@ -100,12 +106,17 @@ class Runtime:
         scheduler: Scheduler,
         timeout_ms: int = 5000,
         node_name: str = "",
+        rpc_error_messages: bool = True,
     ) -> None:
+        """`rpc_error_messages`: an RPC that raises an unexpected exception answers with the
+        exception's message (as Nakama answers with a Go or Lua error's text), else with
+        "Internal server error" only."""
         self.services = services
         self.hooks = hooks
         self.scheduler = scheduler
         self.timeout = timeout_ms / 1000
         self.node_name = node_name
+        self.rpc_error_messages = rpc_error_messages
         self.runtime_path = ""
         self.code = LoadedCode()
         self._titles: dict[str, Title] = {}  # every title seen, by id
@@ -312,10 +323,18 @@ class Runtime:
         return result
 
     async def _guarded(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kind: str, name: str, module: str, title: str
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kind: str,
+        name: str,
+        module: str,
+        title: str,
+        expose: bool = False,
     ) -> Any:
         """Call a module function: ApiErrors pass, a timeout is DEADLINE_EXCEEDED, anything
-        else is logged (with the module and function) and becomes a bare INTERNAL."""
+        else is logged (with the module and function) and becomes INTERNAL: with the exception's
+        message when `expose`, else a bare "Internal server error"."""
         try:
             return await self._call(fn, args)
         except ApiError as exc:
@@ -329,9 +348,9 @@ class Runtime:
         except _Deadline:
             log.warning(f"{kind} timed out", name=name, module=module, title=title, timeout_sec=self.timeout)
             raise _Failed(DEADLINE, Code.DEADLINE_EXCEEDED) from None
-        except Exception:
+        except Exception as exc:
             log.exception(f"{kind} failed", name=name, module=module, title=title)
-            raise _Failed(INTERNAL, Code.INTERNAL) from None
+            raise _Failed(_message(exc) if expose else INTERNAL, Code.INTERNAL) from None
 
     def rpc(self, title_id: str, rpc_id: str) -> RpcEntry | None:
         code = self._by_title.get(title_id)
@@ -342,8 +361,9 @@ class Runtime:
         code = Code.OK
         try:
             result = await self._guarded(
-                entry.fn, (ctx, payload), "rpc", entry.id, entry.module, ctx.title_name
-            )
+                entry.fn, (ctx, payload), "rpc", entry.id, entry.module, ctx.title_name,
+                expose=self.rpc_error_messages,
+            )  # fmt: skip
             if result is None:
                 return ""
             if not isinstance(result, str):

@@ -282,20 +282,25 @@ async def test_rpc_errors_carry_their_code(client, http_key):
         assert response.json() == {"error": f"refused {code}", "code": code, "message": f"refused {code}"}
 
 
-async def test_a_crashing_rpc_is_an_internal_error_without_details(client, http_key):
+async def test_a_crashing_rpc_is_an_internal_error_with_its_message_as_in_nakama(client, http_key):
     with capture_logs() as logs:
         response = await client.post("/v2/rpc/crash", params={"http_key": http_key}, content=rpc_body("x"))
+    # Nakama answers a Go or Lua RPC's error with code 13 (HTTP 500) and the error's text.
     assert response.status_code == 500
-    assert response.json() == {
-        "error": "Internal server error",
-        "code": 13,
-        "message": "Internal server error",
-    }
-    assert "secret detail" not in response.text
+    assert response.json() == {"error": "secret detail 42", "code": 13, "message": "secret detail 42"}
+    assert "Traceback" not in response.text and "ValueError" not in response.text
     failure = next(entry for entry in logs if entry["event"] == "rpc failed")
     assert failure["name"] == "crash" and failure["module"] == "testing" and failure["log_level"] == "error"
     response = await client.post("/v2/rpc/not_a_string", params={"http_key": http_key}, content=rpc_body("x"))
     assert response.status_code == 500 and response.json()["code"] == 13
+
+
+async def test_rpc_error_messages_can_be_kept_from_callers(client, node, http_key):
+    node.runtime.rpc_error_messages = False  # setting runtime_rpc_error_messages = false
+    response = await client.post("/v2/rpc/crash", params={"http_key": http_key}, content=rpc_body("x"))
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error", "code": 13, "message": "Internal server error"}
+    assert "secret detail" not in response.text
 
 
 async def test_a_slow_rpc_hits_the_time_limit(client, http_key):
