@@ -206,6 +206,9 @@ class AuthoritativeMatch:
         # Sessions the handler let in whose presence has not arrived yet, with when the approval
         # lapses (a client that vanishes between the two must not hold it for ever).
         self.approved: dict[str, float] = {}
+        # Data from approved sessions that arrived before their presence (from another node):
+        # handed over with the join, so the handler sees the join first and nothing is lost.
+        self.early: dict[str, list[MatchMessage]] = {}
         self.joins: list[MatchPresence] = []
         self.leaves: list[MatchPresence] = []
         self.messages: list[MatchMessage] = []
@@ -336,6 +339,7 @@ class AuthoritativeMatch:
         now = time.monotonic()
         for sid in [sid for sid, until in self.approved.items() if until < now]:
             del self.approved[sid]
+            self.early.pop(sid, None)
 
     async def signal(self, data: str) -> str:
         async with self.lock:
@@ -381,6 +385,7 @@ class AuthoritativeMatch:
     def presence_changed(self, joins: list[Presence], leaves: list[Presence]) -> None:
         for p in leaves:
             self.approved.pop(p.session_id, None)
+            self.early.pop(p.session_id, None)
             pending = len(self.joins)
             # A player who joins and leaves within one tick never reaches the handler: its join
             # is dropped instead of reporting a leave before the join (which left a ghost).
@@ -390,12 +395,26 @@ class AuthoritativeMatch:
         for p in joins:
             if self.approved.pop(p.session_id, None) is not None:
                 self.joins.append(MatchPresence.of(p))
+                for message in self.early.pop(p.session_id, ()):
+                    self.queue(message)
 
     def queue(self, message: MatchMessage) -> None:
         if len(self.messages) >= MAX_QUEUE:
             self.dropped += 1
             return
         self.messages.append(message)
+
+    def queue_early(self, message: MatchMessage) -> None:
+        """Data from a session whose join the handler approved but whose presence has not arrived
+        yet: kept until it does (dropped if it never does); from anyone else: dropped."""
+        sid = message.sender.session_id
+        if sid not in self.approved:
+            return
+        waiting = self.early.setdefault(sid, [])
+        if len(waiting) >= MAX_QUEUE:
+            self.dropped += 1
+            return
+        waiting.append(message)
 
     # -- what the dispatcher does -------------------------------------------------------------
 

@@ -180,6 +180,7 @@ class MatchService:
         match_uuid = str(uuid.uuid5(_UUID_NAMESPACE, name) if name else uuid.uuid4())
         stream = _stream(conn.title_id, match_uuid, "")
         tracker = self.hub.tracker
+        conn.hold()  # the presence events of this join reach the client after the reply
         tracker.track(Presence(stream, conn.id, conn.user_id, self.node, PresenceMeta(conn.username)))
         others = [codec.user_presence(p) for p in tracker.presences(stream) if p.session_id != conn.id]
         return wire.Match(
@@ -221,6 +222,9 @@ class MatchService:
                 raise MatchJoinRejected(result["reason"] or "Match join rejected")
             label = result["label"]
         if new:
+            # The reply lists who is in; what happens from now on (this join's presence events,
+            # anyone joining or leaving after) reaches the client after the reply, as in Nakama.
+            conn.hold()
             tracker.track(Presence(stream, conn.id, conn.user_id, self.node, PresenceMeta(conn.username)))
         presences = [
             codec.user_presence(p) for p in tracker.presences(stream) if not (new and p.session_id == conn.id)
@@ -270,6 +274,7 @@ class MatchService:
                     op_code,
                     data,
                     reliable,
+                    self.node,
                 ]
                 self._outbox.put(f"match.in.{node}", orjson.dumps(payload))
             return
@@ -384,23 +389,26 @@ class MatchService:
             self.hub.tracker.untrack_stream(stream)
 
     def _on_remote_input(self, payload: bytes) -> None:
+        """A player's data from the node its socket is on. That node checked that the player is
+        in the match; its presence may not have reached this node's tracker yet (presences and
+        data travel separately), so the data of a join the handler approved waits for it."""
         try:
-            title_id, match_uuid, user_id, session_id, username, op_code, data, reliable = orjson.loads(
+            title_id, match_uuid, user_id, session_id, username, op_code, data, reliable, node = orjson.loads(
                 payload
             )
             match = self._matches.get((title_id, match_uuid))
             if match is None:
                 return
-            sender = MatchPresence(user_id, session_id, username, "")
-            p = self.hub.tracker.get(match.stream, session_id)
-            if p is None:
-                return
-            sender = MatchPresence(user_id, session_id, username, p.node)
+            sender = MatchPresence(user_id, session_id, username, node)
             raw = binascii.a2b_base64(data) if data else b""
+            message = MatchMessage(sender, int(op_code), raw, bool(reliable), int(time.time() * 1000))
         except (ValueError, TypeError, binascii.Error):
             log.warning("bad remote match input ignored")
             return
-        match.queue(MatchMessage(sender, int(op_code), raw, bool(reliable), int(time.time() * 1000)))
+        if self.hub.tracker.get(match.stream, session_id) is not None:
+            match.queue(message)
+        else:
+            match.queue_early(message)
 
     def _background(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

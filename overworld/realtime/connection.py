@@ -119,6 +119,7 @@ class Connection:
         "_closer",
         "_direct",
         "_flusher",
+        "_held",
         "_max_queue",
         "_pending",
         "_queue",
@@ -159,6 +160,7 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._direct = direct
         self._pending = False  # waiting in the flusher's list
+        self._held: list[str] | None = None  # frames kept until the reply goes out (`hold`)
         self._flusher: _Flusher | None = None
         if direct is not None:
             self._flusher = _flusher(asyncio.get_running_loop())
@@ -180,10 +182,28 @@ class Connection:
     def username(self) -> str:
         return self.ctx.username
 
+    def hold(self) -> None:
+        """Keep the frames sent from now on until `reply`: a request whose reply must reach the
+        client before the events it causes (a join's presence events) holds them while it runs."""
+        if self._held is None:
+            self._held = []
+
+    def reply(self, frame: str | None = None) -> None:
+        """Send a request's reply (or error), then what `hold` kept meanwhile, in order."""
+        held, self._held = self._held, None
+        if frame is not None:
+            self.send(frame)
+        if held:
+            for item in held:
+                self.send(item)
+
     def send(self, frame: str) -> bool:
         """Queue a text frame; False if the socket is closed or has just been dropped as slow."""
         if self.closed:
             return False
+        if self._held is not None:
+            self._held.append(frame)
+            return True
         queue = self._queue
         if len(queue) >= self._max_queue:
             self.close(POLICY, "Outbound queue full: the client is not reading fast enough")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 async def channel_join(node: Services, conn: Connection, req: rt.ChannelJoin) -> rt.Channel:
     stream = await node.chat.stream_for(conn.title_id, conn.user_id, req.target, req.type)
     persistence = True if req.persistence is None else req.persistence
+    conn.hold()  # the join's presence events reach the client after the `channel` reply
     return await node.chat.join(
         conn.title_id, conn.id, conn.user_id, conn.username, stream, persistence, bool(req.hidden)
     )

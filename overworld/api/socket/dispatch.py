@@ -117,22 +117,24 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
         conn.send(codec.error(UNRECOGNIZED_PAYLOAD, f"Unsupported message: {kind}", cid))
         return
     _KIND_COUNTERS[kind].inc()
+    # `conn.reply` sends the answer ahead of what the handler may have held back (a join's own
+    # presence events, which must not reach the client before the join's reply).
     try:
         result = await handler(node, conn, getattr(envelope, kind))
     except SocketError as exc:
-        conn.send(codec.error(exc.code, exc.message, cid))
+        conn.reply(codec.error(exc.code, exc.message, cid))
         return
     except ApiError as exc:
-        conn.send(codec.error(realtime_code(exc), exc.message, cid))
+        conn.reply(codec.error(realtime_code(exc), exc.message, cid))
         return
     except Exception:
         log.exception("socket handler failed", kind=kind)
-        conn.send(codec.error(RUNTIME_EXCEPTION, "Internal server error", cid))
+        conn.reply(codec.error(RUNTIME_EXCEPTION, "Internal server error", cid))
         return
     if result is not None:
-        conn.send(codec.frame(result[0], result[1], cid))
-    elif cid:
-        conn.send(codec.reply(cid))
+        conn.reply(codec.frame(result[0], result[1], cid))
+    else:
+        conn.reply(codec.reply(cid) if cid else None)
 
 
 def _loose_object(data: str | bytes) -> dict[str, Any]:
