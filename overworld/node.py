@@ -211,6 +211,7 @@ class Node(Services):
         revocations.on_revoke(hub.revoked)
         parties.changed.append(matchmaker.party_changed)
         social.connect(notifications, friends, groups)
+        groups.on_membership_changed_in_tx(social.group_channel(chat))
         titles.on_added(runtime.add_title)
 
         # -- start, in dependency order; each close is registered as its part starts (before, where

@@ -251,7 +251,7 @@ class ChatService:
             username=me.meta.username, content=content, create_time=create_time, update_time=now,
             persistent=True, stream=stream,
         )  # fmt: skip
-        self._deliver(message)
+        self.deliver(message)
         return message
 
     async def remove(self, session_id: str, stream: Stream, message_id: str) -> Message:
@@ -266,7 +266,7 @@ class ChatService:
             username=me.meta.username, content="{}", create_time=create_time, update_time=now,
             persistent=True, stream=stream,
         )  # fmt: skip
-        self._deliver(message)
+        self.deliver(message)
         return message
 
     async def _own_message(self, stream: Stream, message_id: str, user_id: str, action: str) -> int:
@@ -287,10 +287,34 @@ class ChatService:
                 message.sender_id, message.username, message.content, message.create_time,
                 message.update_time,
             )  # fmt: skip
-        self._deliver(message)
+        self.deliver(message)
 
-    def _deliver(self, message: Message) -> None:
+    def deliver(self, message: Message) -> None:
+        """Send a message to everyone in its channel, on every node."""
         self._hub.router.send_to_stream(message.stream, codec.frame("channel_message", message.wire()))
+
+    async def store_system(
+        self, tx: Tx, stream: Stream, code: int, sender_id: str, username: str, content: str = "{}"
+    ) -> Message:
+        """A server's message in `tx` (it commits with the change it announces, as Nakama stores a
+        group's membership messages); `deliver` it once committed."""
+        now = now_ms()
+        message = Message(
+            channel_id=codec.channel_id(stream), message_id=str(uuid7()), code=code,
+            sender_id=sender_id, username=username, content=content, create_time=now, update_time=now,
+            persistent=True, stream=stream,
+        )  # fmt: skip
+        await self._store.insert(
+            stream.title_id, message.message_id, message.channel_id, code, sender_id, username, content,
+            now, now, tx=tx,
+        )  # fmt: skip
+        return message
+
+    def remove_user(self, stream: Stream, user_id: str) -> None:
+        """Take every socket of the user out of the channel, on every node (it left the group, or
+        was kicked or banned); everyone in it gets the presence leave."""
+        hub = self._hub
+        hub.router.untrack([p for p in hub.tracker.presences(stream) if p.user_id == user_id])
 
     async def send_system(
         self, stream: Stream, content: str, code: int = CHAT, sender_id: str = "", username: str = "",

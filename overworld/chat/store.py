@@ -32,8 +32,10 @@ class ChatStore:
         content: str,
         create_time: int,
         update_time: int,
+        tx: Tx | None = None,
     ) -> None:
-        await self._db.execute(
+        """Store a message (in `tx` when given: it commits with the change it records)."""
+        await (self._db if tx is None else tx).execute(
             "INSERT INTO channel_messages (title_id, id, channel_id, code, sender_id, username, content,"
             " create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             title_id, message_id, channel_id, code, sender_id, username, content, create_time, update_time,

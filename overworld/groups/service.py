@@ -21,7 +21,7 @@ one transaction at a time), so membership changes of a group are serialised: joi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -60,6 +60,9 @@ from overworld.ids import parse_uuid
 from overworld.listeners import announce
 
 log = structlog.get_logger(__name__)
+# Writes the group channel messages of membership changes inside the change's transaction, and
+# returns what sends them once it has committed.
+ChannelWriter = Callable[[Tx, Sequence[GroupMembershipChanged]], Awaitable[Callable[[], None]]]
 
 GROUP_NOT_FOUND = "Group not found."
 NOT_FOUND_OR_DENIED = "Group not found or permission denied."
@@ -130,6 +133,7 @@ class GroupService:
         self._join_request_listeners: list[Callable[[GroupJoinRequest], None]] = []
         self._added_listeners: list[Callable[[GroupUsersAdded], None]] = []
         self._membership_listeners: list[Callable[[GroupMembershipChanged], None]] = []
+        self._channel_writers: list[ChannelWriter] = []
         self._deleted_listeners: list[Callable[[GroupDeleted], None]] = []
 
     # -- listeners --------------------------------------------------------------------------------
@@ -151,6 +155,26 @@ class GroupService:
 
     def on_group_deleted(self, listener: Callable[[GroupDeleted], None]) -> None:
         self._deleted_listeners.append(listener)
+
+    def on_membership_changed_in_tx(self, writer: ChannelWriter) -> None:
+        """Awaited inside the transaction of each join, add, leave, kick, promote, ban and demote
+        with its changes (what it writes commits with them, as Nakama stores the group channel's
+        messages); what it returns runs once committed. Unlike the listeners, its error fails the
+        change."""
+        self._channel_writers.append(writer)
+
+    async def _record(self, tx: Tx, changes: Sequence[GroupMembershipChanged]) -> list[Callable[[], None]]:
+        if not changes:
+            return []
+        return [await writer(tx, changes) for writer in self._channel_writers]
+
+    def _committed(self, changes: list[GroupMembershipChanged], then: list[Callable[[], None]]) -> None:
+        for done in then:
+            try:
+                done()
+            except Exception:
+                log.exception("group channel delivery failed")
+        announce(self._membership_listeners, changes, "group")
 
     # -- queries for other layers -----------------------------------------------------------------
 
@@ -305,8 +329,9 @@ class GroupService:
                 if not await self._store.count_up(tx, title_id, group_id, now):
                     raise InvalidArgument(GROUP_FULL)
                 changes.append(GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_JOIN, user_id, name))
+            then = await self._record(tx, changes)
         announce(self._join_request_listeners, requests, "group")
-        announce(self._membership_listeners, changes, "group")
+        self._committed(changes, then)
 
     async def leave(self, title_id: str, group_id: str, user_id: str) -> None:
         """Leave a group, or withdraw a join request. The last superadmin cannot leave."""
@@ -323,11 +348,9 @@ class GroupService:
             if state < JOIN_REQUEST:
                 await self._store.count_down(tx, title_id, group_id, now_ms())
             name = await self._store.username(tx, title_id, user_id) or ""
-        announce(
-            self._membership_listeners,
-            [GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_LEAVE, user_id, name)],
-            "group",
-        )
+            changes = [GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_LEAVE, user_id, name)]
+            then = await self._record(tx, changes)
+        self._committed(changes, then)
 
     # -- managing members -------------------------------------------------------------------------
 
@@ -360,12 +383,13 @@ class GroupService:
                 if not await self._store.count_up(tx, title_id, group_id, now):
                     raise InvalidArgument(GROUP_FULL)
                 added.append(GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_ADD, user_id, name))
+            then = await self._record(tx, added)
         if added:
             event = GroupUsersAdded(
                 title_id, group_id, group.name, caller or "", tuple(c.user_id for c in added)
             )
             announce(self._added_listeners, [event], "group")
-        announce(self._membership_listeners, added, "group")
+        self._committed(added, then)
 
     async def kick(self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]) -> None:
         """Remove members, decline join requests or lift bans (removing the user's state).
@@ -408,7 +432,8 @@ class GroupService:
                     await self._store.count_down(tx, title_id, group_id, now_ms())
                     name = await self._store.username(tx, title_id, user_id) or ""
                     changes.append(GroupMembershipChanged(title_id, group_id, code, user_id, name))
-        announce(self._membership_listeners, changes, "group")
+            then = await self._record(tx, changes)
+        self._committed(changes, then)
 
     async def promote(
         self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]
@@ -433,7 +458,8 @@ class GroupService:
                 changes.append(
                     GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_PROMOTE, user_id, name)
                 )
-        announce(self._membership_listeners, changes, "group")
+            then = await self._record(tx, changes)
+        self._committed(changes, then)
 
     async def demote(self, title_id: str, caller: str | None, group_id: str, user_ids: Iterable[str]) -> None:
         """Move users one rank down (superadmin -> admin -> member), from the caller's rank or
@@ -461,7 +487,8 @@ class GroupService:
                 changes.append(
                     GroupMembershipChanged(title_id, group_id, CHANNEL_GROUP_DEMOTE, user_id, name)
                 )
-        announce(self._membership_listeners, changes, "group")
+            then = await self._record(tx, changes)
+        self._committed(changes, then)
 
     async def delete_user_memberships(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Account deletion step: leave every group; a group the user was the last superadmin of

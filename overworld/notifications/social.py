@@ -1,19 +1,28 @@
 """Notifications for social events, as Nakama sends them: friend requests and acceptances, group
-join requests and additions, and requests to chat directly."""
+join requests and additions, and requests to chat directly; and the group channel's messages of
+membership changes (joined, added, left, kicked, promoted, banned, demoted)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
 import structlog
 
-from overworld.chat.service import DirectRequest
+from overworld.chat.service import ChatService, DirectRequest, Message
+from overworld.db import Tx
 from overworld.friends.models import FriendAccepted, FriendRequest
 from overworld.friends.service import FriendService
-from overworld.groups.models import GroupJoinRequest, GroupUsersAdded
-from overworld.groups.service import GroupService
+from overworld.groups.models import (
+    CHANNEL_GROUP_BAN,
+    CHANNEL_GROUP_KICK,
+    CHANNEL_GROUP_LEAVE,
+    GroupJoinRequest,
+    GroupMembershipChanged,
+    GroupUsersAdded,
+)
+from overworld.groups.service import ChannelWriter, GroupService
 from overworld.notifications.service import (
     DM_REQUEST,
     FRIEND_ACCEPT,
@@ -22,8 +31,10 @@ from overworld.notifications.service import (
     GROUP_JOIN_REQUEST,
     NotificationService,
 )
+from overworld.protocol.streams import Mode, Stream
 
 log = structlog.get_logger(__name__)
+_GONE = (CHANNEL_GROUP_LEAVE, CHANNEL_GROUP_KICK, CHANNEL_GROUP_BAN)
 _tasks: set[asyncio.Task[None]] = set()
 
 
@@ -88,3 +99,26 @@ def connect(notifications: NotificationService, friends: FriendService, groups: 
     friends.on_friend_accepted(friend_accepted)
     groups.on_join_request(join_request)
     groups.on_users_added(users_added)
+
+
+def group_channel(chat: ChatService) -> ChannelWriter:
+    """What groups call in a membership change's transaction: Nakama's channel message for each
+    change (code 3 joined .. 9 demoted, sender the user concerned, content "{}"), stored with the
+    change; once committed, delivered to the group channel, and the users who left, were kicked or
+    banned are taken out of it."""
+
+    async def write(tx: Tx, changes: Sequence[GroupMembershipChanged]) -> Callable[[], None]:
+        posted: list[tuple[Message, GroupMembershipChanged]] = []
+        for c in changes:
+            stream = Stream(c.title_id, Mode.GROUP, c.group_id)
+            posted.append((await chat.store_system(tx, stream, c.code, c.user_id, c.username), c))
+
+        def committed() -> None:
+            for message, c in posted:
+                chat.deliver(message)
+                if c.code in _GONE:
+                    chat.remove_user(message.stream, c.user_id)
+
+        return committed
+
+    return write

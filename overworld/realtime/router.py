@@ -25,7 +25,7 @@ from overworld.subsystems.pubsub.base import PubSub
 from overworld.subsystems.pubsub.outbox import Outbox
 
 log = structlog.get_logger(__name__)
-_DELIVER, _CLOSE, _CALL, _RESULT = b"d", b"c", b"q", b"r"
+_DELIVER, _CLOSE, _CALL, _RESULT, _UNTRACK = b"d", b"c", b"q", b"r", b"u"
 NodeMethod = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
@@ -98,12 +98,25 @@ class Router:
             for node, sids in remote.items():
                 self._outbox.put(node_topic(node), _DELIVER + orjson.dumps(sids) + b"\n" + body)
 
-    def close_sessions(self, presences: Iterable[Presence], code: int = POLICY, reason: str = "") -> None:
+    def close_sessions(
+        self, presences: Iterable[Presence], code: int = POLICY, reason: str = "", flush: bool = False
+    ) -> None:
+        """Close these sessions' sockets, on any node; with `flush`, after what was sent to them
+        before (on another node too: this goes through the same ordered outbox as deliveries)."""
         local, remote = self._split(presences)
         for conn in local:
-            conn.close(code, reason)
+            conn.close(code, reason, flush=flush)
         for node, sids in remote.items():
-            self._outbox.put(node_topic(node), _CLOSE + orjson.dumps({"s": sids, "c": code, "r": reason}))
+            message = {"s": sids, "c": code, "r": reason, "f": flush}
+            self._outbox.put(node_topic(node), _CLOSE + orjson.dumps(message))
+
+    def untrack(self, presences: Iterable[Presence]) -> None:
+        """Remove these presences from their streams, on the nodes that track them."""
+        for p in presences:
+            if p.node == self.node:
+                self._tracker.untrack(p.stream, p.session_id)
+            else:
+                self._outbox.put(node_topic(p.node), _UNTRACK + orjson.dumps([*p.stream, p.session_id]))
 
     def _split(
         self, presences: Iterable[Presence], exclude: str = ""
@@ -145,9 +158,12 @@ class Router:
                     future.set_exception(ApiError(reply["e"][1], Code(reply["e"][0])))
                 else:
                     future.set_result(reply.get("ok"))
+        elif kind == _UNTRACK:
+            *stream, session_id = orjson.loads(body)
+            self._tracker.untrack(Stream(*stream), session_id)
         elif kind == _CLOSE:
             msg = orjson.loads(body)
             for sid in msg["s"]:
                 conn = self._registry.get(sid)
                 if conn is not None:
-                    conn.close(msg["c"], msg["r"])
+                    conn.close(msg["c"], msg["r"], flush=bool(msg.get("f")))
