@@ -21,21 +21,22 @@ from overworld.db.database import Tx
 from overworld.errors import InvalidArgument
 from overworld.notifications.models import Notification as Notification  # re-exported
 from overworld.notifications.store import NotificationStore
+from overworld.protocol import notifications as codes
 from overworld.protocol import realtime as rt
 from overworld.protocol.streams import notifications_stream
 from overworld.realtime import codec
 from overworld.realtime.hub import Hub
 from overworld.subsystems.pubsub.base import PubSub
 
-# Codes at or below zero are the server's own (Nakama's): friend requests, group join requests...
-DM_REQUEST = -1
-FRIEND_REQUEST = -2
-FRIEND_ACCEPT = -3
-GROUP_ADD = -4
-GROUP_JOIN_REQUEST = -5
-FRIEND_JOIN_GAME = -6
-SINGLE_SOCKET = -7
-USER_BANNED = -8
+# The server's own codes (Nakama's, overworld/protocol/notifications.py): friend requests...
+DM_REQUEST = codes.DM_REQUEST
+FRIEND_REQUEST = codes.FRIEND_REQUEST
+FRIEND_ACCEPT = codes.FRIEND_ACCEPT
+GROUP_ADD = codes.GROUP_ADD
+GROUP_JOIN_REQUEST = codes.GROUP_JOIN_REQUEST
+FRIEND_JOIN_GAME = codes.FRIEND_JOIN_GAME
+SINGLE_SOCKET = codes.SINGLE_SOCKET
+USER_BANNED = codes.USER_BANNED
 _BROADCAST_TOPIC = "notifications.all"
 MAX_SUBJECT = 255
 

@@ -11,13 +11,16 @@ own sockets on that stream (every node does the same for its own).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 from prometheus_client import Counter, Gauge
 
+from overworld.clock import now_ms, rfc3339
 from overworld.protocol import realtime as rt
+from overworld.protocol.notifications import SINGLE_SOCKET
 from overworld.protocol.streams import Mode, Stream, notifications_stream, status_stream
 from overworld.realtime import codec
 from overworld.realtime.connection import GOING_AWAY, NORMAL, POLICY, Connection
@@ -35,6 +38,14 @@ StreamEventHandler = Callable[[Stream, list[Presence], list[Presence]], None]
 # (title, event name, properties, user id): an event for server code's handlers
 EventListener = Callable[[Title, str, dict[str, Any], str], None]
 CHANNEL_MODES = (Mode.CHANNEL, Mode.GROUP, Mode.DM)
+
+
+def _single_socket_frame() -> str:
+    note = rt.Notification(
+        id=str(uuid.uuid4()), subject="single_socket", content="{}", code=SINGLE_SOCKET,
+        create_time=rfc3339(now_ms()), persistent=False,
+    )  # fmt: skip
+    return codec.frame("notifications", rt.Notifications(notifications=[note]))
 
 
 class Hub:
@@ -91,7 +102,12 @@ class Hub:
             others = self.tracker.presences(notifications_stream(title_id, user_id))
             excess = len(others) + 1 - self._max_per_user
             if excess > 0:
-                self.router.close_sessions(others[:excess], POLICY, "Another socket connected for this user")
+                # As Nakama's single_socket: the replaced sockets are told (code -7), then closed.
+                replaced = others[:excess]
+                self.router.send_to(replaced, _single_socket_frame())
+                self.router.close_sessions(
+                    replaced, POLICY, "Another socket connected for this user", flush=True
+                )
         self.registry.add(conn)
         SOCKETS.inc()
         meta = PresenceMeta(conn.username, hidden=True)
