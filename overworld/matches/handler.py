@@ -310,13 +310,19 @@ class AuthoritativeMatch:
             raise MatchEnded()
         self.state = state
 
-    async def join_attempt(self, presence: MatchPresence, metadata: dict[str, str]) -> tuple[bool, str]:
+    async def join_attempt(
+        self, presence: MatchPresence, metadata: dict[str, str], new: bool = False
+    ) -> tuple[bool, str]:
+        """`new`: the session is not in the match on its own node (which tracks it), so a presence
+        this node still has is a leave on its way here: the join is a new one."""
         async with self.lock:
             if self.ended:
                 return False, ""
             sid = presence.session_id
             self._forget_lapsed_approvals()
-            if sid in self.approved or self.service.hub.tracker.get(self.stream, sid) is not None:
+            if sid in self.approved or (
+                not new and self.service.hub.tracker.get(self.stream, sid) is not None
+            ):
                 return True, ""  # already in (or on the way): the handler is not asked again
             try:
                 result = await self._call(
@@ -383,9 +389,9 @@ class AuthoritativeMatch:
     # -- events from the service --------------------------------------------------------------
 
     def presence_changed(self, joins: list[Presence], leaves: list[Presence]) -> None:
+        # A leave keeps the session's approval and early data: a session's presence leaves before
+        # it is tracked again, so they belong to its next join (a lapsed one is forgotten).
         for p in leaves:
-            self.approved.pop(p.session_id, None)
-            self.early.pop(p.session_id, None)
             pending = len(self.joins)
             # A player who joins and leaves within one tick never reaches the handler: its join
             # is dropped instead of reporting a leave before the join (which left a ghost).

@@ -214,7 +214,7 @@ class MatchService:
             me = MatchPresence(conn.user_id, conn.id, conn.username, self.node)
             result = await self._call_home(
                 node, "match.join_attempt",
-                {"t": conn.title_id, "m": match_uuid, "p": me.as_list(), "md": metadata or {}},
+                {"t": conn.title_id, "m": match_uuid, "p": me.as_list(), "md": metadata or {}, "n": new},
             )  # fmt: skip
             if not result["found"]:
                 raise MatchNotFound()
@@ -361,7 +361,7 @@ class MatchService:
         if match is None:
             return {"found": False, "ok": False, "reason": "", "label": ""}
         presence = MatchPresence(*args["p"])
-        ok, reason = await match.join_attempt(presence, dict(args.get("md") or {}))
+        ok, reason = await match.join_attempt(presence, dict(args.get("md") or {}), bool(args.get("n")))
         return {"found": ok or not match.ended, "ok": ok, "reason": reason, "label": match.label}
 
     async def signal(self, title_id: str, match_id: str, data: str) -> str:
