@@ -213,7 +213,9 @@ async def _join_and_move(player: Client, match_id: str, move: str) -> bool:
     assert "match" in joined, joined
     try:
         await player.wait_for(
-            lambda f: (f.get("match_data") or {}).get("op_code") == "2" and f["match_data"].get("data") == data,
+            lambda f: (
+                (f.get("match_data") or {}).get("op_code") == "2" and f["match_data"].get("data") == data
+            ),
             seconds=3,
             start=start,
         )
@@ -336,8 +338,15 @@ async def test_a_socket_replaced_under_single_socket_is_told_with_code_minus_7(
 # -- 5. an RPC that fails answers as Nakama answers a Go or Lua error -----------------------------
 
 
-async def test_rpc_errors_answer_as_nakama(deployment: Deployment, clients: list[Client]) -> None:
-    (alice,) = _new(deployment, clients, 1)
+def test_rpc_errors_answer_as_nakama_over_http(deployment: Deployment) -> None:
+    alice = Client(deployment)
+    try:
+        _http_rpc_errors(deployment, alice)
+    finally:
+        alice.http.close()
+
+
+def _http_rpc_errors(deployment: Deployment, alice: Client) -> None:
     crashed = alice.http.post("/v2/rpc/e2e_crash", json='""')
     assert crashed.status_code == 500
     assert crashed.json() == {"error": "wallet service unreachable", "code": 13,
@@ -345,11 +354,16 @@ async def test_rpc_errors_answer_as_nakama(deployment: Deployment, clients: list
     refused = alice.http.post("/v2/rpc/e2e_refuse", json='""')
     assert refused.status_code == 400
     assert refused.json() == {"error": "Not enough coins.", "code": 9, "message": "Not enough coins."}
-    with_key = httpx.post(
-        f"{deployment.url}/v2/rpc/e2e_crash", params={"http_key": deployment.http_key}, json='""'
-    )
+    with httpx.Client(base_url=deployment.url, timeout=10) as server:  # another server: the http key
+        with_key = server.post("/v2/rpc/e2e_crash", params={"http_key": deployment.http_key}, json='""')
     assert with_key.status_code == 500 and with_key.json()["message"] == "wallet service unreachable"
-    # On the socket, Nakama answers any RPC error with RUNTIME_FUNCTION_EXCEPTION (7) and its text.
+
+
+async def test_rpc_errors_answer_as_nakama_on_the_socket(
+    deployment: Deployment, clients: list[Client]
+) -> None:
+    # Nakama answers any RPC error with RUNTIME_FUNCTION_EXCEPTION (7) and its text on the socket.
+    (alice,) = _new(deployment, clients, 1)
     await alice.connect()
     crash = await alice.request("rpc", {"id": "e2e_crash", "payload": ""})
     assert crash["error"] == {"code": 7, "message": "wallet service unreachable"}

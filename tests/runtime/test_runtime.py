@@ -299,7 +299,11 @@ async def test_rpc_error_messages_can_be_kept_from_callers(client, node, http_ke
     node.runtime.rpc_error_messages = False  # setting runtime_rpc_error_messages = false
     response = await client.post("/v2/rpc/crash", params={"http_key": http_key}, content=rpc_body("x"))
     assert response.status_code == 500
-    assert response.json() == {"error": "Internal server error", "code": 13, "message": "Internal server error"}
+    assert response.json() == {
+        "error": "Internal server error",
+        "code": 13,
+        "message": "Internal server error",
+    }
     assert "secret detail" not in response.text
 
 
