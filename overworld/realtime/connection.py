@@ -29,6 +29,7 @@ from overworld.realtime.transport import DirectTransport
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
 
 NORMAL, POLICY, TOO_BIG, GOING_AWAY = 1000, 1008, 1009, 1001
+HELD_DELAY_SEC = 0.02  # how long after a reply the frames its request held follow it
 
 
 class TokenBucket:
@@ -189,13 +190,26 @@ class Connection:
             self._held = []
 
     def reply(self, frame: str | None = None) -> None:
-        """Send a request's reply (or error), then what `hold` kept meanwhile, in order."""
-        held, self._held = self._held, None
+        """Send a request's reply (or error); what `hold` kept meanwhile follows `HELD_DELAY_SEC`
+        later, in a write of its own (anything sent until then waits behind it, in order)."""
+        held = self._held
+        if held is None:
+            if frame is not None:
+                self.send(frame)
+            return
+        self._held = None
         if frame is not None:
             self.send(frame)
         if held:
-            for item in held:
-                self.send(item)
+            # A client such as nakama-js handles every frame of one read before the code awaiting
+            # the reply runs: in the same write, the events would reach it before it listens.
+            self._held = held
+            asyncio.get_running_loop().call_later(HELD_DELAY_SEC, self._release)
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        for item in held or ():
+            self.send(item)
 
     def send(self, frame: str) -> bool:
         """Queue a text frame; False if the socket is closed or has just been dropped as slow."""

@@ -75,4 +75,31 @@ describe("matches", () => {
     await alice.socket.leaveMatch(matchId);
     await bob.socket.take("onmatchpresence", (e) => e.leaves?.some((p) => p.user_id === alice.session.user_id));
   });
+
+  test("a client listening for presences once joinMatch resolved sees its own join (relayed and authoritative)", async () => {
+    const host = await player();
+    const relayed = (await host.socket.createMatch()).match_id;
+    const arena = JSON.parse((await host.socket.rpc("create_arena", JSON.stringify({ mode: "listen" }))).payload).match_id;
+    for (const matchId of [relayed, arena]) {
+      const late = await connected(["onmatchdata"], { prefix: "m" }); // no presence handler yet
+      let joined;
+      for (let tries = 0; ; tries++) {
+        try {
+          joined = await late.socket.joinMatch(matchId);
+          break;
+        } catch (err) {
+          // on two nodes, the host's presence in the relayed match may take a moment to arrive
+          if (tries > 50) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      const seen = [];
+      late.socket.onmatchpresence = (event) => seen.push(event); // set once the join resolved
+      const deadline = Date.now() + 5_000;
+      while (!seen.some((e) => e.joins?.some((p) => p.session_id === joined.self.session_id))) {
+        assert.ok(Date.now() < deadline, `the join's own presence event never reached the listener: ${JSON.stringify(seen)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  });
 });

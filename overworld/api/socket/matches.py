@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 async def match_create(node: Services, conn: Connection, req: wire.MatchCreate) -> wire.Match:
-    return node.matches.create(conn, req.name)
+    return await node.matches.create(conn, req.name)
 
 
 async def match_join(node: Services, conn: Connection, req: wire.MatchJoin) -> wire.Match:
