@@ -472,7 +472,9 @@ def test_label_queries_search_inside_arrays():
     assert matches("+label.nested:y") and matches("+label.flags:false")
     assert matches("+bob") and not matches("+eve")  # a bare term: any string value of any field
     assert not matches("+label.tags:*")  # an empty array has no value
-    score = parse("+label.convo_ids:c1 label.players.name:bob label.players.name:eve", "label.", multi=True).score
+    score = parse(
+        "+label.convo_ids:c1 label.players.name:bob label.players.name:eve", "label.", multi=True
+    ).score
     assert score is not None and score(strings, numbers) == 1.0
 
 
