@@ -71,6 +71,11 @@ describe("matches", () => {
     assert.equal(listed.matches[0].match_id, matchId);
     assert.equal(listed.matches[0].size, 2);
     assert.equal(listed.matches[0].handler_name, "arena");
+    // The label's `usernames` array is searched by element: the arena Bob plays in.
+    const bobs = await client.listMatches(alice.session, 10, true, "", 0, 8, `+label.mode:${mode} +label.usernames:${bob.session.username}`);
+    assert.deepEqual((bobs.matches ?? []).map((m) => m.match_id), [matchId]);
+    const nobody = await client.listMatches(alice.session, 10, true, "", 0, 8, `+label.mode:${mode} +label.usernames:nobody${rnd()}`);
+    assert.deepEqual(nobody.matches ?? [], []);
 
     await alice.socket.leaveMatch(matchId);
     await bob.socket.take("onmatchpresence", (e) => e.leaves?.some((p) => p.user_id === alice.session.user_id));
