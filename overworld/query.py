@@ -165,7 +165,7 @@ def label_fields(label: str) -> tuple[Strings, Numbers]:
     values of the array's own path (`{"ids": ["a", "b"]}` -> `ids: ("a", "b")`; objects in it
     add their fields under that path, `{"p": [{"n": "x"}, {"n": "y"}]}` -> `p.n: ("x", "y")`),
     as Nakama's label index does. `null` adds nothing. A label that is not a JSON object has no
-    fields."""
+    fields. A field's numbers are sorted (ascending), so that a range reads one end."""
     try:
         value = orjson.loads(label) if label else None
     except orjson.JSONDecodeError:
@@ -177,7 +177,10 @@ def label_fields(label: str) -> tuple[Strings, Numbers]:
             _collect(item, key, strings, numbers)
     return (
         {name: tuple(values) for name, values in strings.items()},
-        {name: tuple(values) for name, values in numbers.items()},
+        {
+            name: tuple(values) if len(values) == 1 else tuple(sorted(values))
+            for name, values in numbers.items()
+        },
     )
 
 
@@ -476,7 +479,9 @@ def _compiled_shape(
         parts.append("(" + " or ".join(should) + ")")
     body = " and ".join(parts) if parts else "True"
     score_body = " + ".join(f"(1.0 if {e} else 0.0)" for e in should) if should else "0.0"
-    namespace: dict[str, Any] = {"_nan": math.nan}
+    namespace: dict[str, Any] = {
+        "_nan": math.nan, "_no_number": (math.nan,), "_re_any": _re_any, "_in_any": _in_any,
+    }  # fmt: skip
     source = f"def match(s, n, k):\n    return bool({body})\ndef score(s, n, k):\n    return {score_body}\n"
     exec(compile(source, "<query>", "exec"), namespace)  # noqa: S102 - built from fixed fragments
     return namespace["match"], namespace["score"]
@@ -517,8 +522,10 @@ def _expr(term: tuple[Any, ...], p: int) -> tuple[str, int]:
 
 
 def _expr_multi(term: tuple[Any, ...], p: int) -> tuple[str, int]:
-    """`_expr` for multi-valued documents: `s[name]` and `n[name]` are tuples of values, and a
-    clause matches when one of them does."""
+    """`_expr` for multi-valued documents: `s[name]` and `n[name]` are tuples of values (numbers
+    sorted ascending, see `label_fields`), and a clause matches when one of them does. A
+    one-sided numeric range needs only the largest (`>=`, `>`) or smallest (`<=`, `<`) value; a
+    missing field reads as `(nan,)`, which no comparison accepts."""
     kind = term[0]
     if kind == "all":
         return "True", 0
@@ -530,13 +537,17 @@ def _expr_multi(term: tuple[Any, ...], p: int) -> tuple[str, int]:
         return f"(k[{p + 1}] in s.get(k[{p}], ()) or k[{p + 2}] in n.get(k[{p}], ()))", 3
     if kind == "any_eq":
         if term[1]:
-            return f"(any(k[{p}] in v for v in s.values()) or any(k[{p + 1}] in v for v in n.values()))", 2
-        return f"any(k[{p}] in v for v in s.values())", 1
+            return f"(_in_any(k[{p}], s) or _in_any(k[{p + 1}], n))", 2
+        return f"_in_any(k[{p}], s)", 1
     if kind == "re":
-        return f"any(k[{p + 1}].match(x) is not None for x in s.get(k[{p}], ()))", 2
+        return f"_re_any(k[{p + 1}], s.get(k[{p}], ()))", 2
     if kind == "any_re":
-        return f"any(k[{p}].match(x) is not None for v in s.values() for x in v)", 1
+        return f"any(_re_any(k[{p}], v) for v in s.values())", 1
     _, string_range, has_lo, has_hi, lo_incl, hi_incl = term
+    if not string_range and has_lo != has_hi:
+        if has_lo:
+            return f"(n.get(k[{p}], _no_number)[-1] {'>=' if lo_incl else '>'} k[{p + 1}])", 2
+        return f"(n.get(k[{p}], _no_number)[0] {'<=' if hi_incl else '<'} k[{p + 1}])", 2
     used = 1
     conds: list[str] = []
     if has_lo:
@@ -547,3 +558,18 @@ def _expr_multi(term: tuple[Any, ...], p: int) -> tuple[str, int]:
         used += 1
     source = "s" if string_range else "n"
     return f"any({' and '.join(conds)} for x in {source}.get(k[{p}], ()))", used
+
+
+def _re_any(pattern: Any, values: tuple[str, ...]) -> bool:
+    # A loop rather than any(<generator>): no generator per document (listings call it per label).
+    for x in values:  # noqa: SIM110
+        if pattern.match(x) is not None:
+            return True
+    return False
+
+
+def _in_any(value: Any, doc: dict[str, tuple[Any, ...]]) -> bool:
+    for values in doc.values():  # noqa: SIM110 - as _re_any
+        if value in values:
+            return True
+    return False

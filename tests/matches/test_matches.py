@@ -469,6 +469,12 @@ def test_label_queries_search_inside_arrays():
     assert matches("+label.convo_ids:c* +label.players.name:/b.b/")
     assert matches("+label.levels:>=10") and matches("+label.levels:<=5") and not matches("+label.levels:>20")
     assert matches("+label.levels:12") and matches("+label.players.elo:>1500")
+    assert (
+        not matches("+label.levels:>12") and not matches("+label.levels:<3") and matches("+label.levels:<=3")
+    )
+    assert not matches("-label.levels:>=10") and matches("-label.levels:>=13")  # any value excludes
+    assert not matches("+label.missing:>=0") and not matches("+label.missing:<=0")
+    assert matches('+label.convo_ids:>="c2"') and not matches('+label.convo_ids:>"c2"')
     assert matches("+label.nested:y") and matches("+label.flags:false")
     assert matches("+bob") and not matches("+eve")  # a bare term: any string value of any field
     assert not matches("+label.tags:*")  # an empty array has no value
