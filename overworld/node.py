@@ -196,7 +196,8 @@ class Node(Services):
             services=ServerServices(
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
-                matches=matches, matchmaker=matchmaker, notifications=notifications, hub=hub,
+                matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
+                hub=hub,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name,

@@ -552,7 +552,7 @@ PARTY_UPDATE = SocketCall(
 )  # fmt: skip
 LIST_PARTIES = Call(
     "ListParties", pw.ListPartiesRequest, pw.PartyList, party_ops.list_parties,
-    rest="GET /v2/party",
+    rest="GET /v2/party", nk="party_list",
 )  # fmt: skip
 
 # -- the matchmaker --------------------------------------------------------------------------------
@@ -576,7 +576,7 @@ PARTY_MATCHMAKER_REMOVE = SocketCall(
 )  # fmt: skip
 GET_MATCHMAKER_STATS = Call(
     "GetMatchmakerStats", Empty, mmw.MatchmakerStats, matchmaker_ops.get_matchmaker_stats,
-    rest="GET /v2/matchmaker/stats",
+    rest="GET /v2/matchmaker/stats", nk="matchmaker_stats",
 )  # fmt: skip
 
 

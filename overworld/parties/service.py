@@ -194,11 +194,18 @@ class PartyService:
         await self._leader_call(conn, party_id, "update", None, extra)
 
     async def list_parties(
-        self, title_id: str, limit: int | None, open: bool | None, query: str | None, cursor: str | None
+        self,
+        title_id: str,
+        limit: int | None,
+        open: bool | None,
+        query: str | None,
+        cursor: str | None,
+        show_hidden: bool = False,
     ) -> tuple[list[PartyEntry], str]:
-        """Nakama's ListParties: the title's parties that are not hidden, of live nodes, filtered by
-        `open` and by a query on their labels, best score first (then oldest first); `cursor`
-        continues a listing made with the same limit, open and query."""
+        """Nakama's ListParties: the title's parties that are not hidden (unless `show_hidden`,
+        for server code), of live nodes, filtered by `open` and by a query on their labels, best
+        score first (then oldest first); `cursor` continues a listing made with the same limit,
+        open and query."""
         limit = DEFAULT_LIST if limit is None else limit
         if not 1 <= limit <= MAX_LIST:
             raise InvalidArgument("Invalid limit - limit must be between 1 and 100.")
@@ -215,7 +222,7 @@ class PartyService:
             if entry.node not in live:
                 gone.append(entry)
                 continue
-            if entry.hidden or (open is not None and entry.open != open):
+            if (entry.hidden and not show_hidden) or (open is not None and entry.open != open):
                 continue
             strings, numbers = entry.fields()
             if not parsed.match(strings, numbers):

@@ -134,6 +134,19 @@ async def test_parties_are_listed_by_label_query_open_and_cursor_never_hidden(
     listing = carol.get("/v2/party", limit=100, query=f"+label.tag:{tag}")
     assert sorted(_ids(listing)) == sorted([raid["party_id"], duel["party_id"]])
     assert hidden["party_id"] not in _ids(carol.get("/v2/party", limit=100))
+    # Server code sees them too, hidden ones when it asks (nk.party_list).
+    for show_hidden, expected in (
+        (False, [raid["party_id"]]),
+        (True, [raid["party_id"], hidden["party_id"]]),
+    ):
+        body = {"limit": 100, "query": f"+label.tag:{tag} label.mode:raid", "show_hidden": show_hidden}
+        if show_hidden:
+            body["query"] = "*"
+        made = carol.http.post("/v2/rpc/list_parties", json=orjson.dumps(body).decode())
+        assert made.status_code == 200, made.text
+        ids = orjson.loads(made.json()["payload"])["ids"]
+        assert all(i in ids for i in expected), (ids, expected)
+        assert (hidden["party_id"] in ids) is show_hidden
     raid_listed = next(p for p in listing["parties"] if p["party_id"] == raid["party_id"])
     assert raid_listed["open"] is True and raid_listed["max_size"] == 4
     assert orjson.loads(raid_listed["label"]) == label and not raid_listed.get("hidden")
@@ -280,6 +293,9 @@ async def test_matchmaker_stats_count_waiting_tickets_and_completions(
     await _eventually(completed, len(before.get("completions", [])) + 2)
     stats = alice.get("/v2/matchmaker/stats")
     assert stats["ticket_count"] == 1  # alice's, still waiting
+    made = alice.http.post("/v2/rpc/matchmaker_stats", json='""')
+    assert made.status_code == 200, made.text
+    assert orjson.loads(made.json()["payload"]) == {"tickets": 1, "completions": len(stats["completions"])}
     for completion in stats["completions"][-2:]:
         made = datetime.fromisoformat(completion["create_time"].replace("Z", "+00:00"))
         done = datetime.fromisoformat(completion["complete_time"].replace("Z", "+00:00"))
