@@ -18,6 +18,7 @@ from tests.support import running_server
 class Served:
     metrics: set[str]  # every series name /metrics exports
     status: dict[str, int]  # operator path -> HTTP status
+    port: int  # where it listens, for the whole test session
 
 
 @pytest.fixture(scope="session")
@@ -27,4 +28,4 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with running_server(env, folder) as server:
         status = {path: httpx.get(server.url + path, timeout=5).status_code for path in PROBE_PATHS}
         text = httpx.get(server.url + "/metrics", timeout=5).text
-    yield Served(metrics=exported_series(text), status=status)
+        yield Served(metrics=exported_series(text), status=status, port=server.port)

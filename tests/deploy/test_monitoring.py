@@ -52,7 +52,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def test_metric_names_are_read_from_promql() -> None:
     expr = (
-        'histogram_quantile(0.99, sum by (le, path) (rate(overworld_request_duration_seconds_bucket'
+        "histogram_quantile(0.99, sum by (le, path) (rate(overworld_request_duration_seconds_bucket"
         '{job=~"$job", path!~"/healthz"}[$__rate_interval]))) / on (instance) group_left '
         "max(overworld_sockets) > 0.2 and up == 1"
     )
