@@ -130,3 +130,14 @@ def test_prometheus_configuration_passes_promtool(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rules found" in result.stdout  # it read the alert rules too
+
+
+def test_balancer_configuration_passes_haproxy_check(tmp_path) -> None:
+    haproxy = tool("haproxy", "checks the balancer's configuration")
+    config = COMPOSE / "haproxy.cfg"
+    result = subprocess.run([haproxy, "-c", "-f", str(config)], capture_output=True, text=True)
+    # the nodes' names resolve only inside the compose network: haproxy starts without them
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "haproxy.cfg"
+    broken.write_text(config.read_text().replace("timeout tunnel", "timeout tunel"))
+    assert subprocess.run([haproxy, "-c", "-f", str(broken)], capture_output=True).returncode != 0
