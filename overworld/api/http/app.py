@@ -16,6 +16,7 @@ from overworld import __version__
 from overworld.api.http.edge import Edge
 from overworld.api.http.errors import EXCEPTION_HANDLERS
 from overworld.api.http.routes import ROUTES
+from overworld.api.origins import Cors
 from overworld.config import Settings
 from overworld.ops import metrics
 from overworld.runtime.loader import RuntimeLoadError
@@ -92,7 +93,9 @@ def create_app(
 
         await litestar(scope, receive, send_plain_failure)
 
-    edge = Edge(app, settings.max_request_bytes, metrics=settings.metrics, fast_path=fast_path)
+    edge = Edge(
+        app, settings.max_request_bytes, Cors(settings), metrics=settings.metrics, fast_path=fast_path
+    )
 
     def attach(running: Services) -> None:
         litestar.state.node = running

@@ -82,12 +82,13 @@ def auth_query(scope: dict[str, Any]) -> tuple[bool, str]:
 
 
 async def _title_ctx(node: Services, scope: dict[str, Any], request_id: str) -> CallContext:
-    title = await title_from_header(node, header(scope, b"authorization"))
+    title = await title_from_header(node, header(scope, b"authorization"), scope["headers"])
     return CallContext(title=title, client_ip=client_ip(scope), request_id=request_id)
 
 
 def _session_ctx(node: Services, scope: dict[str, Any], request_id: str) -> CallContext:
-    return session_from_header(node, header(scope, b"authorization"), client_ip(scope), request_id)
+    authorization = header(scope, b"authorization")
+    return session_from_header(node, authorization, client_ip(scope), request_id, scope["headers"])
 
 
 class Fallback(Exception):

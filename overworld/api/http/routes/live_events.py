@@ -40,6 +40,7 @@ from overworld.api.operations.live_events import (
     SetRemoteConfigRequest,
     UpdateLiveEventRequest,
 )
+from overworld.api.origins import check_title_origin
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, Unauthenticated
 
@@ -91,9 +92,11 @@ async def http_key_context(request: Req) -> CallContext:
             raise Unauthenticated(HTTP_KEY_INVALID) from None
     if not http_key:
         raise Unauthenticated("HTTP key required")
-    title = await node_of(request).titles.by_http_key(http_key)
+    node = node_of(request)
+    title = await node.titles.by_http_key(http_key)
     if title is None:
         raise Unauthenticated(HTTP_KEY_INVALID)
+    check_title_origin(node.settings, title, request.scope["headers"])
     return title_context(request, title)
 
 
