@@ -39,7 +39,9 @@ async def http(client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 async def _session(client: httpx.AsyncClient, server_key: str, **headers: str) -> dict[str, str]:
     response = await client.post(
-        "/v2/account/authenticate/device", json={"id": unique("device-")}, headers={**basic(server_key), **headers}
+        "/v2/account/authenticate/device",
+        json={"id": unique("device-")},
+        headers={**basic(server_key), **headers},
     )
     assert response.status_code == 200, response.text
     session: dict[str, str] = response.json()
@@ -141,7 +143,9 @@ async def test_a_listed_origin_is_echoed_and_responses_vary_by_origin(narrowed_c
     key = node.default_title.server_key
     other_title = await node.titles.create(unique("t"))
     allowed = await narrowed_client.post(
-        "/v2/account/authenticate/device", json={"id": unique("device-")}, headers={**basic(key), "Origin": GAME}
+        "/v2/account/authenticate/device",
+        json={"id": unique("device-")},
+        headers={**basic(key), "Origin": GAME},
     )
     assert allowed.status_code == 200
     assert allowed.headers[ACAO] == GAME and allowed.headers["vary"] == "Origin"
@@ -203,7 +207,9 @@ async def test_a_title_narrows_its_origins(narrowed_client, narrowed):
         await narrowed_client.get("/v2/account", headers={**token, "Origin": OTHER}),
         await narrowed_client.get("/v2/friend", headers={**token, "Origin": OTHER}),
         await narrowed_client.post("/v2/rpc/nope", content=b'""', headers={**token, "Origin": OTHER}),
-        await narrowed_client.post(f"/v2/rpc/nope?http_key={http_key}", content=b'""', headers={"Origin": OTHER}),
+        await narrowed_client.post(
+            f"/v2/rpc/nope?http_key={http_key}", content=b'""', headers={"Origin": OTHER}
+        ),
         await narrowed_client.post(
             "/v2/account/session/refresh",
             json={"token": session["refresh_token"]},
@@ -233,7 +239,9 @@ async def test_live_server_fast_path_and_socket_origin(narrowed):
     key = node.default_title.server_key
     async with live_server(settings, node) as host, httpx.AsyncClient(base_url=f"http://{host}") as http:
         answer = await http.post(
-            "/v2/account/authenticate/device", json={"id": unique("device-")}, headers={**basic(key), "Origin": GAME}
+            "/v2/account/authenticate/device",
+            json={"id": unique("device-")},
+            headers={**basic(key), "Origin": GAME},
         )
         assert answer.status_code == 200
         assert answer.headers[ACAO] == GAME and answer.headers["vary"] == "Origin"
@@ -261,7 +269,9 @@ async def test_live_server_fast_path_and_socket_origin(narrowed):
 async def test_live_server_default_policy(settings, node):
     async with live_server(settings, node) as host, httpx.AsyncClient(base_url=f"http://{host}") as http:
         key = node.default_title.server_key
-        answer = await http.post("/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(key))
+        answer = await http.post(
+            "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic(key)
+        )
         assert answer.headers[ACAO] == "*"
         token = answer.json()["token"]
         for response in (

@@ -7,6 +7,7 @@ answers go through ASGI `send`, or, given a `direct_respond` (under `overworld s
 supported uvicorn: `overworld.api.uvicorn_adapter`), straight to the server's transport in one
 write.
 
+Query parameter names in lowerCamelCase are renamed here, for both paths (overworld.api.http.names).
 CORS (overworld.api.origins): preflights are answered here, before any route or authentication;
 every other response, the fast path's and the framework's, carries the policy's headers.
 """
@@ -26,6 +27,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from overworld.api import calls
 from overworld.api.http.fastpath import (
     FAST_ROUTES,
     LEADERBOARD_PREFIX,
@@ -33,6 +35,7 @@ from overworld.api.http.fastpath import (
     client_ip,
     leaderboard_route,
 )
+from overworld.api.http.names import QueryNames
 from overworld.api.http.routes.rpc import serve_rpc
 from overworld.api.origins import ORIGIN_REFUSED, Cors, ResponseHeaders
 from overworld.api.socket.endpoint import serve_socket
@@ -115,6 +118,7 @@ class Edge:
         self.app = app
         self.max_body = max_body
         self.cors = cors
+        self.query_names = QueryNames(call.request for call in calls.REST_CALLS)
         self.metrics = metrics
         self.routes = FAST_ROUTES if fast_path else {}
         self.node: Services | None = None
@@ -140,6 +144,9 @@ class Edge:
         scope.setdefault("state", {})["request_id"] = rid
         id_header = (b"x-request-id", rid.encode("latin-1"))
         cors = self.cors.response_headers(origin)
+        query = scope["query_string"]
+        if query and not scope["path"].startswith(_RPC_PREFIX):  # lowerCamelCase names (names.py)
+            scope["query_string"] = self.query_names.rename(query)
         if scope["method"] == "OPTIONS" and origin:
             preflight = await self._preflight(scope, send, origin, id_header)
             if preflight:
