@@ -12,8 +12,9 @@ are mapped back to the proto names before a body is converted:
   costs nothing more.
 - The renaming is guided by the type: free-form maps (`vars`, `properties`, a storage value) keep
   their keys. A field given under both names is refused, as protojson refuses it.
-- `decode(body, kind)` decodes JSON bytes: a body that has none of the type's JSON names (one
-  regular-expression search over the bytes) is decoded straight into the Struct as before.
+- `decode(body, kind)` decodes JSON bytes: a body that has none of the type's JSON names is
+  decoded straight into the Struct as before. Telling costs one `bytes.islower()` (a JSON name has
+  an upper-case letter) and, only for bodies with upper-case letters, a regular-expression search.
 - `query_names(kinds)`: proto name by JSON name, for query parameters (flat field names).
 """
 
@@ -52,6 +53,7 @@ class Renamer:
         self.rename = rename  # None: nothing in the type has a JSON name of its own
         self.names = names  # every JSON name that differs, anywhere in the type
         self.pattern = re.compile(b'"(?:' + b"|".join(re.escape(n.encode()) for n in sorted(names)) + b')"')
+        self.caseless = any(n == n.lower() for n in names)  # `foo_2` -> `foo2`: no upper-case letter
 
     @classmethod
     def of(cls, kind: Any) -> Renamer:
@@ -62,9 +64,15 @@ class Renamer:
             found = cls._cache[kind] = Renamer(rename, frozenset(names))
         return found
 
+    def might_have_names(self, body: bytes) -> bool:
+        """Whether `body` may hold one of the type's JSON names (False: it surely does not)."""
+        if self.rename is None or (body.islower() and not self.caseless):
+            return False
+        return self.pattern.search(body) is not None
+
     def decode(self, body: bytes, kind: type[Any]) -> Any:
         """JSON bytes into `kind` (protojson-like: numbers as strings accepted), JSON names too."""
-        if self.rename is None or not self.pattern.search(body):
+        if not self.might_have_names(body):
             return msgspec.json.decode(body, type=kind, strict=False)
         return msgspec.convert(self.rename(msgspec.json.decode(body)), kind, strict=False)
 

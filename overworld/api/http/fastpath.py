@@ -197,7 +197,7 @@ async def list_leaderboard_records(
 async def write_leaderboard_record(
     node: Services, scope: dict[str, Any], body: bytes, rid: str
 ) -> msgspec.Struct:
-    if scope["query_string"] or (_RECORD_NAMES.rename is not None and _RECORD_NAMES.pattern.search(body)):
+    if scope["query_string"] or _RECORD_NAMES.might_have_names(body):
         raise Fallback()
     try:
         record = msgspec.json.decode(body, type=lw.LeaderboardRecordWrite, strict=True)

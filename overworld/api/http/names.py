@@ -42,9 +42,10 @@ class QueryNames:
         self.names = query_names(kinds)
         alternatives = b"|".join(re.escape(n.encode()) for n in sorted(self.names, key=len, reverse=True))
         self.pattern = re.compile(b"(?:^|(?<=&))(" + alternatives + b")(?==|&|$)")
+        self.caseless = any(n == n.lower() for n in self.names)
 
     def rename(self, query: bytes) -> bytes:
         """`query` with its JSON names replaced (the same object if it has none)."""
-        if not self.pattern.search(query):
+        if (query.islower() and not self.caseless) or not self.pattern.search(query):
             return query
         return self.pattern.sub(lambda m: self.names[m.group(1).decode()].encode(), query)
