@@ -42,10 +42,15 @@ async def main(rounds: int, n: int) -> None:
         node = await Node.start(settings)
         app = create_app(settings, node=node)
 
-        async def call(method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"",
-                       query: bytes = b"") -> tuple[int, bytes]:  # fmt: skip
-            scope = {"type": "http", "method": method, "path": path, "query_string": query, "headers": headers,
-                     "client": ("127.0.0.1", 5000), "http_version": "1.1", "scheme": "http", "root_path": ""}  # fmt: skip
+        Headers = list[tuple[bytes, bytes]]
+
+        async def call(
+            method: str, path: str, headers: Headers, body: bytes = b"", query: bytes = b""
+        ) -> tuple[int, bytes]:
+            scope = {
+                "type": "http", "method": method, "path": path, "query_string": query, "headers": headers,
+                "client": ("127.0.0.1", 5000), "http_version": "1.1", "scheme": "http", "root_path": "",
+            }  # fmt: skip
             sent: list[dict[str, Any]] = []
 
             async def receive() -> dict[str, Any]:
@@ -85,7 +90,7 @@ async def main(rounds: int, n: int) -> None:
         best: dict[str, float] = {}
         for _ in range(rounds):
             for name, (method, path, headers, body, query) in cases.items():
-                status, answer = await call(method, path, headers, body, query)
+                status, _ = await call(method, path, headers, body, query)
                 if status != 200:
                     best.setdefault(name, float("nan"))
                     continue
