@@ -72,9 +72,10 @@ class Renamer:
 
     def decode(self, body: bytes, kind: type[Any]) -> Any:
         """JSON bytes into `kind` (protojson-like: numbers as strings accepted), JSON names too."""
-        if not self.might_have_names(body):
+        rename = self.rename
+        if rename is None or not self.might_have_names(body):
             return msgspec.json.decode(body, type=kind, strict=False)
-        return msgspec.convert(self.rename(msgspec.json.decode(body)), kind, strict=False)
+        return msgspec.convert(rename(msgspec.json.decode(body)), kind, strict=False)
 
 
 def _build(info: inspect.Type, names: set[str], seen: Seen) -> Rename | None:

@@ -143,7 +143,7 @@ class Edge:
         rid = incoming or f"{getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = rid
         id_header = (b"x-request-id", rid.encode("latin-1"))
-        cors = self.cors.response_headers(origin)
+        cors = self.cors.wildcard or self.cors.response_headers(origin)
         query = scope["query_string"]
         if query and not scope["path"].startswith(_RPC_PREFIX):  # lowerCamelCase names (names.py)
             scope["query_string"] = self.query_names.rename(query)

@@ -96,7 +96,8 @@ async def http_key_context(request: Req) -> CallContext:
     title = await node.titles.by_http_key(http_key)
     if title is None:
         raise Unauthenticated(HTTP_KEY_INVALID)
-    check_title_origin(node.settings, title, request.scope["headers"])
+    if node.settings.cors_title_origins:
+        check_title_origin(node.settings, title, request.scope["headers"])
     return title_context(request, title)
 
 

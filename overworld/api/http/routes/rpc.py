@@ -109,7 +109,8 @@ async def _caller(
         title = await node.titles.by_http_key(http_key)
         if title is None:
             raise Unauthenticated(HTTP_KEY_INVALID)
-        check_title_origin(node.settings, title, headers)
+        if node.settings.cors_title_origins:
+            check_title_origin(node.settings, title, headers)
         return CallContext(title=title, client_ip=address, request_id=rid)
     if not authorization:
         raise Unauthenticated(AUTH_REQUIRED)
