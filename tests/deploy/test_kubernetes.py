@@ -273,3 +273,27 @@ def test_disruption_budget_and_network_policy_select_the_pods(overlay) -> None:
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
     egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert {53, 5432, 6379} <= egress_ports
+
+
+def test_deployment_docs_state_the_manifests_drain_timing() -> None:
+    objects = rendered("cluster")
+    docs = (KUBERNETES.parent.parent / "docs" / "deployment.md").read_text()
+    grace = re.search(r"`terminationGracePeriodSeconds: (\d+)` = (\d+) \+ (\d+) \+ (\d+) \+ (\d+)", docs)
+    assert grace, "docs/deployment.md explains the grace period"
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    total, pre_stop, sockets, shutdown, spare = (int(g) for g in grace.groups())
+    assert total == pod["terminationGracePeriodSeconds"] == pre_stop + sockets + shutdown + spare
+    assert container(objects)["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(pre_stop)]
+    assert sockets == SOCKET_DRAIN_SEC
+    assert config_map(objects)["OVERWORLD_SHUTDOWN_GRACE_SEC"] == str(shutdown)
+    assert f"`shutdown_grace_sec` ({shutdown} s in the ConfigMap)" in docs
+
+
+def test_socket_drain_is_the_servers() -> None:
+    import inspect
+
+    from overworld.node import Node
+
+    assert f"min({SOCKET_DRAIN_SEC}.0, float(self.settings.shutdown_grace_sec))" in inspect.getsource(
+        Node.drain
+    )
