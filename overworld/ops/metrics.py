@@ -55,7 +55,7 @@ def count_redis_errors(client: Any) -> None:
     in `overworld_redis_errors_total`: commands, pipelines and pub/sub alike. The connection class
     of its pool is replaced by a subclass whose steps run inside a `try`, which costs nothing on
     success."""
-    from redis.exceptions import RedisError
+    from redis.exceptions import NoScriptError, RedisError
 
     pool = client.connection_pool
     base: type[Any] = pool.connection_class
@@ -84,8 +84,11 @@ def count_redis_errors(client: Any) -> None:
         async def read_response(self, *args: Any, **kwargs: Any) -> Any:
             try:
                 return await super().read_response(*args, **kwargs)
-            except errors:
-                read_errors.inc()
+            except errors as exc:
+                # NOSCRIPT is a step of running a Lua script (EVALSHA, then SCRIPT LOAD once per
+                # Redis start), not a failure
+                if not isinstance(exc, NoScriptError):
+                    read_errors.inc()
                 raise
 
     CountedConnection.__name__ = CountedConnection.__qualname__ = f"Counted{base.__name__}"

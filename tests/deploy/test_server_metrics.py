@@ -84,7 +84,7 @@ async def test_redis_command_errors_are_counted_and_successes_are_not() -> None:
     if not REDIS_URL:
         pytest.skip("needs OVERWORLD_TEST_REDIS_URL")
     import redis.asyncio as aioredis
-    from redis.exceptions import ResponseError
+    from redis.exceptions import NoScriptError, ResponseError
 
     client = aioredis.from_url(REDIS_URL)
     metrics.count_redis_errors(client)
@@ -96,6 +96,10 @@ async def test_redis_command_errors_are_counted_and_successes_are_not() -> None:
         assert sample("overworld_redis_errors_total", op="read") == before
         with pytest.raises(ResponseError):
             await client.incr(key)
+        assert sample("overworld_redis_errors_total", op="read") == before + 1
+        # a script not loaded yet is part of running scripts, not an error
+        with pytest.raises(NoScriptError):
+            await client.evalsha("0" * 40, 0)
         assert sample("overworld_redis_errors_total", op="read") == before + 1
     finally:
         await client.delete(key)
