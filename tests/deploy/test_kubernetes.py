@@ -10,6 +10,7 @@ import subprocess
 from typing import Any
 
 import pytest
+import yaml
 
 from overworld.config import FIELDS, Settings
 from tests.deploy.conftest import Served
@@ -236,16 +237,56 @@ def test_adapter_rule_reads_the_servers_histogram(served: Served) -> None:
     assert "overworld_request_duration_seconds_bucket" in text
 
 
-def test_adapter_query_is_valid_promql(tmp_path) -> None:
-    promtool = tool("promtool", "checks the adapter's query")
-    rules = load_yaml(ADAPTER)["rules"]["custom"]
-    lines = ["groups:", "  - name: adapter", "    rules:"]
-    for i, rule in enumerate(rules):
-        query = expand(rule).replace("'", "''")
-        lines += [f"      - record: adapter_rule_{i}", f"        expr: '{query}'"]
-    path = tmp_path / "adapter.yml"
-    path.write_text("\n".join(lines) + "\n")
-    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+def test_adapter_query_gives_each_pods_p99(tmp_path) -> None:
+    """The adapter's query, as a recording rule run by `promtool test rules` over made-up series:
+    a slow pod reads its p99, a pod serving only probes or idle for the window reads 0, never
+    nothing (a missing pod metric stops the HPA from scaling down)."""
+    promtool = tool("promtool", "runs the adapter's query")
+    (rule,) = load_yaml(ADAPTER)["rules"]["custom"]
+    (tmp_path / "adapter.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "adapter", "rules": [{"record": "p99", "expr": expand(rule)}]}]})
+    )
+
+    def bucket(pod: str, path: str, le: str, values: str) -> dict[str, str]:
+        labels = f'namespace="overworld",pod="{pod}",method="GET",path="{path}",le="{le}"'
+        return {"series": f"overworld_request_duration_seconds_bucket{{{labels}}}", "values": values}
+
+    series = [
+        # overworld-a: API requests all between 0.25 and 0.5 s, and fast probes
+        bucket("overworld-a", "/v2/account", "0.25", "0+0x10"),
+        bucket("overworld-a", "/v2/account", "0.5", "0+60x10"),
+        bucket("overworld-a", "/v2/account", "+Inf", "0+60x10"),
+        bucket("overworld-a", "/healthz", "0.005", "0+600x10"),
+        bucket("overworld-a", "/healthz", "+Inf", "0+600x10"),
+        # overworld-b: probes only
+        bucket("overworld-b", "/healthz", "0.005", "0+6x10"),
+        bucket("overworld-b", "/healthz", "+Inf", "0+6x10"),
+        # overworld-c: API requests long ago, none in the window
+        bucket("overworld-c", "/v2/account", "0.5", "100x10"),
+        bucket("overworld-c", "/v2/account", "+Inf", "100x10"),
+        bucket("overworld-c", "/readyz", "0.005", "0+6x10"),
+        bucket("overworld-c", "/readyz", "+Inf", "0+6x10"),
+    ]
+    expected = [
+        {"labels": 'p99{pod="overworld-a"}', "value": 0.4975},
+        {"labels": 'p99{pod="overworld-b"}', "value": 0},
+        {"labels": 'p99{pod="overworld-c"}', "value": 0},
+    ]
+    test = {
+        "rule_files": ["adapter.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [{"expr": "p99", "eval_time": "5m", "exp_samples": expected}],
+            }
+        ],
+    }
+    (tmp_path / "adapter.test.yml").write_text(yaml.safe_dump(test))
+    result = subprocess.run(
+        [promtool, "test", "rules", "adapter.test.yml"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
