@@ -37,6 +37,8 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
 from overworld.notifications import social
 from overworld.notifications.service import NotificationService
+from overworld.ops import metrics
+from overworld.parties.index import EmbeddedPartyIndex, PartyIndex
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
@@ -86,6 +88,7 @@ class Subsystems:
     ranks: RankIndex
     tracker: Tracker
     tickets: TicketStore
+    parties: PartyIndex
 
 
 @dataclass(kw_only=True)
@@ -125,6 +128,7 @@ class Node(Services):
             import redis.asyncio as aioredis
 
             redis = aioredis.from_url(settings.redis_url)
+            metrics.count_redis_errors(redis)
             stack.push_async_callback(redis.aclose)
             await redis.ping()
         sub = _subsystems(settings, identity, redis)
@@ -176,7 +180,7 @@ class Node(Services):
             member_state=groups.member_state, is_blocked=friends.is_blocked,
             direct_request=social.direct_request(notifications),
         )  # fmt: skip
-        parties = PartyService(hub)
+        parties = PartyService(hub, sub.parties, grace_sec=settings.presence_timeout_sec)
         matches = MatchService(
             hub, sub.pubsub,
             max_empty_sec=settings.match_max_empty_sec, handler_timeout=settings.runtime_timeout_ms / 1000,
@@ -194,7 +198,8 @@ class Node(Services):
             services=ServerServices(
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
-                matches=matches, matchmaker=matchmaker, notifications=notifications, hub=hub,
+                matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
+                hub=hub,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
@@ -229,6 +234,8 @@ class Node(Services):
         stack.push_async_callback(hub.close)
         await hub.start()
         await notifications.start()
+        stack.push_async_callback(parties.stop)
+        await parties.start()
         stack.push_async_callback(matches.close)
         await matches.start()
         await matchmaker.start()
@@ -273,8 +280,10 @@ def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None)
             ranks=EmbeddedRankIndex(),
             tracker=EmbeddedTracker(identity.id),
             tickets=EmbeddedTicketStore(engine),
+            parties=EmbeddedPartyIndex(),
         )
     from overworld.matchmaking.redis_store import RedisTicketStore
+    from overworld.parties.redis_index import RedisPartyIndex
     from overworld.subsystems.counters.redis import RedisCounters
     from overworld.subsystems.presence.cluster import ClusterTracker
     from overworld.subsystems.pubsub.redis import RedisPubSub
@@ -292,4 +301,5 @@ def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None)
         tickets=RedisTicketStore(
             redis, prefix, identity.id, engine, lease_ms=max(3000, 3 * settings.matchmaker_interval_ms)
         ),
+        parties=RedisPartyIndex(redis, prefix),
     )

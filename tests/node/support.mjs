@@ -56,3 +56,16 @@ export async function connected(kinds, { createStatus = false, prefix = "u", tim
   sockets.push(socket);
   return { session, socket, events };
 }
+
+/**
+ * A REST call nakama-js 2.8.0 has no method for (ListParties, GetMatchmakerStats): `GET path`
+ * with the session's bearer token, as its own calls send it; the decoded JSON body.
+ */
+export async function restGet(session, path, params = {}) {
+  const query = new URLSearchParams(params).toString();
+  const url = `http://${HOST}:${PORT}${path}${query ? `?${query}` : ""}`;
+  const reply = await fetch(url, { headers: { Authorization: `Bearer ${session.token}` } });
+  const body = await reply.json();
+  assert.equal(reply.status, 200, JSON.stringify(body));
+  return body;
+}
