@@ -7,6 +7,7 @@ stops the server with a message naming the setting.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Network
     host: str = "0.0.0.0"
     port: Port = 7350
+    # Addresses or networks (comma-separated) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
     # Data: SQLite file under data_dir unless database_url names PostgreSQL.
     data_dir: str = "./data"
     database_url: str = ""
@@ -47,9 +50,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Sessions.
     session_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 7200
     refresh_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 30 * 24 * 3600
-    # Login protection: failed logins allowed in a window before a lockout of that length.
+    # Login protection (overworld/accounts/lockout.py): password guesses allowed per window at one
+    # account from one address, from one address at any account, at one account from anywhere.
     lockout_account_failures: Positive = 5
     lockout_address_failures: Positive = 50
+    lockout_account_ceiling: Positive = 100
     lockout_window_sec: Positive = 900
     # Server code: a folder of Python modules (docs/runtime.md), and the time limit of each call.
     runtime_path: str = ""
@@ -81,6 +86,20 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     metrics: bool = True
+
+    def __post_init__(self) -> None:
+        for item in self.proxy_networks:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"Invalid trusted_proxies entry {item!r}: expected an IP address or network"
+                ) from None
+
+    @property
+    def proxy_networks(self) -> list[str]:
+        """The entries of `trusted_proxies`."""
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     @property
     def is_postgres(self) -> bool:

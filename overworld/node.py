@@ -144,9 +144,10 @@ class Node(Services):
         )
         lockout = LoginLockout(
             sub.counters,
-            settings.lockout_account_failures,
-            settings.lockout_address_failures,
-            settings.lockout_window_sec,
+            pair_failures=settings.lockout_account_failures,
+            address_failures=settings.lockout_address_failures,
+            account_ceiling=settings.lockout_account_ceiling,
+            window_sec=settings.lockout_window_sec,
         )
         accounts = AccountService(db, sessions, lockout, cache_size=settings.account_cache_size)
         storage = StorageService(db)
