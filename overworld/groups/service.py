@@ -491,6 +491,8 @@ class GroupService:
         in name order; or filtered by `lang_tag`, `open` and at most `members` members, biggest
         first. `limit` 1-100 (default 1, as Nakama)."""
         limit = _limit(limit, 1)
+        if members is not None and not 0 <= members <= MAX_INT32:
+            raise InvalidArgument(f"Invalid members - members must be between 0 and {MAX_INT32}.")
         if name and (lang_tag or open is not None or members is not None):
             raise InvalidArgument(NAME_FILTER_ALONE)
         if name:

@@ -16,6 +16,7 @@ import orjson
 from overworld.clock import now_ms
 from overworld.db import Database, Tx
 from overworld.errors import InvalidArgument
+from overworld.protocol.jsondepth import check_depth
 from overworld.storage.models import (
     NO_WRITE,
     OWNER_READ,
@@ -105,6 +106,7 @@ class StorageService:
             raise InvalidArgument("Invalid Write permission supplied. It must be either 0 or 1.")
         if len(obj.value.encode()) > MAX_VALUE_BYTES:
             raise InvalidArgument(f"Value is too large, at most {MAX_VALUE_BYTES} bytes.")
+        check_depth(obj.value, "value")
         try:
             parsed = orjson.loads(obj.value)
         except orjson.JSONDecodeError:

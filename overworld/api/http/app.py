@@ -14,7 +14,7 @@ from litestar.plugins.prometheus import PrometheusController
 
 from overworld import __version__
 from overworld.api.http.edge import Edge
-from overworld.api.http.errors import EXCEPTION_HANDLERS
+from overworld.api.http.errors import EXCEPTION_HANDLERS, JsonRequest
 from overworld.api.http.routes import ROUTES
 from overworld.config import Settings
 from overworld.ops import metrics
@@ -66,6 +66,7 @@ def create_app(
     litestar = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=JsonRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(

@@ -29,6 +29,7 @@ from overworld.protocol import accounts as aw
 from overworld.protocol import leaderboards as lw
 from overworld.protocol import storage as sw
 from overworld.protocol.base import Empty
+from overworld.protocol.jsondepth import check_depth
 from overworld.services import Services
 
 FastHandler = Callable[[Services, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
@@ -53,6 +54,7 @@ def client_ip(scope: dict[str, Any]) -> str:
 
 
 def decode_body(body: bytes, kind: type[msgspec.Struct]) -> Any:
+    check_depth(body, "request body")
     try:
         return msgspec.json.decode(body or b"{}", type=kind, strict=False)
     except msgspec.ValidationError as exc:

@@ -26,6 +26,7 @@ from overworld.api.operations.rpc import call_rpc
 from overworld.context import CallContext
 from overworld.errors import ApiError, InvalidArgument, Unauthenticated
 from overworld.protocol.base import error_body
+from overworld.protocol.jsondepth import check_depth
 from overworld.services import Services
 
 HTTP_KEY_INVALID = "HTTP key invalid"
@@ -110,6 +111,7 @@ async def _caller(
 
 
 def _json_string(body: bytes) -> str:
+    check_depth(body, "payload")
     try:
         value = msgspec.json.decode(body)
     except msgspec.DecodeError:
