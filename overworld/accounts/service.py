@@ -323,6 +323,8 @@ class AccountService:
 
     async def delete_account(self, title: Title, user_id: str) -> None:
         async with self._db.transaction() as tx:
+            if not await self._store.lock_for_deletion(tx, title.id, user_id):
+                raise NotFound(NOT_FOUND)
             for step in self._deletion_steps:
                 await step(tx, title.id, user_id)
             deleted = await self._store.delete(tx, title.id, user_id)
