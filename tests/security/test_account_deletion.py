@@ -28,14 +28,14 @@ async def test_storage_writes_racing_a_deletion_leave_nothing(client, api, node)
         h = bearer(session["token"])
         user_id = (await client.get("/v2/account", headers=h)).json()["user"]["id"]
 
-        async def write(i: int) -> int:
+        async def write(i: int, h: dict[str, str] = h) -> int:
             await asyncio.sleep(0.001 * (i % 5))
             body = {
                 "objects": [{"collection": "c", "key": f"k{i}", "value": '{"n": 1}', "permission_read": 2}]
             }
             return (await client.put("/v2/storage", json=body, headers=h)).status_code
 
-        async def delete() -> int:
+        async def delete(h: dict[str, str] = h, trial: int = trial) -> int:
             await asyncio.sleep(0.001 * (trial % 4))
             return (await client.delete("/v2/account", headers=h)).status_code
 
