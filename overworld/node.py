@@ -36,6 +36,7 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
 from overworld.notifications import social
 from overworld.notifications.service import NotificationService
+from overworld.ops.outages import Outages, Probe, Service
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
@@ -126,6 +127,11 @@ class Node(Services):
             redis = aioredis.from_url(settings.redis_url)
             stack.push_async_callback(redis.aclose)
             await redis.ping()
+        probes: dict[Service, Probe] = {"database": db.ping}
+        if redis is not None:
+            probes["redis"] = redis.ping
+        outages = Outages(probes)
+        stack.push_async_callback(outages.close)
         sub = _subsystems(settings, identity, redis)
         stack.push_async_callback(sub.pubsub.close)  # registered first: start may fail half-way
         await sub.pubsub.start()
@@ -247,7 +253,7 @@ class Node(Services):
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
             live_events=live_events, default_title=default_title, redis=redis, identity=identity,
-            _stack=stack,
+            outages=outages, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:

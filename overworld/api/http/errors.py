@@ -75,6 +75,10 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, RecursionError):  # a parser's own limit met before ours (JsonRequest)
         return error_response(Code.INVALID_ARGUMENT, "Invalid request body: nested too deeply.")
+    node = getattr(request.app.state, "node", None)
+    unavailable = node.outages.unavailable(exc) if node is not None else None
+    if unavailable is not None:  # logged once per outage by Outages, not once per request
+        return error_response(unavailable.code, unavailable.message)
     log.error("unhandled error", path=request.url.path, exc_info=exc)
     return error_response(Code.INTERNAL, "Internal server error")
 

@@ -129,7 +129,12 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
     except ApiError as exc:
         conn.send(codec.error(realtime_code(exc), exc.message, cid))
         return
-    except Exception:
+    except Exception as exc:
+        unavailable = node.outages.unavailable(exc)
+        if unavailable is not None:
+            # Nakama's realtime codes have no "unavailable": the gRPC code, as REST answers.
+            conn.send(codec.error(int(unavailable.code), unavailable.message, cid))
+            return
         log.exception("socket handler failed", kind=kind)
         conn.send(codec.error(RUNTIME_EXCEPTION, "Internal server error", cid))
         return
