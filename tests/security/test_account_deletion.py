@@ -57,3 +57,94 @@ async def test_a_write_for_a_deleted_user_fails_even_with_a_live_session(client,
     response = await client.put("/v2/storage", json=body, headers=h)
     assert response.status_code == 404, response.text
     assert await leftovers(node, user_id) == 0
+
+
+@pytest.mark.cluster
+def test_two_nodes_deletion_on_one_writes_on_the_other(tmp_path):
+    """Node A deletes while node B takes the user's writes: nothing is left. Then with B cut off
+    from Redis (it cannot hear of the deletion, so it still honours the token) B's writes fail."""
+    import asyncpg
+    import httpx
+
+    from tests.security.proxy import CuttableProxy
+    from tests.security.test_outages import _port_of, _through
+    from tests.support import (
+        PG_URL,
+        REDIS_URL,
+        ServerProcess,
+        basic,
+        create_pg_database,
+        drop_pg_database,
+        run,
+        unique,
+    )
+
+    if not (PG_URL and REDIS_URL):
+        pytest.skip("needs OVERWORLD_TEST_DATABASE_URL and OVERWORLD_TEST_REDIS_URL")
+    database = run(create_pg_database(PG_URL))
+    proxy = CuttableProxy(_port_of(REDIS_URL, 6379)).start()
+    env = {
+        "OVERWORLD_DATA_DIR": str(tmp_path / "data"),
+        "OVERWORLD_LOG_LEVEL": "warning",
+        "OVERWORLD_DATABASE_URL": database,
+        "OVERWORLD_REDIS_URL": REDIS_URL,
+        "OVERWORLD_REDIS_PREFIX": unique("owdel"),
+    }
+    a = ServerProcess(env, tmp_path)
+    b = ServerProcess({**env, "OVERWORLD_REDIS_URL": _through(REDIS_URL, proxy.port)}, tmp_path)
+
+    async def count(user_id: str) -> int:
+        conn = await asyncpg.connect(database)
+        try:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM storage_objects WHERE user_id = $1", user_id)
+            )
+        finally:
+            await conn.close()
+
+    def sign_up(http: httpx.Client) -> tuple[dict[str, str], str]:
+        token = http.post(
+            "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic("defaultkey")
+        ).json()["token"]
+        h = bearer(token)
+        return h, http.get("/v2/account", headers=h).json()["user"]["id"]
+
+    async def race(h: dict[str, str]) -> list[int]:
+        async with (
+            httpx.AsyncClient(base_url=a.url) as on_a,
+            httpx.AsyncClient(base_url=b.url, limits=httpx.Limits(max_connections=30)) as on_b,
+        ):
+
+            async def write(i: int) -> int:
+                await asyncio.sleep(0.002 * (i % 10))
+                body = {"objects": [{"collection": "c", "key": f"k{i}", "value": "{}", "permission_read": 2}]}
+                return (await on_b.put("/v2/storage", json=body, headers=h)).status_code
+
+            async def delete() -> int:
+                await asyncio.sleep(0.01)
+                return (await on_a.delete("/v2/account", headers=h)).status_code
+
+            return await asyncio.gather(delete(), *(write(i) for i in range(30)))
+
+    try:
+        a.start()
+        b.start()
+        with httpx.Client(base_url=a.url) as on_a, httpx.Client(base_url=b.url) as on_b:
+            for _ in range(5):
+                h, user_id = sign_up(on_a)
+                results = run(race(h))
+                assert results[0] == 200, results
+                assert run(count(user_id)) == 0, results
+            h, user_id = sign_up(on_a)
+            put = {"objects": [{"collection": "c", "key": "k", "value": "{}"}]}
+            assert on_b.put("/v2/storage", json=put, headers=h).status_code == 200
+            proxy.cut()
+            assert on_a.delete("/v2/account", headers=h).status_code == 200
+            late = on_b.put("/v2/storage", json=put, headers=h)
+            assert late.status_code in (401, 404), late.text
+            assert run(count(user_id)) == 0
+    finally:
+        a.stop()
+        b.stop()
+        proxy.stop()
+        run(drop_pg_database(PG_URL, database))
