@@ -93,7 +93,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(
-                    f"Invalid trusted_proxies entry {item!r}: expected an IP address or network"
+                    f"setting 'trusted_proxies' (env {ENV_PREFIX}TRUSTED_PROXIES): {item!r} is not"
+                    " an IP address or network"
                 ) from None
 
     @property
