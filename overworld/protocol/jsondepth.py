@@ -27,9 +27,14 @@ def too_deep(data: str | bytes | bytearray | memoryview, limit: int = MAX_JSON_D
     """Whether the JSON text `data` nests arrays and objects deeper than `limit`. Cheap when it
     holds no more than `limit` brackets (two C-level counts), which is nearly always; otherwise
     strings are cut out and the depth summed up without a Python-level loop."""
-    raw = data.encode() if isinstance(data, str) else bytes(data)
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False
+    if isinstance(data, str):
+        if data.count("[") + data.count("{") <= limit:
+            return False
+        raw = data.encode()
+    else:
+        raw = data if type(data) is bytes else bytes(data)
+        if raw.count(b"[") + raw.count(b"{") <= limit:
+            return False
     steps = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_STEPS)
     return max(accumulate(map(operator.sub, steps, repeat(1))), default=0) > limit
 
