@@ -148,3 +148,37 @@ def test_two_nodes_deletion_on_one_writes_on_the_other(tmp_path):
         b.stop()
         proxy.stop()
         run(drop_pg_database(PG_URL, database))
+
+
+async def test_group_joins_racing_a_deletion_leave_no_membership(client, api, node):
+    owner = await api.device()
+    left = 0
+    for trial in range(5):
+        groups = []
+        for i in range(10):
+            created = await client.post(
+                "/v2/group", json={"name": f"open-{trial}-{i}-{owner['token'][-8:]}", "open": True},
+                headers=bearer(owner["token"]),
+            )  # fmt: skip
+            assert created.status_code == 200, created.text
+            groups.append(created.json()["id"])
+        session = await api.device()
+        h = bearer(session["token"])
+        user_id = (await client.get("/v2/account", headers=h)).json()["user"]["id"]
+
+        async def join(group_id: str, h: dict[str, str] = h) -> int:
+            return (await client.post(f"/v2/group/{group_id}/join", headers=h)).status_code
+
+        async def delete(h: dict[str, str] = h) -> int:
+            await asyncio.sleep(0.002)
+            return (await client.delete("/v2/account", headers=h)).status_code
+
+        results = await asyncio.gather(delete(), *(join(g) for g in groups))
+        assert results[0] == 200
+        rows = await node.db.fetch(
+            "SELECT count(*) FROM group_edges WHERE title_id = $1 AND user_id = $2",
+            node.default_title.id,
+            user_id,
+        )
+        left += int(rows[0][0])
+    assert left == 0
