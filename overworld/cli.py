@@ -86,8 +86,8 @@ def _serve(args: argparse.Namespace) -> int:
         ws_ping_timeout=settings.socket_pong_timeout_sec,
         # X-Forwarded-For names the client only when a configured proxy sends it (uvicorn would
         # believe any sender on 127.0.0.1 by default).
-        proxy_headers=bool(settings.proxy_networks),
-        forwarded_allow_ips=settings.proxy_networks or None,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,8 +33,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Network
     host: str = "0.0.0.0"
     port: Port = 7350
-    # Addresses or networks (comma-separated) of reverse proxies whose X-Forwarded-For is believed.
-    trusted_proxies: str = ""
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed (env: comma-separated).
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # Data: SQLite file under data_dir unless database_url names PostgreSQL.
     data_dir: str = "./data"
     database_url: str = ""
@@ -62,6 +63,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runtime_reload: bool = False  # development: reload the server code when a file changes
     # Requests.
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262_144
+    # Browsers (CORS, and the socket upgrade's Origin check; docs/api.md#browsers-cors): the web
+    # origins allowed (["*"]: any, as Nakama), and per title name a narrower list for that title.
+    cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    cors_title_origins: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    cors_max_age_sec: NonNegative = 7200  # how long a browser may reuse a preflight's answer
     # Realtime socket
     socket_max_message_bytes: Annotated[int, msgspec.Meta(ge=256)] = 4096
     socket_rate_limit: Positive = 100  # messages a socket may send per second (burst: twice that)
@@ -88,7 +94,20 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     metrics: bool = True
 
     def __post_init__(self) -> None:
-        for item in self.proxy_networks:
+        self.cors_origins = _origins("cors_origins", self.cors_origins, wildcard=True)
+        narrowed: dict[str, list[str]] = {}
+        for title, origins in self.cors_title_origins.items():
+            where = f"cors_title_origins[{title!r}]"
+            narrowed[title] = _origins(where, origins, wildcard=False)
+            if "*" not in self.cors_origins:
+                wider = sorted(set(narrowed[title]) - set(self.cors_origins))
+                if wider:
+                    raise ValueError(
+                        f"setting {where}: {', '.join(wider)} not in cors_origins (a title only narrows)"
+                    )
+        self.cors_title_origins = narrowed
+        proxies = [item.strip() for item in self.trusted_proxies if item.strip()]
+        for item in proxies:
             try:
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
@@ -96,11 +115,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                     f"setting 'trusted_proxies' (env {ENV_PREFIX}TRUSTED_PROXIES): {item!r} is not"
                     " an IP address or network"
                 ) from None
-
-    @property
-    def proxy_networks(self) -> list[str]:
-        """The entries of `trusted_proxies`."""
-        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
+        self.trusted_proxies = proxies
 
     @property
     def is_postgres(self) -> bool:
@@ -118,6 +133,41 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 FIELDS: tuple[str, ...] = Settings.__struct_fields__
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$")
+
+
+def _origins(where: str, origins: list[str], *, wildcard: bool) -> list[str]:
+    """Origins as browsers send them (`https://game.example:8443`, lower case, no path), or `*`."""
+    found = [o.strip().lower().rstrip("/") for o in origins if o.strip()]
+    for origin in found:
+        if origin == "*" and not wildcard:
+            raise ValueError(f"setting {where}: '*' cannot narrow; list the origins")
+        if origin not in ("*", "null") and not _ORIGIN.match(origin):
+            raise ValueError(f"setting {where}: {origin!r} is not an origin like https://game.example:8443")
+    if not found:
+        raise ValueError(f"setting {where}: no origin given")
+    return ["*"] if "*" in found else list(dict.fromkeys(found))
+
+
+def _env_value(name: str, value: str) -> Any:
+    """An environment variable's value: lists are comma-separated, `cors_title_origins` is
+    `title=origin,origin;title=origin`."""
+    if name in ("cors_origins", "trusted_proxies"):
+        return value.split(",")
+    if name == "cors_title_origins":
+        titles: dict[str, list[str]] = {}
+        for part in value.split(";"):
+            title, sep, origins = part.partition("=")
+            if not part.strip():
+                continue
+            if not sep or not title.strip():
+                raise ConfigError(
+                    f"setting 'cors_title_origins' (env {ENV_PREFIX}CORS_TITLE_ORIGINS): "
+                    f"expected title=origin,origin;title=origin, got {part!r}"
+                )
+            titles[title.strip()] = origins.split(",")
+        return titles
+    return value
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -151,7 +201,7 @@ def load_settings(
     for name in FIELDS:
         value = env.get(ENV_PREFIX + name.upper())
         if value is not None and value != "":
-            raw[name] = value
+            raw[name] = _env_value(name, value)
     if overrides:
         raw.update({k: v for k, v in overrides.items() if v is not None})
     try:

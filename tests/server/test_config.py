@@ -62,8 +62,53 @@ def test_unknown_toml_setting_and_bad_toml_are_reported(tmp_path: Path):
 
 
 def test_trusted_proxies_are_none_by_default_and_validated():
-    assert load_settings(environ={}).proxy_networks == []
+    assert load_settings(environ={}).trusted_proxies == []
     settings = load_settings(environ={"OVERWORLD_TRUSTED_PROXIES": "10.0.0.5, 10.1.0.0/16,::1"})
-    assert settings.proxy_networks == ["10.0.0.5", "10.1.0.0/16", "::1"]
+    assert settings.trusted_proxies == ["10.0.0.5", "10.1.0.0/16", "::1"]
     with pytest.raises(ConfigError, match="OVERWORLD_TRUSTED_PROXIES"):
         load_settings(environ={"OVERWORLD_TRUSTED_PROXIES": "10.0.0.5, proxy.internal"})
+
+
+def test_cors_settings_from_toml_and_environment(tmp_path: Path):
+    assert load_settings(environ={}).cors_origins == ["*"]
+    path = tmp_path / "overworld.toml"
+    path.write_text(
+        '[overworld]\ncors_origins = ["https://Game.example/", "http://localhost:8080"]\n'
+        '[overworld.cors_title_origins]\nmy-game = ["https://game.example"]\n'
+    )
+    settings = load_settings(config_file=str(path), environ={})
+    assert settings.cors_origins == ["https://game.example", "http://localhost:8080"]  # as browsers send them
+    assert settings.cors_title_origins == {"my-game": ["https://game.example"]}
+    env = load_settings(
+        environ={
+            "OVERWORLD_CORS_ORIGINS": "https://a.example, https://b.example",
+            "OVERWORLD_CORS_TITLE_ORIGINS": "one=https://a.example;two=https://a.example,https://b.example",
+        }
+    )
+    assert env.cors_origins == ["https://a.example", "https://b.example"]
+    assert env.cors_title_origins == {
+        "one": ["https://a.example"],
+        "two": ["https://a.example", "https://b.example"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"OVERWORLD_CORS_ORIGINS": "game.example"}, "not an origin"),
+        ({"OVERWORLD_CORS_ORIGINS": "https://game.example/path"}, "not an origin"),
+        ({"OVERWORLD_CORS_ORIGINS": " , "}, "no origin"),
+        ({"OVERWORLD_CORS_TITLE_ORIGINS": "one=*"}, "cannot narrow"),
+        ({"OVERWORLD_CORS_TITLE_ORIGINS": "one"}, "title=origin"),
+        (
+            {
+                "OVERWORLD_CORS_ORIGINS": "https://a.example",
+                "OVERWORLD_CORS_TITLE_ORIGINS": "one=https://b.example",
+            },
+            "only narrows",
+        ),
+    ],
+)
+def test_bad_cors_settings_are_refused(env, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(environ=env)

@@ -16,6 +16,7 @@ from overworld import __version__
 from overworld.api.http.edge import Edge
 from overworld.api.http.errors import EXCEPTION_HANDLERS, JsonRequest
 from overworld.api.http.routes import ROUTES
+from overworld.api.origins import Cors
 from overworld.config import Settings
 from overworld.ops import metrics
 from overworld.runtime.loader import RuntimeLoadError
@@ -66,7 +67,7 @@ def create_app(
     litestar = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
-        request_class=JsonRequest,
+        request_class=JsonRequest,  # CamelRequest, with the nesting limit checked first
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(
@@ -93,7 +94,9 @@ def create_app(
 
         await litestar(scope, receive, send_plain_failure)
 
-    edge = Edge(app, settings.max_request_bytes, metrics=settings.metrics, fast_path=fast_path)
+    edge = Edge(
+        app, settings.max_request_bytes, Cors(settings), metrics=settings.metrics, fast_path=fast_path
+    )
 
     def attach(running: Services) -> None:
         litestar.state.node = running

@@ -8,6 +8,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from overworld.api.http.names import CamelRequest
 from overworld.errors import HTTP_STATUS, ApiError, Code
 from overworld.protocol.base import error_body
 from overworld.protocol.jsondepth import check_depth
@@ -91,9 +92,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 }
 
 
-class JsonRequest(Request[Any, Any, Any]):
-    """Litestar's request, refusing a JSON body nested deeper than MAX_JSON_DEPTH before it is
-    parsed (the parser would otherwise recurse until RecursionError)."""
+class JsonRequest(CamelRequest):
+    """The app's request (CamelRequest), refusing a JSON body nested deeper than MAX_JSON_DEPTH
+    before it is parsed (the parser would otherwise recurse until RecursionError)."""
 
     async def json(self) -> Any:
         check_depth(await self.body(), "request body")
