@@ -37,6 +37,7 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
 from overworld.notifications import social
 from overworld.notifications.service import NotificationService
+from overworld.ops import metrics
 from overworld.ops.outages import Outages, Probe, Service
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
@@ -126,6 +127,7 @@ class Node(Services):
             import redis.asyncio as aioredis
 
             redis = aioredis.from_url(settings.redis_url)
+            metrics.count_redis_errors(redis)
             stack.push_async_callback(redis.aclose)
             await redis.ping()
         probes: dict[Service, Probe] = {"database": db.ping}
