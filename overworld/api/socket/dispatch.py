@@ -27,6 +27,7 @@ from overworld.api.socket.errors import (
 )
 from overworld.errors import ApiError, Code
 from overworld.protocol import realtime as rt
+from overworld.protocol.jsondepth import MAX_JSON_DEPTH, too_deep
 from overworld.realtime import codec
 from overworld.realtime.connection import POLICY, TOO_BIG, Connection
 from overworld.realtime.hub import SOCKET_MESSAGES
@@ -93,6 +94,9 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
         if conn.limit.overrun():  # a flood of refused messages ends in a close
             conn.close(POLICY, "Rate limit exceeded", flush=True)
         return
+    if too_deep(data):
+        conn.send(codec.error(BAD_INPUT, f"Invalid message: JSON nested deeper than {MAX_JSON_DEPTH} levels"))
+        return
     try:
         envelope = _decode(data)
     except msgspec.ValidationError as exc:
@@ -125,7 +129,12 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
     except ApiError as exc:
         conn.send(codec.error(realtime_code(exc), exc.message, cid))
         return
-    except Exception:
+    except Exception as exc:
+        unavailable = node.outages.unavailable(exc)
+        if unavailable is not None:
+            # Nakama's realtime codes have no "unavailable": the gRPC code, as REST answers.
+            conn.send(codec.error(int(unavailable.code), unavailable.message, cid))
+            return
         log.exception("socket handler failed", kind=kind)
         conn.send(codec.error(RUNTIME_EXCEPTION, "Internal server error", cid))
         return
