@@ -221,6 +221,7 @@ class Node(Services):
             accounts.on_delete(delete)
         accounts.on_created(runtime.account_created)
         accounts.tell_peers(PeerCaches(hub.router, hub.tracker, accounts.cache))
+        friends.on_counts_changed(accounts.users_changed)
         hub.on_event(runtime.emit)
         revocations.on_revoke(hub.revoked)
         parties.changed.append(matchmaker.party_changed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import string
@@ -280,6 +281,15 @@ class AccountService:
                 raise NotFound(NOT_FOUND)
             self.cache.put(title.id, user_id, account, epoch)
         return _copy(account)
+
+    async def users_changed(self, title_id: str, user_ids: list[str]) -> None:
+        """Another service changed these users' rows (the friends service, `edge_count`): drop
+        them here and on the peers before its caller is answered."""
+        for user_id in user_ids:
+            self.cache.changed(title_id, user_id)
+        if self._peers is not None:
+            peers = self._peers
+            await asyncio.gather(*(peers.changed(title_id, user_id) for user_id in user_ids))
 
     async def _changed(self, title: Title, user_id: str) -> None:
         # The change feed tells every node after the commit (PostgreSQL: a moment later); drop
