@@ -18,6 +18,7 @@ from overworld.db import migrate
 from overworld.node import Node
 from overworld.ops import logging as ow_logging
 from tests import realtime_support
+from tests.deployments import deployment  # noqa: F401 - the end-to-end fixture, for every test module
 from tests.support import PG_URL, REDIS_URL, basic, create_pg_database, drop_pg_database, run, unique
 
 BACKENDS = ["sqlite", "postgresql"]
