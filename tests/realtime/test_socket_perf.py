@@ -174,16 +174,18 @@ async def test_fan_out_delivers_every_message_in_order(
 ) -> None:
     async with _server(_settings(database_url, tmp_path), direct) as (node, host):
         key = node.default_title.server_key
-        socks = [await open_socket(host, await authenticate(host, key)) for _ in range(4)]
+        # JSON and protobuf sockets in one room: each gets every frame in its own format.
+        formats = ["json", "protobuf", "json", "protobuf"]
+        socks = [await open_socket(host, await authenticate(host, key), fmt=f) for f in formats]
         room = unique("room")
         channels = [await _join(s, room) for s in socks]
         channel = channels[0]
         # Many sends in one burst (not awaited one by one): several frames per socket per loop turn.
         n = 150
-        sender = socks[0]
+        sender = socks[1]
         for i in range(n):
             body = {"channel_id": channel, "content": orjson.dumps({"i": i}).decode()}
-            await sender.send_raw(orjson.dumps({"channel_message_send": body}).decode())
+            await sender.send({"channel_message_send": body})
         for sock in socks:
             assert [m["i"] for m in await _messages(sock, n)] == list(range(n))
         for sock in socks:
