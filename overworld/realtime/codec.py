@@ -35,19 +35,20 @@ def ws_frame(opcode: int, payload: bytes) -> bytes:
 
 
 class Frame:
-    """One outgoing envelope; `kind` "" for the empty reply `{"cid": ...}`."""
+    """One outgoing envelope; `kind` "" for the empty reply `{"cid": ...}`. Build one with
+    `codec.frame(kind, message, cid)`; each form is made on first use and kept."""
 
-    __slots__ = ("_json", "_pb", "_text", "_ws_json", "_ws_pb", "cid", "kind", "message")
+    __slots__ = ("_json", "_pb", "_ws_json", "_ws_pb", "cid", "kind", "message")
+    _json: bytes | None
+    _pb: bytes | None
+    _ws_json: bytes | None
+    _ws_pb: bytes | None
 
     def __init__(self, kind: str, message: Any, cid: str = "") -> None:
         self.kind = kind
         self.message = message
         self.cid = cid
-        self._json: bytes | None = None
-        self._pb: bytes | None = None
-        self._text: str | None = None
-        self._ws_json: bytes | None = None
-        self._ws_pb: bytes | None = None
+        self._json = self._pb = self._ws_json = self._ws_pb = None
 
     @classmethod
     def of_json(cls, data: bytes) -> Frame:
@@ -61,18 +62,15 @@ class Frame:
         if data is None:
             kind, cid = self.kind, self.cid
             if not kind:
-                envelope: dict[str, Any] = {"cid": cid}
+                data = _encode({"cid": cid})
             else:
-                envelope = {"cid": cid, kind: self.message} if cid else {kind: self.message}
-            data = self._json = _encode(envelope)
+                data = _encode({"cid": cid, kind: self.message} if cid else {kind: self.message})
+            self._json = data
         return data
 
     def text(self) -> str:
         """The JSON form as `str` (for ASGI text messages)."""
-        text = self._text
-        if text is None:
-            text = self._text = self.json().decode()
-        return text
+        return self.json().decode()
 
     def protobuf(self) -> bytes:
         data = self._pb
@@ -85,10 +83,20 @@ class Frame:
         return data
 
     def ws_json(self) -> bytes:
-        """The JSON form as a WebSocket text frame."""
+        """The JSON form as a WebSocket text frame (the hot path of every JSON socket: inlined)."""
         wire = self._ws_json
         if wire is None:
-            wire = self._ws_json = ws_frame(TEXT, self.json())
+            data = self._json
+            if data is None:
+                data = self.json()
+            n = len(data)
+            if n < 126:
+                wire = bytes((TEXT, n)) + data
+            elif n < 65_536:
+                wire = b"\x81\x7e" + n.to_bytes(2, "big") + data
+            else:
+                wire = ws_frame(TEXT, data)
+            self._ws_json = wire
         return wire
 
     def ws_protobuf(self) -> bytes:
@@ -99,9 +107,7 @@ class Frame:
         return wire
 
 
-def frame(kind: str, message: Any, cid: str = "") -> Frame:
-    """One envelope `{"cid": ..., kind: message}` (no cid when empty)."""
-    return Frame(kind, message, cid)
+frame = Frame  # codec.frame(kind, message, cid): one envelope `{"cid": ..., kind: message}`
 
 
 def reply(cid: str) -> Frame:
