@@ -305,6 +305,21 @@ def title_tables() -> list[tuple[str, str]]:
     return [*tables, ("titles", "id")]
 
 
+async def _delete_redis_keys(settings: Settings, title_id: str) -> int:
+    """A title's keys in Redis: every key of the deployment's prefix that names the title's id (a
+    UUID, so no other title's key matches)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(settings.redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}:*{title_id}*", count=1000)]
+        for start in range(0, len(keys), 500):
+            await client.delete(*keys[start : start + 500])
+        return len(keys)
+    finally:
+        await client.aclose()
+
+
 def _title_delete(args: argparse.Namespace) -> int:
     from overworld.db import migrate, open_database
     from overworld.titles.service import TitleService
@@ -332,6 +347,8 @@ def _title_delete(args: argparse.Namespace) -> int:
             await db.close()
         rows = sum(n for table, n in deleted.items() if table != "titles")
         print(f"deleted title {title.name} ({title.id}) and its {rows} rows from {_database(settings)}")
+        if settings.cluster:
+            print(f"and its {await _delete_redis_keys(settings, title.id)} Redis keys")
         if title.name == settings.default_title:
             print("it is the default title: the server creates it anew, empty, at its next start")
 

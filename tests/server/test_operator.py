@@ -244,3 +244,48 @@ def _play(url: str, key: str) -> None:
             sent = request("2", {"channel_message_send": {"channel_id": channel_id, "content": "{}"}})
             assert "channel_message_ack" in sent, sent
         assert http.post("/v2/session/logout", json={}, headers=b).status_code == 200
+
+
+@pytest.mark.cluster
+def test_title_delete_on_postgresql_also_deletes_its_redis_keys(tmp_path):
+    from tests.support import PG_URL, REDIS_URL, create_pg_database, drop_pg_database, run
+
+    if not (PG_URL and REDIS_URL):
+        pytest.skip("needs OVERWORLD_TEST_DATABASE_URL and OVERWORLD_TEST_REDIS_URL")
+    import asyncpg
+    import redis
+
+    database = run(create_pg_database(PG_URL))
+    prefix = unique("owdel")
+    env = {
+        "OVERWORLD_DATABASE_URL": database,
+        "OVERWORLD_REDIS_URL": REDIS_URL,
+        "OVERWORLD_REDIS_PREFIX": prefix,
+    }
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert overworld("migrate", env=env, cwd=tmp_path).returncode == 0
+        for name in ("doomed", "kept"):
+            assert overworld("title", "create", name, env=env, cwd=tmp_path).returncode == 0
+
+        async def ids() -> dict[str, str]:
+            conn = await asyncpg.connect(database)
+            try:
+                return {r["name"]: r["id"] for r in await conn.fetch("SELECT name, id FROM titles")}
+            finally:
+                await conn.close()
+
+        titles = run(ids())
+        for name in ("doomed", "kept"):
+            client.set(f"{prefix}:rk:{{{titles[name]}:0:board}}", "1")
+        deleted = overworld("title", "delete", "doomed", "--yes", env=env, cwd=tmp_path)
+        assert deleted.returncode == 0, deleted.stderr
+        assert "and its 1 Redis keys" in deleted.stdout
+        assert set(run(ids())) == {"kept"}
+        assert client.exists(f"{prefix}:rk:{{{titles['kept']}:0:board}}") == 1
+        assert client.exists(f"{prefix}:rk:{{{titles['doomed']}:0:board}}") == 0
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+        client.close()
+        run(drop_pg_database(PG_URL, database))
