@@ -20,7 +20,9 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context, title_context
 from overworld.api.http.routes.bind import route
-from overworld.api.operations.live_events import (
+from overworld.context import CallContext
+from overworld.errors import InvalidArgument, Unauthenticated
+from overworld.protocol.live_events import (
     UNSET,
     ConfigValueList,
     ConfigValueView,
@@ -40,8 +42,6 @@ from overworld.api.operations.live_events import (
     SetRemoteConfigRequest,
     UpdateLiveEventRequest,
 )
-from overworld.context import CallContext
-from overworld.errors import InvalidArgument, Unauthenticated
 
 Req = Request[Any, Any, Any]
 HTTP_KEY_INVALID = "HTTP key invalid"
