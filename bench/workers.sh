@@ -20,6 +20,7 @@ PORT="${PORT:-7391}"
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/ow-workers.XXXXXX)}"
+mkdir -p "$OUT_DIR"
 SERVER_PID="" PG_DB=""
 
 stop() {
