@@ -1043,7 +1043,7 @@ class Meter:
             "gc": [s.gc() for s in self.servers],
             "t": time.time(),
             "host": hl.host_busy_cpus(),
-            "srv": [hl.proc_cpu_sec(s.pid) or 0.0 for s in self.servers],
+            "srv": [hl.tree_cpu_sec(s.pid) or 0.0 for s in self.servers],
             "db": hl.db_cpu_sec(self.db_name) if self.db_name else 0.0,
             "redis": redis_cpu_sec() if self.redis else 0.0,
         }
@@ -1462,7 +1462,7 @@ def scenario_workers(ctx: Ctx, workers: Workers, run: int) -> dict[str, Any]:
         }
         server = start_server("workers", ctx.port, env, None, ctx.out_dir, args)
         time.sleep(3)  # every worker listening, and heard of the others
-        meter = Meter([server], db_name=db, redis=True)  # srv_cpu: the supervisor only (idle)
+        meter = Meter([server], db_name=db, redis=True)  # srv_cpu: the supervisor and its workers
         return _fanout(ctx, workers, run, [server], f"workers{count}", meter)
     finally:
         if server is not None:

@@ -52,14 +52,15 @@ a,b=s(); time.sleep(1); c,d=s(); import os; print(f"{(os.cpu_count() or 1)*(c-a)
         sleep 3  # every worker listening
         "$PYTHON" "$ROOT/bench/http_load.py" --url "http://127.0.0.1:$PORT" --scenario "$SCENARIOS" \
             --duration "$DURATION" --connections "$CONNECTIONS" --procs "$GEN_PROCS" --label "workers$n" \
-            --json-out "$OUT_DIR/workers-$n-$run.json" >"$OUT_DIR/load-$n-$run.txt"
+            --server-pid "$SERVER_PID" --db-cpu --db-name "$PG_DB" --json-out "$OUT_DIR/workers-$n-$run.json" >"$OUT_DIR/load-$n-$run.txt"
         stop
         "$PYTHON" - "$OUT_DIR/workers-$n-$run.json" "$n" "$run" "$busy" <<'PY'
 import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:
     print(f"workers={sys.argv[2]} run={sys.argv[3]} {r['scenario']:<12} {r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:.2f}"
-          f"  p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  gen cpu {r['gen_cpu']:.2f}"
-          f"  machine busy {r.get('host_cpu', float('nan')):.2f} cores (before start: {sys.argv[4]})", flush=True)
+          f"  p99 {r['p99_ms']:.2f} ms  errors {r['errors']}  cores: server {r['server_cpu']:.2f} gen {r['gen_cpu']:.2f}"
+          f" db {r.get('db_cpu', 0):.2f} machine {r.get('host_cpu', float('nan')):.2f} (before start {sys.argv[4]});"
+          f"  {r['rps'] / max(0.01, r['server_cpu']):,.0f} req per server core-second", flush=True)
 PY
     done
 done

@@ -143,7 +143,7 @@ def _serve_one(settings: Settings, worker: int | None) -> int:
     sockets = None
     if worker is not None:
         settings = msgspec.structs.replace(settings, node_name=supervisor.worker_name(settings, worker))
-        sockets = [supervisor.reuse_port_socket(settings.host, settings.port, backlog=4096)]
+        sockets = [supervisor.reuse_port_socket(settings.host, settings.port)]
     ow_logging.configure(settings.log_level, settings.log_format)
     started: list[Node] = []
 

@@ -62,8 +62,10 @@ def refusal(settings: Settings, count: int) -> str | None:
     )
 
 
-def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """A listening socket on (host, port) that other workers can bind as well (SO_REUSEPORT)."""
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port) that other workers can bind as well (SO_REUSEPORT). It is not
+    listening yet: the server listens once the node has started, so until then the kernel gives
+    new connections to the workers that are ready, and it stops listening first when it drains."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
@@ -72,7 +74,6 @@ def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        sock.listen(backlog)
         sock.set_inheritable(False)
     except BaseException:
         sock.close()
