@@ -459,7 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ApiError):
             print(f"overworld: {exc.message}", file=sys.stderr)
             return 1
-        line = _database_error(exc, _settings(args))
+        try:
+            line = _database_error(exc, _settings(args))
+        except ConfigError:
+            line = None
         if line is None:
             raise
         print(f"overworld: {line}", file=sys.stderr)
