@@ -30,7 +30,8 @@ def overworld(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["serve"], ["migrate"], ["title"], ["title", "create"], ["title", "list"], ["title", "delete"]]
+    "args",
+    [[], ["serve"], ["migrate"], ["title"], ["title", "create"], ["title", "list"], ["title", "delete"]],
 )
 def test_every_command_has_help(args, tmp_path):
     result = overworld(*args, "--help", env={}, cwd=tmp_path)
