@@ -117,6 +117,11 @@ def _serve(args: argparse.Namespace) -> int:
     refusal = supervisor.refusal(settings, count)
     if refusal:
         raise ConfigError(refusal)
+    if count > 1:
+        try:  # the port is free (or held by workers like these): say so once, before the workers
+            supervisor.reuse_port_socket(settings.host, settings.port).close()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     _prepare_database(settings)
     if count == 1:
         return _serve_one(settings, None)
@@ -143,7 +148,12 @@ def _serve_one(settings: Settings, worker: int | None) -> int:
     sockets = None
     if worker is not None:
         settings = msgspec.structs.replace(settings, node_name=supervisor.worker_name(settings, worker))
-        sockets = [supervisor.reuse_port_socket(settings.host, settings.port)]
+        try:
+            sockets = [supervisor.reuse_port_socket(settings.host, settings.port)]
+        except OSError as exc:
+            raise CommandError(
+                f"worker {worker}: cannot listen on {settings.host}:{settings.port}: {exc}"
+            ) from None
     ow_logging.configure(settings.log_level, settings.log_format)
     started: list[Node] = []
 

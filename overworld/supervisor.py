@@ -138,9 +138,10 @@ class Supervisor:
                 del running[index]
                 if self.stop_requested and code in (0, -signal.SIGTERM):
                     continue  # uvicorn re-raises the SIGTERM it handled once it has drained
+                stopping = self.stop_requested or self.failed
                 self.failed = True
                 how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-                if self.stop_requested:
+                if stopping:
                     self._log(f"worker {index} (pid {proc.pid}) {how} while stopping")
                 else:
                     self._log(f"worker {index} (pid {proc.pid}) {how}; stopping the others")

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,6 +58,25 @@ def test_workers_without_redis_are_refused_with_what_is_needed(tmp_path):
     assert "Redis" in result.stderr and "PostgreSQL" not in result.stderr
     bad = overworld("serve", "--workers", "0", env=env, cwd=tmp_path)
     assert bad.returncode == 2 and "--workers" in bad.stderr
+
+
+def test_workers_on_a_port_taken_by_another_program_stop_in_one_line(tmp_path):
+    env = {
+        "OVERWORLD_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "OVERWORLD_REDIS_URL": "redis://x",
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = overworld(
+            "serve", "--workers", "2", "--host", "127.0.0.1", "--port", port, env=env, cwd=tmp_path
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        == f"overworld: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use"
+    )
 
 
 class Workers:
