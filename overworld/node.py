@@ -37,6 +37,7 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
 from overworld.notifications import social
 from overworld.notifications.service import NotificationService
+from overworld.ops import metrics
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
@@ -125,6 +126,7 @@ class Node(Services):
             import redis.asyncio as aioredis
 
             redis = aioredis.from_url(settings.redis_url)
+            metrics.count_redis_errors(redis)
             stack.push_async_callback(redis.aclose)
             await redis.ping()
         sub = _subsystems(settings, identity, redis)

@@ -305,7 +305,9 @@ class SqliteDatabase(_SqliteExecutor):
         self._reader.close()
 
     def pool_stats(self) -> dict[str, int]:
-        return {"size": 2, "in_use": 1 if self._tx_lock.locked() else 0}
+        waiters = getattr(self._tx_lock, "_waiters", None)  # transactions queued for the writer
+        in_use = 1 if self._tx_lock.locked() else 0
+        return {"size": 2, "in_use": in_use, "waiting": len(waiters) if waiters else 0}
 
 
 def _first(cursor: sqlite3.Cursor) -> Row | None:

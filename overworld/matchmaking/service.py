@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from overworld.errors import InvalidArgument
 from overworld.matches import tokens
@@ -56,6 +56,7 @@ PASS_SECONDS = Histogram(
     "overworld_matchmaker_pass_seconds", "Time of one matching pass",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )  # fmt: skip
+POOL = Gauge("overworld_matchmaker_tickets", "Tickets in this node's matchmaker pool, as of its last pass")
 TOO_MANY = "Too many matchmaker tickets"
 
 
@@ -226,6 +227,7 @@ class MatchmakerService:
     async def run_once(self) -> int:
         """One pass if this node is the matcher: the number of players matched."""
         async with self._lock:
+            POOL.set(len(self.engine))
             if not await self.store.lead():
                 self._leading_since = None
                 return 0
