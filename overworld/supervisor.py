@@ -7,7 +7,7 @@ share state exactly as separate machines do, through PostgreSQL and Redis, which
 settings are required.
 
 Signals: SIGTERM and SIGINT are forwarded (as SIGTERM) to every worker, which drains as a single
-node does; a second one is forwarded again and makes the workers stop at once. The workers run in
+node does; a second one is forwarded as SIGINT, which makes the workers stop at once. The workers run in
 their own process group, so a Ctrl-C in a terminal reaches them once, through the supervisor.
 
 A worker that exits while nobody asked it to (a crash, an out-of-memory kill, a failed start) is
@@ -100,15 +100,17 @@ class Supervisor:
         print(f"overworld supervisor: {message}", file=sys.stderr, flush=True)
 
     def _signal(self, signum: int, frame: FrameType | None) -> None:
+        again = self.stop_requested
         self.stop_requested = True
-        self._stop_all()
+        # A second signal: SIGINT, which a draining uvicorn takes as "stop at once".
+        self._stop_all(signal.SIGINT if again else signal.SIGTERM)
 
-    def _stop_all(self) -> None:
+    def _stop_all(self, signum: int = signal.SIGTERM) -> None:
         if self.stop_sent_at is None:
             self.stop_sent_at = time.monotonic()
         for proc in self.workers:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signum)
 
     def run(self) -> int:
         previous = {s: signal.signal(s, self._signal) for s in (signal.SIGTERM, signal.SIGINT)}

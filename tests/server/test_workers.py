@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import signal
@@ -22,10 +23,18 @@ from tests.realtime_support import Socket, authenticate, open_socket
 from tests.support import PG_URL, REDIS_URL, create_pg_database, drop_pg_database, free_port, run, unique
 
 WHOAMI = """
+import asyncio
+
+
 def init(ctx, nk, initializer):
     @initializer.rpc("whoami")
     def whoami(ctx, payload):
         return ctx.node
+
+    @initializer.rpc("sleepy")
+    async def sleepy(ctx, payload):
+        await asyncio.sleep(30)
+        return ""
 """
 
 
@@ -114,7 +123,7 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def workers(tmp_path: Path, count: int = 2) -> Iterator[Workers]:
+def workers(tmp_path: Path, count: int = 2, env_extra: dict[str, str] | None = None) -> Iterator[Workers]:
     if not (PG_URL and REDIS_URL):
         pytest.skip("workers form a cluster: needs OVERWORLD_TEST_DATABASE_URL and OVERWORLD_TEST_REDIS_URL")
     runtime = tmp_path / "runtime"
@@ -131,6 +140,7 @@ def workers(tmp_path: Path, count: int = 2) -> Iterator[Workers]:
         "OVERWORLD_NODE_NAME": "box",
         "OVERWORLD_HOST": "127.0.0.1",
         "OVERWORLD_LOG_LEVEL": "info",
+        **(env_extra or {}),
     }
     log = tmp_path / f"workers-{port}.log"
     with open(log, "w") as out:
@@ -241,3 +251,27 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path):
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.cluster
+def test_a_second_signal_stops_the_workers_at_once(tmp_path):
+    slow = {"OVERWORLD_RUNTIME_TIMEOUT_MS": "60000", "OVERWORLD_SHUTDOWN_GRACE_SEC": "40"}
+    with workers(tmp_path, env_extra=slow) as running, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        # Requests in flight on every worker keep a graceful stop waiting (up to 40 s).
+        calls = [
+            pool.submit(
+                httpx.post, running.url + "/v2/rpc/sleepy?http_key=defaulthttpkey", content=b'""', timeout=60
+            )
+            for _ in range(4)
+        ]
+        time.sleep(1.0)
+        running.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert running.proc.poll() is None, [c.result().text for c in calls if c.done()]  # draining
+        started = time.monotonic()
+        running.proc.send_signal(signal.SIGINT)  # the second signal
+        code = running.proc.wait(20)
+        assert time.monotonic() - started < 10 and code == 0, running.output()  # a stop asked for
+        assert not any(_alive(p) for p in running.pids())
+        for call in calls:
+            call.exception(timeout=30)
