@@ -30,8 +30,10 @@ _ROW_NAME = re.compile(r"^\| `([a-z0-9_]+)`")
 
 def _default(name: str) -> str:
     value = getattr(Settings(), name)
-    if value in ("", {}, []):
-        return "empty" if value == "" else "none"
+    if value in ("", []):
+        return "empty"
+    if value == {}:
+        return "none"
     if isinstance(value, list):
         return f"`{', '.join(map(str, value))}`"
     if isinstance(value, bool):
