@@ -289,3 +289,23 @@ def test_title_delete_on_postgresql_also_deletes_its_redis_keys(tmp_path):
             client.delete(key)
         client.close()
         run(drop_pg_database(PG_URL, database))
+
+
+def test_banner_shows_no_redis_password(capsys):
+    from types import SimpleNamespace
+
+    from overworld.api.http.app import _announce
+    from overworld.config import load_settings
+
+    settings = load_settings(
+        environ={},
+        overrides={
+            "database_url": "postgresql://ow@db/ow",
+            "redis_url": "redis://:s3cret-pass@cache:6379/0",
+            "metrics": False,
+        },
+    )
+    title = SimpleNamespace(name="default", server_key="defaultkey")
+    _announce(settings, SimpleNamespace(default_title=title))  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert "redis://@cache:6379/0" in out and "s3cret-pass" not in out and "/metrics" not in out

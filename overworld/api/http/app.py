@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -114,7 +115,8 @@ def _announce(settings: Settings, node: Services) -> None:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{host}:{settings.port}"
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.resolved_database_url[10:]})"
-    mode = f"cluster (Redis {settings.redis_url})" if settings.cluster else "embedded"
+    redis = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1@", settings.redis_url)  # no password in the log
+    mode = f"cluster (Redis {redis})" if settings.cluster else "embedded"
     if settings.workers != 1:
         mode += f", {settings.workers} worker processes"
     title = node.default_title
