@@ -51,7 +51,11 @@ SENT: dict[str, Any] = {
     ),
     "status": rt.Status(presences=[ME]),
     "status_presence_event": rt.StatusPresenceEvent(joins=[ME], leaves=[YOU]),
-    "party": rt.Party(party_id="p.n", open=True, max_size=4, self=ME, leader=YOU, presences=[ME, YOU]),
+    "party": rt.Party(
+        party_id="p.n", open=True, max_size=4, self=ME, leader=YOU, presences=[ME, YOU], label='{"m":1}',
+        hidden=True,
+    ),
+    "party_update": rt.PartyUpdate(party_id="p.n", label='{"m":2}', open=True, hidden=False, max_size=6),
     "party_presence_event": rt.PartyPresenceEvent(party_id="p.n", joins=[ME], leaves=[YOU]),
     "party_leader": rt.PartyLeader(party_id="p.n", presence=YOU),
     "party_join_request": rt.PartyJoinRequest(party_id="p.n", presences=[YOU]),
@@ -84,6 +88,7 @@ def test_every_kind_the_server_sends_is_covered() -> None:
     pushed = {"channel_message", "channel_presence_event", "status_presence_event", "notifications", "error"}
     pushed |= {"party_presence_event", "party_data", "party_close", "match_data", "match_presence_event"}
     pushed |= {"matchmaker_matched", "party_join_request", "party_leader", "party", "rpc", "pong"}
+    pushed |= {"party_update"}
     assert replies | pushed <= set(SENT)
 
 
@@ -128,7 +133,8 @@ RECEIVED: dict[str, dict[str, Any]] = {
     "status_follow": {"user_ids": ["a", "b"], "usernames": ["c"]},
     "status_unfollow": {"user_ids": ["a"]},
     "status_update": {"status": ""},
-    "party_create": {"open": True, "max_size": 3},
+    "party_create": {"open": True, "max_size": 3, "label": '{"mode":"duo"}', "hidden": True},
+    "party_update": {"party_id": "p", "label": '{"mode":"trio"}', "open": True, "hidden": True, "max_size": 5},
     "party_join": {"party_id": "p"},
     "party_leave": {"party_id": "p"},
     "party_promote": {"party_id": "p", "presence": msgspec.to_builtins(YOU)},
