@@ -11,9 +11,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/overworld
-COPY pyproject.toml requirements.lock README.md ./
+COPY pyproject.toml setup.py requirements.lock README.md ./
 COPY overworld ./overworld
 # Every dependency at its pinned version (wheels: nothing is compiled), then drop the installers.
+# The build (setup.py) generates the protobuf socket's code with grpcio-tools, which pip fetches
+# into its isolated build environment (pyproject.toml [build-system]); it is not installed.
 RUN /opt/overworld/bin/pip install --no-cache-dir --constraint requirements.lock . \
     && /opt/overworld/bin/pip uninstall --yes pip setuptools \
     && /opt/overworld/bin/python -m compileall -q /opt/overworld/lib

@@ -38,6 +38,7 @@ from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
 from overworld.notifications import social
 from overworld.notifications.service import NotificationService
 from overworld.ops import metrics
+from overworld.ops.outages import Outages, Probe, Service
 from overworld.parties.index import EmbeddedPartyIndex, PartyIndex
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
@@ -131,6 +132,11 @@ class Node(Services):
             metrics.count_redis_errors(redis)
             stack.push_async_callback(redis.aclose)
             await redis.ping()
+        probes: dict[Service, Probe] = {"database": db.ping}
+        if redis is not None:
+            probes["redis"] = redis.ping
+        outages = Outages(probes)
+        stack.push_async_callback(outages.close)
         sub = _subsystems(settings, identity, redis)
         stack.push_async_callback(sub.pubsub.close)  # registered first: start may fail half-way
         await sub.pubsub.start()
@@ -149,9 +155,10 @@ class Node(Services):
         )
         lockout = LoginLockout(
             sub.counters,
-            settings.lockout_account_failures,
-            settings.lockout_address_failures,
-            settings.lockout_window_sec,
+            pair_failures=settings.lockout_account_failures,
+            address_failures=settings.lockout_address_failures,
+            account_ceiling=settings.lockout_account_ceiling,
+            window_sec=settings.lockout_window_sec,
         )
         accounts = AccountService(db, sessions, lockout, cache_size=settings.account_cache_size)
         storage = StorageService(db)
@@ -214,6 +221,7 @@ class Node(Services):
             accounts.on_delete(delete)
         accounts.on_created(runtime.account_created)
         accounts.tell_peers(PeerCaches(hub.router, hub.tracker, accounts.cache))
+        friends.on_counts_changed(accounts.users_changed)
         hub.on_event(runtime.emit)
         revocations.on_revoke(hub.revoked)
         parties.changed.append(matchmaker.party_changed)
@@ -256,7 +264,7 @@ class Node(Services):
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
             live_events=live_events, default_title=default_title, redis=redis, identity=identity,
-            _stack=stack,
+            outages=outages, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:

@@ -19,6 +19,7 @@ ACCOUNTS_CHANNEL = "overworld_accounts"  # NOTIFY'd by the triggers of migration
 
 POSTGRES_SQL = SqlDialect(
     lock_rows=" FOR UPDATE",
+    share_rows=" FOR KEY SHARE",
     ilike="ILIKE",
     greatest="GREATEST",
     least="LEAST",

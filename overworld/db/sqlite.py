@@ -23,6 +23,7 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 T = TypeVar("T")
 SQLITE_SQL = SqlDialect(
     lock_rows="",  # one transaction writes at a time
+    share_rows="",
     ilike="LIKE",  # ignores ASCII case
     greatest="MAX",
     least="MIN",

@@ -176,15 +176,13 @@ class MatchService:
     # -- relayed matches and joins (the client's node) ----------------------------------------
 
     async def create(self, conn: Connection, name: str = "") -> wire.Match:
-        """A new relayed match with the caller in it (with `name`: the match of that name). The
-        reply waits until every node knows the caller is in, so a player on another node can
-        join the match as soon as it has its id."""
+        """A new relayed match with the caller in it (with `name`: the match of that name). (The
+        socket call replies once every node knows the caller is in: `SocketCall.joins`.)"""
         match_uuid = str(uuid.uuid5(_UUID_NAMESPACE, name) if name else uuid.uuid4())
         stream = _stream(conn.title_id, match_uuid, "")
         tracker = self.hub.tracker
         conn.hold()  # the presence events of this join reach the client after the reply
         tracker.track(Presence(stream, conn.id, conn.user_id, self.node, PresenceMeta(conn.username)))
-        await tracker.replicated()
         others = [codec.user_presence(p) for p in tracker.presences(stream) if p.session_id != conn.id]
         return wire.Match(
             match_id=f"{match_uuid}.", authoritative=False, size=len(others) + 1, presences=others,
@@ -229,9 +227,6 @@ class MatchService:
             # anyone joining or leaving after) reaches the client after the reply, as in Nakama.
             conn.hold()
             tracker.track(Presence(stream, conn.id, conn.user_id, self.node, PresenceMeta(conn.username)))
-            # Every node (the match's home too) knows the player is in before the reply: data it
-            # sends and data sent to it from then on find it everywhere.
-            await tracker.replicated()
         presences = [
             codec.user_presence(p) for p in tracker.presences(stream) if not (new and p.session_id == conn.id)
         ]

@@ -23,6 +23,7 @@ from overworld.notifications.models import Notification as Notification  # re-ex
 from overworld.notifications.store import NotificationStore
 from overworld.protocol import notifications as codes
 from overworld.protocol import realtime as rt
+from overworld.protocol.jsondepth import check_depth
 from overworld.protocol.streams import notifications_stream
 from overworld.realtime import codec
 from overworld.realtime.hub import Hub
@@ -49,6 +50,7 @@ class NotificationPage:
 
 def check_content(content: str) -> str:
     """Notification content must be a JSON object (as text); returns it unchanged."""
+    check_depth(content, "content")
     try:
         value = orjson.loads(content)
     except orjson.JSONDecodeError:

@@ -40,7 +40,7 @@ EventListener = Callable[[Title, str, dict[str, Any], str], None]
 CHANNEL_MODES = (Mode.CHANNEL, Mode.GROUP, Mode.DM)
 
 
-def _single_socket_frame() -> str:
+def _single_socket_frame() -> codec.Frame:
     note = rt.Notification(
         id=str(uuid.uuid4()), subject="single_socket", content="{}", code=SINGLE_SOCKET,
         create_time=rfc3339(now_ms()), persistent=False,

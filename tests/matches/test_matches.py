@@ -23,7 +23,8 @@ from overworld.titles.models import Title
 from tests.realtime_support import Socket, authenticate, live_server, open_socket
 from tests.support import bearer, unique
 
-pytestmark = pytest.mark.anyio
+# Every test runs with JSON and with protobuf sockets (tests/realtime_support.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("socket_format")]
 
 PROBE = """
 import json
@@ -116,7 +117,7 @@ def _b64(text: str) -> str:
 
 async def _send(sock: Socket, match_id: str, op_code: int, data: str = "", **extra: Any) -> None:
     body = {"match_id": match_id, "op_code": op_code, "data": _b64(data), **extra}
-    await sock.send_raw(json.dumps({"match_data_send": body}))
+    await sock.send({"match_data_send": body})
 
 
 async def _data(sock: Socket, op_code: str, timeout: float = 5) -> dict[str, Any]:  # noqa: ASYNC109
@@ -175,13 +176,20 @@ async def test_relayed_create_join_data_to_all_and_some_presence_events_and_leav
     dave = await _user(host, node.default_title)
     await _send(dave, match_id, 9, "nope")
     await bob.no_push("match_data")
-    bad = await dave.request("match_data_send", {"match_id": match_id, "op_code": "x", "data": ""})
-    assert bad["error"]["code"] == 3
-    bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": 1, "data": "%%%"})
-    assert bad["error"]["code"] == 3 and "base64" in bad["error"]["message"]
-    for op_code in (2**63, str(-(2**63) - 1)):  # beyond int64, as a number or as a string
-        bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": op_code, "data": ""})
-        assert bad["error"] == {"code": 3, "message": "op_code is out of the int64 range."}
+    if alice.format == "json":  # protobuf cannot carry these: its op_code is an int64, data bytes
+        bad = await dave.request("match_data_send", {"match_id": match_id, "op_code": "x", "data": ""})
+        assert bad["error"]["code"] == 3
+        bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": 1, "data": "%%%"})
+        assert bad["error"]["code"] == 3 and "base64" in bad["error"]["message"]
+        for op_code in (2**63, str(-(2**63) - 1)):  # beyond int64, as a number or as a string
+            body = {"match_id": match_id, "op_code": op_code, "data": ""}
+            bad = await alice.request("match_data_send", body)
+            assert bad["error"] == {"code": 3, "message": "op_code is out of the int64 range."}
+    else:  # the int64 limits themselves, and any bytes, pass through
+        for op_code in (2**63 - 1, -(2**63)):
+            await _send(alice, match_id, op_code, "\x00\xff")
+            got = await bob.push("match_data")
+            assert got["op_code"] == str(op_code) and base64.b64decode(got["data"]) == "\x00\xff".encode()
     await bob.no_push("match_data")
 
     # Leave: the others hear of it.

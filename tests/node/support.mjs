@@ -22,12 +22,16 @@ export const disconnectAll = () => sockets.forEach((s) => s.disconnect(false));
 
 /**
  * A new user with a connected socket; `events[kind]` collects what the callback `kind` receives.
+ * With `adapter` (e.g. @heroiclabs/nakama-js-protobuf's WebSocketAdapterPb) the socket uses it.
  * `socket.next(kind, predicate, timeoutMs)` waits for a value matching `predicate` and leaves it
  * there; `socket.take(...)` also removes it, so that the next call waits for a later one.
  */
-export async function connected(kinds, { createStatus = false, prefix = "u", timeoutMs = 5_000 } = {}) {
+export async function connected(
+  kinds, { createStatus = false, prefix = "u", timeoutMs = 5_000, adapter = undefined } = {},
+) {
   const session = await client.authenticateDevice(`device-${rnd()}`, true, `${prefix}${rnd()}`);
-  const socket = client.createSocket(false, false);
+  // `adapter`: the socket's format (nakama-js's default is its JSON text adapter).
+  const socket = adapter ? client.createSocket(false, false, adapter) : client.createSocket(false, false);
   const events = {};
   const waiters = {};
   for (const kind of kinds) {

@@ -16,6 +16,7 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.http.routes.bind import route
+from overworld.api.http.routes.bounds import INT32
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.matches import ListMatchesRequest, MatchList
@@ -28,11 +29,11 @@ Req = Request[Any, Any, Any]
 async def list_matches(
     request: Req,
     ctx: CallContext,
-    limit: Annotated[int | None, Parameter(query="limit", description="1-100 (default 1).")] = None,
+    limit: Annotated[int | None, Parameter(query="limit", **INT32, description="1-100 (default 1).")] = None,
     authoritative: Annotated[bool | None, Parameter(query="authoritative")] = None,
     label: Annotated[str | None, Parameter(query="label", description="Exact label.")] = None,
-    min_size: Annotated[int | None, Parameter(query="min_size")] = None,
-    max_size: Annotated[int | None, Parameter(query="max_size")] = None,
+    min_size: Annotated[int | None, Parameter(query="min_size", **INT32)] = None,
+    max_size: Annotated[int | None, Parameter(query="max_size", **INT32)] = None,
     # `query` is a name Litestar reserves: the parameter is renamed, not the query string's key.
     label_query: Annotated[str | None, Parameter(query="query", description="Label query.")] = None,
 ) -> MatchList:
