@@ -17,6 +17,7 @@ from overworld.notifications.service import NotificationService
 from overworld.realtime.hub import Hub
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
+from overworld.wallets.service import WalletService
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,4 @@ class ServerServices:
     matchmaker: MatchmakerService
     notifications: NotificationService
     hub: Hub
+    wallets: WalletService

@@ -1,0 +1,264 @@
+"""SQL for wallets, the ledger and idempotency records. Every statement names the title.
+
+A wallet is the `wallet` column of its user's row, as in Nakama: locking the row locks the wallet,
+an unknown user has no wallet, deleting the user deletes it, and the account read (and its cache,
+which the change feed keeps current) carries it. Batches of changes are written with one statement
+per kind of row: with array parameters where the database takes them (`Database.sql.batch_writes`,
+PostgreSQL, where each statement is a round trip), as a row at a time otherwise (SQLite, where a
+statement costs microseconds and one transaction writes at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from overworld.db import Database, Row, Tx
+from overworld.wallets.models import LedgerItem
+
+WalletKey = tuple[str, str]  # (title id, user id)
+RequestKey = tuple[str, str, str]  # (title id, scope, idempotency key)
+_LEDGER_COLUMNS = "id, user_id, changeset, metadata, create_time, update_time"
+
+
+@dataclass(slots=True)
+class LedgerRow:
+    title_id: str
+    id: str
+    user_id: str
+    changeset: str
+    metadata: str
+    time: int
+
+
+@dataclass(slots=True)
+class RequestRow:
+    title_id: str
+    scope: str
+    key: str
+    request_hash: str
+    result: str
+    time: int
+
+
+class LedgerIds:
+    """UUIDv7 ids (RFC 9562) that increase within this process: 48 bits of Unix milliseconds, a
+    12-bit counter within the millisecond, 62 random bits. A user's ledger lists by (time, id), so
+    the changes of one millisecond keep the order in which they were applied."""
+
+    def __init__(self) -> None:
+        self._ms = 0
+        self._seq = 0
+
+    def new(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms <= self._ms:
+            ms, self._seq = self._ms, self._seq + 1
+            if self._seq > 0xFFF:  # 4,096 in one millisecond: borrow the next one
+                ms, self._seq = ms + 1, 0
+        else:
+            self._seq = 0
+        self._ms = ms
+        rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+        n = ms << 80 | 0x7 << 76 | self._seq << 64 | 0b10 << 62 | rand
+        h = f"{n:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def ledger_item(row: Row) -> LedgerItem:
+    return LedgerItem(
+        id=row["id"],
+        user_id=row["user_id"],
+        changeset=orjson.loads(row["changeset"]),
+        metadata=orjson.loads(row["metadata"]),
+        create_time=int(row["create_time"]),
+        update_time=int(row["update_time"]),
+    )
+
+
+class WalletStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._arrays = db.sql.batch_writes
+        self._lock = db.sql.lock_rows
+
+    # -- inside a transaction ---------------------------------------------------------------------
+
+    async def lock(self, tx: Tx, keys: Sequence[WalletKey]) -> dict[WalletKey, str]:
+        """Lock the users' rows and read their wallets (JSON text); unknown users are left out.
+        `keys` must be sorted: every transaction takes its locks in that one order, so no two
+        wait for each other in a cycle."""
+        if not keys:
+            return {}
+        if self._arrays:
+            rows = await tx.fetch(
+                "SELECT title_id, id, wallet FROM users WHERE (title_id, id) IN"
+                " (SELECT * FROM unnest($1::text[], $2::text[]))"
+                f" ORDER BY title_id, id{self._lock}",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+            )
+            return {(r["title_id"], r["id"]): r["wallet"] for r in rows}
+        found: dict[WalletKey, str] = {}
+        for title_id, user_id in keys:
+            wallet = await tx.fetchval(
+                f"SELECT wallet FROM users WHERE title_id = $1 AND id = $2{self._lock}", title_id, user_id
+            )
+            if wallet is not None:
+                found[(title_id, user_id)] = wallet
+        return found
+
+    async def write(self, tx: Tx, wallets: dict[WalletKey, str], now: int) -> None:
+        """Store wallets locked by `lock` (and the users' update time, as Nakama does)."""
+        if not wallets:
+            return
+        if self._arrays:
+            await tx.execute(
+                "UPDATE users AS u SET wallet = x.w, update_time = $4"
+                " FROM unnest($1::text[], $2::text[], $3::text[]) AS x(t, i, w)"
+                " WHERE u.title_id = x.t AND u.id = x.i",
+                [k[0] for k in wallets],
+                [k[1] for k in wallets],
+                list(wallets.values()),
+                now,
+            )
+            return
+        await tx.executemany(
+            "UPDATE users SET wallet = $3, update_time = $4 WHERE title_id = $1 AND id = $2",
+            [(t, u, w, now) for (t, u), w in wallets.items()],
+        )
+
+    async def add_ledger(self, tx: Tx, rows: Sequence[LedgerRow]) -> None:
+        if not rows:
+            return
+        if self._arrays:
+            await tx.execute(
+                "INSERT INTO wallet_ledger (title_id, id, user_id, changeset, metadata, create_time,"
+                " update_time) SELECT t, i, u, c, m, n, n FROM unnest($1::text[], $2::text[],"
+                " $3::text[], $4::text[], $5::text[], $6::bigint[]) AS x(t, i, u, c, m, n)",
+                [r.title_id for r in rows],
+                [r.id for r in rows],
+                [r.user_id for r in rows],
+                [r.changeset for r in rows],
+                [r.metadata for r in rows],
+                [r.time for r in rows],
+            )
+            return
+        await tx.executemany(
+            "INSERT INTO wallet_ledger (title_id, id, user_id, changeset, metadata, create_time,"
+            " update_time) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            [(r.title_id, r.id, r.user_id, r.changeset, r.metadata, r.time) for r in rows],
+        )
+
+    async def requests(self, tx: Tx, keys: Sequence[RequestKey]) -> dict[RequestKey, tuple[str, str]]:
+        """The recorded (request hash, result) of these idempotency keys, where there are any."""
+        if not keys:
+            return {}
+        if self._arrays:
+            rows = await tx.fetch(
+                "SELECT title_id, scope, key, request_hash, result FROM wallet_requests"
+                " WHERE (title_id, scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+            )
+        else:
+            rows = []
+            for title_id, scope, key in keys:
+                row = await tx.fetchrow(
+                    "SELECT title_id, scope, key, request_hash, result FROM wallet_requests"
+                    " WHERE title_id = $1 AND scope = $2 AND key = $3",
+                    title_id,
+                    scope,
+                    key,
+                )
+                if row is not None:
+                    rows.append(row)
+        return {(r["title_id"], r["scope"], r["key"]): (r["request_hash"], r["result"]) for r in rows}
+
+    async def add_requests(self, tx: Tx, rows: Sequence[RequestRow]) -> int:
+        """Record idempotent requests; returns how many were new (fewer: another transaction
+        recorded one of the keys meanwhile)."""
+        if not rows:
+            return 0
+        if self._arrays:
+            added = await tx.fetch(
+                "INSERT INTO wallet_requests (title_id, scope, key, request_hash, result, create_time)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+                " $6::bigint[]) ON CONFLICT DO NOTHING RETURNING 1",
+                [r.title_id for r in rows],
+                [r.scope for r in rows],
+                [r.key for r in rows],
+                [r.request_hash for r in rows],
+                [r.result for r in rows],
+                [r.time for r in rows],
+            )
+            return len(added)
+        count = 0
+        for r in rows:
+            count += await tx.execute(
+                "INSERT INTO wallet_requests (title_id, scope, key, request_hash, result, create_time)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                r.title_id,
+                r.scope,
+                r.key,
+                r.request_hash,
+                r.result,
+                r.time,
+            )
+        return count
+
+    async def lock_ledger_item(self, tx: Tx, title_id: str, item_id: str) -> Row | None:
+        row: Row | None = await tx.fetchrow(
+            f"SELECT {_LEDGER_COLUMNS} FROM wallet_ledger WHERE title_id = $1 AND id = $2{self._lock}",
+            title_id,
+            item_id,
+        )
+        return row
+
+    async def set_ledger_metadata(self, tx: Tx, title_id: str, item_id: str, metadata: str, now: int) -> None:
+        await tx.execute(
+            "UPDATE wallet_ledger SET metadata = $3, update_time = $4 WHERE title_id = $1 AND id = $2",
+            title_id,
+            item_id,
+            metadata,
+            now,
+        )
+
+    async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
+        """The user's ledger and idempotency records (its wallet goes with its row). Run after the
+        user's row is locked or gone, so that no change of its wallet commits a ledger row later."""
+        await tx.execute("DELETE FROM wallet_ledger WHERE title_id = $1 AND user_id = $2", title_id, user_id)
+        await tx.execute("DELETE FROM wallet_requests WHERE title_id = $1 AND scope = $2", title_id, user_id)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def wallet(self, title_id: str, user_id: str) -> str | None:
+        value: str | None = await self._db.fetchval(
+            "SELECT wallet FROM users WHERE title_id = $1 AND id = $2", title_id, user_id
+        )
+        return value
+
+    async def ledger(
+        self, title_id: str, user_id: str, limit: int, after: tuple[int, str] | None
+    ) -> list[LedgerItem]:
+        """Up to `limit` of the user's ledger rows, newest first, after `after` = (time, id)."""
+        position = " AND (create_time < $4 OR (create_time = $4 AND id < $5))" if after else ""
+        rows = await self._db.fetch(
+            f"SELECT {_LEDGER_COLUMNS} FROM wallet_ledger WHERE title_id = $1 AND user_id = $2{position}"
+            " ORDER BY create_time DESC, id DESC LIMIT $3",
+            title_id,
+            user_id,
+            limit,
+            *(after or ()),
+        )
+        return [ledger_item(r) for r in rows]
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
