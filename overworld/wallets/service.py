@@ -133,18 +133,17 @@ class WalletService:
         user_id = check.user_id(user_id, "user_id")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
             raise InvalidArgument("limit: must be an integer from 1 to 100.")
-        after: tuple[int, str] | None = None
+        before: int | None = None
         if cursor:
-            owner, time, item = cursors.decode(cursor, (str, int, str), BAD_CURSOR)
+            owner, seq = cursors.decode(cursor, (str, int), BAD_CURSOR)
             if owner != user_id:  # a cursor of another user's ledger
                 raise InvalidArgument(BAD_CURSOR)
-            after = (int(time), str(item))
-        items = await self._store.ledger(title_id, user_id, limit + 1, after)
-        more = len(items) > limit
-        items = items[:limit]
-        last = items[-1] if items else None
-        next_cursor = cursors.encode([user_id, last.create_time, last.id]) if more and last else ""
-        return LedgerPage(items=items, cursor=next_cursor)
+            before = int(seq)
+        rows = await self._store.ledger(title_id, user_id, limit + 1, before)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = cursors.encode([user_id, int(rows[-1]["seq"])]) if more else ""
+        return LedgerPage(items=[ledger_item(r) for r in rows], cursor=next_cursor)
 
     async def ledger_update(self, title_id: str, item_id: str, metadata: str) -> LedgerItem:
         """Merge `metadata` (a JSON object) into a ledger item's metadata (its top-level keys replace
@@ -254,12 +253,12 @@ class WalletService:
         )
 
     async def _transact(self, jobs: list[_Job]) -> list[list[WalletUpdateResult] | ApiError]:
-        now = now_ms()
         keys = sorted({(j.title_id, u.user_id) for j in jobs for u in j.updates})
         outcome: list[list[WalletUpdateResult] | ApiError] = []
         self.batches += 1
         async with self._db.transaction() as tx:
             wallets = await self._locked(tx, keys)
+            now = now_ms()  # once the locks are held: the time the changes apply
             before = dict(wallets)
             recorded = await self._store.requests(tx, [j.request for j in jobs if j.request])
             ledger: list[LedgerRow] = []
@@ -399,9 +398,9 @@ class WalletService:
         order: list[int],
         job: _Job,
     ) -> MultiUpdateResult:
-        now = now_ms()
         async with self._db.transaction() as tx:
             wallets = await self._locked(tx, keys)
+            now = now_ms()
             if job.request is not None:
                 seen = (await self._store.requests(tx, [job.request])).get(job.request)
                 if seen is not None:

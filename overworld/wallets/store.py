@@ -23,7 +23,7 @@ from overworld.wallets.models import LedgerItem
 
 WalletKey = tuple[str, str]  # (title id, user id)
 RequestKey = tuple[str, str, str]  # (title id, scope, idempotency key)
-_LEDGER_COLUMNS = "id, user_id, changeset, metadata, create_time, update_time"
+_LEDGER_COLUMNS = "id, user_id, changeset, metadata, create_time, update_time, seq"
 
 
 @dataclass(slots=True)
@@ -48,8 +48,8 @@ class RequestRow:
 
 class LedgerIds:
     """UUIDv7 ids (RFC 9562) that increase within this process: 48 bits of Unix milliseconds, a
-    12-bit counter within the millisecond, 62 random bits. A user's ledger lists by (time, id), so
-    the changes of one millisecond keep the order in which they were applied."""
+    12-bit counter within the millisecond, 62 random bits. Increasing ids land on the right-most
+    pages of the primary key's B-tree (the ledger's order is `seq`, not the id)."""
 
     def __init__(self) -> None:
         self._ms = 0
@@ -134,24 +134,37 @@ class WalletStore:
         )
 
     async def add_ledger(self, tx: Tx, rows: Sequence[LedgerRow]) -> None:
+        """Append rows (in the order applied) to their users' ledgers, whose rows are locked. Each
+        row's `seq` follows the user's last one, read by this statement: it starts after the lock
+        was granted, so it sees every row committed before (a snapshot taken with the lock query
+        itself would not, on PostgreSQL, where a lock wait does not renew it)."""
         if not rows:
             return
+        counts: dict[WalletKey, int] = {}
+        ordinals = []
+        for r in rows:
+            ordinals.append(counts.get((r.title_id, r.user_id), 0) + 1)
+            counts[(r.title_id, r.user_id)] = ordinals[-1]
         if self._arrays:
             await tx.execute(
                 "INSERT INTO wallet_ledger (title_id, id, user_id, changeset, metadata, create_time,"
-                " update_time) SELECT t, i, u, c, m, n, n FROM unnest($1::text[], $2::text[],"
-                " $3::text[], $4::text[], $5::text[], $6::bigint[]) AS x(t, i, u, c, m, n)",
+                " update_time, seq) SELECT t, i, u, c, m, n, n, k + coalesce((SELECT max(l.seq) FROM"
+                " wallet_ledger l WHERE l.title_id = x.t AND l.user_id = x.u), 0) FROM unnest($1::text[],"
+                " $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])"
+                " AS x(t, i, u, c, m, n, k)",
                 [r.title_id for r in rows],
                 [r.id for r in rows],
                 [r.user_id for r in rows],
                 [r.changeset for r in rows],
                 [r.metadata for r in rows],
                 [r.time for r in rows],
+                ordinals,
             )
             return
-        await tx.executemany(
+        await tx.executemany(  # a row at a time: each sees the one before
             "INSERT INTO wallet_ledger (title_id, id, user_id, changeset, metadata, create_time,"
-            " update_time) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            " update_time, seq) VALUES ($1, $2, $3, $4, $5, $6, $6, 1 + coalesce((SELECT max(seq) FROM"
+            " wallet_ledger WHERE title_id = $1 AND user_id = $3), 0))",
             [(r.title_id, r.id, r.user_id, r.changeset, r.metadata, r.time) for r in rows],
         )
 
@@ -244,20 +257,18 @@ class WalletStore:
         )
         return value
 
-    async def ledger(
-        self, title_id: str, user_id: str, limit: int, after: tuple[int, str] | None
-    ) -> list[LedgerItem]:
-        """Up to `limit` of the user's ledger rows, newest first, after `after` = (time, id)."""
-        position = " AND (create_time < $4 OR (create_time = $4 AND id < $5))" if after else ""
-        rows = await self._db.fetch(
+    async def ledger(self, title_id: str, user_id: str, limit: int, before: int | None) -> list[Row]:
+        """Up to `limit` of the user's ledger rows, newest (highest `seq`) first, below `before`."""
+        position = " AND seq < $4" if before is not None else ""
+        rows: list[Row] = await self._db.fetch(
             f"SELECT {_LEDGER_COLUMNS} FROM wallet_ledger WHERE title_id = $1 AND user_id = $2{position}"
-            " ORDER BY create_time DESC, id DESC LIMIT $3",
+            " ORDER BY seq DESC LIMIT $3",
             title_id,
             user_id,
             limit,
-            *(after or ()),
+            *([before] if before is not None else []),
         )
-        return [ledger_item(r) for r in rows]
+        return rows
 
 
 def dumps(value: Any) -> str:

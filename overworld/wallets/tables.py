@@ -16,8 +16,11 @@ wallet_ledger = Table(
     Column("metadata", Text, nullable=False),  # JSON object
     Column("create_time", BigInteger, nullable=False),
     Column("update_time", BigInteger, nullable=False),
-    # A user's ledger, newest first.
-    Index(None, "title_id", "user_id", "create_time", "id"),
+    # The row's place in its user's ledger: 1, 2, 3... in the order the changes were applied (set
+    # under the user's row lock, so the ledger replays the wallet's history exactly, whichever
+    # node wrote each row and whatever their clocks say).
+    Column("seq", BigInteger, nullable=False),
+    Index(None, "title_id", "user_id", "seq", unique=True),
 )
 
 # The outcome of each change made with an idempotency key, so that a retry returns it instead of

@@ -157,7 +157,10 @@ async def test_unknown_and_malformed_users_are_refused_naming_the_field(node, ap
 async def test_wallets_update_is_all_or_nothing(api, nk):
     (a, token_a), (b, token_b) = await new_user(api), await new_user(api)
     await nk.wallets_update(
-        [{"user_id": a, "changeset": {"gold": 100}}, {"user_id": b, "changeset": {"gold": 5}, "metadata": {"k": 1}}]
+        [
+            {"user_id": a, "changeset": {"gold": 100}},
+            {"user_id": b, "changeset": {"gold": 5}, "metadata": {"k": 1}},
+        ]
     )
     with pytest.raises(WalletNegative) as refused:
         await nk.wallets_update(
@@ -166,7 +169,10 @@ async def test_wallets_update_is_all_or_nothing(api, nk):
     assert refused.value.user_id == b
     with pytest.raises(InvalidArgument) as unknown:
         await nk.wallets_update(
-            [{"user_id": a, "changeset": {"gold": -50}}, {"user_id": str(uuid.uuid4()), "changeset": {"gold": 1}}]
+            [
+                {"user_id": a, "changeset": {"gold": -50}},
+                {"user_id": str(uuid.uuid4()), "changeset": {"gold": 1}},
+            ]
         )
     assert unknown.value.message.startswith("updates[1].user_id: no user")
     with pytest.raises(InvalidArgument) as bad:
@@ -284,7 +290,9 @@ async def test_ledger_pages_newest_first_with_cursors(api, nk):
     assert seen == [7, 6, 5, 4, 3, 2, 1] and pages == 3
     other, _ = await new_user(api)
     with pytest.raises(InvalidArgument):  # a cursor is for the ledger it came from
-        await nk.wallet_ledger_list(other, limit=3, cursor=(await nk.wallet_ledger_list(user, limit=3)).cursor)
+        await nk.wallet_ledger_list(
+            other, limit=3, cursor=(await nk.wallet_ledger_list(user, limit=3)).cursor
+        )
     for bad in ({"limit": 0}, {"limit": 101}, {"cursor": "garbage"}):
         with pytest.raises(InvalidArgument):
             await nk.wallet_ledger_list(user, **bad)
@@ -374,7 +382,9 @@ async def test_multi_update_username_clash_applies_nothing(api, nk):
 async def test_multi_update_with_an_idempotency_key_applies_once(api, nk):
     user, token = await new_user(api)
     call = {
-        "storage_writes": [{"collection": "c", "key": "k", "user_id": user, "value": {"v": 1}, "version": "*"}],
+        "storage_writes": [
+            {"collection": "c", "key": "k", "user_id": user, "value": {"v": 1}, "version": "*"}
+        ],
         "wallet_updates": [{"user_id": user, "changeset": {"gems": 3}}],
         "idempotency_key": "claim-1",
     }
@@ -409,7 +419,8 @@ async def test_a_thousand_concurrent_changes_of_one_wallet_keep_an_exact_ledger(
     changes = [rng.choice((3, -5, -1, 2)) for _ in range(1000)]
     batches = node.wallets.batches
     outcomes = await asyncio.gather(
-        *(nk.wallet_update(user, {"coins": c}, {"i": i}) for i, c in enumerate(changes)), return_exceptions=True
+        *(nk.wallet_update(user, {"coins": c}, {"i": i}) for i, c in enumerate(changes)),
+        return_exceptions=True,
     )
     applied = [c for c, o in zip(changes, outcomes, strict=True) if not isinstance(o, BaseException)]
     refused = [o for o in outcomes if isinstance(o, BaseException)]

@@ -25,12 +25,11 @@ def upgrade() -> None:
         sa.Column("metadata", sa.Text, nullable=False),
         sa.Column("create_time", sa.BigInteger, nullable=False),
         sa.Column("update_time", sa.BigInteger, nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("title_id", "id", name="pk_wallet_ledger"),
     )
     op.create_index(
-        "ix_wallet_ledger_title_id_user_id_create_time_id",
-        "wallet_ledger",
-        ["title_id", "user_id", "create_time", "id"],
+        "ix_wallet_ledger_title_id_user_id_seq", "wallet_ledger", ["title_id", "user_id", "seq"], unique=True
     )
     op.create_table(
         "wallet_requests",
