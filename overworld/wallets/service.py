@@ -305,9 +305,7 @@ class WalletService:
         now: int,
     ) -> None:
         changed = {k: dumps(w) for k, w in wallets.items() if w is not before[k]}
-        await self._store.write(tx, changed, now)
-        await self._store.add_ledger(tx, ledger)
-        if await self._store.add_requests(tx, records) != len(records):
+        if await self._store.save(tx, changed, ledger, records, now) != len(records):
             raise _Raced()
 
     def _apply(

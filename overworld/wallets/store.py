@@ -24,6 +24,22 @@ from overworld.wallets.models import LedgerItem
 WalletKey = tuple[str, str]  # (title id, user id)
 RequestKey = tuple[str, str, str]  # (title id, scope, idempotency key)
 _LEDGER_COLUMNS = "id, user_id, changeset, metadata, create_time, update_time, seq"
+# The three writes of `save` with arrays (PostgreSQL), numbered to run as one statement.
+_UPDATE_WALLETS = (
+    "UPDATE users AS u SET wallet = x.w, update_time = $4"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) AS x(t, i, w) WHERE u.title_id = x.t AND u.id = x.i"
+)
+_INSERT_LEDGER = (
+    "INSERT INTO wallet_ledger (title_id, id, user_id, changeset, metadata, create_time, update_time, seq)"
+    " SELECT t, i, u, c, m, n, n, k + coalesce((SELECT max(l.seq) FROM wallet_ledger l"
+    " WHERE l.title_id = x.t AND l.user_id = x.u), 0) FROM unnest($5::text[], $6::text[], $7::text[],"
+    " $8::text[], $9::text[], $10::bigint[], $11::bigint[]) AS x(t, i, u, c, m, n, k)"
+)
+_INSERT_REQUESTS = (
+    "INSERT INTO wallet_requests (title_id, scope, key, request_hash, result, create_time)"
+    " SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[])"
+    " ON CONFLICT DO NOTHING RETURNING 1"
+)
 
 
 @dataclass(slots=True)
@@ -113,60 +129,72 @@ class WalletStore:
                 found[(title_id, user_id)] = wallet
         return found
 
-    async def write(self, tx: Tx, wallets: dict[WalletKey, str], now: int) -> None:
-        """Store wallets locked by `lock` (and the users' update time, as Nakama does)."""
-        if not wallets:
-            return
+    async def save(
+        self,
+        tx: Tx,
+        wallets: dict[WalletKey, str],
+        ledger: Sequence[LedgerRow],
+        requests: Sequence[RequestRow],
+        now: int,
+    ) -> int:
+        """Write what a transaction changed: the wallets (locked by `lock`, with the users' update
+        time, as Nakama does), their ledger rows (in the order applied) and the idempotency
+        records; returns how many records were new (fewer: another transaction recorded one of the
+        keys meanwhile). With arrays, one statement: one round trip.
+
+        Each ledger row's `seq` follows its user's last one, read by the statement that inserts
+        it: that statement starts after the lock was granted, so it sees every row committed
+        before (the snapshot of the lock query itself would not: on PostgreSQL a lock wait does
+        not renew it)."""
         if self._arrays:
-            await tx.execute(
-                "UPDATE users AS u SET wallet = x.w, update_time = $4"
-                " FROM unnest($1::text[], $2::text[], $3::text[]) AS x(t, i, w)"
-                " WHERE u.title_id = x.t AND u.id = x.i",
+            if not wallets and not ledger and not requests:
+                return 0
+            added = await tx.fetch(
+                f"WITH w AS ({_UPDATE_WALLETS} RETURNING 1), l AS ({_INSERT_LEDGER} RETURNING 1)"
+                f" {_INSERT_REQUESTS}",
                 [k[0] for k in wallets],
                 [k[1] for k in wallets],
                 list(wallets.values()),
                 now,
+                [r.title_id for r in ledger],
+                [r.id for r in ledger],
+                [r.user_id for r in ledger],
+                [r.changeset for r in ledger],
+                [r.metadata for r in ledger],
+                [r.time for r in ledger],
+                _ordinals(ledger),
+                [r.title_id for r in requests],
+                [r.scope for r in requests],
+                [r.key for r in requests],
+                [r.request_hash for r in requests],
+                [r.result for r in requests],
+                [r.time for r in requests],
             )
-            return
+            return len(added)
+        # A row at a time (SQLite): each ledger row's statement sees the one before.
         await tx.executemany(
             "UPDATE users SET wallet = $3, update_time = $4 WHERE title_id = $1 AND id = $2",
             [(t, u, w, now) for (t, u), w in wallets.items()],
         )
-
-    async def add_ledger(self, tx: Tx, rows: Sequence[LedgerRow]) -> None:
-        """Append rows (in the order applied) to their users' ledgers, whose rows are locked. Each
-        row's `seq` follows the user's last one, read by this statement: it starts after the lock
-        was granted, so it sees every row committed before (a snapshot taken with the lock query
-        itself would not, on PostgreSQL, where a lock wait does not renew it)."""
-        if not rows:
-            return
-        counts: dict[WalletKey, int] = {}
-        ordinals = []
-        for r in rows:
-            ordinals.append(counts.get((r.title_id, r.user_id), 0) + 1)
-            counts[(r.title_id, r.user_id)] = ordinals[-1]
-        if self._arrays:
-            await tx.execute(
-                "INSERT INTO wallet_ledger (title_id, id, user_id, changeset, metadata, create_time,"
-                " update_time, seq) SELECT t, i, u, c, m, n, n, k + coalesce((SELECT max(l.seq) FROM"
-                " wallet_ledger l WHERE l.title_id = x.t AND l.user_id = x.u), 0) FROM unnest($1::text[],"
-                " $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])"
-                " AS x(t, i, u, c, m, n, k)",
-                [r.title_id for r in rows],
-                [r.id for r in rows],
-                [r.user_id for r in rows],
-                [r.changeset for r in rows],
-                [r.metadata for r in rows],
-                [r.time for r in rows],
-                ordinals,
-            )
-            return
-        await tx.executemany(  # a row at a time: each sees the one before
+        await tx.executemany(
             "INSERT INTO wallet_ledger (title_id, id, user_id, changeset, metadata, create_time,"
             " update_time, seq) VALUES ($1, $2, $3, $4, $5, $6, $6, 1 + coalesce((SELECT max(seq) FROM"
             " wallet_ledger WHERE title_id = $1 AND user_id = $3), 0))",
-            [(r.title_id, r.id, r.user_id, r.changeset, r.metadata, r.time) for r in rows],
+            [(r.title_id, r.id, r.user_id, r.changeset, r.metadata, r.time) for r in ledger],
         )
+        added_count = 0
+        for r in requests:
+            added_count += await tx.execute(
+                "INSERT INTO wallet_requests (title_id, scope, key, request_hash, result, create_time)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                r.title_id,
+                r.scope,
+                r.key,
+                r.request_hash,
+                r.result,
+                r.time,
+            )
+        return added_count
 
     async def requests(self, tx: Tx, keys: Sequence[RequestKey]) -> dict[RequestKey, tuple[str, str]]:
         """The recorded (request hash, result) of these idempotency keys, where there are any."""
@@ -193,38 +221,6 @@ class WalletStore:
                 if row is not None:
                     rows.append(row)
         return {(r["title_id"], r["scope"], r["key"]): (r["request_hash"], r["result"]) for r in rows}
-
-    async def add_requests(self, tx: Tx, rows: Sequence[RequestRow]) -> int:
-        """Record idempotent requests; returns how many were new (fewer: another transaction
-        recorded one of the keys meanwhile)."""
-        if not rows:
-            return 0
-        if self._arrays:
-            added = await tx.fetch(
-                "INSERT INTO wallet_requests (title_id, scope, key, request_hash, result, create_time)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-                " $6::bigint[]) ON CONFLICT DO NOTHING RETURNING 1",
-                [r.title_id for r in rows],
-                [r.scope for r in rows],
-                [r.key for r in rows],
-                [r.request_hash for r in rows],
-                [r.result for r in rows],
-                [r.time for r in rows],
-            )
-            return len(added)
-        count = 0
-        for r in rows:
-            count += await tx.execute(
-                "INSERT INTO wallet_requests (title_id, scope, key, request_hash, result, create_time)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                r.title_id,
-                r.scope,
-                r.key,
-                r.request_hash,
-                r.result,
-                r.time,
-            )
-        return count
 
     async def lock_ledger_item(self, tx: Tx, title_id: str, item_id: str) -> Row | None:
         row: Row | None = await tx.fetchrow(
@@ -269,6 +265,16 @@ class WalletStore:
             *([before] if before is not None else []),
         )
         return rows
+
+
+def _ordinals(rows: Sequence[LedgerRow]) -> list[int]:
+    """Each row's place among the rows of its user in `rows`: 1, 2, ..."""
+    counts: dict[WalletKey, int] = {}
+    out = []
+    for r in rows:
+        out.append(counts.get((r.title_id, r.user_id), 0) + 1)
+        counts[(r.title_id, r.user_id)] = out[-1]
+    return out
 
 
 def dumps(value: Any) -> str:

@@ -272,6 +272,40 @@ async def test_wallets_update_keys_belong_to_the_title(api, nk):
         await nk.wallets_update(trade[:1], idempotency_key="trade-1")
 
 
+async def test_a_key_recorded_meanwhile_by_another_transaction_wins(node, api, nk):
+    # Another node records the same call-wide key while this call is being applied: this call's
+    # transaction finds the key taken when it writes, starts again and answers the recorded result.
+    user, token = await new_user(api)
+    from overworld.wallets import validation
+
+    digest = validation.request_hash("wallets", [[user, {"c": 1}, "{}"]], True)
+    recorded = json.dumps({"wallets": [{"user_id": user, "updated": {"c": 99}, "previous": {}}]})
+    inserted, release = asyncio.Event(), asyncio.Event()
+
+    async def other_node() -> None:
+        async with node.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO wallet_requests (title_id, scope, key, request_hash, result, create_time)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
+                node.default_title.id, SYSTEM_USER, "raced", digest, recorded, 1,
+            )  # fmt: skip
+            inserted.set()
+            await release.wait()
+
+    other = asyncio.create_task(other_node())
+    await inserted.wait()
+    call = asyncio.create_task(
+        nk.wallets_update([{"user_id": user, "changeset": {"c": 1}}], idempotency_key="raced")
+    )
+    await asyncio.sleep(0.3)
+    assert not call.done()
+    release.set()
+    await other
+    [result] = await call
+    assert result.updated == {"c": 99}
+    assert await wallet_of(api, token) == {} and await whole_ledger(nk, user) == []
+
+
 # -- the ledger -------------------------------------------------------------------------------------
 
 
