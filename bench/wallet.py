@@ -18,8 +18,11 @@ Two ways to drive it (`--mode`, default both):
   `nk.wallet_update` in a closed loop: the wallet path alone, without HTTP.
 
 Scenarios: `many` (each call picks one of `--users` wallets at random) and `hot` (every call
-changes the same wallet). PostgreSQL runs wherever the scheduler puts it (not pinned); its CPU is
-reported (`db_cpu`, the bench database's backends plus the shared processes).
+changes the same wallet); over HTTP also `echo` (an RPC returning its payload, on the same server:
+the cost of the HTTP and RPC path alone, for comparison). PostgreSQL runs wherever the scheduler
+puts it (not pinned); its CPU is reported (`db_cpu`, the bench database's backends plus the shared
+processes), and so is what the whole machine was busy with (`host_busy_cores`, out of all cores).
+A check at the end: every wallet equals the sum of its ledger rows, one row per successful call.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ def init(ctx, nk, initializer):
     async def wallet_bench(rpc, payload):
         result = await nk.wallet_update(payload, {"coins": 1})
         return str(result.updated["coins"])
+
+    @initializer.rpc("echo_bench")
+    def echo_bench(rpc, payload):
+        return payload
 """
 
 
@@ -139,6 +146,7 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
         hh = t.host_header
         path = "/v2/rpc/wallet_bench?http_key=defaulthttpkey&unwrap"
         requests = [hl.build_request("POST", path, hh, b"", uid.encode()) for uid in pool.user_ids]
+        echo = hl.build_request("POST", path.replace("wallet_bench", "echo_bench"), hh, b"", b"x" * 36)
         rng = random.Random(3)
         total_ok = 0
         for scenario in args.scenarios:
@@ -146,10 +154,14 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
 
                 def make(i: int, seq: int) -> bytes:
                     return requests[rng.randrange(len(requests))]
-            else:
+            elif scenario == "hot":
 
                 def make(i: int, seq: int) -> bytes:
                     return requests[0]
+            else:  # echo: the same RPC path without the wallet, for comparison
+
+                def make(i: int, seq: int) -> bytes:
+                    return echo
 
             row_idle = hl.wait_idle(args.wait_idle)
             cpu0 = hl.proc_cpu_sec(server.proc.pid) or 0.0
@@ -164,7 +176,7 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
                 share = (busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1e-9)
                 row["host_busy_cores"] = round((os.cpu_count() or 1) * share, 2)
             row["busy_cores_before"] = row_idle
-            total_ok += row["ok"]
+            total_ok += row["ok"] if scenario != "echo" else 0
             result[scenario] = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
         server.stop()
         server = None
@@ -183,8 +195,6 @@ async def run_http(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run_inprocess(args: argparse.Namespace) -> dict[str, Any]:
     from overworld.config import load_settings
-    from overworld.node import Node
-    from overworld.runtime import ServerApi
 
     workdir = Path(tempfile.mkdtemp(prefix="walletbench-"))
     url, dbname = await fresh_database(args, workdir)
@@ -197,6 +207,22 @@ async def run_inprocess(args: argparse.Namespace) -> dict[str, Any]:
         "metrics": False,
     }
     settings = load_settings(environ={}, overrides=overrides)
+    try:
+        await inprocess_scenarios(args, settings, dbname, result)
+        result["check"] = await check_ledger(url, result.pop("_ok"))
+    finally:
+        await drop_database(args, dbname)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+async def inprocess_scenarios(
+    args: argparse.Namespace, settings: Any, dbname: str, result: dict[str, Any]
+) -> None:
+    from overworld.node import Node
+    from overworld.runtime import ServerApi
+
     node = await Node.start(settings)
     try:
         title = node.default_title
@@ -204,13 +230,13 @@ async def run_inprocess(args: argparse.Namespace) -> dict[str, Any]:
         users: list[str] = []
         for start in range(0, args.users, 500):
             made = await asyncio.gather(
-                *(node.accounts.authenticate_device(title, f"wb-{os.getpid()}-{n}", True)
+                *(node.accounts.authenticate_device(title, f"walletbench-{os.getpid()}-{n:06d}", True)
                   for n in range(start, min(start + 500, args.users)))
             )  # fmt: skip
             users += [m.user_id for m in made]
         rng = random.Random(4)
         total_ok = 0
-        for scenario in args.scenarios:
+        for scenario in args.inprocess_scenarios:
             idle = hl.wait_idle(args.wait_idle)
             latencies: list[float] = []
             ok = errors = 0
@@ -253,15 +279,9 @@ async def run_inprocess(args: argparse.Namespace) -> dict[str, Any]:
                 row["db_cpu"] = (hl.db_cpu_sec(dbname) - db0) / elapsed
             total_ok += ok
             result[scenario] = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+        result["_ok"] = total_ok
     finally:
         await node.close()
-    try:
-        result["check"] = await check_ledger(url, total_ok)
-    finally:
-        await drop_database(args, dbname)
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return result
 
 
 def main() -> None:
@@ -269,7 +289,7 @@ def main() -> None:
     ap.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
     ap.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--mode", choices=["http", "inprocess", "both"], default="both")
-    ap.add_argument("--scenario", default="many,hot", help="many, hot or both (comma-separated)")
+    ap.add_argument("--scenario", default="many,hot,echo", help="many, hot, echo (comma-separated)")
     ap.add_argument("--users", type=int, default=10_000, help="wallets of the `many` scenario")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--duration", type=float, default=10.0)
@@ -279,11 +299,14 @@ def main() -> None:
     ap.add_argument("--json-out", default="")
     args = ap.parse_args()
     args.scenarios = [s for s in args.scenario.split(",") if s]
+    args.inprocess_scenarios = [s for s in args.scenarios if s != "echo"]
     results = []
     if args.mode in ("http", "both"):
         results.append(asyncio.run(run_http(args)))
+        print(json.dumps(results[-1]), flush=True)
     if args.mode in ("inprocess", "both"):
         results.append(asyncio.run(run_inprocess(args)))
+        print(json.dumps(results[-1]), flush=True)
     text = json.dumps(results, indent=2)
     print(text)
     if args.json_out:
