@@ -477,3 +477,39 @@ async def test_a_thousand_concurrent_changes_of_one_wallet_keep_an_exact_ledger(
         if not isinstance(outcome, BaseException):
             assert outcome.updated["coins"] == outcome.previous.get("coins", 0) + change >= 0
     assert node.wallets.batches - batches < 1000  # grouped into batches
+
+
+# -- the REST extension (players read their own wallet and ledger) --------------------------------
+
+
+async def test_players_read_their_wallet_and_ledger_over_rest(api, nk):
+    user, token = await new_user(api)
+    other, other_token = await new_user(api)
+    for n in range(1, 4):
+        await nk.wallet_update(user, {"coins": 10 * n}, {"round": n})
+    await nk.wallet_update(other, {"gems": 1})
+    client = api.client
+    response = await client.get("/v2/overworld/wallet", headers=bearer(token))
+    assert response.status_code == 200 and response.json() == {"wallet": {"coins": 60}}
+    first = await client.get("/v2/overworld/wallet/ledger", params={"limit": 2}, headers=bearer(token))
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [(i["changeset"], i["metadata"]) for i in page["items"]] == [
+        ({"coins": 30}, {"round": 3}),
+        ({"coins": 20}, {"round": 2}),
+    ]
+    assert page["cursor"] and page["items"][0]["create_time"].endswith("Z")
+    rest = await client.get(
+        "/v2/overworld/wallet/ledger", params={"limit": 2, "cursor": page["cursor"]}, headers=bearer(token)
+    )
+    assert [i["changeset"] for i in rest.json()["items"]] == [{"coins": 10}] and rest.json()["cursor"] == ""
+    # A cursor of another player's ledger, a bad limit, no session: refused.
+    stolen = await client.get(
+        "/v2/overworld/wallet/ledger", params={"cursor": page["cursor"]}, headers=bearer(other_token)
+    )
+    assert stolen.status_code == 400 and stolen.json()["code"] == 3
+    bad = await client.get("/v2/overworld/wallet/ledger", params={"limit": 0}, headers=bearer(token))
+    assert bad.status_code == 400
+    assert (await client.get("/v2/overworld/wallet")).status_code == 401
+    mine = await client.get("/v2/overworld/wallet", headers=bearer(other_token))
+    assert mine.json() == {"wallet": {"gems": 1}}
