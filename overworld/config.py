@@ -8,6 +8,7 @@ stops the server with a message naming the setting.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runtime_reload: bool = False  # development: reload the server code when a file changes
     # Requests.
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262_144
+    # Browsers (CORS, and the socket upgrade's Origin check; docs/api.md#browsers-cors): the web
+    # origins allowed (["*"]: any, as Nakama), and per title name a narrower list for that title.
+    cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    cors_title_origins: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    cors_max_age_sec: NonNegative = 7200  # how long a browser may reuse a preflight's answer
     # Realtime socket
     socket_max_message_bytes: Annotated[int, msgspec.Meta(ge=256)] = 4096
     socket_rate_limit: Positive = 100  # messages a socket may send per second (burst: twice that)
@@ -82,6 +88,20 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_format: Literal["json", "console"] = "json"
     metrics: bool = True
 
+    def __post_init__(self) -> None:
+        self.cors_origins = _origins("cors_origins", self.cors_origins, wildcard=True)
+        narrowed: dict[str, list[str]] = {}
+        for title, origins in self.cors_title_origins.items():
+            where = f"cors_title_origins[{title!r}]"
+            narrowed[title] = _origins(where, origins, wildcard=False)
+            if "*" not in self.cors_origins:
+                wider = sorted(set(narrowed[title]) - set(self.cors_origins))
+                if wider:
+                    raise ValueError(
+                        f"setting {where}: {', '.join(wider)} not in cors_origins (a title only narrows)"
+                    )
+        self.cors_title_origins = narrowed
+
     @property
     def is_postgres(self) -> bool:
         return self.resolved_database_url.startswith(("postgres://", "postgresql://"))
@@ -98,6 +118,41 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 FIELDS: tuple[str, ...] = Settings.__struct_fields__
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$")
+
+
+def _origins(where: str, origins: list[str], *, wildcard: bool) -> list[str]:
+    """Origins as browsers send them (`https://game.example:8443`, lower case, no path), or `*`."""
+    found = [o.strip().lower().rstrip("/") for o in origins if o.strip()]
+    for origin in found:
+        if origin == "*" and not wildcard:
+            raise ValueError(f"setting {where}: '*' cannot narrow; list the origins")
+        if origin not in ("*", "null") and not _ORIGIN.match(origin):
+            raise ValueError(f"setting {where}: {origin!r} is not an origin like https://game.example:8443")
+    if not found:
+        raise ValueError(f"setting {where}: no origin given")
+    return ["*"] if "*" in found else list(dict.fromkeys(found))
+
+
+def _env_value(name: str, value: str) -> Any:
+    """An environment variable's value: lists are comma-separated, `cors_title_origins` is
+    `title=origin,origin;title=origin`."""
+    if name == "cors_origins":
+        return value.split(",")
+    if name == "cors_title_origins":
+        titles: dict[str, list[str]] = {}
+        for part in value.split(";"):
+            title, sep, origins = part.partition("=")
+            if not part.strip():
+                continue
+            if not sep or not title.strip():
+                raise ConfigError(
+                    f"setting 'cors_title_origins' (env {ENV_PREFIX}CORS_TITLE_ORIGINS): "
+                    f"expected title=origin,origin;title=origin, got {part!r}"
+                )
+            titles[title.strip()] = origins.split(",")
+        return titles
+    return value
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -131,7 +186,7 @@ def load_settings(
     for name in FIELDS:
         value = env.get(ENV_PREFIX + name.upper())
         if value is not None and value != "":
-            raw[name] = value
+            raw[name] = _env_value(name, value)
     if overrides:
         raw.update({k: v for k, v in overrides.items() if v is not None})
     try:

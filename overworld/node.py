@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from overworld.accounts.lockout import LoginLockout
+from overworld.accounts.peers import PeerCaches
 from overworld.accounts.service import AccountService
 from overworld.api.calls import NAMES as API_CALLS
 from overworld.chat.service import ChatService
@@ -210,6 +211,7 @@ class Node(Services):
         ):  # fmt: skip
             accounts.on_delete(delete)
         accounts.on_created(runtime.account_created)
+        accounts.tell_peers(PeerCaches(hub.router, hub.tracker, accounts.cache))
         hub.on_event(runtime.emit)
         revocations.on_revoke(hub.revoked)
         parties.changed.append(matchmaker.party_changed)

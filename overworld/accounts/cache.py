@@ -10,6 +10,9 @@ of a session refresh. It learns of changes in two ways:
   `edge_count`, other nodes change anything): PostgreSQL sends a NOTIFY from a trigger at commit
   (migration 0007), SQLite calls back after its group commit.
 
+In a cluster the service also drops the entry on every peer before it answers a write
+(accounts/peers.py): the feed alone may reach another node after the client's next request.
+
 A read that started before an invalidation never fills the cache with what it read (`epoch`), and
 while the feed is down (its PostgreSQL connection was lost) nothing is cached at all.
 """

@@ -17,6 +17,7 @@ from overworld.accounts.cache import AccountCache
 from overworld.accounts.lockout import LoginLockout
 from overworld.accounts.models import Account, AccountUpdate, Device, User
 from overworld.accounts.passwords import Passwords
+from overworld.accounts.peers import PeerCaches
 from overworld.accounts.store import AccountStore, IdentifierColumn
 from overworld.clock import now_ms
 from overworld.db import Database, IntegrityError, Row, Tx
@@ -85,11 +86,16 @@ class AccountService:
         self._passwords = passwords or Passwords()
         self._deletion_steps: list[DeletionStep] = []
         self._created_callbacks: list[CreatedCallback] = []
+        self._peers: PeerCaches | None = None
 
     async def start(self) -> None:
         """Subscribe the account cache to the database's change feed (needs a running loop)."""
         if self.cache.size > 0:
             await self._db.watch_accounts(self.cache)
+
+    def tell_peers(self, peers: PeerCaches) -> None:
+        """In a cluster: tell the other nodes' caches of each account write before answering it."""
+        self._peers = peers
 
     def on_delete(self, step: DeletionStep) -> None:
         """Register a step that removes a domain's rows of a deleted user, in the same transaction."""
@@ -277,10 +283,21 @@ class AccountService:
             self.cache.put(title.id, user_id, account, epoch)
         return _copy(account)
 
-    def _changed(self, title: Title, user_id: str) -> None:
+    async def _changed(self, title: Title, user_id: str) -> None:
         # The change feed tells every node after the commit (PostgreSQL: a moment later); drop
-        # the entry here at once so that the caller reads its own write.
+        # the entry here and on the peers before answering, so that the caller reads its own
+        # write on any node (see accounts/peers.py).
         self.cache.changed(title.id, user_id)
+        if self._peers is not None:
+            await self._peers.changed(title.id, user_id)
+
+    async def changed(self, keys: list[tuple[str, str]]) -> None:
+        """Accounts (title id, user id) that another domain changed in the database (the wallets):
+        drop them here and on the peers, as after this service's own writes."""
+        for title_id, user_id in keys:
+            self.cache.changed(title_id, user_id)
+        if self._peers is not None and keys:
+            await self._peers.changed_many(keys)
 
     async def update_account(self, title: Title, user_id: str, update: AccountUpdate) -> None:
         fields = self._update_fields(update)
@@ -292,13 +309,13 @@ class AccountService:
             if exc.involves("username"):  # Nakama answers INVALID_ARGUMENT here (ALREADY_EXISTS at sign-up)
                 raise InvalidArgument(USERNAME_TAKEN) from None
             raise
-        self._changed(title, user_id)
+        await self._changed(title, user_id)
         if changed == 0:
             raise NotFound(NOT_FOUND)
 
     async def update_account_in(self, tx: Tx, title: Title, user_id: str, update: AccountUpdate) -> None:
         """`update_account` inside the caller's transaction (the wallets' `multi_update`), which a
-        clash aborts; the caller drops the cached account (`cache.changed`) once it commits."""
+        clash aborts; the caller tells the caches (`changed`) once it commits."""
         fields = self._update_fields(update)
         if not fields:
             return
@@ -347,7 +364,7 @@ class AccountService:
             for step in self._deletion_steps:
                 await step(tx, title.id, user_id)
             deleted = await self._store.delete(tx, title.id, user_id)
-        self._changed(title, user_id)
+        await self._changed(title, user_id)
         if not deleted:
             raise NotFound(NOT_FOUND)
         await self._sessions.logout_everywhere(title, user_id)
@@ -368,7 +385,7 @@ class AccountService:
             # As Nakama does; the UPDATE also tells other nodes' account caches (the change feed
             # watches updates of users, not inserts of devices, which every sign-up makes).
             await self._store.touch(tx, title.id, user_id, now_ms())
-        self._changed(title, user_id)
+        await self._changed(title, user_id)
 
     async def link_custom(self, title: Title, user_id: str, custom_id: str) -> None:
         await self._link_column(
@@ -397,7 +414,7 @@ class AccountService:
                 await self._store.set_identifier(tx, title.id, user_id, column, value, now, password)
         except IntegrityError:
             raise AlreadyExists(taken) from None
-        self._changed(title, user_id)
+        await self._changed(title, user_id)
 
     async def unlink_device(self, title: Title, user_id: str, device_id: str) -> None:
         device_id = check.device_id(device_id)
@@ -405,7 +422,7 @@ class AccountService:
             await self._require_other_identifier(tx, title, user_id)
             if not await self._store.remove_device(tx, title.id, device_id, user_id):
                 raise NotFound("Device ID is not linked to this account.")
-        self._changed(title, user_id)
+        await self._changed(title, user_id)
 
     async def unlink_custom(self, title: Title, user_id: str, custom_id: str) -> None:
         custom_id = check.custom_id(custom_id)
@@ -424,7 +441,7 @@ class AccountService:
             await self._require_other_identifier(tx, title, user_id)
             if not await self._store.clear_identifier(tx, title.id, user_id, column, value, now_ms()):
                 raise NotFound(missing)
-        self._changed(title, user_id)
+        await self._changed(title, user_id)
 
     async def _require_other_identifier(self, tx: Tx, title: Title, user_id: str) -> None:
         ids = await self._store.lock_identity(tx, title.id, user_id)

@@ -55,6 +55,7 @@ from overworld.protocol import events as ew
 from overworld.protocol import friends as fw
 from overworld.protocol import groups as gw
 from overworld.protocol import leaderboards as lw
+from overworld.protocol import live_events as lew
 from overworld.protocol import matches as mw
 from overworld.protocol import matchmaker as mmw
 from overworld.protocol import realtime as rt
@@ -406,50 +407,50 @@ LIST_TOURNAMENT_RECORDS_AROUND_OWNER = Call(
 # Players (session) and operators (the title's HTTP key, under /admin).
 
 GET_REMOTE_CONFIG = Call(
-    "GetRemoteConfig", live_events.GetRemoteConfigRequest, live_events.RemoteConfig,
+    "GetRemoteConfig", lew.GetRemoteConfigRequest, lew.RemoteConfig,
     live_events.get_remote_config,
     rest="GET /v2/overworld/config", nk="remote_config_effective",
 )  # fmt: skip
 LIST_LIVE_EVENTS = Call(
-    "ListLiveEvents", live_events.ListLiveEventsRequest, live_events.LiveEventViewList,
+    "ListLiveEvents", lew.ListLiveEventsRequest, lew.LiveEventViewList,
     live_events.list_live_events,
     rest="GET /v2/overworld/events", nk="live_event_list",
 )  # fmt: skip
 LIST_REMOTE_CONFIG = Call(
-    "ListRemoteConfig", live_events.ListRemoteConfigRequest, live_events.ConfigValueList,
+    "ListRemoteConfig", lew.ListRemoteConfigRequest, lew.ConfigValueList,
     live_events.list_remote_config,
     rest="GET /v2/overworld/admin/config", nk="remote_config_get",
 )  # fmt: skip
 SET_REMOTE_CONFIG = Call(
-    "SetRemoteConfig", live_events.SetRemoteConfigRequest, live_events.ConfigValueView,
+    "SetRemoteConfig", lew.SetRemoteConfigRequest, lew.ConfigValueView,
     live_events.set_remote_config,
     rest="PUT /v2/overworld/admin/config/{key:str}", nk="remote_config_set",
 )  # fmt: skip
 DELETE_REMOTE_CONFIG = Call(
-    "DeleteRemoteConfig", live_events.DeleteRemoteConfigRequest, live_events.Done,
+    "DeleteRemoteConfig", lew.DeleteRemoteConfigRequest, lew.Done,
     live_events.delete_remote_config,
     rest="DELETE /v2/overworld/admin/config/{key:str}", nk="remote_config_delete",
 )  # fmt: skip
 CREATE_LIVE_EVENT = Call(
-    "CreateLiveEvent", live_events.LiveEventWrite, live_events.LiveEventFull, live_events.create_live_event,
+    "CreateLiveEvent", lew.LiveEventWrite, lew.LiveEventFull, live_events.create_live_event,
     rest="POST /v2/overworld/admin/events", nk="live_event_create",
 )  # fmt: skip
 LIST_ALL_LIVE_EVENTS = Call(
-    "ListAllLiveEvents", live_events.ListAllLiveEventsRequest, live_events.LiveEventFullList,
+    "ListAllLiveEvents", lew.ListAllLiveEventsRequest, lew.LiveEventFullList,
     live_events.list_all_live_events,
     rest="GET /v2/overworld/admin/events", nk="live_event_list",
 )  # fmt: skip
 GET_LIVE_EVENT = Call(
-    "GetLiveEvent", live_events.LiveEventIdRequest, live_events.LiveEventFull, live_events.get_live_event,
+    "GetLiveEvent", lew.LiveEventIdRequest, lew.LiveEventFull, live_events.get_live_event,
     rest="GET /v2/overworld/admin/events/{event_id:str}", nk="live_event_get",
 )  # fmt: skip
 UPDATE_LIVE_EVENT = Call(
-    "UpdateLiveEvent", live_events.UpdateLiveEventRequest, live_events.LiveEventFull,
+    "UpdateLiveEvent", lew.UpdateLiveEventRequest, lew.LiveEventFull,
     live_events.update_live_event,
     rest="PUT /v2/overworld/admin/events/{event_id:str}", nk="live_event_update",
 )  # fmt: skip
 DELETE_LIVE_EVENT = Call(
-    "DeleteLiveEvent", live_events.LiveEventIdRequest, live_events.Done, live_events.delete_live_event,
+    "DeleteLiveEvent", lew.LiveEventIdRequest, lew.Done, live_events.delete_live_event,
     rest="DELETE /v2/overworld/admin/events/{event_id:str}", nk="live_event_delete",
 )  # fmt: skip
 

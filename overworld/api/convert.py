@@ -13,7 +13,8 @@ from overworld.friends.models import Friend as FriendModel
 from overworld.groups.models import Group as GroupModel
 from overworld.leaderboards.models import Period, Record, RecordList
 from overworld.leaderboards.tournaments import TournamentView
-from overworld.protocol import accounts, friends, groups, leaderboards, storage
+from overworld.live_events.models import ConfigValue, LiveEvent, Occurrence
+from overworld.protocol import accounts, friends, groups, leaderboards, live_events, storage
 from overworld.storage.models import Ack, StoredObject
 
 Page = TypeVar("Page", bound=leaderboards.LeaderboardRecordList)
@@ -175,4 +176,30 @@ def storage_ack(a: Ack) -> storage.StorageObjectAck:
         user_id=a.user_id,
         create_time=rfc3339(a.create_time),
         update_time=rfc3339(a.update_time),
+    )
+
+
+def live_event_view(o: Occurrence) -> live_events.LiveEventView:
+    """An event as a player sees it: its current (`live`) or next occurrence."""
+    e = o.event
+    return live_events.LiveEventView(
+        id=e.id, name=e.name, description=e.description, start_time=rfc3339(o.start_time),
+        end_time=rfc3339(o.end_time), live=o.live, cron=e.cron, duration=e.duration, config=e.config,
+        leaderboard_id=e.leaderboard_id, metadata=e.metadata,
+    )  # fmt: skip
+
+
+def live_event(e: LiveEvent) -> live_events.LiveEventFull:
+    """An event as operators see it."""
+    return live_events.LiveEventFull(
+        id=e.id, name=e.name, description=e.description, start_time=rfc3339(e.start_time),
+        end_time=rfc3339(e.end_time) if e.end_time else "", cron=e.cron, duration=e.duration,
+        audience=e.audience, config=e.config, leaderboard_id=e.leaderboard_id, metadata=e.metadata,
+        enabled=e.enabled, create_time=rfc3339(e.create_time), update_time=rfc3339(e.update_time),
+    )  # fmt: skip
+
+
+def config_value(v: ConfigValue) -> live_events.ConfigValueView:
+    return live_events.ConfigValueView(
+        key=v.key, value=v.value, version=v.version, update_time=rfc3339(v.update_time)
     )

@@ -40,8 +40,10 @@ def respond(
     body: bytes,
     content_type: bytes,
     request_id: bytes,
+    headers: bytes = b"",
 ) -> bool:
-    """Write the whole response (content type, length, request id, body) in one transport write
+    """Write the whole response (content type, length, request id, the raw header lines `headers`
+    (CORS, from configured values), body) in one transport write
     if `send` is uvicorn's httptools request-response cycle and it can be done now (response not
     started, client there, no back-pressure, no access log, not HEAD, valid header values); False
     to have it sent through `send` instead."""
@@ -62,7 +64,7 @@ def respond(
     for name, value in cycle.default_headers:
         parts += [name, b": ", value, b"\r\n"]
     parts += [b"content-type: ", content_type, b"\r\ncontent-length: ", str(len(body)).encode()]
-    parts += [b"\r\nx-request-id: ", request_id, b"\r\n"]
+    parts += [b"\r\nx-request-id: ", request_id, b"\r\n", headers]
     if not cycle.keep_alive:
         parts.append(b"connection: close\r\n")
     parts += [b"\r\n", body]

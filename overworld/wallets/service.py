@@ -232,8 +232,11 @@ class WalletService:
             return
         changed = {(j.title_id, u.user_id) for j, o in zip(jobs, outcome, strict=True) if isinstance(o, list)
                    for u in j.updates}  # fmt: skip
-        for title_id, user_id in changed:
-            self._accounts.cache.changed(title_id, user_id)  # read-your-write on this node at once
+        if changed:  # the callers read their write through any node once answered
+            try:
+                await self._accounts.changed(sorted(changed))
+            except Exception:  # the change feed still tells every node
+                log.exception("telling the account caches of wallet changes failed")
         for job, result in zip(jobs, outcome, strict=True):
             if job.done.done():
                 continue
@@ -382,8 +385,7 @@ class WalletService:
                 result = await self._multi(title, keys, account_updates, storage_writes, order, job)
             except _Raced:
                 continue
-            for title_id, user_id in keys:
-                self._accounts.cache.changed(title_id, user_id)
+            await self._accounts.changed(keys)
             return result
         raise ApiError("Multi update could not be applied: idempotency key in concurrent use.", Code.ABORTED)
 

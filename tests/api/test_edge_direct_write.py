@@ -77,7 +77,10 @@ def test_answers_on_one_keep_alive_connection(server):
         for payload, rid in (("hello", None), ("again", "my-id-1")):
             status, headers, body = read_response(sock, buffer)
             assert status == "HTTP/1.1 200 OK"
-            assert sorted(headers) == ["content-length", "content-type", "date", "x-request-id"]
+            assert sorted(headers) == [
+                "access-control-allow-origin", "content-length", "content-type", "date", "x-request-id"
+            ]  # fmt: skip
+            assert headers["access-control-allow-origin"] == ["*"]  # CORS, as Nakama (docs/api.md)
             assert all(len(values) == 1 for values in headers.values())
             assert headers["content-type"] == ["application/json"]
             assert orjson.loads(body) == {"id": "echo", "payload": payload}

@@ -1,8 +1,9 @@
 """The official JavaScript client, @heroiclabs/nakama-js, against a live `overworld serve`.
 
 The tests themselves are in tests/node/client.test.mjs (Node's built-in test runner); this module
-installs the pinned client with `npm ci` when needed, starts the server on SQLite and, when
-OVERWORLD_TEST_DATABASE_URL is set, on PostgreSQL, and runs them.
+installs the pinned client with `npm ci` when needed and runs them against each deployment of
+tests/deployments.py: a server on SQLite, one on PostgreSQL, and two nodes behind a round-robin
+balancer (so the tests' clients and sockets land on different nodes).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import PG_URL, ROOT, create_pg_database, drop_pg_database, have_node, run, running_server
+from tests.deployments import DEPLOYMENT_PARAMS, deploy
+from tests.support import ROOT, have_node
 
 pytestmark = [
     pytest.mark.node,
@@ -69,36 +70,19 @@ def node_modules() -> Path:
     return NODE_DIR / "node_modules"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
-    if request.param == "sqlite":
-        yield env
-        return
-    if not PG_URL:
-        pytest.skip(
-            "the PostgreSQL case needs OVERWORLD_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1/test)"
-        )
-    url = run(create_pg_database(PG_URL))
-    try:
-        yield {**env, "OVERWORLD_DATABASE_URL": url}
-    finally:
-        run(drop_pg_database(PG_URL, url))
-
-
-def test_nakama_js_client(node_modules: Path, database_env: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", DEPLOYMENT_PARAMS)
+def test_nakama_js_client(node_modules: Path, kind: str, tmp_path: Path) -> None:
     node = shutil.which("node")
     assert node is not None
     server_key = "key-" + secrets.token_hex(8)
     http_key = "http-" + secrets.token_hex(8)
     env = {
-        **database_env,
         "OVERWORLD_DEFAULT_SERVER_KEY": server_key,
         "OVERWORLD_DEFAULT_HTTP_KEY": http_key,
         "OVERWORLD_RUNTIME_PATH": str(ROOT / "examples" / "runtime"),
         "OVERWORLD_LOG_LEVEL": "warning",
     }
-    with running_server(env, cwd=tmp_path) as server:
+    with deploy(kind, tmp_path, env) as server:
         try:
             result = subprocess.run(
                 # --test-force-exit: nakama-js leaves a timeout timer pending after every request.
@@ -108,7 +92,7 @@ def test_nakama_js_client(node_modules: Path, database_env: dict[str, str], tmp_
                 env={
                     **os.environ,
                     "OVERWORLD_URL_HOST": "127.0.0.1",
-                    "OVERWORLD_URL_PORT": str(server.port),
+                    "OVERWORLD_URL_PORT": str(server.port),  # on a cluster, the balancer
                     "OVERWORLD_SERVER_KEY": server_key,
                     "OVERWORLD_HTTP_KEY": http_key,
                 },
@@ -119,11 +103,11 @@ def test_nakama_js_client(node_modules: Path, database_env: dict[str, str], tmp_
         except subprocess.TimeoutExpired as exc:
             pytest.fail(
                 f"node --test did not finish in {NODE_TIMEOUT} s:\n{_text(exc.stdout)}\n{_text(exc.stderr)}\n"
-                f"--- server log ---\n{server.output()}"
+                f"--- server logs ---\n{server.logs()}"
             )
     if result.returncode != 0:
         pytest.fail(
             f"node --test exited with {result.returncode}:\n{result.stdout}\n{result.stderr}\n"
-            f"--- server log ---\n{server.output()}",
+            f"--- server logs ---\n{server.logs()}",
             pytrace=False,
         )

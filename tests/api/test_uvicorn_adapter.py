@@ -67,7 +67,9 @@ def test_an_untested_uvicorn_never_loads_the_internals() -> None:
         import sys
         from overworld.api import uvicorn_adapter
         from overworld.api.http.edge import Edge
-        edge = Edge(None, 1024)
+        from overworld.api.origins import Cors
+        from overworld.config import Settings
+        edge = Edge(None, 1024, Cors(Settings()))
         print(uvicorn_adapter.enable(edge, {UNTESTED!r}), edge.direct_respond)
         print(sorted(m for m in sys.modules if m.startswith(("uvicorn.protocols", "overworld.api.uvicorn_"))))
         """
@@ -145,7 +147,9 @@ def test_overworld_serve_under_an_untested_uvicorn(tmp_path: Path) -> None:
             headers={"X-Request-Id": "r1"},
         )
         assert echo.status_code == 200 and echo.json() == {"id": "echo", "payload": "x"}
-        assert sorted(echo.headers) == ["content-length", "content-type", "date", "x-request-id"]
+        assert sorted(echo.headers) == [
+            "access-control-allow-origin", "content-length", "content-type", "date", "x-request-id"
+        ]  # fmt: skip
         assert echo.headers["x-request-id"] == "r1"
 
         async def socket_round_trip() -> None:

@@ -59,3 +59,48 @@ def test_unknown_toml_setting_and_bad_toml_are_reported(tmp_path: Path):
         load_settings(config_file=str(broken), environ={})
     with pytest.raises(ConfigError, match="not found"):
         load_settings(config_file=str(tmp_path / "missing.toml"), environ={})
+
+
+def test_cors_settings_from_toml_and_environment(tmp_path: Path):
+    assert load_settings(environ={}).cors_origins == ["*"]
+    path = tmp_path / "overworld.toml"
+    path.write_text(
+        '[overworld]\ncors_origins = ["https://Game.example/", "http://localhost:8080"]\n'
+        '[overworld.cors_title_origins]\nmy-game = ["https://game.example"]\n'
+    )
+    settings = load_settings(config_file=str(path), environ={})
+    assert settings.cors_origins == ["https://game.example", "http://localhost:8080"]  # as browsers send them
+    assert settings.cors_title_origins == {"my-game": ["https://game.example"]}
+    env = load_settings(
+        environ={
+            "OVERWORLD_CORS_ORIGINS": "https://a.example, https://b.example",
+            "OVERWORLD_CORS_TITLE_ORIGINS": "one=https://a.example;two=https://a.example,https://b.example",
+        }
+    )
+    assert env.cors_origins == ["https://a.example", "https://b.example"]
+    assert env.cors_title_origins == {
+        "one": ["https://a.example"],
+        "two": ["https://a.example", "https://b.example"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"OVERWORLD_CORS_ORIGINS": "game.example"}, "not an origin"),
+        ({"OVERWORLD_CORS_ORIGINS": "https://game.example/path"}, "not an origin"),
+        ({"OVERWORLD_CORS_ORIGINS": " , "}, "no origin"),
+        ({"OVERWORLD_CORS_TITLE_ORIGINS": "one=*"}, "cannot narrow"),
+        ({"OVERWORLD_CORS_TITLE_ORIGINS": "one"}, "title=origin"),
+        (
+            {
+                "OVERWORLD_CORS_ORIGINS": "https://a.example",
+                "OVERWORLD_CORS_TITLE_ORIGINS": "one=https://b.example",
+            },
+            "only narrows",
+        ),
+    ],
+)
+def test_bad_cors_settings_are_refused(env, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(environ=env)

@@ -431,3 +431,32 @@ async def test_a_node_that_lost_its_connection_catches_up_with_what_it_missed(de
     await asyncio.wait_for(reconnected.wait(), timeout=10)
     await everywhere([a, b], lobby, {after})
     assert replay(deployment.heard[b.node]) == {after}
+
+
+async def test_once_replicated_every_node_lists_what_was_tracked_before(deployment):
+    nodes = await deployment.nodes(count=3)
+    origin = nodes[0]
+    for round_ in range(20):
+        stream = channel(f"match-{round_}")
+        p = presence(origin, stream, f"s{round_}")
+        assert origin.track(p)
+        await origin.replicated()
+        # No waiting: every node has it the moment `replicated` returns.
+        assert all(n.get(stream, p.session_id) == p for n in nodes)
+        assert origin.untrack(stream, p.session_id)
+        await origin.replicated()
+        assert all(n.get(stream, p.session_id) is None for n in nodes)
+
+
+@redis_only("the embedded tracker has no peer to wait for")
+async def test_replicated_gives_up_on_a_silent_peer_and_stops_waiting_for_a_dead_one(deployment):
+    a, b, c = await deployment.nodes(count=3, timeout_sec=1.0)
+    lobby = channel("lobby")
+    deployment.links[c.node].up = False  # c hears nothing and answers nothing
+    assert a.track(presence(a, lobby, "s1"))
+    await asyncio.wait_for(a.replicated(timeout=0.2), timeout=5)  # bounded by its timeout
+    assert b.get(lobby, "s1") is not None  # b answered, so it had the presence
+    # A peer presumed dead while a sync waits for it is not waited for any longer.
+    assert a.track(presence(a, lobby, "s2"))
+    await asyncio.wait_for(a.replicated(timeout=60), timeout=10)
+    assert a.peers == [b.node]

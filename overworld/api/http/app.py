@@ -15,7 +15,9 @@ from litestar.plugins.prometheus import PrometheusController
 from overworld import __version__
 from overworld.api.http.edge import Edge
 from overworld.api.http.errors import EXCEPTION_HANDLERS
+from overworld.api.http.names import CamelRequest
 from overworld.api.http.routes import ROUTES
+from overworld.api.origins import Cors
 from overworld.config import Settings
 from overworld.ops import metrics
 from overworld.runtime.loader import RuntimeLoadError
@@ -66,6 +68,7 @@ def create_app(
     litestar = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=CamelRequest,
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(
@@ -92,7 +95,9 @@ def create_app(
 
         await litestar(scope, receive, send_plain_failure)
 
-    edge = Edge(app, settings.max_request_bytes, metrics=settings.metrics, fast_path=fast_path)
+    edge = Edge(
+        app, settings.max_request_bytes, Cors(settings), metrics=settings.metrics, fast_path=fast_path
+    )
 
     def attach(running: Services) -> None:
         litestar.state.node = running

@@ -1,24 +1,29 @@
 """Resolve who is calling: a title from the server key (Basic auth) or a session (Bearer).
 
 The `*_from_header` functions work on raw header values and are shared by the Litestar routes
-and the fast path; the others are Litestar dependencies.
+and the fast path; the others are Litestar dependencies. Once the title is known they refuse a
+browser page's origin that the title does not allow (overworld.api.origins).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from typing import Any
 
 from litestar import Request
 
+from overworld.api.origins import check_title_origin
 from overworld.context import CallContext
 from overworld.errors import Unauthenticated
 from overworld.services import Services
 from overworld.titles.models import Title
 
+Headers = Iterable[tuple[bytes, bytes]]  # the request's, as ASGI has them
 
-async def title_from_header(node: Services, header: str) -> Title:
+
+async def title_from_header(node: Services, header: str, headers: Headers) -> Title:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         raise Unauthenticated("Server key required")
@@ -29,14 +34,20 @@ async def title_from_header(node: Services, header: str) -> Title:
     title = await node.titles.by_server_key(key)
     if title is None:
         raise Unauthenticated("Server key invalid")
+    if node.settings.cors_title_origins:
+        check_title_origin(node.settings, title, headers)
     return title
 
 
-def session_from_header(node: Services, header: str, client_ip: str, request_id: str) -> CallContext:
+def session_from_header(
+    node: Services, header: str, client_ip: str, request_id: str, headers: Headers
+) -> CallContext:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("Auth token required")
     title, claims = node.sessions.authenticate(token.strip())
+    if node.settings.cors_title_origins:
+        check_title_origin(node.settings, title, headers)
     return CallContext(
         title=title,
         user_id=claims.user_id,
@@ -64,12 +75,15 @@ def request_id(request: Request[Any, Any, Any]) -> str:
 
 
 async def server_key_title(request: Request[Any, Any, Any]) -> Title:
-    return await title_from_header(node_of(request), request.headers.get("authorization", ""))
+    node = node_of(request)
+    return await title_from_header(node, request.headers.get("authorization", ""), request.scope["headers"])
 
 
 async def session_context(request: Request[Any, Any, Any]) -> CallContext:
     header = request.headers.get("authorization", "")
-    return session_from_header(node_of(request), header, client_ip(request), request_id(request))
+    return session_from_header(
+        node_of(request), header, client_ip(request), request_id(request), request.scope["headers"]
+    )
 
 
 def title_context(request: Request[Any, Any, Any], title: Title) -> CallContext:

@@ -1,10 +1,15 @@
-"""The outermost ASGI layer: request ids, request metrics, and the fast path for hot operations.
+"""The outermost ASGI layer: request ids, request metrics, CORS, and the fast path for hot
+operations.
 
 One raw ASGI layer instead of a middleware stack keeps the per-request cost to a few
 microseconds; everything it does not serve itself goes on to the Litestar app. The fast path's
 answers go through ASGI `send`, or, given a `direct_respond` (under `overworld serve` with a
 supported uvicorn: `overworld.api.uvicorn_adapter`), straight to the server's transport in one
 write.
+
+Query parameter names in lowerCamelCase are renamed here, for both paths (overworld.api.http.names).
+CORS (overworld.api.origins): preflights are answered here, before any route or authentication;
+every other response, the fast path's and the framework's, carries the policy's headers.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from overworld.api import calls
 from overworld.api.http.fastpath import (
     FAST_ROUTES,
     LEADERBOARD_PREFIX,
@@ -29,7 +35,9 @@ from overworld.api.http.fastpath import (
     client_ip,
     leaderboard_route,
 )
+from overworld.api.http.names import QueryNames
 from overworld.api.http.routes.rpc import serve_rpc
+from overworld.api.origins import ORIGIN_REFUSED, Cors, ResponseHeaders
 from overworld.api.socket.endpoint import serve_socket
 from overworld.errors import HTTP_STATUS, ApiError, Code
 from overworld.protocol.base import error_body
@@ -38,11 +46,13 @@ from overworld.services import Services
 # Plain dicts rather than the framework's TypedDicts: this layer handles raw ASGI messages.
 Scope = dict[str, Any]
 Message = dict[str, Any]
+Header = tuple[bytes, bytes]
+Extra = tuple[Header, ResponseHeaders]  # what a response carries besides its body: request id, CORS
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 # Writes a whole response at once if the server behind `send` lets it: (send, status, body,
-# content type, request id) -> True, or False to have it sent through `send`.
-DirectRespond = Callable[[Send, int, bytes, bytes, bytes], bool]
+# content type, request id, more header lines) -> True, or False to have it sent through `send`.
+DirectRespond = Callable[[Send, int, bytes, bytes, bytes, bytes], bool]
 
 log = structlog.get_logger(__name__)
 
@@ -102,9 +112,13 @@ _RPC_TEMPLATE = "/v2/rpc/{id}"  # one metric series for all RPC ids
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, max_body: int, metrics: bool = True, fast_path: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, cors: Cors, metrics: bool = True, fast_path: bool = True
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.cors = cors
+        self.query_names = QueryNames(call.request for call in calls.REST_CALLS)
         self.metrics = metrics
         self.routes = FAST_ROUTES if fast_path else {}
         self.node: Services | None = None
@@ -118,15 +132,27 @@ class Edge:
             await self.app(scope, receive, send)  # type: ignore[arg-type]
             return
         incoming = ""
+        origin = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")[:64]
-                break
+            elif name == b"origin":
+                origin = value
         # 128 random bits; Mersenne Twister rather than os.urandom (a getrandom syscall per
         # request): request ids correlate log lines and need not be unpredictable.
         rid = incoming or f"{getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = rid
         id_header = (b"x-request-id", rid.encode("latin-1"))
+        cors = self.cors.wildcard or self.cors.response_headers(origin)
+        query = scope["query_string"]
+        if query and not scope["path"].startswith(_RPC_PREFIX):  # lowerCamelCase names (names.py)
+            scope["query_string"] = self.query_names.rename(query)
+        if scope["method"] == "OPTIONS" and origin:
+            preflight = await self._preflight(scope, send, origin, id_header)
+            if preflight:
+                if self.metrics:
+                    METRICS.observe("OPTIONS", _UNMATCHED, preflight, 0.0)
+                return
         status = 500
         started = time.perf_counter()
         if self.metrics:
@@ -136,7 +162,7 @@ class Edge:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), id_header]
+                message["headers"] = [*message.get("headers", []), id_header, *cors.pairs]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=rid)
@@ -149,12 +175,12 @@ class Edge:
         rpc_id = self._rpc_id(scope) if handler is None else ""
         try:
             if handler is not None:
-                served = await self._fast(handler, scope, receive, send, id_header, rid, send_with_id)
+                served = await self._fast(handler, scope, receive, send, (id_header, cors), rid, send_with_id)
                 if served:  # else the framework's route answered, and send_with_id saw its status
                     status = served
             elif rpc_id:
                 path = _RPC_TEMPLATE
-                status = await self._fast_rpc(rpc_id, scope, receive, send, id_header, rid)
+                status = await self._fast_rpc(rpc_id, scope, receive, send, (id_header, cors), rid)
             else:
                 await self.app(scope, receive, send_with_id)  # type: ignore[arg-type]
                 path = str(scope.get("path_template") or _UNMATCHED)
@@ -185,15 +211,36 @@ class Edge:
                 return 413
         return body
 
-    async def _refuse(self, send: Send, status: int, id_header: Any) -> int:
+    async def _preflight(self, scope: Scope, send: Send, origin: bytes, id_header: Header) -> int:
+        """Answer a CORS preflight (0 if the request is not one): 204 with the policy's headers,
+        or 403 if the origin is not allowed."""
+        method = b""
+        for name, value in scope["headers"]:
+            if name == b"access-control-request-method":
+                method = value
+                break
+        if not method:
+            return 0
+        headers = self.cors.preflight_headers(origin)
+        if headers is None:
+            body = error_body(Code.PERMISSION_DENIED, ORIGIN_REFUSED)
+            start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            status, headers = 403, [*start, (b"vary", b"Origin")]
+        else:
+            status, body = 204, b""
+        await send({"type": "http.response.start", "status": status, "headers": [*headers, id_header]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return status
+
+    async def _refuse(self, send: Send, status: int, extra: Extra) -> int:
         if status == 413:
             await self._respond(
-                send, 413, error_body(Code.INVALID_ARGUMENT, "Request body is too large."), id_header
+                send, 413, error_body(Code.INVALID_ARGUMENT, "Request body is too large."), extra
             )
         return status
 
     async def _fast_rpc(
-        self, rpc_id: str, scope: Scope, receive: Receive, send: Send, id_header: Any, rid: str
+        self, rpc_id: str, scope: Scope, receive: Receive, send: Send, extra: Extra, rid: str
     ) -> int:
         async def produce(node: Services, body: bytes) -> tuple[int, bytes, str]:
             reply = await serve_rpc(
@@ -202,7 +249,7 @@ class Edge:
             )  # fmt: skip
             return reply.status, reply.body, reply.content_type
 
-        return await self._serve(produce, scope, receive, send, id_header)
+        return await self._serve(produce, scope, receive, send, extra)
 
     async def _fast(
         self,
@@ -210,7 +257,7 @@ class Edge:
         scope: Scope,
         receive: Receive,
         send: Send,
-        id_header: Any,
+        extra: Extra,
         rid: str,
         send_with_id: Send | None = None,
     ) -> int:
@@ -224,7 +271,7 @@ class Edge:
                 await self.app(scope, _replay(body), send_with_id)  # type: ignore[arg-type]
                 return 0, b"", ""
 
-        return await self._serve(produce, scope, receive, send, id_header)
+        return await self._serve(produce, scope, receive, send, extra)
 
     async def _serve(
         self,
@@ -232,32 +279,31 @@ class Edge:
         scope: Scope,
         receive: Receive,
         send: Send,
-        id_header: Any,
+        extra: Extra,
     ) -> int:
         """Read the body, produce the answer, send it; errors become Nakama's error body."""
         body = await self._read_body(receive)
         if isinstance(body, int):
-            return await self._refuse(send, body, id_header)
+            return await self._refuse(send, body, extra)
         assert self.node is not None
         try:
             status, payload, content_type = await produce(self.node, body)
         except ApiError as exc:
-            return await self._respond(send, exc.http_status, error_body(exc.code, exc.message), id_header)
+            return await self._respond(send, exc.http_status, error_body(exc.code, exc.message), extra)
         except Exception:
             log.exception("unhandled error", path=scope["path"])
-            return await self._respond(
-                send, 500, error_body(Code.INTERNAL, "Internal server error"), id_header
-            )
+            return await self._respond(send, 500, error_body(Code.INTERNAL, "Internal server error"), extra)
         if status == 0:
             return 0
-        return await self._respond(send, status, payload, id_header, content_type)
+        return await self._respond(send, status, payload, extra, content_type)
 
     async def _respond(
-        self, send: Send, status: int, body: bytes, id_header: Any, content_type: str = ""
+        self, send: Send, status: int, body: bytes, extra: Extra, content_type: str = ""
     ) -> int:
         kind = content_type.encode("latin-1") if content_type else b"application/json"
+        id_header, cors = extra
         direct = self.direct_respond
-        if direct is not None and direct(send, status, body, kind, id_header[1]):
+        if direct is not None and direct(send, status, body, kind, id_header[1], cors.raw):
             return status
         await send(
             {
@@ -267,6 +313,7 @@ class Edge:
                     (b"content-type", kind),
                     (b"content-length", str(len(body)).encode()),
                     id_header,
+                    *cors.pairs,
                 ],
             }
         )

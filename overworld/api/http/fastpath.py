@@ -29,6 +29,7 @@ from overworld.protocol import accounts as aw
 from overworld.protocol import leaderboards as lw
 from overworld.protocol import storage as sw
 from overworld.protocol.base import Empty
+from overworld.protocol.camel import Renamer
 from overworld.services import Services
 
 FastHandler = Callable[[Services, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
@@ -53,8 +54,9 @@ def client_ip(scope: dict[str, Any]) -> str:
 
 
 def decode_body(body: bytes, kind: type[msgspec.Struct]) -> Any:
+    """The body as `kind`; field names in lowerCamelCase too (overworld.protocol.camel)."""
     try:
-        return msgspec.json.decode(body or b"{}", type=kind, strict=False)
+        return Renamer.of(kind).decode(body or b"{}", kind)
     except msgspec.ValidationError as exc:
         text, _, where = str(exc).partition(" - at `$.")
         raise InvalidArgument(
@@ -82,12 +84,13 @@ def auth_query(scope: dict[str, Any]) -> tuple[bool, str]:
 
 
 async def _title_ctx(node: Services, scope: dict[str, Any], request_id: str) -> CallContext:
-    title = await title_from_header(node, header(scope, b"authorization"))
+    title = await title_from_header(node, header(scope, b"authorization"), scope["headers"])
     return CallContext(title=title, client_ip=client_ip(scope), request_id=request_id)
 
 
 def _session_ctx(node: Services, scope: dict[str, Any], request_id: str) -> CallContext:
-    return session_from_header(node, header(scope, b"authorization"), client_ip(scope), request_id)
+    authorization = header(scope, b"authorization")
+    return session_from_header(node, authorization, client_ip(scope), request_id, scope["headers"])
 
 
 class Fallback(Exception):
@@ -149,6 +152,7 @@ async def write_storage(node: Services, scope: dict[str, Any], body: bytes, rid:
 # so that every error answer stays exactly the route's.
 
 LEADERBOARD_PREFIX = "/v2/leaderboard/"
+_RECORD_NAMES = Renamer.of(lw.LeaderboardRecordWrite)  # a record in lowerCamelCase: the route's
 _LIST_PARAMS = frozenset({"limit", "cursor", "expiry", "owner_ids"})
 _AROUND_PARAMS = frozenset({"limit", "cursor", "expiry"})
 
@@ -193,7 +197,7 @@ async def list_leaderboard_records(
 async def write_leaderboard_record(
     node: Services, scope: dict[str, Any], body: bytes, rid: str
 ) -> msgspec.Struct:
-    if scope["query_string"]:
+    if scope["query_string"] or _RECORD_NAMES.might_have_names(body):
         raise Fallback()
     try:
         record = msgspec.json.decode(body, type=lw.LeaderboardRecordWrite, strict=True)

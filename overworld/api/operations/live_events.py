@@ -1,171 +1,35 @@
-"""Remote config and live events (Overworld's extension, docs/live_events.md): the messages and
-the operations, for players (their effective config, the events for them) and for operators (the
-title's base config and its events)."""
+"""Remote config and live events (Overworld's extension, docs/live_events.md): the operations,
+for players (their effective config, the events for them) and for operators (the title's base
+config and its events). The messages are in overworld/protocol/live_events.py."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
-from overworld.clock import rfc3339
+from overworld.api import convert
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, NotFound
-from overworld.live_events.models import ConfigValue, LiveEvent, Occurrence
+from overworld.protocol.live_events import (
+    UNSET,
+    ConfigValueList,
+    ConfigValueView,
+    DeleteRemoteConfigRequest,
+    Done,
+    GetRemoteConfigRequest,
+    ListAllLiveEventsRequest,
+    ListLiveEventsRequest,
+    ListRemoteConfigRequest,
+    LiveEventFull,
+    LiveEventFullList,
+    LiveEventIdRequest,
+    LiveEventViewList,
+    LiveEventWrite,
+    RemoteConfig,
+    SetRemoteConfigRequest,
+    UpdateLiveEventRequest,
+)
 from overworld.services import Services
-
-UNSET: Any = msgspec.UNSET
-
-
-class Wire(msgspec.Struct, kw_only=True):
-    """Base of this extension's messages (every field is written, defaults too)."""
-
-
-# -- messages ------------------------------------------------------------------------------------
-
-
-class GetRemoteConfigRequest(Wire):
-    pass
-
-
-class RemoteConfig(Wire):
-    config: dict[str, Any]
-    live_event_ids: list[str]
-
-
-class ListLiveEventsRequest(Wire):
-    window_sec: int = 7 * 24 * 3600
-    limit: int = 20
-
-
-class LiveEventView(Wire):
-    """An event as a player sees it: its current (`live`) or next occurrence."""
-
-    id: str
-    name: str
-    description: str
-    start_time: str
-    end_time: str
-    live: bool
-    cron: str
-    duration: int
-    config: dict[str, Any]
-    leaderboard_id: str
-    metadata: dict[str, Any]
-
-    @classmethod
-    def of(cls, o: Occurrence) -> LiveEventView:
-        e = o.event
-        return cls(
-            id=e.id, name=e.name, description=e.description, start_time=rfc3339(o.start_time),
-            end_time=rfc3339(o.end_time), live=o.live, cron=e.cron, duration=e.duration, config=e.config,
-            leaderboard_id=e.leaderboard_id, metadata=e.metadata,
-        )  # fmt: skip
-
-
-class LiveEventViewList(Wire):
-    events: list[LiveEventView]
-
-
-class ConfigValueView(Wire):
-    key: str
-    value: Any
-    version: int
-    update_time: str
-
-    @classmethod
-    def of(cls, v: ConfigValue) -> ConfigValueView:
-        return cls(key=v.key, value=v.value, version=v.version, update_time=rfc3339(v.update_time))
-
-
-class ConfigValueList(Wire):
-    values: list[ConfigValueView]
-
-
-class ConfigValueWrite(Wire):
-    value: Any = UNSET
-    version: int | None = None
-
-
-class SetRemoteConfigRequest(Wire):
-    key: str
-    value: Any
-    version: int | None = None
-
-
-class DeleteRemoteConfigRequest(Wire):
-    key: str
-
-
-class ListRemoteConfigRequest(Wire):
-    pass
-
-
-class LiveEventWrite(Wire, forbid_unknown_fields=True):
-    """An event's fields; on update, only those given change. Times: RFC 3339 or Unix seconds."""
-
-    name: str = UNSET
-    description: str = UNSET
-    start_time: int | str = UNSET
-    end_time: int | str = UNSET
-    cron: str = UNSET
-    duration: int = UNSET
-    audience: dict[str, Any] = UNSET
-    config: dict[str, Any] = UNSET
-    leaderboard_id: str = UNSET
-    metadata: dict[str, Any] = UNSET
-    enabled: bool = UNSET
-
-
-class UpdateLiveEventRequest(Wire):
-    id: str
-    event: LiveEventWrite
-
-
-class LiveEventIdRequest(Wire):
-    id: str
-
-
-class ListAllLiveEventsRequest(Wire):
-    pass
-
-
-class LiveEventFull(Wire):
-    """An event as operators see it."""
-
-    id: str
-    name: str
-    description: str
-    start_time: str
-    end_time: str
-    cron: str
-    duration: int
-    audience: dict[str, Any]
-    config: dict[str, Any]
-    leaderboard_id: str
-    metadata: dict[str, Any]
-    enabled: bool
-    create_time: str
-    update_time: str
-
-    @classmethod
-    def of(cls, e: LiveEvent) -> LiveEventFull:
-        return cls(
-            id=e.id, name=e.name, description=e.description, start_time=rfc3339(e.start_time),
-            end_time=rfc3339(e.end_time) if e.end_time else "", cron=e.cron, duration=e.duration,
-            audience=e.audience, config=e.config, leaderboard_id=e.leaderboard_id, metadata=e.metadata,
-            enabled=e.enabled, create_time=rfc3339(e.create_time), update_time=rfc3339(e.update_time),
-        )  # fmt: skip
-
-
-class LiveEventFullList(Wire):
-    events: list[LiveEventFull]
-
-
-class Done(Wire):
-    pass
-
 
 # -- operations ----------------------------------------------------------------------------------
 
@@ -205,12 +69,12 @@ async def list_live_events(node: Services, ctx: CallContext, req: ListLiveEvents
     found = await node.live_events.events_for(
         ctx.title.id, ctx.user_id, window_sec=req.window_sec, limit=req.limit
     )
-    return LiveEventViewList(events=[LiveEventView.of(o) for o in found])
+    return LiveEventViewList(events=[convert.live_event_view(o) for o in found])
 
 
 async def set_remote_config(node: Services, ctx: CallContext, req: SetRemoteConfigRequest) -> ConfigValueView:
     value = await node.live_events.config_set(ctx.title.id, req.key, req.value, req.version)
-    return ConfigValueView.of(value)
+    return convert.config_value(value)
 
 
 async def delete_remote_config(node: Services, ctx: CallContext, req: DeleteRemoteConfigRequest) -> Done:
@@ -223,7 +87,7 @@ async def list_remote_config(
     node: Services, ctx: CallContext, req: ListRemoteConfigRequest
 ) -> ConfigValueList:
     values = await node.live_events.config_get(ctx.title.id)
-    return ConfigValueList(values=[ConfigValueView.of(v) for v in values.values()])
+    return ConfigValueList(values=[convert.config_value(v) for v in values.values()])
 
 
 async def create_live_event(node: Services, ctx: CallContext, req: LiveEventWrite) -> LiveEventFull:
@@ -232,11 +96,11 @@ async def create_live_event(node: Services, ctx: CallContext, req: LiveEventWrit
         raise InvalidArgument("start_time is required.")
     if "name" not in fields:
         raise InvalidArgument("name is required.")
-    return LiveEventFull.of(await node.live_events.create(ctx.title.id, **fields))
+    return convert.live_event(await node.live_events.create(ctx.title.id, **fields))
 
 
 async def update_live_event(node: Services, ctx: CallContext, req: UpdateLiveEventRequest) -> LiveEventFull:
-    return LiveEventFull.of(await node.live_events.update(ctx.title.id, req.id, **_fields(req.event)))
+    return convert.live_event(await node.live_events.update(ctx.title.id, req.id, **_fields(req.event)))
 
 
 async def delete_live_event(node: Services, ctx: CallContext, req: LiveEventIdRequest) -> Done:
@@ -249,12 +113,12 @@ async def get_live_event(node: Services, ctx: CallContext, req: LiveEventIdReque
     event = await node.live_events.get(ctx.title.id, req.id)
     if event is None:
         raise NotFound("Live event not found.")
-    return LiveEventFull.of(event)
+    return convert.live_event(event)
 
 
 async def list_all_live_events(
     node: Services, ctx: CallContext, req: ListAllLiveEventsRequest
 ) -> LiveEventFullList:
     return LiveEventFullList(
-        events=[LiveEventFull.of(e) for e in await node.live_events.events(ctx.title.id)]
+        events=[convert.live_event(e) for e in await node.live_events.events(ctx.title.id)]
     )

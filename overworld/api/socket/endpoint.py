@@ -2,7 +2,9 @@
 
 The session token is checked before the upgrade: a missing, bad, expired or revoked token is
 refused with HTTP 401 and Nakama's error body (or a close, on servers without the ASGI denial
-response extension). Frames from one socket are handled one at a time, in order. Where the server
+response extension). So is the `Origin` a browser sends (WebSockets are not covered by CORS): one
+the deployment does not allow, or the token's title narrows away, is refused with HTTP 403
+(overworld.api.origins). Frames from one socket are handled one at a time, in order. Where the server
 offers a direct transport in the scope's extensions (`overworld serve` under a supported uvicorn:
 `overworld.api.uvicorn_adapter`), outgoing frames skip ASGI (see `overworld.realtime.transport`).
 """
@@ -15,6 +17,7 @@ from urllib.parse import parse_qs
 
 import structlog
 
+from overworld.api.origins import ORIGIN_REFUSED, header, title_allows
 from overworld.api.socket.dispatch import handle
 from overworld.context import CallContext
 from overworld.errors import ApiError, Code
@@ -60,10 +63,18 @@ async def serve_socket(node: Services, scope: Scope, receive: Any, send: Any) ->
     if fmt not in FORMATS:
         await _deny(scope, send, 400, Code.INVALID_ARGUMENT, f"Unsupported socket format {fmt!r}: use json")
         return
+    settings = node.settings
+    origin = header(scope["headers"], b"origin").decode("latin-1").lower()
+    if origin and settings.cors_origins != ["*"] and origin not in settings.cors_origins:
+        await _deny(scope, send, 403, Code.PERMISSION_DENIED, ORIGIN_REFUSED)
+        return
     try:
         title, claims = node.sessions.authenticate(query.get("token", ""))
     except ApiError as exc:
         await _deny(scope, send, 401, Code.UNAUTHENTICATED, exc.message)
+        return
+    if origin and not title_allows(settings, title, origin):
+        await _deny(scope, send, 403, Code.PERMISSION_DENIED, ORIGIN_REFUSED)
         return
     client = scope.get("client")
     ctx = CallContext(
@@ -71,7 +82,6 @@ async def serve_socket(node: Services, scope: Scope, receive: Any, send: Any) ->
         token_id=claims.token_id, session_expires_at=claims.expires_at,
         client_ip=client[0] if client else "",
     )  # fmt: skip
-    settings = node.settings
     conn = Connection(
         session_id=str(uuid.uuid4()), ctx=ctx, issued_at_us=claims.issued_at_us,
         lang=query.get("lang", "en")[:18], status=query.get("status", "false").lower() == "true",

@@ -71,6 +71,12 @@ class Tracker(Protocol):
         """The other nodes this tracker hears from (none when embedded)."""
         ...
 
+    async def replicated(self, timeout: float = 1.0) -> None:  # noqa: ASYNC109 - gives up on peers, not the caller
+        """Return once every peer has applied this node's changes made so far (at once when
+        there are none): after a join, any node that sends to the stream reaches the joiner. A
+        peer that does not answer within `timeout` seconds is not waited for longer."""
+        ...
+
 
 class PresenceStore:
     """Presences indexed by stream, by session and by node; tells listeners of changes."""

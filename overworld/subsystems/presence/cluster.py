@@ -3,7 +3,9 @@
 Each node publishes its own changes on the `presence` topic as numbered diffs, batched per
 event-loop turn, and a heartbeat every second carrying the last number. A node that sees a gap
 in a peer's numbers (pub/sub may drop messages across a reconnect) asks that peer for a full
-snapshot; a node that starts asks everyone for theirs. A peer not heard from for
+snapshot; a node that starts asks everyone for theirs. `replicated()` sends a sync request after
+the changes made so far, on the same topic and so after them; each peer answers it on the
+asker's own ack topic once it got there. A peer not heard from for
 `timeout_sec` is presumed dead and its presences are removed, so listeners on every surviving
 node hear the leaves. A node that stops cleanly says goodbye first.
 """
@@ -11,6 +13,7 @@ node hear the leaves. A node that stops cleanly says goodbye first.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -37,6 +40,10 @@ def _decode(item: list[Any], node: str) -> Presence:
     return Presence(stream, item[5], item[6], node, PresenceMeta(item[7], item[8], item[9], item[10]))
 
 
+def _ack_topic(node: str) -> str:
+    return f"presence.ack.{node}"
+
+
 class ClusterTracker(EmbeddedTracker):
     def __init__(
         self, node: str, pubsub: PubSub, heartbeat_sec: float = 1.0, timeout_sec: float = 5.0
@@ -53,9 +60,12 @@ class ClusterTracker(EmbeddedTracker):
         self._peers_seq: dict[str, int] = {}
         self._peers_heard: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._sync_ids = itertools.count(1)
+        self._syncs: dict[int, tuple[asyncio.Future[None], set[str]]] = {}
 
     async def start(self) -> None:
         self._pubsub.subscribe(TOPIC, self._on_message)
+        self._pubsub.subscribe(_ack_topic(self.node), self._on_ack)
         self._pubsub.on_reconnect(self._resync)
         self._outbox.start()
         self._tasks = [asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat")]
@@ -75,6 +85,35 @@ class ClusterTracker(EmbeddedTracker):
     @property
     def peers(self) -> list[str]:
         return sorted(self._peers_heard)
+
+    async def replicated(self, timeout: float = 1.0) -> None:  # noqa: ASYNC109 - gives up on peers, not the caller
+        waiting = set(self._peers_heard)
+        if not waiting:
+            return
+        self._flush()
+        sync_id = next(self._sync_ids)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._syncs[sync_id] = (done, waiting)
+        self._send({"k": "sync", "n": self.node, "i": sync_id})
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            log.warning("presence sync: peers did not answer in time", peers=sorted(waiting))
+        finally:
+            self._syncs.pop(sync_id, None)
+
+    def _on_ack(self, payload: bytes) -> None:
+        msg = orjson.loads(payload)
+        self._acked(msg["i"], msg["n"])
+
+    def _acked(self, sync_id: int, peer: str) -> None:
+        sync = self._syncs.get(sync_id)
+        if sync is None:
+            return
+        done, waiting = sync
+        waiting.discard(peer)
+        if not waiting and not done.done():
+            done.set_result(None)
 
     # local changes -------------------------------------------------------------------------
 
@@ -140,6 +179,8 @@ class ClusterTracker(EmbeddedTracker):
         self._peers_heard.pop(peer, None)
         self._peers_seq.pop(peer, None)
         self.store.replace_node(peer, [])
+        for sync_id in list(self._syncs):
+            self._acked(sync_id, peer)  # nothing more to wait for from a node gone
 
     def _on_message(self, payload: bytes) -> None:
         msg = orjson.loads(payload)
@@ -171,6 +212,9 @@ class ClusterTracker(EmbeddedTracker):
                 self._peers_seq[peer] = msg["s"]
         elif kind == "h" and self._peers_seq.get(peer) != msg["s"]:
             self._ask_snapshot(peer)
+        elif kind == "sync":
+            # Every diff `peer` sent before this request was applied above, in order.
+            self._outbox.put(_ack_topic(peer), orjson.dumps({"n": self.node, "i": msg["i"]}))
 
     def _ask_snapshot(self, peer: str) -> None:
         self._send({"k": "need", "n": self.node, "t": peer})

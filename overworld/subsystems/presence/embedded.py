@@ -21,6 +21,9 @@ class EmbeddedTracker:
     def peers(self) -> list[str]:
         return []
 
+    async def replicated(self, timeout: float = 1.0) -> None:  # noqa: ASYNC109 - gives up on peers, not the caller
+        return None
+
     def on_change(self, listener: PresenceListener) -> None:
         self.store.on_change(listener)
 

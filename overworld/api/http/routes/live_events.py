@@ -20,7 +20,10 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context, title_context
 from overworld.api.http.routes.bind import route
-from overworld.api.operations.live_events import (
+from overworld.api.origins import check_title_origin
+from overworld.context import CallContext
+from overworld.errors import InvalidArgument, Unauthenticated
+from overworld.protocol.live_events import (
     UNSET,
     ConfigValueList,
     ConfigValueView,
@@ -40,8 +43,6 @@ from overworld.api.operations.live_events import (
     SetRemoteConfigRequest,
     UpdateLiveEventRequest,
 )
-from overworld.context import CallContext
-from overworld.errors import InvalidArgument, Unauthenticated
 
 Req = Request[Any, Any, Any]
 HTTP_KEY_INVALID = "HTTP key invalid"
@@ -91,9 +92,12 @@ async def http_key_context(request: Req) -> CallContext:
             raise Unauthenticated(HTTP_KEY_INVALID) from None
     if not http_key:
         raise Unauthenticated("HTTP key required")
-    title = await node_of(request).titles.by_http_key(http_key)
+    node = node_of(request)
+    title = await node.titles.by_http_key(http_key)
     if title is None:
         raise Unauthenticated(HTTP_KEY_INVALID)
+    if node.settings.cors_title_origins:
+        check_title_origin(node.settings, title, request.scope["headers"])
     return title_context(request, title)
 
 

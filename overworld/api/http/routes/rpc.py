@@ -23,6 +23,7 @@ from litestar import Request, Response, route
 
 from overworld.api.http.auth import client_ip, node_of, request_id, session_from_header
 from overworld.api.operations.rpc import call_rpc
+from overworld.api.origins import check_title_origin
 from overworld.context import CallContext
 from overworld.errors import ApiError, InvalidArgument, Unauthenticated
 from overworld.protocol.base import error_body
@@ -70,7 +71,7 @@ async def serve_rpc(
         else:
             values.append(value.decode("latin-1"))
     try:
-        ctx = await _caller(node, query, authorization, client_address, request_id)
+        ctx = await _caller(node, query, authorization, headers, client_address, request_id)
         unwrap = "unwrap" in query
         if method == "GET":
             payload = query.get("payload", [""])[0]
@@ -89,7 +90,12 @@ async def serve_rpc(
 
 
 async def _caller(
-    node: Services, query: dict[str, list[str]], authorization: str, address: str, rid: str
+    node: Services,
+    query: dict[str, list[str]],
+    authorization: str,
+    headers: Iterable[tuple[bytes, bytes]],
+    address: str,
+    rid: str,
 ) -> CallContext:
     http_key = query.get("http_key", [""])[0] if query else ""
     if not http_key and authorization[:6].lower() == "basic ":
@@ -103,10 +109,12 @@ async def _caller(
         title = await node.titles.by_http_key(http_key)
         if title is None:
             raise Unauthenticated(HTTP_KEY_INVALID)
+        if node.settings.cors_title_origins:
+            check_title_origin(node.settings, title, headers)
         return CallContext(title=title, client_ip=address, request_id=rid)
     if not authorization:
         raise Unauthenticated(AUTH_REQUIRED)
-    return session_from_header(node, authorization, address, rid)
+    return session_from_header(node, authorization, address, rid, headers)
 
 
 def _json_string(body: bytes) -> str:
