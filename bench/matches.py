@@ -9,8 +9,10 @@ The server part is the real one: a `Node` (SQLite in a temp dir) with its hub, t
 hooks and `MatchService`, the handler loaded from a runtime folder as server code is, and every
 inbound message going through the socket dispatcher (`overworld.api.socket.dispatch.handle`:
 envelope decode, hooks, service) exactly as a socket's frames do. The sockets are in-process
-`Connection`s whose transport counts the frames (no network, no WebSocket framing): the figures are
-the match engine's cost, not the socket layer's (bench/sockets.py measures that).
+`Connection`s that encode each frame in their format (`--format json|protobuf`: inbound frames are
+JSON text or protobuf bytes, outbound frames are encoded to WebSocket bytes once per frame and
+format, as a real socket does) and count it instead of writing it (no network): the figures are the
+match engine's cost and the codec's, not the socket layer's (bench/sockets.py measures that).
 
 Printed: tick lateness (how late each tick started vs its schedule) and loop duration (joins,
 leaves, match_loop and broadcasts of one tick) p50/p99/max; ticks/s; messages/s in and out; CPU
@@ -36,6 +38,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import json_format
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from overworld.api.socket.dispatch import handle
@@ -44,6 +48,8 @@ from overworld.config import load_settings
 from overworld.context import CallContext
 from overworld.node import Node
 from overworld.ops import logging as ow_logging
+from overworld.protocol.pb import realtime_pb2
+from overworld.realtime.codec import Frame
 from overworld.realtime.connection import Connection
 from overworld.runtime.server_api import ServerApi
 
@@ -81,9 +87,18 @@ class CountingConnection(Connection):
     __slots__ = ()
     frames = 0
 
-    def send(self, frame: str) -> bool:
+    def send(self, frame: Frame) -> bool:
+        # Encoded in the socket's format as a real socket does (once per frame and format).
+        frame.ws_protobuf() if self.binary else frame.ws_json()
         CountingConnection.frames += 1
         return True
+
+
+def _envelope(fmt: str, envelope: dict[str, Any]) -> str | bytes:
+    """An inbound frame in `fmt`: JSON text, or protobuf bytes."""
+    if fmt == "protobuf":
+        return json_format.ParseDict(envelope, realtime_pb2.Envelope()).SerializeToString()
+    return json.dumps(envelope)
 
 
 def _rss_mib() -> float:
@@ -101,7 +116,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(matches: int, players: int, seconds: float, gc_tuning: bool) -> dict[str, Any]:
+async def run(matches: int, players: int, seconds: float, gc_tuning: bool, fmt: str) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="ow-bench-matches-"))
     code = tmp / "code"
     code.mkdir()
@@ -126,16 +141,16 @@ async def run(matches: int, players: int, seconds: float, gc_tuning: bool) -> di
         for p in range(players):
             user_id = str(uuid.uuid4())
             ctx = CallContext(title=title, user_id=user_id, username=f"p{i}_{p}")
-            conn = CountingConnection(str(uuid.uuid4()), ctx, 0, "en", False, transport, 4096, 1000)
+            conn = CountingConnection(
+                str(uuid.uuid4()), ctx, 0, "en", False, transport, 4096, 1000, binary=fmt == "protobuf"
+            )
             node.hub.connected(conn)
-            await handle(node, conn, json.dumps({"cid": "1", "match_join": {"match_id": match_id}}))
+            await handle(node, conn, _envelope(fmt, {"cid": "1", "match_join": {"match_id": match_id}}))
             conns.append((conn, match_id))
     await asyncio.sleep(0.5)  # joins reach the handlers
+    data = base64.b64encode(b"x" * 16).decode()
     frames = [
-        json.dumps(
-            {"match_data_send": {"match_id": mid, "op_code": 7, "data": base64.b64encode(b"x" * 16).decode()}}
-        )
-        for _, mid in conns
+        _envelope(fmt, {"match_data_send": {"match_id": mid, "op_code": 7, "data": data}}) for _, mid in conns
     ]
     gc_task = tune_gc(settings) if gc_tuning else None  # as `overworld serve` does once up
     stats = node.matches.stats
@@ -163,6 +178,7 @@ async def run(matches: int, players: int, seconds: float, gc_tuning: bool) -> di
     wall = loop.time() - wall0
     cpu = time.process_time() - cpu0
     result = {
+        "format": fmt,
         "matches": matches,
         "players": matches * players,
         "seconds": round(wall, 1),
@@ -179,6 +195,10 @@ async def run(matches: int, players: int, seconds: float, gc_tuning: bool) -> di
         "frames_to_sockets_per_s": round(CountingConnection.frames / wall),
         "process_cpu_pct": round(100 * cpu / wall, 1),
         "inbound_cpu_pct": round(100 * driver_cpu / wall, 1),
+        # CPU per message (µs): inbound (the `handle` calls: decode, hooks, service), and the rest of
+        # the process (ticks, handler, encoding, delivery) per frame delivered to a socket
+        "inbound_us_per_msg": round(driver_cpu * 1e6 / max(1, sent), 2),
+        "outbound_us_per_frame": round((cpu - driver_cpu) * 1e6 / max(1, CountingConnection.frames), 2),
         "rss_mib": round(_rss_mib(), 1),
         "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "running_matches": node.matches.count(),
@@ -197,6 +217,9 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-gc-tuning", action="store_true", help="CPython's default GC thresholds")
+    parser.add_argument(
+        "--format", choices=["json", "protobuf"], default="json", help="the sockets' format (default json)"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -205,7 +228,7 @@ def main() -> None:
     except ImportError:
         pass
     ow_logging.configure("warning", "console", cache=False)
-    result = asyncio.run(run(args.matches, args.players, args.seconds, not args.no_gc_tuning))
+    result = asyncio.run(run(args.matches, args.players, args.seconds, not args.no_gc_tuning, args.format))
     for key, value in result.items():
         print(f"{key:>24}: {value}")
 

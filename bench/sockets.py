@@ -95,6 +95,43 @@ def _frame(opcode: int, payload: bytes) -> bytes:
 _CHANNEL_MESSAGE = b'{"channel_message":'
 _T_MARK = b't\\":'  # the content {"t":<us>} appears JSON-escaped inside the frame: {\"t\":123}
 _O_MARK = b'o\\":'
+# --format protobuf: binary frames. A pushed channel_message envelope starts with its field's tag
+# (field 5, length-delimited); its content {"t":<us>} is a plain string inside it.
+FORMAT = "json"  # set by main() before the client processes fork
+_PB_CHANNEL_MESSAGE = bytes(((5 << 3) | 2,))
+_PB_T_MARK = b'"t":'
+_PB_O_MARK = b'"o":'
+
+
+def _pb_varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _pb_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _pb_varint((number << 3) | 2) + _pb_varint(len(payload)) + payload
+
+
+def _pb_encode(envelope: dict[str, Any]) -> bytes:
+    from google.protobuf import json_format
+
+    from overworld.protocol.pb import realtime_pb2
+
+    return json_format.ParseDict(envelope, realtime_pb2.Envelope()).SerializeToString()
+
+
+def _pb_decode(payload: bytes) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    from overworld.protocol.pb import realtime_pb2
+
+    message = realtime_pb2.Envelope.FromString(payload)
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 class WsClient(asyncio.Protocol):
@@ -203,13 +240,14 @@ class WsClient(asyncio.Protocol):
                 break
             op = data[pos] & 0x0F
             pos = end
-            if op == 1:
-                if data.startswith(_CHANNEL_MESSAGE, start):
-                    i = data.find(_T_MARK, start, end)
+            if op == 1 or op == 2:
+                binary = op == 2
+                if data.startswith(_PB_CHANNEL_MESSAGE if binary else _CHANNEL_MESSAGE, start):
+                    i = data.find(_PB_T_MARK if binary else _T_MARK, start, end)
                     if i >= 0:
                         if not now:
                             now = monotonic_ns() // 1000
-                        t = int(data[i + 4 : data.find(b"}", i, end)])
+                        t = int(data[i + 4 : data.find(b"}", i, end)])  # both marks are 4 bytes
                         w.deliveries += 1
                         if w.rec_from_us <= now <= w.window_end_us:
                             w.in_window += 1
@@ -217,12 +255,12 @@ class WsClient(asyncio.Protocol):
                             w.lat.append(now - t)
                             w.lat_sec.append((t - w.rec_from_us) // 1_000_000)
                             if w.split_origin:  # cluster: was the sender on another node? {"o":<port>,"t":..}
-                                k = data.find(_O_MARK, start, end)
+                                k = data.find(_PB_O_MARK if binary else _O_MARK, start, end)
                                 w.lat_remote.append(int(data[k + 4 : data.find(b",", k, end)]) != self.port)
                             if t < w.window_end_us:
                                 w.window_deliveries += 1
                         continue
-                self._message(data[start:end])
+                self._message(data[start:end], binary)
             elif op == 9:  # ping -> pong with the same payload
                 self.transport.write(_frame(0xA, data[start:end]))  # type: ignore[union-attr]
             elif op == 8:  # echo a close the server started; either way the server closes the TCP connection
@@ -233,11 +271,11 @@ class WsClient(asyncio.Protocol):
         if pos < n:
             self.buf = data[pos:]
 
-    def _message(self, payload: bytes) -> None:
+    def _message(self, payload: bytes, binary: bool = False) -> None:
         w = self.w
         try:
-            msg = jloads(payload)
-        except ValueError:
+            msg = _pb_decode(payload) if binary else jloads(payload)
+        except Exception:
             w.bad_frames += 1
             return
         cid = msg.get("cid")
@@ -277,7 +315,10 @@ class WsClient(asyncio.Protocol):
         cid = str(self.next_cid)
         fut: asyncio.Future[dict[str, Any]] = self.w.loop.create_future()
         self.pending[cid] = fut
-        self.transport.write(_frame(0x1, jdumps({"cid": cid, kind: body})))
+        if FORMAT == "protobuf":
+            self.transport.write(_frame(0x2, _pb_encode({"cid": cid, kind: body})))
+        else:
+            self.transport.write(_frame(0x1, jdumps({"cid": cid, kind: body})))
         return fut
 
     def send_chat(self, now_us: int) -> None:
@@ -286,6 +327,13 @@ class WsClient(asyncio.Protocol):
         self.next_cid += 1
         cid = str(self.next_cid)
         self.pending[cid] = now_us
+        if FORMAT == "protobuf":
+            origin = b'"o":%d,' % self.port if self.w.split_origin else b""
+            content = b'{%s"t":%d}' % (origin, now_us)
+            body = _pb_field(1, self.channel_id.encode()) + _pb_field(2, content)
+            envelope = _pb_field(1, cid.encode()) + _pb_field(7, body)  # cid, channel_message_send
+            self.transport.write(_frame(0x2, envelope))  # type: ignore[union-attr]
+            return
         origin = b'\\"o\\":%d,' % self.port if self.w.split_origin else b""
         payload = b'{"cid":"%s","channel_message_send":{"channel_id":"%s","content":"{%s\\"t\\":%d}"}}' % (
             cid.encode(),
@@ -307,10 +355,10 @@ class WsClient(asyncio.Protocol):
 def handshake_request(host: str, port: int, token: str, status: bool) -> bytes:
     key = base64.b64encode(os.urandom(16))
     return (
-        b"GET /ws?lang=en&format=json&status=%s&token=%s HTTP/1.1\r\nHost: %s:%d\r\n"
+        b"GET /ws?lang=en&format=%s&status=%s&token=%s HTTP/1.1\r\nHost: %s:%d\r\n"
         b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
         b"Sec-WebSocket-Version: 13\r\n\r\n"
-    ) % (b"true" if status else b"false", token.encode(), host.encode(), port, key)
+    ) % (FORMAT.encode(), b"true" if status else b"false", token.encode(), host.encode(), port, key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1264,6 +1312,7 @@ def scenario_idle(ctx: Ctx, workers: Workers, run: int) -> dict[str, Any]:
             "rss_after_close_kib": rss3,
             "rss_peak_kib": proc_status(server.pid, "VmHWM"),
             "kib_per_socket": round((rss1 - rss0) / max(1, opened), 2),
+            "format": FORMAT,
             "server_fds": [fds0, fds1],
             "server_nofile": limit,
             "ping_sample": sum(r["ok"] + r["failed"] for r in pings),
@@ -1399,7 +1448,13 @@ def _fanout(
         "server_rss_kib": rss,
         "profiles": profile_paths,
         "busy_before": quiet,
-        **Meter.cores(m0, m1, sum(r["cpu"] for r in res)),
+        **(cores := Meter.cores(m0, m1, sum(r["cpu"] for r in res))),
+        "format": FORMAT,
+        # server CPU (all nodes) per chat message sent and per delivery, in µs
+        "srv_us_per_message": round(sum(cores["srv_cpu"]) * 1e6 / max(1.0, sent_window / args.duration), 1),
+        "srv_us_per_delivery": round(
+            sum(cores["srv_cpu"]) * 1e6 / max(1.0, sum(r["in_window"] for r in res) / args.duration), 2
+        ),
     }
 
 
@@ -1596,7 +1651,7 @@ def print_result(r: dict[str, Any]) -> None:
     s = r["scenario"]
     if s == "idle":
         print(
-            f"idle    run {r['run']}: {r['opened']:,}/{r['requested']:,} sockets open "
+            f"idle    run {r['run']} ({r['format']}): {r['opened']:,}/{r['requested']:,} sockets open "
             f"(failed {r['failed']}), {r['open_per_s']:,.0f} opens/s, "
             f"connect p50 {r['connect_p50_ms']} p99 {r['connect_p99_ms']} ms\n"
             f"        RSS {r['rss_before_kib'] / 1024:.1f} -> {r['rss_after_kib'] / 1024:.1f} MiB = "
@@ -1640,6 +1695,8 @@ def print_result(r: dict[str, Any]) -> None:
             f"(target {r['target_send_per_s']:,}), ack p50 {r['ack_p50_ms']} p99 {r['ack_p99_ms']} ms; "
             f"deliveries {r['deliveries_per_s']:,.0f}/s, delivered {r['delivered_pct']}%, latency p50 "
             f"{r['p50_ms']} p90 {r['p90_ms']} p99 {r['p99_ms']} max {r['max_ms']} ms\n"
+            f"        format {r['format']}: server CPU {r['srv_us_per_message']} µs per message sent, "
+            f"{r['srv_us_per_delivery']} µs per delivery\n"
             f"        {_cpu_cols(r)}; send lag max {r['max_send_lag_ms']} ms; unexpected closes "
             f"{r['unexpected_closes']} {r['close_codes'] or ''}; send errors {r['send_errors']}",
             flush=True,
@@ -1725,6 +1782,12 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="run each scenario this many times (fresh server each)"
     )
     ap.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
+    ap.add_argument(
+        "--format",
+        choices=["json", "protobuf"],
+        default="json",
+        help="socket format of every client socket (default json; protobuf: binary frames)",
+    )
     ap.add_argument("--port", type=int, default=7360, help="server port (cluster: this one and the next)")
     ap.add_argument("--server-key", default="defaultkey")
     ap.add_argument(
@@ -1832,6 +1895,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", help="server logs here (default: a temp dir)")
     ap.add_argument("--json-out", help="write the results as JSON to this file")
     args = ap.parse_args(argv)
+    global FORMAT
+    FORMAT = args.format  # before the client processes fork
     if args.quick:
         defaults = {
             "sockets": 20_000,

@@ -84,6 +84,10 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=max(65_536, 2 * settings.socket_max_message_bytes),
         ws_ping_interval=settings.socket_ping_interval_sec,
         ws_ping_timeout=settings.socket_pong_timeout_sec,
+        # X-Forwarded-For names the client only when a configured proxy sends it (uvicorn would
+        # believe any sender on 127.0.0.1 by default).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         lifespan="on",
         access_log=False,
         log_config=None,

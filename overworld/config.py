@@ -7,6 +7,7 @@ stops the server with a message naming the setting.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -32,6 +33,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Network
     host: str = "0.0.0.0"
     port: Port = 7350
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed (env: comma-separated).
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # Data: SQLite file under data_dir unless database_url names PostgreSQL.
     data_dir: str = "./data"
     database_url: str = ""
@@ -48,9 +51,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Sessions.
     session_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 7200
     refresh_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 30 * 24 * 3600
-    # Login protection: failed logins allowed in a window before a lockout of that length.
+    # Login protection (overworld/accounts/lockout.py): password guesses allowed per window at one
+    # account from one address, from one address at any account, at one account from anywhere.
     lockout_account_failures: Positive = 5
     lockout_address_failures: Positive = 50
+    lockout_account_ceiling: Positive = 100
     lockout_window_sec: Positive = 900
     # Server code: a folder of Python modules (docs/runtime.md), and the time limit of each call.
     runtime_path: str = ""
@@ -101,6 +106,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                         f"setting {where}: {', '.join(wider)} not in cors_origins (a title only narrows)"
                     )
         self.cors_title_origins = narrowed
+        proxies = [item.strip() for item in self.trusted_proxies if item.strip()]
+        for item in proxies:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"setting 'trusted_proxies' (env {ENV_PREFIX}TRUSTED_PROXIES): {item!r} is not"
+                    " an IP address or network"
+                ) from None
+        self.trusted_proxies = proxies
 
     @property
     def is_postgres(self) -> bool:
@@ -137,7 +152,7 @@ def _origins(where: str, origins: list[str], *, wildcard: bool) -> list[str]:
 def _env_value(name: str, value: str) -> Any:
     """An environment variable's value: lists are comma-separated, `cors_title_origins` is
     `title=origin,origin;title=origin`."""
-    if name == "cors_origins":
+    if name in ("cors_origins", "trusted_proxies"):
         return value.split(",")
     if name == "cors_title_origins":
         titles: dict[str, list[str]] = {}

@@ -37,6 +37,9 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore
 from overworld.notifications import social
 from overworld.notifications.service import NotificationService
+from overworld.ops import metrics
+from overworld.ops.outages import Outages, Probe, Service
+from overworld.parties.index import EmbeddedPartyIndex, PartyIndex
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
@@ -87,6 +90,7 @@ class Subsystems:
     ranks: RankIndex
     tracker: Tracker
     tickets: TicketStore
+    parties: PartyIndex
 
 
 @dataclass(kw_only=True)
@@ -126,8 +130,14 @@ class Node(Services):
             import redis.asyncio as aioredis
 
             redis = aioredis.from_url(settings.redis_url)
+            metrics.count_redis_errors(redis)
             stack.push_async_callback(redis.aclose)
             await redis.ping()
+        probes: dict[Service, Probe] = {"database": db.ping}
+        if redis is not None:
+            probes["redis"] = redis.ping
+        outages = Outages(probes)
+        stack.push_async_callback(outages.close)
         sub = _subsystems(settings, identity, redis)
         stack.push_async_callback(sub.pubsub.close)  # registered first: start may fail half-way
         await sub.pubsub.start()
@@ -146,9 +156,10 @@ class Node(Services):
         )
         lockout = LoginLockout(
             sub.counters,
-            settings.lockout_account_failures,
-            settings.lockout_address_failures,
-            settings.lockout_window_sec,
+            pair_failures=settings.lockout_account_failures,
+            address_failures=settings.lockout_address_failures,
+            account_ceiling=settings.lockout_account_ceiling,
+            window_sec=settings.lockout_window_sec,
         )
         accounts = AccountService(db, sessions, lockout, cache_size=settings.account_cache_size)
         storage = StorageService(db)
@@ -178,7 +189,7 @@ class Node(Services):
             member_state=groups.member_state, is_blocked=friends.is_blocked,
             direct_request=social.direct_request(notifications),
         )  # fmt: skip
-        parties = PartyService(hub)
+        parties = PartyService(hub, sub.parties, grace_sec=settings.presence_timeout_sec)
         matches = MatchService(
             hub, sub.pubsub,
             max_empty_sec=settings.match_max_empty_sec, handler_timeout=settings.runtime_timeout_ms / 1000,
@@ -196,8 +207,8 @@ class Node(Services):
             services=ServerServices(
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
-                matches=matches, matchmaker=matchmaker, notifications=notifications, hub=hub,
-                wallets=wallets,
+                matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
+                hub=hub, wallets=wallets,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name,
@@ -212,6 +223,7 @@ class Node(Services):
             accounts.on_delete(delete)
         accounts.on_created(runtime.account_created)
         accounts.tell_peers(PeerCaches(hub.router, hub.tracker, accounts.cache))
+        friends.on_counts_changed(accounts.users_changed)
         hub.on_event(runtime.emit)
         revocations.on_revoke(hub.revoked)
         parties.changed.append(matchmaker.party_changed)
@@ -232,6 +244,8 @@ class Node(Services):
         stack.push_async_callback(hub.close)
         await hub.start()
         await notifications.start()
+        stack.push_async_callback(parties.stop)
+        await parties.start()
         stack.push_async_callback(matches.close)
         await matches.start()
         await matchmaker.start()
@@ -252,7 +266,7 @@ class Node(Services):
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
             live_events=live_events, wallets=wallets, default_title=default_title, redis=redis,
-            identity=identity, _stack=stack,
+            identity=identity, outages=outages, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:
@@ -276,8 +290,10 @@ def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None)
             ranks=EmbeddedRankIndex(),
             tracker=EmbeddedTracker(identity.id),
             tickets=EmbeddedTicketStore(engine),
+            parties=EmbeddedPartyIndex(),
         )
     from overworld.matchmaking.redis_store import RedisTicketStore
+    from overworld.parties.redis_index import RedisPartyIndex
     from overworld.subsystems.counters.redis import RedisCounters
     from overworld.subsystems.presence.cluster import ClusterTracker
     from overworld.subsystems.pubsub.redis import RedisPubSub
@@ -295,4 +311,5 @@ def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None)
         tickets=RedisTicketStore(
             redis, prefix, identity.id, engine, lease_ms=max(3000, 3 * settings.matchmaker_interval_ms)
         ),
+        parties=RedisPartyIndex(redis, prefix),
     )

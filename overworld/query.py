@@ -16,6 +16,15 @@ Fields are named with the caller's prefix (`properties.`, `label.`); other field
 match. String fields are matched exactly (Nakama's keyword mapping): case matters, there is no
 tokenisation.
 
+Documents come in two shapes. The matchmaker's are single-valued (`{name: str}`,
+`{name: float}`) and its queries are compiled for them (`parse(text)`). Labels (matches,
+parties) are JSON: a field may hold many values, one per element of an array, as in Nakama's
+label index (Bleve/bluge indexes each element of an array under the array's path). Their
+queries are compiled with `multi=True` for documents of tuples (`{name: (str, ...)}`, built by
+`label_fields`), and a clause matches when any of the field's values does:
+`+label.convo_ids:c2` accepts `{"convo_ids": ["c1", "c2"]}`. The two shapes compile to separate
+functions, so the matchmaker's are exactly what they were.
+
 Like Bleve's query strings: every required clause must match and no excluded one; when there is
 no required clause, at least one optional clause must match (a query of excluded clauses only
 matches everything else). Otherwise optional clauses do not filter: they score, and callers
@@ -36,6 +45,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import re2
 
 _RE2_OPTIONS = re2.Options()
@@ -44,10 +54,13 @@ MAX_QUERY_LENGTH = 4096
 MAX_CLAUSES = 64
 PROPERTIES = "properties."  # the matchmaker's field prefix
 
-Props = dict[str, str]
+Props = dict[str, str]  # single-valued documents (the matchmaker's tickets)
 Nums = dict[str, float]
-Predicate = Callable[[Props, Nums], bool]
-Scorer = Callable[[Props, Nums], float]
+Strings = dict[str, tuple[str, ...]]  # multi-valued documents (labels): `parse(..., multi=True)`
+Numbers = dict[str, tuple[float, ...]]
+# (strings, numbers) -> bool: Props/Nums, or Strings/Numbers for a query parsed with multi=True.
+Predicate = Callable[[Any, Any], bool]
+Scorer = Callable[[Any, Any], float]
 
 
 class QueryError(ValueError):
@@ -133,16 +146,57 @@ def _is_required_term(c: Clause) -> bool:
 # -- parsing ---------------------------------------------------------------------------------------
 
 
-def parse(text: str, prefix: str = PROPERTIES) -> Query:
+def parse(text: str, prefix: str = PROPERTIES, *, multi: bool = False) -> Query:
     """Parse and compile `text`, whose fields are named `<prefix><name>`; raises `QueryError`
-    naming the problem."""
+    naming the problem. With `multi`, the query is compiled for multi-valued documents
+    (`label_fields`): a clause matches when any value of its field does."""
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"query is longer than {MAX_QUERY_LENGTH} characters")
     clauses = _Parser(text, prefix).clauses()
     if len(clauses) > MAX_CLAUSES:
         raise QueryError(f"query has more than {MAX_CLAUSES} clauses")
-    match, score = _compile(clauses)
+    match, score = _compile(clauses, multi)
     return Query(text, clauses, match, score)
+
+
+def label_fields(label: str) -> tuple[Strings, Numbers]:
+    """A JSON label's fields for a query parsed with `multi=True`, by dotted path: strings and
+    booleans (`"true"`/`"false"`) as strings, numbers as numbers. An array's elements are all
+    values of the array's own path (`{"ids": ["a", "b"]}` -> `ids: ("a", "b")`; objects in it
+    add their fields under that path, `{"p": [{"n": "x"}, {"n": "y"}]}` -> `p.n: ("x", "y")`),
+    as Nakama's label index does. `null` adds nothing. A label that is not a JSON object has no
+    fields. A field's numbers are sorted (ascending), so that a range reads one end."""
+    try:
+        value = orjson.loads(label) if label else None
+    except orjson.JSONDecodeError:
+        value = None
+    strings: dict[str, list[str]] = {}
+    numbers: dict[str, list[float]] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _collect(item, key, strings, numbers)
+    return (
+        {name: tuple(values) for name, values in strings.items()},
+        {
+            name: tuple(values) if len(values) == 1 else tuple(sorted(values))
+            for name, values in numbers.items()
+        },
+    )
+
+
+def _collect(value: Any, path: str, strings: dict[str, list[str]], numbers: dict[str, list[float]]) -> None:
+    if isinstance(value, bool):
+        strings.setdefault(path, []).append("true" if value else "false")
+    elif isinstance(value, int | float):
+        numbers.setdefault(path, []).append(float(value))
+    elif isinstance(value, str):
+        strings.setdefault(path, []).append(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _collect(item, f"{path}.{key}", strings, numbers)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, path, strings, numbers)
 
 
 class _Parser:
@@ -346,14 +400,14 @@ def _unescape(token: str) -> str:
 # -- compiling ----------------------------------------------------------------------------------
 
 
-def _compile(clauses: list[Clause]) -> tuple[Predicate, Scorer | None]:
+def _compile(clauses: list[Clause], multi: bool = False) -> tuple[Predicate, Scorer | None]:
     shape: list[tuple[Any, ...]] = []
     consts: list[Any] = []
     for c in clauses:
         expr_shape, values = _term(c)
         shape.append((c.occur, expr_shape))
         consts.extend(values)
-    match_fn, score_fn = _compiled_shape(tuple(shape))
+    match_fn, score_fn = _compiled_shape(tuple(shape), multi)
     k = tuple(consts)
     has_must = any(c.occur == "+" for c in clauses)
     scorer: Scorer | None = None
@@ -404,14 +458,17 @@ def _term(c: Clause) -> tuple[tuple[Any, ...], list[Any]]:
 
 
 @lru_cache(maxsize=4096)
-def _compiled_shape(shape: tuple[tuple[Any, ...], ...]) -> tuple[Callable[..., bool], Callable[..., float]]:
-    """Generate `match(s, n, k)` and `score(s, n, k)` for a query structure."""
+def _compiled_shape(
+    shape: tuple[tuple[Any, ...], ...], multi: bool = False
+) -> tuple[Callable[..., bool], Callable[..., float]]:
+    """Generate `match(s, n, k)` and `score(s, n, k)` for a query structure, over single-valued
+    documents or (`multi`) multi-valued ones."""
     pos = 0
     must: list[str] = []
     should: list[str] = []
     must_not: list[str] = []
     for occur, term in shape:
-        expr, used = _expr(term, pos)
+        expr, used = _expr_multi(term, pos) if multi else _expr(term, pos)
         pos += used
         {"+": must, "-": must_not, "": should}[occur].append(expr)
     parts: list[str] = []
@@ -422,7 +479,9 @@ def _compiled_shape(shape: tuple[tuple[Any, ...], ...]) -> tuple[Callable[..., b
         parts.append("(" + " or ".join(should) + ")")
     body = " and ".join(parts) if parts else "True"
     score_body = " + ".join(f"(1.0 if {e} else 0.0)" for e in should) if should else "0.0"
-    namespace: dict[str, Any] = {"_nan": math.nan}
+    namespace: dict[str, Any] = {
+        "_nan": math.nan, "_no_number": (math.nan,), "_re_any": _re_any, "_in_any": _in_any,
+    }  # fmt: skip
     source = f"def match(s, n, k):\n    return bool({body})\ndef score(s, n, k):\n    return {score_body}\n"
     exec(compile(source, "<query>", "exec"), namespace)  # noqa: S102 - built from fixed fragments
     return namespace["match"], namespace["score"]
@@ -460,3 +519,57 @@ def _expr(term: tuple[Any, ...], p: int) -> tuple[str, int]:
         conds.append(f"{value} {'<=' if hi_incl else '<'} k[{p + used}]")
         used += 1
     return "(" + " and ".join(conds) + ")", used
+
+
+def _expr_multi(term: tuple[Any, ...], p: int) -> tuple[str, int]:
+    """`_expr` for multi-valued documents: `s[name]` and `n[name]` are tuples of values (numbers
+    sorted ascending, see `label_fields`), and a clause matches when one of them does. A
+    one-sided numeric range needs only the largest (`>=`, `>`) or smallest (`<=`, `<`) value; a
+    missing field reads as `(nan,)`, which no comparison accepts."""
+    kind = term[0]
+    if kind == "all":
+        return "True", 0
+    if kind == "none":
+        return "False", 0
+    if kind == "eq":
+        return f"(k[{p + 1}] in s.get(k[{p}], ()))", 2
+    if kind == "eq_num":
+        return f"(k[{p + 1}] in s.get(k[{p}], ()) or k[{p + 2}] in n.get(k[{p}], ()))", 3
+    if kind == "any_eq":
+        if term[1]:
+            return f"(_in_any(k[{p}], s) or _in_any(k[{p + 1}], n))", 2
+        return f"_in_any(k[{p}], s)", 1
+    if kind == "re":
+        return f"_re_any(k[{p + 1}], s.get(k[{p}], ()))", 2
+    if kind == "any_re":
+        return f"any(_re_any(k[{p}], v) for v in s.values())", 1
+    _, string_range, has_lo, has_hi, lo_incl, hi_incl = term
+    if not string_range and has_lo != has_hi:
+        if has_lo:
+            return f"(n.get(k[{p}], _no_number)[-1] {'>=' if lo_incl else '>'} k[{p + 1}])", 2
+        return f"(n.get(k[{p}], _no_number)[0] {'<=' if hi_incl else '<'} k[{p + 1}])", 2
+    used = 1
+    conds: list[str] = []
+    if has_lo:
+        conds.append(f"x {'>=' if lo_incl else '>'} k[{p + used}]")
+        used += 1
+    if has_hi:
+        conds.append(f"x {'<=' if hi_incl else '<'} k[{p + used}]")
+        used += 1
+    source = "s" if string_range else "n"
+    return f"any({' and '.join(conds)} for x in {source}.get(k[{p}], ()))", used
+
+
+def _re_any(pattern: Any, values: tuple[str, ...]) -> bool:
+    # A loop rather than any(<generator>): no generator per document (listings call it per label).
+    for x in values:  # noqa: SIM110
+        if pattern.match(x) is not None:
+            return True
+    return False
+
+
+def _in_any(value: Any, doc: dict[str, tuple[Any, ...]]) -> bool:
+    for values in doc.values():  # noqa: SIM110 - as _re_any
+        if value in values:
+            return True
+    return False

@@ -4,7 +4,7 @@ this object (or the service itself) through its constructor or factory, never fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from overworld.accounts.service import AccountService
@@ -19,6 +19,7 @@ from overworld.live_events.service import LiveEventService
 from overworld.matches.service import MatchService
 from overworld.matchmaking.service import MatchmakerService
 from overworld.notifications.service import NotificationService
+from overworld.ops.outages import Outages
 from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
@@ -65,3 +66,4 @@ class Services:
     wallets: WalletService
     default_title: Title
     redis: Redis | None = None
+    outages: Outages = field(default_factory=Outages)  # the database or Redis found unreachable

@@ -17,6 +17,7 @@ from overworld.config import Settings, load_settings
 from overworld.db import migrate
 from overworld.node import Node
 from overworld.ops import logging as ow_logging
+from tests import realtime_support
 from tests.deployments import deployment  # noqa: F401 - the end-to-end fixture, for every test module
 from tests.support import PG_URL, REDIS_URL, basic, create_pg_database, drop_pg_database, run, unique
 
@@ -30,6 +31,14 @@ ow_logging.configure("info", "json", cache=False)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=realtime_support.FORMATS)
+def socket_format(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test once per socket format: tests/realtime_support.open_socket opens sockets in it."""
+    realtime_support.default_format = request.param
+    yield request.param
+    realtime_support.default_format = "json"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,10 @@
-"""A live server in the test's event loop, and a small realtime socket client for tests."""
+"""A live server in the test's event loop, and a small realtime socket client for tests.
+
+The client speaks either format of the socket. In protobuf it converts with the protobuf
+library's own protojson mapping (`google.protobuf.json_format`), independent of the server's
+codec: requests are given and replies returned as the same dicts as with JSON, so a test runs
+unchanged in both formats (the `socket_format` fixture of tests/conftest.py parametrizes it).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 import uvicorn
+from google.protobuf import json_format
 from websockets.asyncio.client import ClientConnection, connect
 
 from overworld.api import uvicorn_adapter
@@ -18,6 +25,7 @@ from overworld.api.http.app import create_app
 from overworld.api.http.edge import Edge
 from overworld.config import Settings
 from overworld.node import Node
+from overworld.protocol.pb import realtime_pb2
 from tests.support import basic, free_port, unique
 
 
@@ -51,12 +59,31 @@ async def serve_app(app: Edge, settings: Settings, ws: Any) -> AsyncIterator[str
         await asyncio.wait_for(task, 10)
 
 
+FORMATS = ("json", "protobuf")
+# The format open_socket uses when none is given (set by the `socket_format` fixture).
+default_format = "json"
+
+
+def to_protobuf(envelope: dict[str, Any]) -> bytes:
+    """A protojson envelope as protobuf bytes (unknown fields are an error)."""
+    return json_format.ParseDict(envelope, realtime_pb2.Envelope()).SerializeToString()
+
+
+def from_protobuf(data: bytes) -> dict[str, Any]:
+    """Protobuf envelope bytes as protojson (int64 as strings, bytes as base64, field names kept)."""
+    message = realtime_pb2.Envelope.FromString(data)
+    result: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return result
+
+
 class Socket:
     """One client socket: `request()` sends an envelope and returns its reply; `push()` waits for
     the next message the server sent on its own (no cid) of a given kind."""
 
-    def __init__(self, ws: ClientConnection, session: dict[str, Any]) -> None:
+    def __init__(self, ws: ClientConnection, session: dict[str, Any], fmt: str = "json") -> None:
         self.ws = ws
+        self.format = fmt
+        self.frames: list[str | bytes] = []  # every frame received, as it came
         self.session = session
         self.user_id: str = session.get("user_id", "")
         self._cids = itertools.count(1)
@@ -68,7 +95,13 @@ class Socket:
     async def _read(self) -> None:
         try:
             async for raw in self.ws:
-                message = orjson.loads(raw)
+                self.frames.append(raw)
+                if self.format == "protobuf":
+                    assert isinstance(raw, bytes), f"a text frame on a protobuf socket: {raw!r}"
+                    message = from_protobuf(raw)
+                else:
+                    assert isinstance(raw, str), f"a binary frame on a JSON socket: {raw!r}"
+                    message = orjson.loads(raw)
                 cid = message.get("cid")
                 if cid and cid in self._replies:
                     self._replies.pop(cid).set_result(message)
@@ -89,11 +122,18 @@ class Socket:
         cid = str(next(self._cids))
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[cid] = future
-        await self.ws.send(orjson.dumps({"cid": cid, kind: body or {}}).decode())
+        await self.send({"cid": cid, kind: body or {}})
         return await asyncio.wait_for(future, timeout)
 
-    async def send_raw(self, text: str) -> None:
-        await self.ws.send(text)
+    async def send(self, envelope: dict[str, Any]) -> None:
+        """Send an envelope given in protojson form, in the socket's format."""
+        if self.format == "protobuf":
+            await self.ws.send(to_protobuf(envelope))
+        else:
+            await self.ws.send(orjson.dumps(envelope).decode())
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.ws.send(data)
 
     async def push(self, kind: str, timeout: float = 5) -> dict[str, Any]:  # noqa: ASYNC109
         """The next pushed message of `kind` (others before it are dropped)."""
@@ -133,7 +173,12 @@ async def authenticate(host: str, server_key: str, username: str | None = None) 
         return session
 
 
-async def open_socket(host: str, session: dict[str, Any], status: bool = False) -> Socket:
+async def open_socket(
+    host: str, session: dict[str, Any], status: bool = False, fmt: str | None = None
+) -> Socket:
+    fmt = fmt or default_format
     url = f"ws://{host}/ws?lang=en&status={'true' if status else 'false'}&token={session['token']}"
+    if fmt != "json":
+        url += f"&format={fmt}"
     ws = await connect(url, compression=None)
-    return Socket(ws, session)
+    return Socket(ws, session, fmt)

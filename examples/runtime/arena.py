@@ -3,7 +3,8 @@
 Players send op code 1 (a move, any bytes); every tick the match broadcasts op code 2 with each
 move it received (sender set), and op code 3 "tick <n>" every 10 ticks. At most 8 players; a
 join with metadata {"role": "spectator"} is refused. The label is JSON, so listings can query it:
-`GET /v2/match?limit=10&authoritative=true&query=%2Blabel.mode:ranked`.
+`GET /v2/match?limit=10&authoritative=true&query=%2Blabel.mode:ranked`; its `usernames` array
+is searched by element, so `+label.usernames:alice` finds the arena Alice plays in.
 
     curl -X POST "http://127.0.0.1:7350/v2/rpc/create_arena?http_key=defaulthttpkey" -d '"{\\"mode\\":\\"ranked\\"}"'
 """
@@ -64,7 +65,10 @@ class Arena:
     @staticmethod
     def _label(state: dict[str, Any]) -> str:
         players = len(state["players"])
-        return json.dumps({"mode": state["mode"], "players": players, "open": players < MAX_PLAYERS})
+        usernames = sorted(state["players"].values())
+        return json.dumps(
+            {"mode": state["mode"], "players": players, "open": players < MAX_PLAYERS, "usernames": usernames}
+        )
 
 
 def init(ctx: InitContext, nk: ServerApi, initializer: Initializer) -> None:

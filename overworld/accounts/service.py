@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import string
@@ -14,7 +15,7 @@ import structlog
 
 from overworld.accounts import validation as check
 from overworld.accounts.cache import AccountCache
-from overworld.accounts.lockout import LoginLockout
+from overworld.accounts.lockout import Attempt, LoginLockout
 from overworld.accounts.models import Account, AccountUpdate, Device, User
 from overworld.accounts.passwords import Passwords
 from overworld.accounts.peers import PeerCaches
@@ -151,7 +152,7 @@ class AccountService:
         if row is not None:
             return self._existing(row)
         if not create:
-            await self._lockout.failed(title.id, None, address)
+            await self._lockout.failed(title.id, address)
             raise NotFound(NOT_FOUND)
         try:
             return await self._create(title, username, device_id=device_id, custom_id=custom_id)
@@ -176,13 +177,13 @@ class AccountService:
             return await self._username_login(title, username, password, address)
         email = check.email(email)
         password = check.password(password)
-        await self._lockout.check(title.id, email, address)
+        attempt = await self._lockout.attempt(title.id, email, address)
         row = await self._store.by_email(title.id, email)
         if row is not None:
-            return await self._password_login(title, row, password, email, address)
+            return await self._password_login(row, password, attempt)
         if not create:
-            await self._lockout.failed(title.id, email, address)
-            raise NotFound(NOT_FOUND)
+            raise NotFound(NOT_FOUND)  # the reserved guess counts: it told whether the email exists
+        await self._lockout.not_a_guess(attempt)
         hashed = await self._passwords.hash(password)
         try:
             return await self._create(title, username, email=email, password=hashed)
@@ -197,20 +198,18 @@ class AccountService:
             raise InvalidArgument("Username is required when email address is not supplied.")
         username = check.username(username)
         account = f"username:{username}"  # the lockout's key for this account ("@" marks emails)
-        await self._lockout.check(title.id, account, address)
+        attempt = await self._lockout.attempt(title.id, account, address)
         row = await self._store.by_username(title.id, username)
         if row is None:
-            await self._lockout.failed(title.id, account, address)
             raise NotFound(NOT_FOUND)
-        return await self._password_login(title, row, password, account, address)
+        return await self._password_login(row, password, attempt)
 
-    async def _password_login(
-        self, title: Title, row: Row, password: str, account: str, address: str | None
-    ) -> AuthResult:
+    async def _password_login(self, row: Row, password: str, attempt: Attempt) -> AuthResult:
+        """Check the password of a guess reserved with the lockout (which stays counted unless
+        the password is right)."""
         if row["password"] is None or not await self._passwords.verify(bytes(row["password"]), password):
-            await self._lockout.failed(title.id, account, address)
             raise Unauthenticated(BAD_CREDENTIALS)
-        await self._lockout.succeeded(title.id, account)
+        await self._lockout.succeeded(attempt)
         return self._existing(row)
 
     def _existing(self, row: Row) -> AuthResult:
@@ -282,6 +281,15 @@ class AccountService:
                 raise NotFound(NOT_FOUND)
             self.cache.put(title.id, user_id, account, epoch)
         return _copy(account)
+
+    async def users_changed(self, title_id: str, user_ids: list[str]) -> None:
+        """Another service changed these users' rows (the friends service, `edge_count`): drop
+        them here and on the peers before its caller is answered."""
+        for user_id in user_ids:
+            self.cache.changed(title_id, user_id)
+        if self._peers is not None:
+            peers = self._peers
+            await asyncio.gather(*(peers.changed(title_id, user_id) for user_id in user_ids))
 
     async def _changed(self, title: Title, user_id: str) -> None:
         # The change feed tells every node after the commit (PostgreSQL: a moment later); drop
@@ -361,6 +369,8 @@ class AccountService:
 
     async def delete_account(self, title: Title, user_id: str) -> None:
         async with self._db.transaction() as tx:
+            if not await self._store.lock_for_deletion(tx, title.id, user_id):
+                raise NotFound(NOT_FOUND)
             for step in self._deletion_steps:
                 await step(tx, title.id, user_id)
             deleted = await self._store.delete(tx, title.id, user_id)

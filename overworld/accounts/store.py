@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import orjson
 
 from overworld.accounts.models import Account, Device, User
 from overworld.accounts.signups import SignupBatcher
-from overworld.db import Database, Row, Tx
+from overworld.db import Database, Row, SqlDialect, Tx
 from overworld.db.database import Executor
 
 USER_COLUMNS = (
@@ -196,6 +197,14 @@ class AccountStore:
         )
         return {"email": row["email"], "custom_id": row["custom_id"], "devices": int(devices)}
 
+    async def lock_for_deletion(self, tx: Tx, title_id: str, user_id: str) -> bool:
+        """Lock the user row before a deletion removes the user's rows in every domain: a write
+        holding the row (`hold_users`) finishes first, and one that comes later finds no user."""
+        row = await tx.fetchrow(
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}", title_id, user_id
+        )
+        return row is not None
+
     async def delete(self, tx: Tx, title_id: str, user_id: str) -> bool:
         await tx.execute("DELETE FROM user_devices WHERE title_id = $1 AND user_id = $2", title_id, user_id)
         return await tx.execute("DELETE FROM users WHERE title_id = $1 AND id = $2", title_id, user_id) == 1
@@ -275,3 +284,18 @@ class AccountStore:
             now,
         )
         return changed != 0
+
+
+async def hold_users(tx: Tx, sql: SqlDialect, title_id: str, user_ids: Iterable[str]) -> set[str]:
+    """The users of `user_ids` that exist, their rows held until `tx` ends: a concurrent account
+    deletion waits for `tx` to commit (and then removes what it wrote), or, if it came first,
+    the user is gone here. Every write of rows owned by a user calls this in its transaction, so
+    nothing can be written for a deleted account, whatever its sessions still claim."""
+    found: set[str] = set()
+    for user_id in sorted(set(user_ids)):  # one order everywhere: no deadlocks between holders
+        row = await tx.fetchrow(
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{sql.share_rows}", title_id, user_id
+        )
+        if row is not None:
+            found.add(user_id)
+    return found

@@ -7,6 +7,7 @@ import re
 import orjson
 
 from overworld.errors import InvalidArgument
+from overworld.protocol.jsondepth import check_depth
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\s]")  # identifiers: no control characters, no spaces
 _USERNAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")  # as Nakama: control characters only
@@ -97,6 +98,7 @@ def avatar_url(value: str) -> str:
 def metadata(value: str) -> str:
     if len(value) > METADATA_MAX:
         raise InvalidArgument(f"Metadata must be at most {METADATA_MAX} bytes.")
+    check_depth(value, "metadata")
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError:

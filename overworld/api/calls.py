@@ -43,6 +43,8 @@ from overworld.api.operations import (
     wallets,
 )
 from overworld.api.operations import leaderboards as lb
+from overworld.api.operations import matchmaker as matchmaker_ops
+from overworld.api.operations import parties as party_ops
 from overworld.api.socket import chat as socket_chat
 from overworld.api.socket import matches as socket_matches
 from overworld.api.socket import matchmaker as socket_matchmaker
@@ -58,6 +60,7 @@ from overworld.protocol import leaderboards as lw
 from overworld.protocol import live_events as lew
 from overworld.protocol import matches as mw
 from overworld.protocol import matchmaker as mmw
+from overworld.protocol import parties as pw
 from overworld.protocol import realtime as rt
 from overworld.protocol import storage as sw
 from overworld.protocol.base import Empty
@@ -564,6 +567,14 @@ PARTY_DATA_SEND = SocketCall(
     "PartyDataSend", rt.PartyDataSend, None, socket_party.party_data_send,
     kind="party_data_send",
 )  # fmt: skip
+PARTY_UPDATE = SocketCall(
+    "PartyUpdate", rt.PartyUpdate, None, socket_party.party_update,
+    kind="party_update",
+)  # fmt: skip
+LIST_PARTIES = Call(
+    "ListParties", pw.ListPartiesRequest, pw.PartyList, party_ops.list_parties,
+    rest="GET /v2/party", nk="party_list",
+)  # fmt: skip
 
 # -- the matchmaker --------------------------------------------------------------------------------
 
@@ -583,6 +594,10 @@ PARTY_MATCHMAKER_ADD = SocketCall(
 PARTY_MATCHMAKER_REMOVE = SocketCall(
     "PartyMatchmakerRemove", mmw.PartyMatchmakerRemove, None, socket_matchmaker.party_matchmaker_remove,
     kind="party_matchmaker_remove",
+)  # fmt: skip
+GET_MATCHMAKER_STATS = Call(
+    "GetMatchmakerStats", Empty, mmw.MatchmakerStats, matchmaker_ops.get_matchmaker_stats,
+    rest="GET /v2/matchmaker/stats", nk="matchmaker_stats",
 )  # fmt: skip
 
 

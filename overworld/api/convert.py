@@ -14,7 +14,11 @@ from overworld.groups.models import Group as GroupModel
 from overworld.leaderboards.models import Period, Record, RecordList
 from overworld.leaderboards.tournaments import TournamentView
 from overworld.live_events.models import ConfigValue, LiveEvent, Occurrence
+from overworld.matchmaking.models import MatchmakerStats as StatsModel
+from overworld.parties.index import PartyEntry
 from overworld.protocol import accounts, friends, groups, leaderboards, live_events, storage
+from overworld.protocol import matchmaker as mmw
+from overworld.protocol import parties as pw
 from overworld.storage.models import Ack, StoredObject
 
 Page = TypeVar("Page", bound=leaderboards.LeaderboardRecordList)
@@ -176,6 +180,28 @@ def storage_ack(a: Ack) -> storage.StorageObjectAck:
         user_id=a.user_id,
         create_time=rfc3339(a.create_time),
         update_time=rfc3339(a.update_time),
+    )
+
+
+def listed_party(entry: PartyEntry) -> pw.ApiParty:
+    return pw.ApiParty(
+        party_id=entry.party_id, open=entry.open, hidden=entry.hidden, max_size=entry.max_size,
+        label=entry.label,
+    )  # fmt: skip
+
+
+def _time(seconds: float) -> str:
+    return rfc3339(round(seconds * 1000))
+
+
+def matchmaker_stats(stats: StatsModel) -> mmw.MatchmakerStats:
+    return mmw.MatchmakerStats(
+        ticket_count=stats.ticket_count,
+        oldest_ticket_create_time=None if stats.oldest is None else _time(stats.oldest),
+        completions=[
+            mmw.MatchmakerCompletionStats(create_time=_time(made), complete_time=_time(done))
+            for made, done in stats.completions
+        ],
     )
 
 

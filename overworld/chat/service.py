@@ -23,6 +23,7 @@ from overworld.db.database import Tx
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from overworld.ids import parse_uuid
 from overworld.protocol import realtime as rt
+from overworld.protocol.jsondepth import check_depth
 from overworld.protocol.streams import Mode, Stream
 from overworld.realtime import codec
 from overworld.realtime.connection import TokenBucket
@@ -107,6 +108,7 @@ def parse_channel_id(title_id: str, channel_id: str) -> Stream:
 def check_content(content: str, max_bytes: int) -> str:
     if len(content.encode()) > max_bytes:
         raise InvalidArgument(f"Message content must be at most {max_bytes} bytes.")
+    check_depth(content, "content")
     try:
         value = orjson.loads(content)
     except orjson.JSONDecodeError:

@@ -28,6 +28,11 @@ class SqlDialect:
     """Appended to a SELECT inside a transaction to lock the rows it reads until the transaction
     ends: " FOR UPDATE" on PostgreSQL; "" on SQLite, where one transaction writes at a time."""
 
+    share_rows: str
+    """Appended to a SELECT inside a transaction to hold the rows it reads against deletion (and
+    key changes) until the transaction ends, without blocking other holders or plain updates:
+    " FOR KEY SHARE" on PostgreSQL (what a foreign key check takes); "" on SQLite."""
+
     ilike: str
     """The operator of a LIKE that ignores case: ILIKE on PostgreSQL; LIKE on SQLite (which
     ignores ASCII case)."""

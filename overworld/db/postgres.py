@@ -19,6 +19,7 @@ ACCOUNTS_CHANNEL = "overworld_accounts"  # NOTIFY'd by the triggers of migration
 
 POSTGRES_SQL = SqlDialect(
     lock_rows=" FOR UPDATE",
+    share_rows=" FOR KEY SHARE",
     ilike="ILIKE",
     greatest="GREATEST",
     least="LEAST",
@@ -234,4 +235,10 @@ class PostgresDatabase(_PgExecutor):
 
     def pool_stats(self) -> dict[str, int]:
         size = self._pool.get_size()
-        return {"size": size, "in_use": size - self._pool.get_idle_size()}
+        return {"size": size, "in_use": size - self._pool.get_idle_size(), "waiting": _waiters(self._fifo())}
+
+
+def _waiters(gate: asyncio.Semaphore) -> int:
+    """Tasks queued at the FIFO gate for a connection (read at scrape time only: no cost per query)."""
+    waiters = getattr(gate, "_waiters", None)
+    return len(waiters) if waiters else 0

@@ -23,6 +23,7 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 T = TypeVar("T")
 SQLITE_SQL = SqlDialect(
     lock_rows="",  # one transaction writes at a time
+    share_rows="",
     ilike="LIKE",  # ignores ASCII case
     greatest="MAX",
     least="MIN",
@@ -305,7 +306,9 @@ class SqliteDatabase(_SqliteExecutor):
         self._reader.close()
 
     def pool_stats(self) -> dict[str, int]:
-        return {"size": 2, "in_use": 1 if self._tx_lock.locked() else 0}
+        waiters = getattr(self._tx_lock, "_waiters", None)  # transactions queued for the writer
+        in_use = 1 if self._tx_lock.locked() else 0
+        return {"size": 2, "in_use": in_use, "waiting": len(waiters) if waiters else 0}
 
 
 def _first(cursor: sqlite3.Cursor) -> Row | None:

@@ -13,7 +13,7 @@ finding and accepting the first's invitation, never with a lost or duplicate edg
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 import structlog
@@ -79,10 +79,22 @@ class FriendService:
         self._request_listeners: list[Callable[[FriendRequest], None]] = []
         self._accepted_listeners: list[Callable[[FriendAccepted], None]] = []
         self._blocked_listeners: list[Callable[[FriendBlocked], None]] = []
+        self._counted: list[Callable[[str, list[str]], Awaitable[None]]] = []
 
     # -- listeners --------------------------------------------------------------------------------
     # Called after the change is committed, one event per pair. A listener must return at once
     # (start background work for anything slow); its errors are logged, never seen by the caller.
+
+    def on_counts_changed(self, listener: Callable[[str, list[str]], Awaitable[None]]) -> None:
+        """Awaited after a commit that changed users' `edge_count`, with the title and those
+        users, before the call returns (the account cache drops them on every node)."""
+        self._counted.append(listener)
+
+    async def _counts_changed(self, title_id: str, counts: dict[str, int]) -> None:
+        changed = [user_id for user_id, n in counts.items() if n]
+        if changed:
+            for listener in self._counted:
+                await listener(title_id, changed)
 
     def on_friend_request(self, listener: Callable[[FriendRequest], None]) -> None:
         """Told of every new invitation (Nakama's notification code -2)."""
@@ -170,6 +182,7 @@ class FriendService:
                     )
                     accepted.append(FriendAccepted(title_id, user_id, me, friend_id))
             await self._store.add_edge_counts(tx, title_id, counts, now)
+        await self._counts_changed(title_id, counts)
         announce(self._request_listeners, requests, "friend")
         announce(self._accepted_listeners, accepted, "friend")
 
@@ -195,6 +208,7 @@ class FriendService:
                 for source_id in await self._store.delete_pair(tx, title_id, user_id, friend_id, BLOCKED):
                     counts[source_id] = counts.get(source_id, 0) - 1
             await self._store.add_edge_counts(tx, title_id, counts, now)
+        await self._counts_changed(title_id, counts)
 
     async def block(
         self,
@@ -228,6 +242,7 @@ class FriendService:
                     counts[friend_id] = counts.get(friend_id, 0) - 1
                 blocked.append(FriendBlocked(title_id, user_id, friend_id))
             await self._store.add_edge_counts(tx, title_id, counts, now)
+        await self._counts_changed(title_id, counts)
         announce(self._blocked_listeners, blocked, "friend")
 
     async def delete_user_edges(self, tx: Tx, title_id: str, user_id: str) -> None:

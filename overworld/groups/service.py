@@ -205,7 +205,7 @@ class GroupService:
         group.create_time = group.update_time = now_ms()
         try:
             async with self._db.transaction() as tx:
-                if await self._store.username(tx, title_id, user_id) is None:
+                if await self._store.username(tx, title_id, user_id, hold=True) is None:
                     raise NotFound(USER_NOT_FOUND)
                 await self._store.insert_group(tx, title_id, group)
                 await self._store.insert_member(
@@ -283,6 +283,9 @@ class GroupService:
         requests: list[GroupJoinRequest] = []
         changes: list[GroupMembershipChanged] = []
         async with self._db.transaction() as tx:
+            name = await self._store.username(tx, title_id, user_id, hold=True)  # before the group
+            if name is None:
+                raise NotFound(USER_NOT_FOUND)
             group = await self._store.lock_group(tx, title_id, group_id)
             if group is None:
                 raise NotFound(GROUP_NOT_FOUND)
@@ -290,9 +293,6 @@ class GroupService:
                 raise InvalidArgument(GROUP_FULL)
             if await self._store.member_state(tx, title_id, group_id, user_id) is not None:
                 return
-            name = await self._store.username(tx, title_id, user_id)
-            if name is None:
-                raise NotFound(USER_NOT_FOUND)
             now = now_ms()
             if not group.open:
                 await self._store.insert_member(tx, title_id, group_id, user_id, JOIN_REQUEST, now)
@@ -491,6 +491,8 @@ class GroupService:
         in name order; or filtered by `lang_tag`, `open` and at most `members` members, biggest
         first. `limit` 1-100 (default 1, as Nakama)."""
         limit = _limit(limit, 1)
+        if members is not None and not 0 <= members <= MAX_INT32:
+            raise InvalidArgument(f"Invalid members - members must be between 0 and {MAX_INT32}.")
         if name and (lang_tag or open is not None or members is not None):
             raise InvalidArgument(NAME_FILTER_ALONE)
         if name:

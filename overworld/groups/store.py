@@ -75,6 +75,7 @@ class GroupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = db.sql.lock_rows
+        self._share = db.sql.share_rows
         self._like = db.sql.ilike
 
     # -- reads ------------------------------------------------------------------------------------
@@ -237,9 +238,13 @@ class GroupStore:
             now,
         )
 
-    async def username(self, tx: Tx, title_id: str, user_id: str) -> str | None:
+    async def username(self, tx: Tx, title_id: str, user_id: str, hold: bool = False) -> str | None:
+        """The user's name. `hold`: its row held until `tx` ends (an account deletion waits for
+        `tx`, or came first and the user is gone), so no membership is written for a deleted
+        user; only before locking a group, the order an account deletion takes (user, groups)."""
+        lock = self._share if hold else ""
         name: str | None = await tx.fetchval(
-            "SELECT username FROM users WHERE title_id = $1 AND id = $2", title_id, user_id
+            f"SELECT username FROM users WHERE title_id = $1 AND id = $2{lock}", title_id, user_id
         )
         return name
 

@@ -45,6 +45,7 @@ from overworld.leaderboards.models import (
 )
 from overworld.leaderboards.schedule import Schedule, tournament_deadlines
 from overworld.leaderboards.store import LeaderboardStore, record_of
+from overworld.protocol.jsondepth import check_depth
 from overworld.subsystems.pubsub import PubSub
 from overworld.subsystems.ranks import RankIndex
 from overworld.subsystems.scheduler import Scheduler
@@ -98,6 +99,7 @@ def check_metadata(metadata: str | None) -> str | None:
         return None
     if len(metadata.encode()) > MAX_METADATA_BYTES:
         raise InvalidArgument(f"Metadata is too large, at most {MAX_METADATA_BYTES} bytes.")
+    check_depth(metadata, "metadata")
     try:
         parsed = orjson.loads(metadata)
     except orjson.JSONDecodeError:
@@ -418,7 +420,7 @@ class LeaderboardService:
         current = self.expiry_of(b, now)
         if not expiry_sec:
             return current, True
-        if expiry_sec < 0:
+        if not 0 < expiry_sec <= INT64_MAX // 1000:
             raise InvalidArgument("Expiry must be 0 or a time in seconds since the epoch.")
         expiry = expiry_sec * 1000
         return expiry, expiry == current

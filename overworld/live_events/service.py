@@ -34,6 +34,7 @@ from overworld.live_events.schedule import NEVER, Boundaries
 from overworld.live_events.store import LiveEventStore
 from overworld.notifications.service import Notification
 from overworld.protocol import realtime as rt
+from overworld.protocol.jsondepth import check_depth
 from overworld.realtime import codec
 from overworld.subsystems.pubsub.base import PubSub
 from overworld.subsystems.scheduler.base import Scheduler
@@ -100,6 +101,7 @@ def _object(name: str, value: Any, limit: int) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, str):
+        check_depth(value, name)
         try:
             value = orjson.loads(value) if value else {}
         except orjson.JSONDecodeError:

@@ -134,7 +134,7 @@ class Dispatcher:
 
     def __init__(self, match: AuthoritativeMatch) -> None:
         self._match = match
-        self._deferred: list[tuple[Sequence[Presence] | None, str]] = []
+        self._deferred: list[tuple[Sequence[Presence] | None, codec.Frame]] = []
 
     def broadcast_message(
         self,
@@ -214,7 +214,6 @@ class AuthoritativeMatch:
         self.empty_since = time.monotonic()
         self.lock = asyncio.Lock()
         self.task: asyncio.Task[None] | None = None
-        self._match_data = wire.MatchData(match_id=self.id)
 
     # -- handler calls ----------------------------------------------------------------------
 
@@ -406,19 +405,21 @@ class AuthoritativeMatch:
         presences: Iterable[MatchPresence | Mapping[str, Any]] | None,
         sender: MatchPresence | Mapping[str, Any] | None,
         reliable: bool,
-    ) -> tuple[Sequence[Presence] | None, str]:
+    ) -> tuple[Sequence[Presence] | None, codec.Frame]:
         if isinstance(op_code, bool) or not isinstance(op_code, int):
             raise TypeError(f"op_code must be an int, got {type(op_code).__name__}")
-        msg = self._match_data
-        msg.op_code = str(op_code)
-        msg.data = base64.b64encode(data_bytes(data)).decode()
-        msg.reliable = reliable
-        msg.presence = None if sender is None else _presence(sender).wire()
+        msg = wire.MatchData(  # a new one each time: the frame encodes it when a socket needs it
+            match_id=self.id,
+            presence=None if sender is None else _presence(sender).wire(),
+            op_code=str(op_code),
+            data=base64.b64encode(data_bytes(data)).decode(),
+            reliable=reliable,
+        )
         frame = codec.frame("match_data", msg)
         targets = None if presences is None else self._targets(presences)
         return targets, frame
 
-    def send(self, targets: Sequence[Presence] | None, frame: str) -> None:
+    def send(self, targets: Sequence[Presence] | None, frame: codec.Frame) -> None:
         router = self.service.hub.router
         if targets is None:
             targets = self.service.hub.tracker.presences(self.stream)

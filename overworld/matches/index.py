@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
+from overworld.query import Numbers, Strings, label_fields
 from overworld.subsystems.pubsub.base import PubSub
 from overworld.subsystems.pubsub.outbox import Outbox
 
@@ -47,35 +48,13 @@ class IndexEntry:
     def match_id(self) -> str:
         return f"{self.uuid}.{self.node}"
 
-    def fields(self) -> tuple[dict[str, str], dict[str, float]]:
-        """The label's fields for queries (`overworld.query`), computed once: a JSON object's
-        values by dotted path, strings (and `true`/`false`) in the first map, numbers in the
-        second. A label that is not a JSON object has no fields; lists are not searchable."""
+    def fields(self) -> tuple[Strings, Numbers]:
+        """The label's fields for queries parsed with `multi=True` (`overworld.query.label_fields`:
+        by dotted path, an array's elements all values of its path), computed once."""
         if self._doc is _NOT_PARSED:
-            try:
-                value = orjson.loads(self.label) if self.label else {}
-            except orjson.JSONDecodeError:
-                value = {}
-            strings: dict[str, str] = {}
-            numbers: dict[str, float] = {}
-            if isinstance(value, dict):
-                _flatten(value, "", strings, numbers)
-            self._doc = (strings, numbers)
-        fields: tuple[dict[str, str], dict[str, float]] = self._doc
+            self._doc = label_fields(self.label)
+        fields: tuple[Strings, Numbers] = self._doc
         return fields
-
-
-def _flatten(obj: dict[str, Any], path: str, strings: dict[str, str], numbers: dict[str, float]) -> None:
-    for key, value in obj.items():
-        name = f"{path}{key}"
-        if isinstance(value, bool):
-            strings[name] = "true" if value else "false"
-        elif isinstance(value, int | float):
-            numbers[name] = float(value)
-        elif isinstance(value, str):
-            strings[name] = value
-        elif isinstance(value, dict):
-            _flatten(value, name + ".", strings, numbers)
 
 
 class MatchIndex:

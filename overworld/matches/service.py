@@ -486,7 +486,7 @@ class MatchService:
         parsed = None
         if query:
             try:
-                parsed = parse_query(query, LABEL)
+                parsed = parse_query(query, LABEL, multi=True)
             except QueryError as exc:
                 raise InvalidArgument(f"Invalid query: {exc}") from None
         tracker = self.hub.tracker

@@ -151,3 +151,27 @@ class Proposal:
                     p = {**props, "team": float(self.teams[m.session_id])}
                 out.append(MatchmakerEntry(t.id, m.user_id, m.session_id, m.username, m.node, p, t.party_id))
         return out
+
+
+COMPLETIONS_KEPT = 10  # Nakama keeps the last 10
+
+
+@dataclass(slots=True)
+class MatchmakerStats:
+    """A title's matchmaker as of the matcher's last pass (Nakama's MatchmakerStats): the tickets
+    waiting (backfill requests not counted), the creation time of the oldest (Unix seconds, None
+    when none waits) and, for the last `COMPLETIONS_KEPT` players matched, when their ticket was
+    made and when it matched (oldest first)."""
+
+    ticket_count: int = 0
+    oldest: float | None = None
+    completions: list[tuple[float, float]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.ticket_count, "o": self.oldest, "c": self.completions}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MatchmakerStats:
+        completions = [(float(c), float(m)) for c, m in d.get("c", [])]
+        oldest = d.get("o")
+        return cls(int(d.get("n", 0)), None if oldest is None else float(oldest), completions)

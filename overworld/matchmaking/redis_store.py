@@ -1,6 +1,7 @@
 """The cluster's ticket store: tickets in Redis, one matcher at a time by lease.
 
 Keys (under `<prefix>:mm:`): `<title>:t` a hash of the title's tickets (`seq|json`),
+`<title>:stats` the matcher's latest stats of the title (JSON),
 `<title>:o:<owner>` the set of an owner's ticket ids (its limit), `titles` the titles with
 tickets, `log` a stream of every add and removal, `seq` the arrival counter, `lease` the
 matcher's lease. Adding, removing and claiming are Lua scripts, so each is atomic: a ticket is
@@ -21,7 +22,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from overworld.matchmaking.engine import Engine
-from overworld.matchmaking.models import Ticket
+from overworld.matchmaking.models import MatchmakerStats, Ticket
 from overworld.matchmaking.store import TooManyTickets
 
 log = structlog.get_logger(__name__)
@@ -180,6 +181,18 @@ class RedisTicketStore:
         await self._load()
         log.info("matchmaker lease taken", node=self._node, tickets=len(self.engine))
         return True
+
+    async def put_stats(self, title_id: str, stats: MatchmakerStats) -> None:
+        await self._redis.set(f"{self._p}:{title_id}:stats", orjson.dumps(stats.as_dict()))
+
+    async def stats(self, title_id: str) -> MatchmakerStats | None:
+        raw = await self._redis.get(f"{self._p}:{title_id}:stats")
+        if raw is None:
+            return None
+        try:
+            return MatchmakerStats.from_dict(orjson.loads(raw))
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            return None
 
     async def _load(self) -> None:
         """Snapshot every ticket into a fresh engine, then follow the log from the snapshot."""

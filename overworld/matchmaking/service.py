@@ -17,21 +17,24 @@ import inspect
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from overworld.errors import InvalidArgument
 from overworld.matches import tokens
 from overworld.matchmaking.models import (
+    COMPLETIONS_KEPT,
     DEFAULT_RULES,
     MAX_COUNT,
     MAX_PROPERTIES,
     MAX_PROPERTY_BYTES,
     MatchmakerEntry,
+    MatchmakerStats,
     Member,
     Proposal,
     QueueRules,
@@ -56,6 +59,7 @@ PASS_SECONDS = Histogram(
     "overworld_matchmaker_pass_seconds", "Time of one matching pass",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )  # fmt: skip
+POOL = Gauge("overworld_matchmaker_tickets", "Tickets in this node's matchmaker pool, as of its last pass")
 TOO_MANY = "Too many matchmaker tickets"
 
 
@@ -101,6 +105,10 @@ class MatchmakerService:
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()  # one pass at a time
+        # Stats (GetMatchmakerStats), kept by the matcher and published through the store after
+        # each pass: the last players matched per title, and what was published last.
+        self._completions: dict[str, deque[tuple[float, float]]] = {}
+        self._published: dict[str, MatchmakerStats] = {}
 
     def rules_for(self, title_id: str, queue: str) -> QueueRules:
         return self.rules.get((title_id, queue), DEFAULT_RULES)
@@ -226,8 +234,11 @@ class MatchmakerService:
     async def run_once(self) -> int:
         """One pass if this node is the matcher: the number of players matched."""
         async with self._lock:
+            POOL.set(len(self.engine))
             if not await self.store.lead():
                 self._leading_since = None
+                self._completions.clear()  # the next matcher's now; taken over again if this
+                self._published.clear()  # node leads again
                 return 0
             now = time.monotonic()
             if self._leading_since is None:
@@ -252,6 +263,7 @@ class MatchmakerService:
             for p in proposals:
                 by_title.setdefault(p.tickets[0].title_id, []).append(p)
             matched = 0
+            formed_at = time.time()
             for title_id, group in by_title.items():
                 chosen = await self._override(title_id, group)
                 kept = {t.id for p in chosen for t in p.tickets}
@@ -263,10 +275,50 @@ class MatchmakerService:
                         self.engine.add(p.backfill)
                 for p in chosen:
                     try:
-                        matched += await self._form(title_id, p)
+                        players = await self._form(title_id, p)
                     except Exception:  # one match failing must not strand the rest of the pass
                         log.exception("matchmaker could not form a match", title=title_id)
+                        continue
+                    if players:
+                        completions = await self._completions_of(title_id)
+                        completions.extend((t.created, formed_at) for t in p.tickets for _ in t.members)
+                    matched += players
+            try:
+                await self._publish_stats()
+            except Exception:  # the store failed (Redis down?): published after a later pass
+                log.exception("matchmaker stats not published")
             return matched
+
+    # -- stats -----------------------------------------------------------------------------------
+
+    async def stats(self, title_id: str) -> MatchmakerStats:
+        """The title's matchmaker stats as of the matcher's last pass (any node, cluster-wide)."""
+        return await self.store.stats(title_id) or MatchmakerStats()
+
+    async def _completions_of(self, title_id: str) -> deque[tuple[float, float]]:
+        """The title's last completions, taken over from what the previous matcher published
+        when this node first needs them."""
+        completions = self._completions.get(title_id)
+        if completions is None:
+            previous = await self.store.stats(title_id)
+            completions = self._completions[title_id] = deque(
+                previous.completions if previous is not None else (), maxlen=COMPLETIONS_KEPT
+            )
+        return completions
+
+    async def _publish_stats(self) -> None:
+        """Publish, for each title whose stats changed since the last pass, its waiting tickets,
+        oldest creation time and last completions."""
+        pools = self.engine.pools
+        for title_id in {*pools, *self._published, *self._completions}:
+            pool = pools.get(title_id)
+            tickets = pool.tickets if pool is not None else {}
+            oldest = min((t.created for t in tickets.values()), default=None)
+            completions = await self._completions_of(title_id)
+            stats = MatchmakerStats(len(tickets), oldest, list(completions))
+            if self._published.get(title_id) != stats:
+                await self.store.put_stats(title_id, stats)
+                self._published[title_id] = stats
 
     async def _override(self, title_id: str, proposals: list[Proposal]) -> list[Proposal]:
         hook = self.override_hooks.get(title_id)

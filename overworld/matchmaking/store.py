@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from overworld.matchmaking.engine import Engine
-from overworld.matchmaking.models import Ticket
+from overworld.matchmaking.models import MatchmakerStats, Ticket
 
 
 class TooManyTickets(Exception):
@@ -46,6 +46,14 @@ class TicketStore(Protocol):
         """Whether this node is the matcher now (renewing its lease), with `engine` up to date."""
         ...
 
+    async def put_stats(self, title_id: str, stats: MatchmakerStats) -> None:
+        """The matcher's latest stats of a title, for every node to read."""
+        ...
+
+    async def stats(self, title_id: str) -> MatchmakerStats | None:
+        """The title's latest stats (None before the matcher published any)."""
+        ...
+
 
 class EmbeddedTicketStore:
     """Tickets in this process: the engine is the store."""
@@ -55,6 +63,7 @@ class EmbeddedTicketStore:
         self._seq = 0
         self._tickets: dict[tuple[str, str], Ticket] = {}  # (title, id): every waiting ticket
         self._owned: dict[tuple[str, str], set[str]] = {}
+        self._stats: dict[str, MatchmakerStats] = {}
 
     async def start(self) -> None:
         pass
@@ -108,3 +117,9 @@ class EmbeddedTicketStore:
 
     async def lead(self) -> bool:
         return True
+
+    async def put_stats(self, title_id: str, stats: MatchmakerStats) -> None:
+        self._stats[title_id] = stats
+
+    async def stats(self, title_id: str) -> MatchmakerStats | None:
+        return self._stats.get(title_id)

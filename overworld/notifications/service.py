@@ -22,6 +22,7 @@ from overworld.errors import InvalidArgument
 from overworld.notifications.models import Notification as Notification  # re-exported
 from overworld.notifications.store import NotificationStore
 from overworld.protocol import realtime as rt
+from overworld.protocol.jsondepth import check_depth
 from overworld.protocol.streams import notifications_stream
 from overworld.realtime import codec
 from overworld.realtime.hub import Hub
@@ -48,6 +49,7 @@ class NotificationPage:
 
 def check_content(content: str) -> str:
     """Notification content must be a JSON object (as text); returns it unchanged."""
+    check_depth(content, "content")
     try:
         value = orjson.loads(content)
     except orjson.JSONDecodeError:

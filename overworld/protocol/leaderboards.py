@@ -16,7 +16,8 @@ def operator_value(value: int | str) -> int:
     if isinstance(value, int):
         return value
     text = value.strip()
-    if text.lstrip("-").isdigit():
+    digits = text.removeprefix("-")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 18:  # not "²", which isdigit() accepts
         return int(text)
     try:
         return OPERATOR_VALUES[text.upper()]

@@ -67,3 +67,19 @@ class MatchmakerMatched(Message):
     token: str | None = None
     users: list[MatchmakerUser] = msgspec.field(default_factory=list)
     self: MatchmakerUser | None = None
+
+
+# -- REST -------------------------------------------------------------------------------------
+
+
+class MatchmakerCompletionStats(Message):
+    create_time: str = ""  # RFC 3339: when the ticket was made
+    complete_time: str = ""  # when it matched
+
+
+class MatchmakerStats(Message):
+    """`GET /v2/matchmaker/stats` (api.MatchmakerStats)."""
+
+    ticket_count: int = 0
+    oldest_ticket_create_time: str | None = None
+    completions: list[MatchmakerCompletionStats] = msgspec.field(default_factory=list)

@@ -75,6 +75,19 @@ class StatusUpdate(Message):
 class PartyCreate(Message):
     open: bool = False
     max_size: int = 0
+    label: str = ""  # a JSON object, for ListParties queries
+    hidden: bool = False  # never listed
+
+
+class PartyUpdate(Message):
+    """party_update (the leader's) and the party_update pushed to every member. label, open and
+    hidden replace the party's; max_size is an Overworld extension (0 or absent: unchanged)."""
+
+    party_id: str = ""
+    label: str = ""
+    open: bool = False
+    hidden: bool = False
+    max_size: int | None = None
 
 
 class PartyId(Message):
@@ -118,6 +131,7 @@ class Envelope(Message):
     party_close: PartyId | None = None
     party_join_request_list: PartyId | None = None
     party_data_send: PartyDataSend | None = None
+    party_update: PartyUpdate | None = None
     match_create: MatchCreate | None = None
     match_join: MatchJoin | None = None
     match_leave: MatchLeave | None = None
@@ -229,6 +243,8 @@ class Party(Message):
     self: UserPresence | None = None
     leader: UserPresence | None = None
     presences: list[UserPresence] = msgspec.field(default_factory=list)
+    label: str = ""
+    hidden: bool = False
 
 
 class PartyPresenceEvent(Message):

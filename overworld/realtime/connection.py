@@ -4,9 +4,12 @@ Anything sent to a socket goes through `send()`, which never blocks: frames wait
 reader too slow to keep up fills the queue and is disconnected, so that it never slows the
 senders or anyone else.
 
+A socket speaks one format, JSON (text frames) or protobuf (binary frames): `send` takes a
+`codec.Frame`, which encodes itself in each format at most once, however many sockets it goes to.
+
 Two ways out. Given a direct transport (`overworld.realtime.transport.DirectTransport`, which
-`overworld serve` provides under a supported uvicorn), a frame is encoded to WebSocket bytes once
-however many sockets it goes to (`send` remembers the last frame it encoded), and one flush per
+`overworld serve` provides under a supported uvicorn), a frame's WebSocket bytes in the socket's
+format go into the queue (made once per frame and format, see `codec.Frame`), and one flush per
 event-loop turn writes each socket's queue with a single `write`; while the transport is paused
 (its buffer above the high-water mark) frames wait in the queue. Without one (any other ASGI
 server, or another uvicorn version) a writer task drains the queue through ASGI `websocket.send`
@@ -24,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from overworld.context import CallContext
+from overworld.realtime.codec import Frame
 from overworld.realtime.transport import DirectTransport
 
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
@@ -56,28 +60,6 @@ class TokenBucket:
         (a client that keeps sending while limited: time to disconnect it)."""
         self.tokens -= 1
         return self.tokens < -self.burst - 1
-
-
-def encode_text(frame: str) -> bytes:
-    """`frame` as an unmasked, unfragmented WebSocket text frame (what a server sends). The last
-    frame encoded is remembered, so a fan-out that sends one `str` to many sockets encodes it once."""
-    global _last_encoded
-    last = _last_encoded  # one (str, bytes) pair, replaced whole: always consistent
-    if last[0] is frame:
-        return last[1]
-    payload = frame.encode()
-    n = len(payload)
-    if n < 126:
-        wire = bytes((0x81, n)) + payload
-    elif n < 65_536:
-        wire = b"\x81\x7e" + n.to_bytes(2, "big") + payload
-    else:
-        wire = b"\x81\x7f" + n.to_bytes(8, "big") + payload
-    _last_encoded = (frame, wire)
-    return wire
-
-
-_last_encoded: tuple[str | None, bytes] = (None, b"")
 
 
 class _Flusher:
@@ -124,6 +106,7 @@ class Connection:
         "_queue",
         "_send",
         "_writer",
+        "binary",
         "close_code",
         "close_reason",
         "closed",
@@ -146,6 +129,7 @@ class Connection:
         max_queue: int,
         rate_limit: int,
         direct: DirectTransport | None = None,
+        binary: bool = False,
     ) -> None:
         self.id = session_id
         self.ctx = ctx
@@ -153,8 +137,9 @@ class Connection:
         self.lang = lang
         self.status = status
         self.limit = TokenBucket(rate_limit, rate_limit * 2)
+        self.binary = binary  # the protobuf format: binary frames; else JSON text frames
         self._send = send
-        self._queue: deque[Any] = deque()  # str frames (ASGI writer), or encoded bytes (direct)
+        self._queue: deque[Any] = deque()  # Frames (ASGI writer), or WebSocket bytes (direct)
         self._max_queue = max_queue
         self._writer: asyncio.Task[None] | None = None
         self._direct = direct
@@ -180,8 +165,8 @@ class Connection:
     def username(self) -> str:
         return self.ctx.username
 
-    def send(self, frame: str) -> bool:
-        """Queue a text frame; False if the socket is closed or has just been dropped as slow."""
+    def send(self, frame: Frame) -> bool:
+        """Queue a frame; False if the socket is closed or has just been dropped as slow."""
         if self.closed:
             return False
         queue = self._queue
@@ -189,7 +174,7 @@ class Connection:
             self.close(POLICY, "Outbound queue full: the client is not reading fast enough")
             return False
         if self._flusher is not None:
-            queue.append(encode_text(frame))
+            queue.append(frame.ws_protobuf() if self.binary else frame.ws_json())
             if not self._pending:
                 self._pending = True
                 self._flusher.add(self)
@@ -220,11 +205,16 @@ class Connection:
         queue = self._queue
         try:
             while queue and not self.closed:  # after close(flush=True), the closer writes the rest
-                await self._send({"type": "websocket.send", "text": queue.popleft()})
+                await self._send(self._asgi_message(queue.popleft()))
         except Exception:
             self.closed = True  # the transport is gone; the reader sees the disconnect
         finally:
             self._writer = None
+
+    def _asgi_message(self, frame: Frame) -> dict[str, Any]:
+        if self.binary:
+            return {"type": "websocket.send", "bytes": frame.protobuf()}
+        return {"type": "websocket.send", "text": frame.text()}
 
     def close(self, code: int = NORMAL, reason: str = "", flush: bool = False) -> None:
         """Close the socket with `code`; with `flush`, after what is queued has been written
@@ -254,7 +244,7 @@ class Connection:
             while self._queue:
                 frame = self._queue.popleft()
                 with contextlib.suppress(Exception):
-                    await self._send({"type": "websocket.send", "text": frame})
+                    await self._send(self._asgi_message(frame))
         message = {"type": "websocket.close", "code": self.close_code, "reason": self.close_reason}
         with contextlib.suppress(Exception):  # already closed by the peer
             await self._send(message)

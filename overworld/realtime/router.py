@@ -2,8 +2,10 @@
 
 Frames for sessions on this node go straight into their queues; frames for sessions on other
 nodes are published once per node on that node's topic, with the list of session ids, and the
-node delivers them locally. A frame for a whole stream is encoded once and sent to each node
-that has presences on it. The same topic carries control messages (close these sessions).
+node delivers them locally. A frame for a whole stream is encoded once (as JSON, the form nodes
+exchange) and sent to each node that has presences on it; the receiving node makes the protobuf
+form from it if one of its sockets needs it, once (`codec.Frame`). The same topic carries control
+messages (close these sessions).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import structlog
 
 from overworld.errors import ApiError, Code, Unavailable
 from overworld.protocol.streams import Stream
+from overworld.realtime.codec import Frame
 from overworld.realtime.connection import POLICY, Connection
 from overworld.realtime.registry import Registry
 from overworld.subsystems.presence.base import Presence, Tracker
@@ -86,15 +89,15 @@ class Router:
     async def close(self) -> None:
         await self._outbox.close()
 
-    def send_to_stream(self, stream: Stream, frame: str, exclude: str = "") -> None:
+    def send_to_stream(self, stream: Stream, frame: Frame, exclude: str = "") -> None:
         self.send_to(self._tracker.presences(stream), frame, exclude)
 
-    def send_to(self, presences: Iterable[Presence], frame: str, exclude: str = "") -> None:
+    def send_to(self, presences: Iterable[Presence], frame: Frame, exclude: str = "") -> None:
         local, remote = self._split(presences, exclude)
         for conn in local:
             conn.send(frame)
         if remote:
-            body = frame.encode()
+            body = frame.json()
             for node, sids in remote.items():
                 self._outbox.put(node_topic(node), _DELIVER + orjson.dumps(sids) + b"\n" + body)
 
@@ -128,7 +131,7 @@ class Router:
         kind, body = payload[:1], payload[1:]
         if kind == _DELIVER:
             header, _, frame_bytes = body.partition(b"\n")
-            frame = frame_bytes.decode()
+            frame = Frame.of_json(frame_bytes)
             for sid in orjson.loads(header):
                 conn = self._registry.get(sid)
                 if conn is not None:

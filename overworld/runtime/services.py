@@ -14,6 +14,7 @@ from overworld.live_events.service import LiveEventService
 from overworld.matches.service import MatchService
 from overworld.matchmaking.service import MatchmakerService
 from overworld.notifications.service import NotificationService
+from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
@@ -33,5 +34,6 @@ class ServerServices:
     matches: MatchService
     matchmaker: MatchmakerService
     notifications: NotificationService
+    parties: PartyService
     hub: Hub
     wallets: WalletService

@@ -102,13 +102,20 @@ def verify(title: Title, token: str, refresh: bool) -> Claims:
     vars_ = data.get("vrs") or {}
     if not isinstance(vars_, dict):
         raise TokenError("vars claim is not an object")
+    # A validly signed token is still only as good as its claims' types (PyJWT checks exp and iat).
+    issued_at_us = data.get("ius", int(data["iat"]) * 1_000_000)
+    if type(issued_at_us) is not int:
+        raise TokenError("ius claim is not an integer")
+    for claim in ("tid", "uid"):
+        if not isinstance(data[claim], str):
+            raise TokenError(f"{claim} claim is not a string")
     return Claims(
         title_id=title.id,
-        token_id=str(data["tid"]),
-        user_id=str(data["uid"]),
+        token_id=data["tid"],
+        user_id=data["uid"],
         username=str(data.get("usn", "")),
         expires_at=int(data["exp"]),
-        issued_at_us=int(data.get("ius", int(data["iat"]) * 1_000_000)),
+        issued_at_us=issued_at_us,
         vars={str(k): str(v) for k, v in vars_.items()},
     )
 

@@ -13,9 +13,11 @@ import uuid
 
 import orjson
 
+from overworld.accounts.store import hold_users
 from overworld.clock import now_ms
 from overworld.db import Database, Tx
-from overworld.errors import InvalidArgument
+from overworld.errors import InvalidArgument, NotFound
+from overworld.protocol.jsondepth import check_depth
 from overworld.storage.models import (
     NO_WRITE,
     OWNER_READ,
@@ -36,6 +38,8 @@ VERSION_REJECTED = "Storage write rejected - version check failed."
 WRITE_DENIED = "Storage write rejected - permission denied."
 DELETE_REJECTED = "Storage delete rejected - not found, version check failed, or permission denied."
 MISSING_NAME = "Invalid collection or key value supplied. They must be set."
+
+USER_NOT_FOUND = "User account not found."
 
 
 def version_of(value: str) -> str:
@@ -99,6 +103,9 @@ class StorageService:
         for obj in objects:
             self._validate_write(obj, caller)
         now = now_ms()
+        owners = {obj.user_id for obj in objects if obj.user_id != SYSTEM_USER}
+        if owners and len(await hold_users(tx, self._db.sql, title_id, owners)) < len(owners):
+            raise NotFound(USER_NOT_FOUND)
         return [await self._write_one(tx, title_id, caller, obj, now) for obj in objects]
 
     def _validate_write(self, obj: ObjectWrite, caller: str | None) -> None:
@@ -110,6 +117,7 @@ class StorageService:
             raise InvalidArgument("Invalid Write permission supplied. It must be either 0 or 1.")
         if len(obj.value.encode()) > MAX_VALUE_BYTES:
             raise InvalidArgument(f"Value is too large, at most {MAX_VALUE_BYTES} bytes.")
+        check_depth(obj.value, "value")
         try:
             parsed = orjson.loads(obj.value)
         except orjson.JSONDecodeError:

@@ -376,7 +376,12 @@ class WalletService:
                 "multi", [[u, _account_json(a)] for u, a in account_updates],
                 [_object_json(o) for o in storage_writes], _described(wallet_updates), job.ledger,
             )  # fmt: skip
-        users = {u for u, _ in account_updates} | {u.user_id for u in wallet_updates}
+        # Every user whose row this transaction holds, locked first in one order: the storage
+        # objects' owners too (their writes hold the rows; taking them later could deadlock).
+        owners = {str(p) for o in storage_writes if (p := parse_uuid(o.user_id)) is not None}
+        users = (
+            {u for u, _ in account_updates} | {u.user_id for u in wallet_updates} | (owners - {SYSTEM_USER})
+        )
         keys = sorted((title.id, u) for u in users)
         # Objects in one order too (their row locks), acks back in the order given.
         order = sorted(range(len(storage_writes)), key=lambda i: _object_order(storage_writes[i]))
@@ -431,8 +436,9 @@ class WalletService:
     # -- account deletion -------------------------------------------------------------------------
 
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
-        """A deletion step (`accounts.on_delete`): the user's ledger and idempotency records."""
-        await self._store.lock(tx, [(title_id, user_id)])  # wait for a change in flight to commit
+        """A deletion step (`accounts.on_delete`): the user's ledger and idempotency records. The
+        deletion locked the user's row first, so a wallet change in flight committed before (its
+        ledger rows are deleted here) or finds no user."""
         await self._store.delete_user(tx, title_id, user_id)
 
 

@@ -240,8 +240,7 @@ class WalletStore:
         )
 
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
-        """The user's ledger and idempotency records (its wallet goes with its row). Run after the
-        user's row is locked or gone, so that no change of its wallet commits a ledger row later."""
+        """The user's ledger and idempotency records (its wallet goes with its row)."""
         await tx.execute("DELETE FROM wallet_ledger WHERE title_id = $1 AND user_id = $2", title_id, user_id)
         await tx.execute("DELETE FROM wallet_requests WHERE title_id = $1 AND scope = $2", title_id, user_id)
 

@@ -287,3 +287,52 @@ async def test_concurrent_custom_id_signups_and_plain_signups_in_one_burst(clien
     assert len({claims(r.json()["token"])["uid"] for r in responses[:5]}) == 1
     assert len({claims(r.json()["token"])["uid"] for r in responses}) == 11
     assert sum(1 for r in responses if r.json().get("created")) == 11
+
+
+async def test_parallel_guesses_check_no_more_passwords_than_allowed(client, server_key, node):
+    """Issue 15, 1: 100 wrong passwords at once, then the right one as the 100th: only the
+    allowed number are checked (401), the rest and the right one are refused unchecked (429)."""
+    import asyncio
+
+    email = f"{unique('race')}@example.com"
+    url = "/v2/account/authenticate/email"
+    signed_up = await client.post(
+        url, json={"email": email, "password": "the right one"}, headers=basic(server_key)
+    )
+    assert signed_up.status_code == 200
+    checked = 0
+    verify = node.accounts._passwords.verify
+
+    async def counting_verify(hashed: bytes, password: str) -> bool:
+        nonlocal checked
+        checked += 1
+        return await verify(hashed, password)
+
+    node.accounts._passwords.verify = counting_verify  # type: ignore[method-assign]
+    bodies = [{"email": email, "password": f"wrong guess {i}"} for i in range(99)]
+    bodies.append({"email": email, "password": "the right one"})
+    responses = await asyncio.gather(*(client.post(url, json=b, headers=basic(server_key)) for b in bodies))
+    statuses = [r.status_code for r in responses]
+    allowed = node.settings.lockout_account_failures
+    assert checked <= allowed
+    assert statuses.count(401) + statuses.count(200) == checked
+    assert statuses.count(429) == 100 - checked
+    assert statuses[-1] == 429 or checked < allowed  # the right password came too late to be checked
+
+
+async def test_a_stranger_cannot_lock_the_player_out(node):
+    """Issue 15, 2: failures from one address lock that address out of the account, not the
+    player signing in from elsewhere."""
+    from overworld.errors import ResourceExhausted, Unauthenticated
+
+    title, email = node.default_title, f"{unique('victim')}@example.com"
+    await node.accounts.authenticate_email(title, email, "the right one", True, address="198.51.100.20")
+    for _ in range(node.settings.lockout_account_failures):
+        with pytest.raises(Unauthenticated):
+            await node.accounts.authenticate_email(title, email, "wrong guess", False, address="192.0.2.66")
+    with pytest.raises(ResourceExhausted):
+        await node.accounts.authenticate_email(title, email, "the right one", False, address="192.0.2.66")
+    result = await node.accounts.authenticate_email(
+        title, email, "the right one", False, address="198.51.100.20"
+    )
+    assert not result.created

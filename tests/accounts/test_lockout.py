@@ -1,10 +1,14 @@
-"""Login lockout per account and per client address, on both counter backends."""
+"""Login lockout (overworld/accounts/lockout.py) on both counter backends: guesses are reserved
+atomically, a guesser locks only their own address out of an account, a looser ceiling bounds
+guessing from many addresses, and addresses the player logged in from stay open."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from overworld.accounts.lockout import LoginLockout
+from overworld.accounts.lockout import LoginLockout, address_key
 from overworld.errors import ResourceExhausted
 from overworld.subsystems.counters import EmbeddedCounters
 from tests.support import REDIS_URL, unique
@@ -32,24 +36,77 @@ async def counters(request):
     await client.aclose()
 
 
-async def test_account_locks_after_failures_and_success_resets(counters):
-    lockout = LoginLockout(counters, account_failures=3, address_failures=100, window_sec=60)
+def lockout(counters, pair=3, address=100, ceiling=100):
+    return LoginLockout(
+        counters, pair_failures=pair, address_failures=address, account_ceiling=ceiling, window_sec=60
+    )
+
+
+async def guesses(lock, account, address, n):
+    """How many of `n` guesses the lockout lets through."""
+    allowed = 0
+    for _ in range(n):
+        try:
+            await lock.attempt("t", account, address)
+        except ResourceExhausted:
+            continue
+        allowed += 1
+    return allowed
+
+
+async def test_a_guesser_locks_only_their_own_address_out_of_the_account(counters):
+    lock = lockout(counters, pair=3)
+    assert await guesses(lock, "a@example.com", "1.2.3.4", 10) == 3
+    assert await guesses(lock, "a@example.com", "5.6.7.8", 1) == 1  # the player elsewhere: fine
+    assert await guesses(lock, "b@example.com", "1.2.3.4", 1) == 1  # another account: fine
+    other_title = await lock.attempt("other-title", "a@example.com", "1.2.3.4")
+    assert other_title.pair is not None
+
+
+async def test_success_forgets_the_failures_of_its_address(counters):
+    lock = lockout(counters, pair=3)
     for _ in range(2):
-        await lockout.check("t", "a@example.com", "1.2.3.4")
-        await lockout.failed("t", "a@example.com", "1.2.3.4")
-    await lockout.succeeded("t", "a@example.com")
-    for _ in range(3):
-        await lockout.failed("t", "a@example.com", "1.2.3.4")
-    with pytest.raises(ResourceExhausted):
-        await lockout.check("t", "a@example.com", "5.6.7.8")
-    await lockout.check("t", "b@example.com", "1.2.3.4")  # another account is fine
-    await lockout.check("other-title", "a@example.com", "1.2.3.4")  # and the same email in another title
+        await lock.attempt("t", "a@example.com", "1.2.3.4")
+    await lock.succeeded(await lock.attempt("t", "a@example.com", "1.2.3.4"))
+    assert await guesses(lock, "a@example.com", "1.2.3.4", 10) == 3
 
 
-async def test_address_locks_across_accounts(counters):
-    lockout = LoginLockout(counters, account_failures=100, address_failures=4, window_sec=60)
-    for i in range(4):
-        await lockout.failed("t", f"user{i}@example.com", "9.9.9.9")
-    with pytest.raises(ResourceExhausted):
-        await lockout.check("t", "fresh@example.com", "9.9.9.9")
-    await lockout.check("t", "fresh@example.com", "8.8.8.8")
+async def test_parallel_guesses_never_pass_the_limit(counters):
+    lock = lockout(counters, pair=5)
+    results = await asyncio.gather(
+        *(lock.attempt("t", "a@example.com", "1.2.3.4") for _ in range(100)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, Exception) for r in results) == 5
+    assert all(isinstance(r, ResourceExhausted) for r in results if isinstance(r, Exception))
+
+
+async def test_the_account_ceiling_spares_addresses_the_player_logged_in_from(counters):
+    lock = lockout(counters, pair=3, ceiling=10)
+    await lock.succeeded(await lock.attempt("t", "a@example.com", "10.0.0.1"))  # the player's home
+    allowed = sum([await guesses(lock, "a@example.com", f"192.0.2.{i}", 3) for i in range(10)])
+    assert allowed == 10  # the ceiling across addresses
+    assert await guesses(lock, "a@example.com", "198.51.100.1", 1) == 0  # a new address: locked
+    assert await guesses(lock, "a@example.com", "10.0.0.1", 1) == 1  # home still gets in
+
+
+async def test_an_address_trying_many_accounts_is_stopped(counters):
+    lock = lockout(counters, pair=3, address=4)
+    assert sum([await guesses(lock, f"user{i}@example.com", "9.9.9.9", 1) for i in range(10)]) == 4
+    assert await guesses(lock, "fresh@example.com", "8.8.8.8", 1) == 1
+    await lock.failed("t", "7.7.7.7")  # an unknown device id counts against the address
+    assert await counters.get("lock:addr:t:7.7.7.7") == 1
+
+
+async def test_a_sign_up_is_not_a_guess(counters):
+    lock = lockout(counters, pair=2)
+    for _ in range(5):
+        await lock.not_a_guess(await lock.attempt("t", "new@example.com", "1.2.3.4"))
+    assert await guesses(lock, "new@example.com", "1.2.3.4", 5) == 2
+
+
+async def test_ipv6_addresses_count_by_their_64_network():
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_key("203.0.113.7") == "203.0.113.7"
+    assert address_key("testclient") == "testclient"

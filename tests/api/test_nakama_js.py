@@ -31,8 +31,10 @@ REALTIME_TEST_FILE = NODE_DIR / "realtime.test.mjs"  # the socket: chat, status,
 LIVE_TEST_FILE = NODE_DIR / "live.test.mjs"  # live events and remote config (REST extension)
 MATCHMAKER_TEST_FILE = NODE_DIR / "matchmaker.test.mjs"  # addMatchmaker, party matchmaking
 MATCHES_TEST_FILE = NODE_DIR / "matches.test.mjs"  # relayed and authoritative matches
+PROTOBUF_TEST_FILE = NODE_DIR / "protobuf.test.mjs"  # the socket in protobuf (nakama-js-protobuf)
 TEST_FILES = (
     TEST_FILE, SOCIAL_TEST_FILE, REALTIME_TEST_FILE, LIVE_TEST_FILE, MATCHMAKER_TEST_FILE, MATCHES_TEST_FILE,
+    PROTOBUF_TEST_FILE,
 )  # fmt: skip
 NODE_TIMEOUT = 120
 NPM_TIMEOUT = 300
@@ -41,8 +43,9 @@ NPM_TIMEOUT = 300
 def _needs_install() -> bool:
     modules = NODE_DIR / "node_modules"
     marker = modules / ".package-lock.json"  # npm's hidden lockfile, rewritten on every install
-    if not (modules / "@heroiclabs" / "nakama-js" / "package.json").exists():
-        return True
+    for package in ("nakama-js", "nakama-js-protobuf"):
+        if not (modules / "@heroiclabs" / package / "package.json").exists():
+            return True
     installed = marker.stat().st_mtime if marker.exists() else modules.stat().st_mtime
     return installed < (NODE_DIR / "package-lock.json").stat().st_mtime
 

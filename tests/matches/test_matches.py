@@ -23,7 +23,8 @@ from overworld.titles.models import Title
 from tests.realtime_support import Socket, authenticate, live_server, open_socket
 from tests.support import bearer, unique
 
-pytestmark = pytest.mark.anyio
+# Every test runs with JSON and with protobuf sockets (tests/realtime_support.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("socket_format")]
 
 PROBE = """
 import json
@@ -116,7 +117,7 @@ def _b64(text: str) -> str:
 
 async def _send(sock: Socket, match_id: str, op_code: int, data: str = "", **extra: Any) -> None:
     body = {"match_id": match_id, "op_code": op_code, "data": _b64(data), **extra}
-    await sock.send_raw(json.dumps({"match_data_send": body}))
+    await sock.send({"match_data_send": body})
 
 
 async def _data(sock: Socket, op_code: str, timeout: float = 5) -> dict[str, Any]:  # noqa: ASYNC109
@@ -175,13 +176,20 @@ async def test_relayed_create_join_data_to_all_and_some_presence_events_and_leav
     dave = await _user(host, node.default_title)
     await _send(dave, match_id, 9, "nope")
     await bob.no_push("match_data")
-    bad = await dave.request("match_data_send", {"match_id": match_id, "op_code": "x", "data": ""})
-    assert bad["error"]["code"] == 3
-    bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": 1, "data": "%%%"})
-    assert bad["error"]["code"] == 3 and "base64" in bad["error"]["message"]
-    for op_code in (2**63, str(-(2**63) - 1)):  # beyond int64, as a number or as a string
-        bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": op_code, "data": ""})
-        assert bad["error"] == {"code": 3, "message": "op_code is out of the int64 range."}
+    if alice.format == "json":  # protobuf cannot carry these: its op_code is an int64, data bytes
+        bad = await dave.request("match_data_send", {"match_id": match_id, "op_code": "x", "data": ""})
+        assert bad["error"]["code"] == 3
+        bad = await alice.request("match_data_send", {"match_id": match_id, "op_code": 1, "data": "%%%"})
+        assert bad["error"]["code"] == 3 and "base64" in bad["error"]["message"]
+        for op_code in (2**63, str(-(2**63) - 1)):  # beyond int64, as a number or as a string
+            body = {"match_id": match_id, "op_code": op_code, "data": ""}
+            bad = await alice.request("match_data_send", body)
+            assert bad["error"] == {"code": 3, "message": "op_code is out of the int64 range."}
+    else:  # the int64 limits themselves, and any bytes, pass through
+        for op_code in (2**63 - 1, -(2**63)):
+            await _send(alice, match_id, op_code, "\x00\xff")
+            got = await bob.push("match_data")
+            assert got["op_code"] == str(op_code) and base64.b64decode(got["data"]) == "\x00\xff".encode()
     await bob.no_push("match_data")
 
     # Leave: the others hear of it.
@@ -427,11 +435,11 @@ async def test_match_hooks_wrap_socket_messages_and_listing(host, node):
 def test_label_queries_see_the_labels_fields_by_path():
     label = '{"mode": "ranked", "level": 7, "open": true, "stats": {"elo": 1500}, "name": "big room"}'
     strings, numbers = IndexEntry("t", "u", "n", label, 10, "arena").fields()
-    assert strings == {"mode": "ranked", "open": "true", "name": "big room"}
-    assert numbers == {"level": 7.0, "stats.elo": 1500.0}
+    assert strings == {"mode": ("ranked",), "open": ("true",), "name": ("big room",)}
+    assert numbers == {"level": (7.0,), "stats.elo": (1500.0,)}
 
     def matches(q: str) -> bool:
-        return parse(q, "label.").match(strings, numbers)
+        return parse(q, "label.", multi=True).match(strings, numbers)
 
     assert matches("+label.mode:ranked label.level:>=5")
     assert not matches("label.mode:casual")  # only optional clauses: one must match
@@ -443,7 +451,45 @@ def test_label_queries_see_the_labels_fields_by_path():
     assert IndexEntry("t", "u", "n", "not json", 10, "arena").fields() == ({}, {})
     for bad in ("label.mode:", "+label.level:>=x", "+", 'label.name:"open'):
         with pytest.raises(QueryError):
-            parse(bad, "label.")
+            parse(bad, "label.", multi=True)
+
+
+def test_label_queries_search_inside_arrays():
+    """As Nakama's label index (bluge): every element of an array is a value of the array's path,
+    objects in an array add their fields under it, and a clause matches if any value does."""
+    label = json.dumps({
+        "convo_ids": ["c1", "c2"], "levels": [3, 12], "tags": [], "maybe": None,
+        "players": [{"name": "ann", "elo": 1200}, {"name": "bob", "elo": 1800}],
+        "nested": [["x", ["y"]], "z"], "flags": [True, False],
+    })  # fmt: skip
+    strings, numbers = IndexEntry("t", "u", "n", label, 10, "arena").fields()
+    assert strings["convo_ids"] == ("c1", "c2")
+    assert strings["players.name"] == ("ann", "bob") and numbers["players.elo"] == (1200.0, 1800.0)
+    assert strings["nested"] == ("x", "y", "z") and strings["flags"] == ("true", "false")
+    assert "tags" not in strings and "maybe" not in strings
+
+    def matches(q: str) -> bool:
+        return parse(q, "label.", multi=True).match(strings, numbers)
+
+    assert matches("+label.convo_ids:c2") and matches("+label.convo_ids:c1")
+    assert not matches("+label.convo_ids:c3")
+    assert not matches("-label.convo_ids:c1")  # excluded when any element is c1
+    assert matches("+label.convo_ids:c* +label.players.name:/b.b/")
+    assert matches("+label.levels:>=10") and matches("+label.levels:<=5") and not matches("+label.levels:>20")
+    assert matches("+label.levels:12") and matches("+label.players.elo:>1500")
+    assert (
+        not matches("+label.levels:>12") and not matches("+label.levels:<3") and matches("+label.levels:<=3")
+    )
+    assert not matches("-label.levels:>=10") and matches("-label.levels:>=13")  # any value excludes
+    assert not matches("+label.missing:>=0") and not matches("+label.missing:<=0")
+    assert matches('+label.convo_ids:>="c2"') and not matches('+label.convo_ids:>"c2"')
+    assert matches("+label.nested:y") and matches("+label.flags:false")
+    assert matches("+bob") and not matches("+eve")  # a bare term: any string value of any field
+    assert not matches("+label.tags:*")  # an empty array has no value
+    score = parse(
+        "+label.convo_ids:c1 label.players.name:bob label.players.name:eve", "label.", multi=True
+    ).score
+    assert score is not None and score(strings, numbers) == 1.0
 
 
 async def test_a_join_and_leave_within_one_tick_leaves_no_ghost(host, node):

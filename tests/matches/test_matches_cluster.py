@@ -14,7 +14,7 @@ import pytest
 from tests.realtime_support import Socket, authenticate, open_socket
 from tests.support import ROOT, bearer, running_server
 
-pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
+pytestmark = [pytest.mark.cluster, pytest.mark.anyio, pytest.mark.usefixtures("socket_format")]
 
 
 def _host(server: Any) -> str:
@@ -23,7 +23,7 @@ def _host(server: Any) -> str:
 
 async def _send(sock: Socket, match_id: str, op_code: int, data: bytes) -> None:
     body = {"match_id": match_id, "op_code": op_code, "data": base64.b64encode(data).decode()}
-    await sock.send_raw(json.dumps({"match_data_send": body}))
+    await sock.send({"match_data_send": body})
 
 
 async def _data(sock: Socket, op_code: str) -> dict[str, Any]:

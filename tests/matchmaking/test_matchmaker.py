@@ -19,7 +19,8 @@ from overworld.node import Node
 from tests.realtime_support import Socket, authenticate, live_server, open_socket
 from tests.support import unique
 
-pytestmark = pytest.mark.anyio
+# Every test runs with JSON and with protobuf sockets (tests/realtime_support.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("socket_format")]
 
 CODE = """
 import json

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from tests.realtime_support import Socket, authenticate, open_socket
 from tests.support import REDIS_URL, running_server
 
-pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
+pytestmark = [pytest.mark.cluster, pytest.mark.anyio, pytest.mark.usefixtures("socket_format")]
 
 
 def _host(server: Any) -> str:

@@ -71,6 +71,17 @@ describe("matches", () => {
     assert.equal(listed.matches[0].match_id, matchId);
     assert.equal(listed.matches[0].size, 2);
     assert.equal(listed.matches[0].handler_name, "arena");
+    // The label's `usernames` array is searched by element: the arena Bob plays in (on a
+    // cluster the label reaches the other node's index within about a second).
+    let bobs;
+    for (let i = 0; i < 30; i++) {
+      bobs = await client.listMatches(alice.session, 10, true, "", 0, 8, `+label.mode:${mode} +label.usernames:${bob.session.username}`);
+      if ((bobs.matches ?? []).length === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual((bobs.matches ?? []).map((m) => m.match_id), [matchId]);
+    const nobody = await client.listMatches(alice.session, 10, true, "", 0, 8, `+label.mode:${mode} +label.usernames:nobody${rnd()}`);
+    assert.deepEqual(nobody.matches ?? [], []);
 
     await alice.socket.leaveMatch(matchId);
     await bob.socket.take("onmatchpresence", (e) => e.leaves?.some((p) => p.user_id === alice.session.user_id));

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 
-import { connected, disconnectAll, rnd } from "./support.mjs";
+import { connected, disconnectAll, restGet, rnd } from "./support.mjs";
 
 /** A new user with a connected socket, collecting what its matchmaker and party callbacks receive. */
 const player = () =>
@@ -30,6 +30,30 @@ describe("matchmaker", () => {
     assert.deepEqual(ma.self.numeric_properties, { level: 7 });
     const users = ma.users.map((u) => u.presence.user_id).sort();
     assert.deepEqual(users, [a.session.user_id, b.session.user_id].sort());
+  });
+
+  test("matchmaker stats: waiting tickets, the oldest one, completions (GET /v2/matchmaker/stats)", async () => {
+    // nakama-js 2.8.0 has no method for GetMatchmakerStats: a plain REST GET stands in for it.
+    const a = await player();
+    const b = await player();
+    const waiting = await player();
+    await waiting.socket.addMatchmaker(`+properties.mode:none${rnd()}`, 2, 2);
+    const mode = `stats${rnd()}`;
+    const before = (await restGet(a.session, "/v2/matchmaker/stats")).completions?.length ?? 0;
+    await a.socket.addMatchmaker(`+properties.mode:${mode}`, 2, 2, { mode });
+    await b.socket.addMatchmaker(`+properties.mode:${mode}`, 2, 2, { mode });
+    await a.socket.next("onmatchmakermatched");
+    const deadline = Date.now() + 8_000;
+    let stats;
+    for (;;) {
+      stats = await restGet(b.session, "/v2/matchmaker/stats");
+      if ((stats.completions?.length ?? 0) >= Math.min(before + 2, 10) && stats.ticket_count >= 1) break;
+      assert.ok(Date.now() < deadline, `stats not updated: ${JSON.stringify(stats)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(Date.parse(stats.oldest_ticket_create_time) <= Date.now());
+    const last = stats.completions.at(-1);
+    assert.ok(Date.parse(last.create_time) <= Date.parse(last.complete_time));
   });
 
   test("a removed ticket is not matched, and removing it twice is an error", async () => {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 
-import { client, connected, disconnectAll, rnd } from "./support.mjs";
+import { client, connected, disconnectAll, restGet, rnd } from "./support.mjs";
 
 const KINDS = [
   "onchannelmessage", "onchannelpresence", "onstatuspresence", "onnotification", "onparty",
@@ -89,6 +89,35 @@ describe("realtime socket", () => {
     assert.equal(data.presence.user_id, bob.session.user_id);
     await alice.socket.closeParty(party.party_id);
     await bob.socket.next("onpartyclose");
+  });
+
+  test("parties: labels, hidden, party_update by the leader, listing by label query", async () => {
+    // nakama-js 2.8.0's createParty takes (open, max_size) only and it has no updateParty or
+    // listParties: the socket's generic send() and a plain REST GET stand in for them.
+    const alice = await user();
+    const bob = await user();
+    const tag = `t${rnd()}`;
+    const label = JSON.stringify({ tag, convo_ids: ["c1", "c2"] });
+    const created = await alice.socket.send({ party_create: { open: true, max_size: 4, label } });
+    const partyId = created.party.party_id;
+    assert.equal(created.party.label, label);
+    const hidden = await bob.socket.send({ party_create: { open: true, max_size: 2, hidden: true } });
+    const listed = await restGet(bob.session, "/v2/party", { limit: 100, query: `+label.convo_ids:c2 +label.tag:${tag}` });
+    assert.deepEqual(listed.parties.map((p) => p.party_id), [partyId]);
+    assert.equal(listed.parties[0].max_size, 4);
+    const all = await restGet(bob.session, "/v2/party", { limit: 100 });
+    assert.ok(!(all.parties ?? []).some((p) => p.party_id === hidden.party.party_id));
+    // Only the leader updates; the listing follows.
+    await bob.socket.joinParty(partyId);
+    await bob.socket.next("onparty");
+    await assert.rejects(bob.socket.send({ party_update: { party_id: partyId, label: "{}", open: true } }), (e) => {
+      assert.equal(e.code, 3);
+      return true;
+    });
+    const newLabel = JSON.stringify({ tag, convo_ids: ["c9"] });
+    await alice.socket.send({ party_update: { party_id: partyId, label: newLabel, open: false } });
+    const closed = await restGet(bob.session, "/v2/party", { limit: 10, open: "false", query: `+label.convo_ids:c9 +label.tag:${tag}` });
+    assert.deepEqual(closed.parties.map((p) => [p.party_id, p.label, p.open ?? false]), [[partyId, newLabel, false]]);
   });
 
   test("logout ends the socket", async () => {

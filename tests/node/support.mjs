@@ -22,12 +22,16 @@ export const disconnectAll = () => sockets.forEach((s) => s.disconnect(false));
 
 /**
  * A new user with a connected socket; `events[kind]` collects what the callback `kind` receives.
+ * With `adapter` (e.g. @heroiclabs/nakama-js-protobuf's WebSocketAdapterPb) the socket uses it.
  * `socket.next(kind, predicate, timeoutMs)` waits for a value matching `predicate` and leaves it
  * there; `socket.take(...)` also removes it, so that the next call waits for a later one.
  */
-export async function connected(kinds, { createStatus = false, prefix = "u", timeoutMs = 5_000 } = {}) {
+export async function connected(
+  kinds, { createStatus = false, prefix = "u", timeoutMs = 5_000, adapter = undefined } = {},
+) {
   const session = await client.authenticateDevice(`device-${rnd()}`, true, `${prefix}${rnd()}`);
-  const socket = client.createSocket(false, false);
+  // `adapter`: the socket's format (nakama-js's default is its JSON text adapter).
+  const socket = adapter ? client.createSocket(false, false, adapter) : client.createSocket(false, false);
   const events = {};
   const waiters = {};
   for (const kind of kinds) {
@@ -55,4 +59,17 @@ export async function connected(kinds, { createStatus = false, prefix = "u", tim
   await socket.connect(session, createStatus);
   sockets.push(socket);
   return { session, socket, events };
+}
+
+/**
+ * A REST call nakama-js 2.8.0 has no method for (ListParties, GetMatchmakerStats): `GET path`
+ * with the session's bearer token, as its own calls send it; the decoded JSON body.
+ */
+export async function restGet(session, path, params = {}) {
+  const query = new URLSearchParams(params).toString();
+  const url = `http://${HOST}:${PORT}${path}${query ? `?${query}` : ""}`;
+  const reply = await fetch(url, { headers: { Authorization: `Bearer ${session.token}` } });
+  const body = await reply.json();
+  assert.equal(reply.status, 200, JSON.stringify(body));
+  return body;
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 
 import httpx
@@ -13,10 +14,12 @@ from websockets.exceptions import InvalidStatus
 
 from overworld.config import Settings
 from overworld.node import Node
+from overworld.protocol.pb import realtime_pb2
 from tests.realtime_support import Socket, authenticate, live_server, open_socket
 from tests.support import bearer
 
-pytestmark = pytest.mark.anyio
+# Every test runs with a JSON and with a protobuf socket (tests/realtime_support.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("socket_format")]
 
 
 @pytest.fixture
@@ -28,6 +31,11 @@ async def host(settings: Settings, node: Node):
 async def _user(host: str, node: Node, status: bool = False, username: str | None = None) -> Socket:
     session = await authenticate(host, node.default_title.server_key, username)
     return await open_socket(host, session, status)
+
+
+async def _user_in(host: str, node: Node, fmt: str) -> Socket:
+    session = await authenticate(host, node.default_title.server_key)
+    return await open_socket(host, session, fmt=fmt)
 
 
 # -- connecting -------------------------------------------------------------------------------
@@ -45,8 +53,21 @@ async def test_bad_tokens_are_refused_before_the_upgrade_with_401(host):
 async def test_unsupported_format_is_refused(host, node):
     session = await authenticate(host, node.default_title.server_key)
     with pytest.raises(InvalidStatus) as info:
-        await connect(f"ws://{host}/ws?format=protobuf&token={session['token']}")
+        await connect(f"ws://{host}/ws?format=xml&token={session['token']}")
     assert info.value.response.status_code == 400
+    assert "json or protobuf" in orjson.loads(info.value.response.body)["message"]
+
+
+async def test_each_format_gets_its_own_frames(host, node, socket_format):
+    sock = await _user(host, node)
+    assert (await sock.request("ping"))["pong"] == {}
+    frame = sock.frames[-1]
+    if socket_format == "protobuf":
+        assert isinstance(frame, bytes)
+        assert frame == realtime_pb2.Envelope(cid="1", pong=realtime_pb2.Pong()).SerializeToString()
+    else:
+        assert frame == '{"cid":"1","pong":{}}'
+    await sock.close()
 
 
 async def test_ping_pong_and_cid_correlation(host, node):
@@ -55,7 +76,7 @@ async def test_ping_pong_and_cid_correlation(host, node):
     assert all(r == {"cid": r["cid"], "pong": {}} for r in replies)
     assert len({r["cid"] for r in replies}) == 5
     # A client's pong is accepted silently: no error, no reply, the socket stays open.
-    await sock.send_raw('{"pong": {}}')
+    await sock.send({"pong": {}})
     await sock.no_push("error")
     assert (await sock.request("ping"))["pong"] == {}
     await sock.close()
@@ -64,7 +85,9 @@ async def test_ping_pong_and_cid_correlation(host, node):
 # -- bad envelopes never close the socket -----------------------------------------------------
 
 
-async def test_malformed_envelopes_get_error_envelopes_and_the_socket_stays_open(host, node):
+async def test_malformed_envelopes_get_error_envelopes_and_the_socket_stays_open(host, node, socket_format):
+    if socket_format != "json":
+        pytest.skip("JSON envelopes; protobuf: test_malformed_protobuf_envelopes")
     sock = await _user(host, node)
     other = await _user(host, node)
     await sock.send_raw("not json at all")
@@ -87,10 +110,62 @@ async def test_malformed_envelopes_get_error_envelopes_and_the_socket_stays_open
     await other.close()
 
 
+async def test_malformed_protobuf_envelopes_get_error_envelopes_and_the_socket_stays_open(
+    host, node, socket_format
+):
+    if socket_format != "protobuf":
+        pytest.skip("protobuf envelopes; JSON: test_malformed_envelopes_...")
+    sock = await _user(host, node)
+    await sock.send_raw(b"\x0a\x05ab")  # a cid whose length runs past the end
+    error = await sock.push("error")
+    assert error["code"] == 1 and "protobuf" in error["message"]
+    await sock.send_raw('{"cid": "1", "ping": {}}')  # text on a protobuf socket
+    assert (await sock.push("error"))["code"] == 1
+    # A field number the schema does not know (a newer message kind): unrecognized, with the cid.
+    await sock.send_raw(realtime_pb2.Envelope(cid="7").SerializeToString() + b"\xca\x06\x00")
+    assert await sock.push("error") == {"code": 1, "message": "Unrecognized message"}
+    assert sock.frames and realtime_pb2.Envelope.FromString(sock.frames[-1]).cid == "7"
+    await sock.send_raw(realtime_pb2.Envelope(cid="8").SerializeToString())
+    assert (await sock.push("error"))["code"] == 2
+    # Kinds the server sends, and Nakama's stream messages, are not requests.
+    for kind in ("channel", "stream_data", "match_data"):
+        reply = await sock.request(kind, {})
+        assert reply["error"] == {"code": 1, "message": "Unrecognized message"}, kind
+    reply = await sock.request("channel_join", {"target": "", "type": 1})
+    assert reply["error"]["code"] == 3
+    assert (await sock.request("ping"))["pong"] == {}
+    await sock.close()
+
+
+async def test_protobuf_and_json_sockets_share_a_party_with_binary_data_and_int64_op_codes(host, node):
+    """Party data from a protobuf socket (raw bytes, an int64 op code) reaches a JSON socket as
+    base64 and a decimal string, and the other way round."""
+    pb = await _user_in(host, node, "protobuf")
+    js = await _user_in(host, node, "json")
+    party_id = (await pb.request("party_create", {"open": True, "max_size": 3}))["party"]["party_id"]
+    await js.request("party_join", {"party_id": party_id})
+    await js.push("party")
+    big = 2**40 + 3
+    raw = bytes(range(256))
+    await pb.ws.send(
+        realtime_pb2.Envelope(
+            party_data_send=realtime_pb2.PartyDataSend(party_id=party_id, op_code=big, data=raw)
+        ).SerializeToString()
+    )
+    data = await js.push("party_data")
+    assert data["op_code"] == str(big) and base64.b64decode(data["data"]) == raw
+    await js.send({"party_data_send": {"party_id": party_id, "op_code": str(-big), "data": "AAEC"}})
+    await pb.push("party_data")
+    received = realtime_pb2.Envelope.FromString(pb.frames[-1]).party_data
+    assert received.op_code == -big and received.data == b"\x00\x01\x02"
+    assert received.presence.user_id == js.user_id
+    await pb.close()
+    await js.close()
+
+
 async def test_oversized_message_gets_an_error_and_a_close(host, node):
     sock = await _user(host, node)
-    big = orjson.dumps({"cid": "1", "rpc": {"id": "x", "payload": "y" * 5000}}).decode()
-    await sock.send_raw(big)
+    await sock.send({"cid": "1", "rpc": {"id": "x", "payload": "y" * 5000}})
     error = await sock.push("error")
     assert "too large" in error["message"]
     code, _ = await asyncio.wait_for(sock.closed, 5)
@@ -387,9 +462,7 @@ async def test_closed_party_requests_accept_data_promote_leave_and_close(host, n
     full = await alice.request("party_accept", {"party_id": party_id, "presence": carol_presence})
     assert full["error"]["code"] == 3 and "full" in full["error"]["message"]
 
-    await bob.ws.send(
-        orjson.dumps({"party_data_send": {"party_id": party_id, "op_code": "7", "data": "aGk="}}).decode()
-    )
+    await bob.send({"party_data_send": {"party_id": party_id, "op_code": "7", "data": "aGk="}})
     data = await alice.push("party_data")
     assert data["op_code"] == "7" and data["data"] == "aGk=" and data["presence"]["user_id"] == bob.user_id
     await bob.no_push("party_data")

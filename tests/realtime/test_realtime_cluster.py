@@ -7,7 +7,6 @@ import signal
 import uuid
 
 import httpx
-import orjson
 import pytest
 
 from tests.realtime_support import authenticate, open_socket
@@ -16,7 +15,7 @@ from tests.support import (
     running_server,
 )
 
-pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
+pytestmark = [pytest.mark.cluster, pytest.mark.anyio, pytest.mark.usefixtures("socket_format")]
 
 
 def _host(server) -> str:
@@ -67,9 +66,7 @@ async def test_chat_status_and_parties_span_nodes(cluster_env, tmp_path):
         party_id = (await alice.request("party_create", {"open": True, "max_size": 2}))["party"]["party_id"]
         assert "error" not in await bob.request("party_join", {"party_id": party_id})
         assert (await bob.push("party"))["leader"]["user_id"] == alice.user_id
-        await bob.ws.send(
-            orjson.dumps({"party_data_send": {"party_id": party_id, "op_code": 1, "data": "eA=="}}).decode()
-        )
+        await bob.send({"party_data_send": {"party_id": party_id, "op_code": 1, "data": "eA=="}})
         assert (await alice.push("party_data"))["presence"]["user_id"] == bob.user_id
 
         # A logout made on B closes alice's socket on A.

@@ -25,7 +25,11 @@ from overworld.api.http.app import create_app
 from overworld.cli import GC_THRESHOLDS, tune_gc
 from overworld.config import Settings, load_settings
 from overworld.node import Node
-from overworld.realtime.connection import POLICY, TokenBucket, encode_text
+from overworld.protocol import protobuf
+from overworld.protocol import realtime as rt
+from overworld.protocol.pb import realtime_pb2
+from overworld.realtime import codec
+from overworld.realtime.connection import POLICY, TokenBucket
 from overworld.subsystems.pubsub.embedded import EmbeddedPubSub
 from overworld.subsystems.pubsub.outbox import Outbox
 from tests.realtime_support import Socket, authenticate, open_socket
@@ -80,20 +84,39 @@ def _parse(wire: bytes) -> Frame:
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65_535, 65_536, 70_000])
-def test_encode_text_is_a_valid_server_frame(size: int) -> None:
+def test_frames_are_valid_server_frames_in_both_formats(size: int) -> None:
     text = "é" * (size // 2) + "x" * (size % 2)  # multi-byte UTF-8: the length is in bytes
-    frame = _parse(encode_text(text))
-    assert frame.opcode == Opcode.TEXT and frame.fin
-    assert bytes(frame.data).decode() == text
+    frame = codec.frame("rpc", rt.Rpc(id="x", payload=text), cid="1")
+    parsed = _parse(frame.ws_json())
+    assert parsed.opcode == Opcode.TEXT and parsed.fin
+    rpc = {"id": "x", "payload": text} if text else {"id": "x"}  # empty fields are left out
+    assert orjson.loads(bytes(parsed.data)) == {"cid": "1", "rpc": rpc}
+    parsed = _parse(frame.ws_protobuf())
+    assert parsed.opcode == Opcode.BINARY and parsed.fin
+    envelope = realtime_pb2.Envelope.FromString(bytes(parsed.data))
+    assert envelope.cid == "1" and envelope.rpc.payload == text
 
 
-def test_encode_text_encodes_one_string_once_but_never_confuses_equal_strings() -> None:
-    a = "".join(["hello", " world"])
-    first = encode_text(a)
-    assert encode_text(a) is first  # the same str object again: cached
-    b = "".join(["hello", " there"])
-    assert _parse(encode_text(b)).data == b"hello there"
-    assert _parse(encode_text(a)).data == b"hello world"
+def test_a_frame_is_encoded_at_most_once_per_format_and_only_when_asked(monkeypatch) -> None:
+    calls: list[str] = []
+    real_encode = protobuf.encode
+
+    def counting(kind: str, message: object, cid: str = "") -> bytes:
+        calls.append(kind)
+        return real_encode(kind, message, cid)
+
+    monkeypatch.setattr(protobuf, "encode", counting)
+    frame = codec.frame("party_close", rt.PartyClose(party_id="p"))
+    json_wire = frame.ws_json()
+    assert frame.ws_json() is json_wire and calls == []  # JSON only: protobuf never made
+    pb_wire = frame.ws_protobuf()
+    assert frame.ws_protobuf() is pb_wire and frame.protobuf() is frame.protobuf()
+    assert calls == ["party_close"]
+    # A frame from another node arrives as JSON and makes its protobuf form from it, once.
+    remote = codec.Frame.of_json(frame.json())
+    assert remote.ws_json() == json_wire
+    assert remote.ws_protobuf() == pb_wire and remote.ws_protobuf() is remote.ws_protobuf()
+    assert calls == ["party_close", "party_close"]
 
 
 def test_token_bucket_overrun_counts_refused_events_until_a_flood() -> None:
@@ -151,16 +174,18 @@ async def test_fan_out_delivers_every_message_in_order(
 ) -> None:
     async with _server(_settings(database_url, tmp_path), direct) as (node, host):
         key = node.default_title.server_key
-        socks = [await open_socket(host, await authenticate(host, key)) for _ in range(4)]
+        # JSON and protobuf sockets in one room: each gets every frame in its own format.
+        formats = ["json", "protobuf", "json", "protobuf"]
+        socks = [await open_socket(host, await authenticate(host, key), fmt=f) for f in formats]
         room = unique("room")
         channels = [await _join(s, room) for s in socks]
         channel = channels[0]
         # Many sends in one burst (not awaited one by one): several frames per socket per loop turn.
         n = 150
-        sender = socks[0]
+        sender = socks[1]
         for i in range(n):
             body = {"channel_id": channel, "content": orjson.dumps({"i": i}).decode()}
-            await sender.send_raw(orjson.dumps({"channel_message_send": body}).decode())
+            await sender.send({"channel_message_send": body})
         for sock in socks:
             assert [m["i"] for m in await _messages(sock, n)] == list(range(n))
         for sock in socks:
@@ -202,7 +227,7 @@ async def test_slow_reader_is_dropped_alone(database_url: str, tmp_path: Any, di
             # Dropped at once (no close frame can get through to a client that does not read);
             # through ASGI the close waits for the keep-alive timeout.
             await _until(lambda: len(node.hub.registry) == 1, 5)
-        assert slow_conn.send("{}") is False
+        assert slow_conn.send(codec.reply("1")) is False
         got = await _messages(fast, sent)
         assert [m["i"] for m in got] == list(range(sent))  # the fast reader lost nothing
         assert "pong" in await fast.request("ping")

@@ -61,6 +61,14 @@ def test_unknown_toml_setting_and_bad_toml_are_reported(tmp_path: Path):
         load_settings(config_file=str(tmp_path / "missing.toml"), environ={})
 
 
+def test_trusted_proxies_are_none_by_default_and_validated():
+    assert load_settings(environ={}).trusted_proxies == []
+    settings = load_settings(environ={"OVERWORLD_TRUSTED_PROXIES": "10.0.0.5, 10.1.0.0/16,::1"})
+    assert settings.trusted_proxies == ["10.0.0.5", "10.1.0.0/16", "::1"]
+    with pytest.raises(ConfigError, match="OVERWORLD_TRUSTED_PROXIES"):
+        load_settings(environ={"OVERWORLD_TRUSTED_PROXIES": "10.0.0.5, proxy.internal"})
+
+
 def test_cors_settings_from_toml_and_environment(tmp_path: Path):
     assert load_settings(environ={}).cors_origins == ["*"]
     path = tmp_path / "overworld.toml"

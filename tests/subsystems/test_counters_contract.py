@@ -86,3 +86,32 @@ async def test_the_window_starts_on_the_first_increment_and_later_ones_do_not_mo
     assert await nodes[-1].incr("k", 3600) == 2  # a longer window asked later: still the first one
     await until_zero(lambda: nodes[0].get("k"))
     assert await nodes[-1].incr("k", 3600) == 1
+
+
+async def test_reserve_never_passes_a_limit_however_many_reserve_at_once(nodes):
+    results = await asyncio.gather(*(nodes[i % len(nodes)].reserve([("guess", 5)], 60) for i in range(100)))
+    assert sum(results) == 5
+    assert await nodes[0].get("guess") == 5
+    assert not await nodes[-1].reserve([("guess", 5)], 60)
+    assert await nodes[0].get("guess") == 5  # a refused reservation counts nothing
+
+
+async def test_reserve_is_all_or_nothing_across_its_keys(nodes):
+    assert await nodes[0].reserve([("pair", 2), ("account", 3)], 60)
+    assert await nodes[-1].reserve([("pair", 2), ("account", 3)], 60)
+    # "pair" is full: nothing is added to "account" either.
+    assert not await nodes[0].reserve([("pair", 2), ("account", 3)], 60)
+    assert [await nodes[0].get("pair"), await nodes[0].get("account")] == [2, 2]
+    assert await nodes[-1].reserve([("other-pair", 2), ("account", 3)], 60)
+    assert not await nodes[0].reserve([("third-pair", 2), ("account", 3)], 60)
+    assert await nodes[0].get("third-pair") == 0
+
+
+async def test_release_gives_one_back_and_keeps_the_window(nodes):
+    assert await nodes[0].reserve([("k", 1)], 1)
+    await nodes[-1].release(["k", "never-counted"])
+    assert await nodes[0].get("k") == 0 and await nodes[0].get("never-counted") == 0
+    await nodes[0].release(["k"])  # never below zero
+    assert await nodes[-1].reserve([("k", 1)], 3600)
+    assert await nodes[0].get("k") == 1
+    await until_zero(lambda: nodes[0].get("k"))  # the first window (1 s), not the later one

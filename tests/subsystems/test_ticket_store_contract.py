@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from overworld.matchmaking.engine import Engine
-from overworld.matchmaking.models import Member, Ticket
+from overworld.matchmaking.models import MatchmakerStats, Member, Ticket
 from overworld.matchmaking.store import EmbeddedTicketStore, TicketStore, TooManyTickets
 from overworld.query import parse
 from tests.subsystems.support import (
@@ -316,3 +316,18 @@ async def test_a_matcher_that_stops_renewing_is_replaced_and_drops_its_copy(depl
     assert engine_holds(a) == {}
     assert await b.claim(TITLE, [queued[0].id]) == []
     assert await waiting([a, b]) == as_waiting(*queued[1:])
+
+
+async def test_the_matchers_stats_are_read_on_every_node(deployment):
+    nodes = await deployment.nodes()
+    for store in nodes:
+        assert await store.stats(TITLE) is None
+    leader = await matcher(nodes)
+    stats = MatchmakerStats(3, 1_700_000_000.5, [(1_700_000_001.0, 1_700_000_002.25)])
+    await leader.put_stats(TITLE, stats)
+    for store in nodes:
+        assert await store.stats(TITLE) == stats
+        assert await store.stats(OTHER_TITLE) is None
+    await leader.put_stats(TITLE, MatchmakerStats())
+    for store in nodes:
+        assert await store.stats(TITLE) == MatchmakerStats(0, None, [])

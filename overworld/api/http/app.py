@@ -14,8 +14,7 @@ from litestar.plugins.prometheus import PrometheusController
 
 from overworld import __version__
 from overworld.api.http.edge import Edge
-from overworld.api.http.errors import EXCEPTION_HANDLERS
-from overworld.api.http.names import CamelRequest
+from overworld.api.http.errors import EXCEPTION_HANDLERS, JsonRequest
 from overworld.api.http.routes import ROUTES
 from overworld.api.origins import Cors
 from overworld.config import Settings
@@ -68,7 +67,7 @@ def create_app(
     litestar = Litestar(
         route_handlers=handlers,  # type: ignore[arg-type]
         exception_handlers=EXCEPTION_HANDLERS,
-        request_class=CamelRequest,
+        request_class=JsonRequest,  # CamelRequest, with the nesting limit checked first
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(

@@ -290,7 +290,11 @@ class Edge:
             status, payload, content_type = await produce(self.node, body)
         except ApiError as exc:
             return await self._respond(send, exc.http_status, error_body(exc.code, exc.message), extra)
-        except Exception:
+        except Exception as exc:
+            unavailable = self.node.outages.unavailable(exc)
+            if unavailable is not None:
+                body = error_body(unavailable.code, unavailable.message)
+                return await self._respond(send, unavailable.http_status, body, extra)
             log.exception("unhandled error", path=scope["path"])
             return await self._respond(send, 500, error_body(Code.INTERNAL, "Internal server error"), extra)
         if status == 0:

@@ -8,8 +8,10 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from overworld.api.http.names import CamelRequest
 from overworld.errors import HTTP_STATUS, ApiError, Code
 from overworld.protocol.base import error_body
+from overworld.protocol.jsondepth import check_depth
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +74,12 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, RecursionError):  # a parser's own limit met before ours (JsonRequest)
+        return error_response(Code.INVALID_ARGUMENT, "Invalid request body: nested too deeply.")
+    node = getattr(request.app.state, "node", None)
+    unavailable = node.outages.unavailable(exc) if node is not None else None
+    if unavailable is not None:  # logged once per outage by Outages, not once per request
+        return error_response(unavailable.code, unavailable.message)
     log.error("unhandled error", path=request.url.path, exc_info=exc)
     return error_response(Code.INTERNAL, "Internal server error")
 
@@ -82,3 +90,12 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error,
     Exception: internal_error,
 }
+
+
+class JsonRequest(CamelRequest):
+    """The app's request (CamelRequest), refusing a JSON body nested deeper than MAX_JSON_DEPTH
+    before it is parsed (the parser would otherwise recurse until RecursionError)."""
+
+    async def json(self) -> Any:
+        check_depth(await self.body(), "request body")
+        return await super().json()

@@ -30,6 +30,7 @@ from overworld.protocol import leaderboards as lw
 from overworld.protocol import storage as sw
 from overworld.protocol.base import Empty
 from overworld.protocol.camel import Renamer
+from overworld.protocol.jsondepth import check_depth
 from overworld.services import Services
 
 FastHandler = Callable[[Services, dict[str, Any], bytes, str], Awaitable[msgspec.Struct]]
@@ -55,6 +56,7 @@ def client_ip(scope: dict[str, Any]) -> str:
 
 def decode_body(body: bytes, kind: type[msgspec.Struct]) -> Any:
     """The body as `kind`; field names in lowerCamelCase too (overworld.protocol.camel)."""
+    check_depth(body, "request body")
     try:
         return Renamer.of(kind).decode(body or b"{}", kind)
     except msgspec.ValidationError as exc:

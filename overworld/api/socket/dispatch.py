@@ -1,14 +1,14 @@
 """Decode one envelope, run its handler, and answer with the reply or an error envelope.
 
-A bad envelope (not JSON, no message, two messages, a field of the wrong type, an unknown kind)
-is answered with an error envelope and the socket stays open; so is a handler's error. Nothing a
+A bad envelope (not JSON or not protobuf, no message, two messages, a field of the wrong type, an
+unknown kind) is answered with an error envelope and the socket stays open; so is a handler's error. Nothing a
 client sends can close another socket or stop the server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import msgspec
 import orjson
@@ -26,7 +26,9 @@ from overworld.api.socket.errors import (
     realtime_code,
 )
 from overworld.errors import ApiError, Code
+from overworld.protocol import protobuf
 from overworld.protocol import realtime as rt
+from overworld.protocol.jsondepth import MAX_JSON_DEPTH, too_deep
 from overworld.realtime import codec
 from overworld.realtime.connection import POLICY, TOO_BIG, Connection
 from overworld.realtime.hub import SOCKET_MESSAGES
@@ -38,6 +40,14 @@ log = structlog.get_logger(__name__)
 Reply = tuple[str, Any] | None
 Handler = Callable[["Services", Connection, Any], Awaitable[Reply]]
 _decode = msgspec.json.Decoder(rt.Envelope).decode
+_convert = msgspec.convert
+# The message type of each kind a client may send (the Struct in rt.Envelope's `X | None`).
+_TYPES: dict[str, type[Any]] = {
+    f.name: next(t for t in get_args(f.type) if t is not type(None))
+    for f in msgspec.structs.fields(rt.Envelope)
+    if f.name != "cid"
+}
+Decoded = tuple[str, str, Any]  # cid, kind, message
 _KIND_COUNTERS = {kind: SOCKET_MESSAGES.labels(kind) for kind in rt.KINDS}
 
 
@@ -93,14 +103,51 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
         if conn.limit.overrun():  # a flood of refused messages ends in a close
             conn.close(POLICY, "Rate limit exceeded", flush=True)
         return
+    decoded = _decode_protobuf(conn, data) if conn.binary else _decode_json(conn, data)
+    if decoded is None:
+        return
+    cid, kind, message = decoded
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, f"Unsupported message: {kind}", cid))
+        return
+    _KIND_COUNTERS[kind].inc()
+    try:
+        result = await handler(node, conn, message)
+    except SocketError as exc:
+        conn.send(codec.error(exc.code, exc.message, cid))
+        return
+    except ApiError as exc:
+        conn.send(codec.error(realtime_code(exc), exc.message, cid))
+        return
+    except Exception as exc:
+        unavailable = node.outages.unavailable(exc)
+        if unavailable is not None:
+            # Nakama's realtime codes have no "unavailable": the gRPC code, as REST answers.
+            conn.send(codec.error(int(unavailable.code), unavailable.message, cid))
+            return
+        log.exception("socket handler failed", kind=kind)
+        conn.send(codec.error(RUNTIME_EXCEPTION, "Internal server error", cid))
+        return
+    if result is not None:
+        conn.send(codec.frame(result[0], result[1], cid))
+    elif cid:
+        conn.send(codec.reply(cid))
+
+
+def _decode_json(conn: Connection, data: str | bytes) -> Decoded | None:
+    """A JSON frame's cid, kind and message, or None once an error has been sent back."""
+    if too_deep(data):
+        conn.send(codec.error(BAD_INPUT, f"Invalid message: JSON nested deeper than {MAX_JSON_DEPTH} levels"))
+        return None
     try:
         envelope = _decode(data)
     except msgspec.ValidationError as exc:
         conn.send(codec.error(BAD_INPUT, f"Invalid message: {exc}", _cid_of(data)))
-        return
+        return None
     except msgspec.DecodeError:
         conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a JSON object"))
-        return
+        return None
     cid = envelope.cid
     kinds = [k for k in rt.KINDS if getattr(envelope, k) is not None]
     if len(kinds) != 1:
@@ -110,29 +157,39 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
             conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
         else:
             conn.send(codec.error(MISSING_PAYLOAD, "Missing message", cid))
-        return
+        return None
     kind = kinds[0]
-    handler = HANDLERS.get(kind)
-    if handler is None:
-        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, f"Unsupported message: {kind}", cid))
-        return
-    _KIND_COUNTERS[kind].inc()
+    return cid, kind, getattr(envelope, kind)
+
+
+def _decode_protobuf(conn: Connection, data: str | bytes) -> Decoded | None:
+    """A protobuf frame's cid, kind and message, or None once an error has been sent back. The
+    message is the same Struct as from JSON (`overworld.protocol.protobuf` makes the protojson
+    builtins of the protobuf message)."""
+    if isinstance(data, str):
+        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a binary frame"))
+        return None
     try:
-        result = await handler(node, conn, getattr(envelope, kind))
-    except SocketError as exc:
-        conn.send(codec.error(exc.code, exc.message, cid))
-        return
-    except ApiError as exc:
-        conn.send(codec.error(realtime_code(exc), exc.message, cid))
-        return
-    except Exception:
-        log.exception("socket handler failed", kind=kind)
-        conn.send(codec.error(RUNTIME_EXCEPTION, "Internal server error", cid))
-        return
-    if result is not None:
-        conn.send(codec.frame(result[0], result[1], cid))
-    elif cid:
-        conn.send(codec.reply(cid))
+        cid, kind, body = protobuf.decode(data)
+    except protobuf.DecodeError:
+        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a protobuf Envelope"))
+        return None
+    if kind is None:
+        if protobuf.has_unknown(data, cid):
+            conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
+        else:
+            conn.send(codec.error(MISSING_PAYLOAD, "Missing message", cid))
+        return None
+    message_type = _TYPES.get(kind)
+    if message_type is None:  # a message only the server sends, or one not served
+        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
+        return None
+    try:
+        message = _convert(body, message_type)
+    except msgspec.ValidationError as exc:
+        conn.send(codec.error(BAD_INPUT, f"Invalid message: {exc}", cid))
+        return None
+    return cid, kind, message
 
 
 def _loose_object(data: str | bytes) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """`GET /ws?token=...&format=json&status=true&lang=en`: the realtime socket, as raw ASGI.
 
+`format=json` (the default) exchanges JSON text frames, `format=protobuf` protobuf binary frames
+(`overworld.protocol.protobuf`); both reach the same handlers.
+
 The session token is checked before the upgrade: a missing, bad, expired or revoked token is
 refused with HTTP 401 and Nakama's error body (or a close, on servers without the ASGI denial
 response extension). So is the `Origin` a browser sends (WebSockets are not covered by CORS): one
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 Scope = dict[str, Any]
-FORMATS = ("", "json")
+FORMATS = {"": False, "json": False, "protobuf": True}  # format -> binary frames
 
 
 async def _deny(scope: Scope, send: Any, status: int, code: int, message: str) -> None:
@@ -60,8 +63,10 @@ async def serve_socket(node: Services, scope: Scope, receive: Any, send: Any) ->
         await _deny(scope, send, 503, Code.UNAVAILABLE, "Server is shutting down")
         return
     fmt = query.get("format", "")
-    if fmt not in FORMATS:
-        await _deny(scope, send, 400, Code.INVALID_ARGUMENT, f"Unsupported socket format {fmt!r}: use json")
+    binary = FORMATS.get(fmt)
+    if binary is None:
+        message = f"Unsupported socket format {fmt!r}: use json or protobuf"
+        await _deny(scope, send, 400, Code.INVALID_ARGUMENT, message)
         return
     settings = node.settings
     origin = header(scope["headers"], b"origin").decode("latin-1").lower()
@@ -86,7 +91,7 @@ async def serve_socket(node: Services, scope: Scope, receive: Any, send: Any) ->
         session_id=str(uuid.uuid4()), ctx=ctx, issued_at_us=claims.issued_at_us,
         lang=query.get("lang", "en")[:18], status=query.get("status", "false").lower() == "true",
         send=send, max_queue=settings.socket_outbound_queue, rate_limit=settings.socket_rate_limit,
-        direct=scope.get("extensions", {}).get(EXTENSION),
+        direct=scope.get("extensions", {}).get(EXTENSION), binary=binary,
     )  # fmt: skip
     await send({"type": "websocket.accept"})
     node.hub.connected(conn)

@@ -1,5 +1,5 @@
 """Parties on the socket: the operations of party_create, _join, _leave, _promote, _accept,
-_remove, _close, _join_request_list and _data_send (declared in overworld.api.calls)."""
+_remove, _close, _join_request_list, _data_send and _update (declared in overworld.api.calls)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 async def party_create(node: Services, conn: Connection, req: rt.PartyCreate) -> rt.Party:
-    return node.parties.create(conn, req.open, req.max_size)
+    return await node.parties.create(conn, req.open, req.max_size, req.label, req.hidden)
 
 
 async def party_join(node: Services, conn: Connection, req: rt.PartyId) -> None:
@@ -48,3 +48,8 @@ async def party_join_request_list(node: Services, conn: Connection, req: rt.Part
 async def party_data_send(node: Services, conn: Connection, req: rt.PartyDataSend) -> None:
     op_code = int64(req.op_code, "op_code")
     node.parties.send_data(conn, req.party_id, op_code, req.data)
+
+
+async def party_update(node: Services, conn: Connection, req: rt.PartyUpdate) -> None:
+    # max_size 0 (protobuf's absent) or absent: unchanged.
+    await node.parties.update(conn, req.party_id, req.label, req.open, req.hidden, req.max_size or None)

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from overworld.errors import InvalidArgument
-from overworld.matchmaking.models import QueueRules
+from overworld.matchmaking.models import MatchmakerStats, QueueRules
 from overworld.matchmaking.ratings import Rating, check_queue
 from overworld.matchmaking.service import HookEntry, MatchmakerService
 
@@ -57,6 +57,15 @@ class MatchmakerFunctions:
     @property
     def _mm(self) -> MatchmakerService:
         return self._runtime.services.matchmaker
+
+    async def matchmaker_stats(self) -> MatchmakerStats:
+        """This title's matchmaker as `GET /v2/matchmaker/stats` (docs/matchmaking.md): as of the
+        matcher's last pass, `ticket_count`, `oldest` (Unix seconds or None) and `completions`
+        ((created, completed) Unix seconds of the last 10 players matched).
+
+            stats = await nk.matchmaker_stats()
+        """
+        return await self._mm.stats(self._title.id)
 
     async def matchmaker_report(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -13,3 +14,15 @@ class Counters(Protocol):
 
     async def get(self, key: str) -> int: ...
     async def reset(self, key: str) -> None: ...
+
+    async def reserve(self, limits: Sequence[tuple[str, int]], window_sec: int) -> bool:
+        """Atomically, on every node: if each key of `limits` counts less than its limit, add one
+        to each (a new count starting a window of `window_sec`, as `incr`) and return True;
+        otherwise change nothing and return False. However many callers reserve at once, a key
+        never passes its limit."""
+        ...
+
+    async def release(self, keys: Sequence[str]) -> None:
+        """Take one back from each of `keys` that counts more than zero (a reservation that turned
+        out not to count); the windows are kept."""
+        ...

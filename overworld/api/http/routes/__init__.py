@@ -9,6 +9,7 @@ from overworld.api.http.routes import (
     live_events,
     matches,
     ops,
+    parties,
     rpc,
     session,
     storage,
@@ -19,5 +20,5 @@ from overworld.api.http.routes import (
 ROUTES = [
     *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
     *chat.ROUTES, *events.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES,
-    *matches.ROUTES, *ops.ROUTES, *wallets.ROUTES,
+    *matches.ROUTES, *parties.ROUTES, *ops.ROUTES, *wallets.ROUTES,
 ]  # fmt: skip

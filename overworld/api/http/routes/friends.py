@@ -15,6 +15,7 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.http.routes.bind import route
+from overworld.api.http.routes.bounds import INT32
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.friends import (
@@ -30,7 +31,7 @@ from overworld.protocol.friends import (
 Req = Request[Any, Any, Any]
 Ids = Annotated[list[str] | None, Parameter(query="ids", description="User ids (repeatable).")]
 Usernames = Annotated[list[str] | None, Parameter(query="usernames", description="Usernames (repeatable).")]
-Limit = Annotated[int | None, Parameter(query="limit")]
+Limit = Annotated[int | None, Parameter(query="limit", **INT32)]
 Cursor = Annotated[str, Parameter(query="cursor", description="From the previous page.")]
 
 
@@ -39,7 +40,7 @@ async def list_friends(
     request: Req,
     ctx: CallContext,
     limit: Limit = None,
-    state_filter: Annotated[int | None, Parameter(query="state")] = None,
+    state_filter: Annotated[int | None, Parameter(query="state", **INT32)] = None,
     cursor: Cursor = "",
 ) -> FriendList:
     """The caller's friends (0), sent (1) and received (2) invitations and blocks (3); `limit`

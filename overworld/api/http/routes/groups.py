@@ -16,6 +16,7 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.http.routes.bind import route
+from overworld.api.http.routes.bounds import INT32
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.groups import (
@@ -40,9 +41,9 @@ from overworld.protocol.groups import (
 
 Req = Request[Any, Any, Any]
 UserIds = Annotated[list[str] | None, Parameter(query="user_ids", description="User ids (repeatable).")]
-Limit = Annotated[int | None, Parameter(query="limit", description="1-100.")]
+Limit = Annotated[int | None, Parameter(query="limit", **INT32, description="1-100.")]
 # `state` is a name Litestar reserves for the app state: the parameter is renamed, not the query.
-State = Annotated[int | None, Parameter(query="state", description="0-4.")]
+State = Annotated[int | None, Parameter(query="state", **INT32, description="0-4.")]
 Cursor = Annotated[str, Parameter(query="cursor", description="From the previous page.")]
 
 
@@ -54,7 +55,7 @@ async def list_groups(
     cursor: Cursor = "",
     limit: Limit = None,
     lang_tag: Annotated[str, Parameter(query="lang_tag")] = "",
-    members: Annotated[int | None, Parameter(query="members")] = None,
+    members: Annotated[int | None, Parameter(query="members", **INT32)] = None,
     open: Annotated[bool | None, Parameter(query="open")] = None,
 ) -> GroupList:
     """Groups by name (`%` wildcard, e.g. `name=heroes%`), or by language, open/closed and at

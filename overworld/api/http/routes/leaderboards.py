@@ -11,16 +11,24 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.http.routes.bind import route
+from overworld.api.http.routes.bounds import INT32, INT64, UINT32
 from overworld.context import CallContext
 from overworld.protocol import leaderboards as w
 from overworld.protocol.base import Empty
 
 Req = Request[Any, Any, Any]
-Limit = Annotated[int | None, Parameter(query="limit", default=None, description="Records per page.")]
+Limit = Annotated[
+    int | None, Parameter(query="limit", **INT32, default=None, description="Records per page.")
+]
 Cursor = Annotated[str, Parameter(query="cursor", default="", description="From the previous page.")]
 Expiry = Annotated[
     int | None,
-    Parameter(query="expiry", default=None, description="A past period's expiry (Unix seconds); 0: current."),
+    Parameter(
+        query="expiry",
+        **INT64,
+        default=None,
+        description="A past period's expiry (Unix seconds); 0: current.",
+    ),
 ]
 OwnerIds = Annotated[list[str] | None, Parameter(query="owner_ids", default=None)]
 
@@ -81,7 +89,7 @@ async def list_leaderboard_periods(
     ctx: CallContext,
     leaderboard_id: str,
     limit: Limit,
-    before: Annotated[int | None, Parameter(query="before", default=None)],
+    before: Annotated[int | None, Parameter(query="before", **INT64, default=None)],
 ) -> w.LeaderboardPeriodList:
     """Overworld extension: the closed periods (seasons) of a board, newest first."""
     req = w.ListLeaderboardPeriodsRequest(leaderboard_id=leaderboard_id, limit=limit, before=before)
@@ -94,7 +102,7 @@ async def list_tournament_periods(
     ctx: CallContext,
     tournament_id: str,
     limit: Limit,
-    before: Annotated[int | None, Parameter(query="before", default=None)],
+    before: Annotated[int | None, Parameter(query="before", **INT64, default=None)],
 ) -> w.LeaderboardPeriodList:
     """Overworld extension: the closed periods of a tournament, newest first."""
     req = w.ListLeaderboardPeriodsRequest(leaderboard_id=tournament_id, limit=limit, before=before)
@@ -107,10 +115,10 @@ async def list_tournaments(
     ctx: CallContext,
     limit: Limit,
     cursor: Cursor,
-    category_start: Annotated[int | None, Parameter(query="category_start", default=None)],
-    category_end: Annotated[int | None, Parameter(query="category_end", default=None)],
-    start_time: Annotated[int | None, Parameter(query="start_time", default=None)],
-    end_time: Annotated[int | None, Parameter(query="end_time", default=None)],
+    category_start: Annotated[int | None, Parameter(query="category_start", **UINT32, default=None)],
+    category_end: Annotated[int | None, Parameter(query="category_end", **UINT32, default=None)],
+    start_time: Annotated[int | None, Parameter(query="start_time", **UINT32, default=None)],
+    end_time: Annotated[int | None, Parameter(query="end_time", **UINT32, default=None)],
 ) -> w.TournamentList:
     """Tournaments by category and time window (default: those running now or later)."""
     req = w.ListTournamentsRequest(

@@ -20,6 +20,7 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context, title_context
 from overworld.api.http.routes.bind import route
+from overworld.api.http.routes.bounds import INT32
 from overworld.api.origins import check_title_origin
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument, Unauthenticated
@@ -62,8 +63,8 @@ async def get_config(request: Req, ctx: CallContext) -> RemoteConfig:
 async def list_events(
     request: Req,
     ctx: CallContext,
-    window_sec: Annotated[int, Parameter(query="window_sec", default=7 * 24 * 3600)],
-    limit: Annotated[int, Parameter(query="limit", default=20)],
+    window_sec: Annotated[int, Parameter(query="window_sec", **INT32, default=7 * 24 * 3600)],
+    limit: Annotated[int, Parameter(query="limit", **INT32, default=20)],
 ) -> LiveEventViewList:
     """Events live for the caller now, then those starting within `window_sec` (at most a year)."""
     req = ListLiveEventsRequest(window_sec=window_sec, limit=limit)

@@ -27,6 +27,7 @@ from overworld.api.origins import check_title_origin
 from overworld.context import CallContext
 from overworld.errors import ApiError, InvalidArgument, Unauthenticated
 from overworld.protocol.base import error_body
+from overworld.protocol.jsondepth import check_depth
 from overworld.services import Services
 
 HTTP_KEY_INVALID = "HTTP key invalid"
@@ -118,6 +119,7 @@ async def _caller(
 
 
 def _json_string(body: bytes) -> str:
+    check_depth(body, "payload")
     try:
         value = msgspec.json.decode(body)
     except msgspec.DecodeError:

@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from overworld.api import calls
 from overworld.api.http.auth import node_of, session_context
 from overworld.api.http.routes.bind import route
+from overworld.api.http.routes.bounds import INT32
 from overworld.context import CallContext
 from overworld.protocol.base import Empty
 from overworld.protocol.storage import (
@@ -24,7 +25,7 @@ from overworld.protocol.storage import (
 )
 
 Req = Request[Any, Any, Any]
-Limit = Annotated[int, Parameter(query="limit", default=1, description="Objects per page, 1-100.")]
+Limit = Annotated[int, Parameter(query="limit", **INT32, default=1, description="Objects per page, 1-100.")]
 Cursor = Annotated[str, Parameter(query="cursor", default="", description="From the previous page.")]
 
 
