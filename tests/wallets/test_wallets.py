@@ -392,6 +392,8 @@ async def test_multi_update_applies_nothing_when_any_part_fails(api, nk):
         ({"account_updates": [{"user_id": user, "username": (await nk.users_get([user]))[0].username + "!" * 200}]},
          InvalidArgument),
         ({"wallet_updates": [{"user_id": user, "changeset": {"gems": 2**63}}]}, InvalidArgument),
+        ({"storage_writes": [{"collection": "vip", "key": "k", "user_id": str(uuid.uuid4()), "value": {}}]},
+         NotFound),  # an object of an unknown owner
     ]  # fmt: skip
     for change, error in failing:
         with pytest.raises(error):
@@ -442,6 +444,23 @@ async def test_deleting_an_account_deletes_its_wallet_and_ledger(api, nk):
         await nk.wallet_ledger_update(item.id, {"x": 1})
     with pytest.raises(InvalidArgument):
         await nk.wallet_update(user, {"coins": 1}, idempotency_key="k")
+
+
+async def test_deleting_an_account_while_its_wallet_changes_leaves_nothing_behind(node, api, nk):
+    user, _ = await new_user(api)
+    await nk.wallet_update(user, {"coins": 1})
+    changes = [asyncio.create_task(nk.wallet_update(user, {"coins": 1}, {"n": n})) for n in range(50)]
+    await asyncio.sleep(0)  # the first batch is on its way
+    await nk.account_delete(user)
+    changes += [asyncio.create_task(nk.wallet_update(user, {"coins": 1})) for _ in range(10)]
+    outcomes = await asyncio.gather(*changes, return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert all(isinstance(o, InvalidArgument) and "no user" in o.message for o in refused)
+    assert len(refused) >= 10  # at least those sent after the deletion
+    left = await node.db.fetchval(
+        "SELECT count(*) FROM wallet_ledger WHERE title_id = $1 AND user_id = $2", node.default_title.id, user
+    )
+    assert left == 0
 
 
 # -- under load -------------------------------------------------------------------------------------
