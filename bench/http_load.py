@@ -448,6 +448,19 @@ def proc_cpu_sec(pid: int) -> float | None:
         return None
 
 
+def tree_cpu_sec(pid: int) -> float | None:
+    """CPU seconds of a process and its children (the workers of `overworld serve --workers N`)."""
+    own = proc_cpu_sec(pid)
+    if own is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(c) for c in fh.read().split()]
+    except OSError:
+        children = []
+    return own + sum(proc_cpu_sec(c) or 0.0 for c in children)
+
+
 def db_cpu_sec(dbname: str = "") -> float:
     """CPU seconds of the local PostgreSQL: its shared processes (WAL writer, checkpointer, ...) and
     the client backends of `dbname` (every database's backends when empty; other databases'
@@ -541,12 +554,12 @@ def run_scenario(
         p.start()
         send.close()
         workers.append((p, recv))
-    server_cpu0 = proc_cpu_sec(args.server_pid) if args.server_pid else None
+    server_cpu0 = tree_cpu_sec(args.server_pid) if args.server_pid else None
     # Sample the server's CPU time at the start and end of the timed window.
     while time.time() < start_at:
         time.sleep(0.005)
     if args.server_pid:
-        server_cpu0 = proc_cpu_sec(args.server_pid)
+        server_cpu0 = tree_cpu_sec(args.server_pid)
     host0 = host_busy_cpus()
     db0 = db_cpu_sec(args.db_name) if args.db_cpu else 0.0
     w0 = time.time()
@@ -560,7 +573,7 @@ def run_scenario(
             raise SystemExit(f"worker failed: {r!r}")
         results.append(r)
         p.join()
-    server_cpu1 = proc_cpu_sec(args.server_pid) if args.server_pid else None
+    server_cpu1 = tree_cpu_sec(args.server_pid) if args.server_pid else None
     host1 = host_busy_cpus()
     db1 = db_cpu_sec(args.db_name) if args.db_cpu else 0.0
     w1 = time.time()
@@ -649,7 +662,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool", type=int, default=1000, help="pre-created accounts (default 1000)")
     ap.add_argument("--keys", type=int, default=100, help="storage-write: keys cycled per connection")
     ap.add_argument("--read-keys", type=int, default=10, help="storage-read: objects written per pool user")
-    ap.add_argument("--server-pid", type=int, default=0, help="report this process's CPU use per scenario")
+    ap.add_argument(
+        "--server-pid",
+        type=int,
+        default=0,
+        help="report this process's CPU use (with its children's) per scenario",
+    )
     ap.add_argument(
         "--db-cpu", action="store_true", help="report the CPU use of local 'postgres' processes per scenario"
     )

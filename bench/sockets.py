@@ -7,6 +7,9 @@ Scenarios (see bench/README.md, "Realtime sockets"):
            send timestamp; deliveries/s received by all members and p50/p99 delivery latency
   cluster  the same on two server processes in cluster mode (fresh PostgreSQL database, Redis with a
            unique prefix), each room's members split across the nodes
+  workers  the fan-out on one `overworld serve --workers N` (--server-workers, default 2) on
+           PostgreSQL + Redis, all sockets on its one port (the kernel spreads them over the workers);
+           not in "all"; with --server-workers 1 the same deployment on one process
   surge    launch surge: from --surge-start to --surge-end connected players within --surge-ramp s,
            each one authenticate + connect + one socket request; p99 latencies during the ramp
 
@@ -59,7 +62,7 @@ jloads = hl.jloads
 monotonic_ns = time.monotonic_ns  # CLOCK_MONOTONIC: one clock for every process on the machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCENARIOS = ["idle", "fanout", "cluster", "surge"]
+SCENARIOS = ["idle", "fanout", "cluster", "surge", "workers"]
 DEVICE_AUTH = "/v2/account/authenticate/device?create=true"
 
 
@@ -1088,7 +1091,7 @@ class Meter:
             "gc": [s.gc() for s in self.servers],
             "t": time.time(),
             "host": hl.host_busy_cpus(),
-            "srv": [hl.proc_cpu_sec(s.pid) or 0.0 for s in self.servers],
+            "srv": [hl.tree_cpu_sec(s.pid) or 0.0 for s in self.servers],
             "db": hl.db_cpu_sec(self.db_name) if self.db_name else 0.0,
             "redis": redis_cpu_sec() if self.redis else 0.0,
         }
@@ -1497,6 +1500,36 @@ def scenario_cluster(ctx: Ctx, workers: Workers, run: int) -> dict[str, Any]:
             print(f"#   deleted {n} redis keys under {prefix}:", flush=True)
 
 
+def scenario_workers(ctx: Ctx, workers: Workers, run: int) -> dict[str, Any]:
+    args = ctx.args
+    count = args.server_workers
+    db = f"bench_{ctx.tag}_w{count}_{run}".lower().replace("-", "_")
+    prefix = f"owbench{ctx.tag}w{count}{run}"
+    pg_admin(args.pg_admin_url, f'CREATE DATABASE "{db}"')
+    print(f"#   database {db}, redis prefix {prefix}, {count} worker(s)", flush=True)
+    server: Server | None = None
+    try:
+        env = {
+            "OVERWORLD_DATABASE_URL": pg_url(args.pg_admin_url, db),
+            "OVERWORLD_REDIS_URL": args.redis_url,
+            "OVERWORLD_REDIS_PREFIX": prefix,
+            "OVERWORLD_WORKERS": str(count),
+        }
+        server = start_server("workers", ctx.port, env, None, ctx.out_dir, args)
+        time.sleep(3)  # every worker listening, and heard of the others
+        meter = Meter([server], db_name=db, redis=True)  # srv_cpu: the supervisor and its workers
+        return _fanout(ctx, workers, run, [server], f"workers{count}", meter)
+    finally:
+        if server is not None:
+            stop_server(server)
+        try:
+            pg_admin(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        except Exception as exc:
+            print(f"#   could not drop database {db}: {exc!r}", flush=True)
+        with contextlib.suppress(Exception):
+            redis_cleanup(args.redis_url, prefix)
+
+
 def scenario_surge(ctx: Ctx, workers: Workers, run: int) -> dict[str, Any]:
     args = ctx.args
     server = start_server("surge", ctx.port, {}, ctx.server_cpus[0], ctx.out_dir, args)
@@ -1688,7 +1721,7 @@ def print_result(r: dict[str, Any]) -> None:
                     f"{objs['left_per_closed_socket']} per socket" + (f" ({left})" if left else ""),
                     flush=True,
                 )
-    elif s in ("fanout", "cluster"):
+    elif s in ("fanout", "cluster") or s.startswith("workers"):
         print(
             f"{s:<7} run {r['run']}: {r['nodes']} node(s), {r['rooms']}x{r['members']}: "
             f"sent {r['send_per_s']:,.0f}/s "
@@ -1750,7 +1783,7 @@ def print_summary(results: list[dict[str, Any]]) -> None:
         if s == "idle":
             fig = f"{r['opened']:,} sockets, {r['kib_per_socket']} KiB/socket"
             tgt = "20,000 @ <= 28 KiB"
-        elif s in ("fanout", "cluster"):
+        elif s in ("fanout", "cluster") or s.startswith("workers"):
             fig = f"{r['deliveries_per_s']:,.0f} deliv/s, p50 {r['p50_ms']} p99 {r['p99_ms']} ms"
             tgt = "100,000/s, p99 < 50 ms"
         else:
@@ -1863,6 +1896,7 @@ def main(argv: list[str] | None = None) -> int:
         help="where to CREATE/DROP the cluster scenario's database",
     )
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    ap.add_argument("--server-workers", type=int, default=2, help="workers: `overworld serve --workers N`")
     # surge
     ap.add_argument("--surge-start", type=int, default=500)
     ap.add_argument("--surge-end", type=int, default=12_000)
@@ -1915,7 +1949,8 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in quick.items():
             if getattr(args, k) == defaults[k]:
                 setattr(args, k, v)
-    scenarios = SCENARIOS if args.scenario == "all" else [s.strip() for s in args.scenario.split(",")]
+    every = [s for s in SCENARIOS if s != "workers"]
+    scenarios = every if args.scenario == "all" else [s.strip() for s in args.scenario.split(",")]
     for s in scenarios:
         if s not in SCENARIOS:
             ap.error(f"unknown scenario {s!r}")
@@ -1950,6 +1985,7 @@ def main(argv: list[str] | None = None) -> int:
         "fanout": scenario_fanout,
         "cluster": scenario_cluster,
         "surge": scenario_surge,
+        "workers": scenario_workers,
     }
     interrupted = False
     try:

@@ -4,17 +4,76 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from overworld import __version__
 from overworld.config import ConfigError, Settings, load_settings
 
 
+class CommandError(Exception):
+    """What the operator must know, in one line (printed without a traceback; exit status 1)."""
+
+
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     return load_settings(config_file=args.config, overrides=overrides)
+
+
+def _database(settings: Settings) -> str:
+    """The database these settings name, for messages: the SQLite file's absolute path, or the
+    PostgreSQL URL without its password."""
+    url = settings.resolved_database_url
+    if not settings.is_postgres:
+        return f"SQLite {Path(url.removeprefix('sqlite:///')).resolve()}"
+    scheme, _, rest = url.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"PostgreSQL {scheme}://{user}{at}{location}"
+
+
+def _existing_database(settings: Settings) -> str:
+    """The database URL, refusing a SQLite file that does not exist: a command run from another
+    folder than the server (or with other settings) must not quietly start a new, empty database."""
+    url = settings.resolved_database_url
+    if not settings.is_postgres and not Path(url.removeprefix("sqlite:///")).exists():
+        raise CommandError(
+            f"no database at {Path(url.removeprefix('sqlite:///')).resolve()}: give this command the "
+            "server's settings (run it from the server's folder, or the same --config / "
+            "OVERWORLD_DATA_DIR / OVERWORLD_DATABASE_URL), or create it with `overworld migrate`"
+        )
+    return url
+
+
+def _database_error(exc: BaseException, settings: Settings) -> str | None:
+    """One line for a database that cannot be reached or refuses us, None for anything else."""
+    module = type(exc).__module__
+    if isinstance(exc, OSError) or module.startswith(("asyncpg", "sqlalchemy", "sqlite3")):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = re.sub(r"^\([\w.]+\) ", "", text)  # SQLAlchemy's "(module.Error) " before the message
+        return f"database {_database(settings)}: {text}"
+    return None
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Before serving: migrate (or, with `auto_migrate = false`, check the schema) so that an
+    unreachable database or an old schema stops the start with one line."""
+    from overworld.db import migrate
+
+    url = settings.resolved_database_url
+    if settings.auto_migrate:
+        asyncio.run(migrate.upgrade(url))
+        return
+    status = asyncio.run(migrate.status(url))
+    if not status.is_current:
+        raise CommandError(
+            f"database {_database(settings)} has schema revision {status.current or 'none'}, this "
+            f"version needs {status.head}, and auto_migrate is off: run `overworld migrate` first"
+        )
 
 
 # Young-generation threshold with `gc_tuning` (CPython's default is 700): fewer collections, each
@@ -49,14 +108,52 @@ def tune_gc(settings: Settings) -> asyncio.Task[None] | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from overworld import supervisor
+
+    settings = _settings(args, port=args.port, host=args.host, workers=args.workers)
+    count = supervisor.worker_count(settings)
+    if args.worker_index is not None:
+        return _serve_one(settings, args.worker_index)
+    refusal = supervisor.refusal(settings, count)
+    if refusal:
+        raise ConfigError(refusal)
+    if count > 1:
+        try:  # the port is free (or held by workers like these): say so once, before the workers
+            supervisor.reuse_port_socket(settings.host, settings.port).close()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    _prepare_database(settings)
+    if count == 1:
+        return _serve_one(settings, None)
+    config = ["--config", args.config] if args.config else []
+    commands = [
+        [sys.executable, "-m", "overworld", "serve", *config, "--port", str(settings.port),
+         "--host", settings.host, "--workers", str(count), "--worker-index", str(i)]
+        for i in range(count)
+    ]  # fmt: skip
+    return supervisor.Supervisor(commands, settings.shutdown_grace_sec).run()
+
+
+def _serve_one(settings: Settings, worker: int | None) -> int:
+    """Serve in this process: alone, or as worker `worker` of `overworld serve --workers`."""
+    import msgspec
     import uvicorn
 
+    from overworld import supervisor
     from overworld.api import uvicorn_adapter
     from overworld.api.http.app import create_app
     from overworld.node import Node
     from overworld.ops import logging as ow_logging
 
-    settings = _settings(args, port=args.port, host=args.host)
+    sockets = None
+    if worker is not None:
+        settings = msgspec.structs.replace(settings, node_name=supervisor.worker_name(settings, worker))
+        try:
+            sockets = [supervisor.reuse_port_socket(settings.host, settings.port)]
+        except OSError as exc:
+            raise CommandError(
+                f"worker {worker}: cannot listen on {settings.host}:{settings.port}: {exc}"
+            ) from None
     ow_logging.configure(settings.log_level, settings.log_format)
     started: list[Node] = []
 
@@ -70,7 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
             started.clear()
             await node.close()
 
-    app = create_app(settings, start=start, announce=True)
+    app = create_app(settings, start=start, announce=worker in (None, 0))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -96,24 +193,37 @@ def _serve(args: argparse.Namespace) -> int:
         backlog=4096,
     )
 
+    parent = os.getppid()
+
     class Server(uvicorn.Server):
         gc_task: asyncio.Task[None] | None = None
+        orphan_watch: asyncio.Task[None] | None = None
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             self.gc_task = tune_gc(settings)
+            if worker is not None:
+                self.orphan_watch = asyncio.get_running_loop().create_task(self.stop_without_parent())
+
+        async def stop_without_parent(self) -> None:
+            # A worker whose supervisor is gone (killed with SIGKILL) stops as on SIGTERM.
+            while os.getppid() == parent:  # noqa: ASYNC110 - nothing to wait on but the pid
+                await asyncio.sleep(1.0)
+            self.should_exit = True
 
         async def shutdown(self, sockets: Any = None) -> None:
             # Drain the realtime sockets first (refuse new ones, flush, close with "going away"),
             # then let uvicorn stop listening and finish in-flight HTTP requests.
-            if self.gc_task is not None:
-                self.gc_task.cancel()
+            for task in (self.gc_task, self.orphan_watch):
+                if task is not None:
+                    task.cancel()
             for node in started:
                 await node.drain()
             await super().shutdown(sockets)
 
-    Server(config).run()
-    return 0
+    server = Server(config)
+    server.run(sockets=sockets)
+    return 0 if server.started else 3  # uvicorn's status for a failed start
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -121,9 +231,32 @@ def _migrate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     url = settings.resolved_database_url
-    asyncio.run(migrate.upgrade(url, args.revision))
+    known = migrate.revisions()
+    target = known[-1] if args.revision == "head" else args.revision
+    if target not in (*known, "base"):
+        raise CommandError(
+            f"unknown revision {args.revision!r}: the revisions are {', '.join(known)}"
+            " (or head; base with --downgrade)"
+        )
+    current = asyncio.run(migrate.status(url)).current
+    order = ["base", *known]
+    if current is not None and current not in known:
+        raise CommandError(
+            f"database {_database(settings)} is at revision {current!r}, which this version of "
+            "Overworld does not know (written by a newer version?)"
+        )
+    if order.index(target) < order.index(current or "base"):
+        if not args.downgrade:
+            raise CommandError(
+                f"database {_database(settings)} is at revision {current}, newer than {target}: "
+                "downgrading drops the tables and columns (and their data) of the later revisions;"
+                " run again with --downgrade to do it"
+            )
+        asyncio.run(migrate.downgrade(url, target))
+    else:
+        asyncio.run(migrate.upgrade(url, target))
     status = asyncio.run(migrate.status(url))
-    print(f"database at revision {status.current} (newest {status.head})")
+    print(f"database {_database(settings)} at revision {status.current} (newest {status.head})")
     return 0
 
 
@@ -134,7 +267,7 @@ def _title_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> None:
-        url = settings.resolved_database_url
+        url = _existing_database(settings)
         await migrate.upgrade(url)
         db = await open_database(url, pool_size=2)
         try:
@@ -145,6 +278,7 @@ def _title_create(args: argparse.Namespace) -> int:
         print(f"id:         {title.id}")
         print(f"server key: {title.server_key}")
         print(f"http key:   {title.http_key}")
+        print(f"database:   {_database(settings)}")
 
     asyncio.run(run())
     return 0
@@ -157,8 +291,9 @@ def _title_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     async def run() -> None:
-        await migrate.upgrade(settings.resolved_database_url)
-        db = await open_database(settings.resolved_database_url, pool_size=2)
+        url = _existing_database(settings)
+        await migrate.upgrade(url)
+        db = await open_database(url, pool_size=2)
         try:
             service = TitleService(db)
             await service.load()
@@ -171,40 +306,152 @@ def _title_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def title_tables() -> list[tuple[str, str]]:
+    """Every table holding a title's rows, as (table, column naming the title), children before
+    parents, the titles table last: every table of the schema but `titles` starts its key with
+    `title_id` (docs/architecture.md), so a domain's new tables are covered without a step."""
+    from overworld.migrations.schema import metadata
+
+    tables = [(t.name, "title_id") for t in reversed(metadata.sorted_tables) if t.name != "titles"]
+    missing = [name for name, _ in tables if "title_id" not in metadata.tables[name].c]
+    if missing:  # pragma: no cover - tests/server/test_cli.py keeps this from happening
+        raise RuntimeError(f"tables without title_id: {missing}")
+    return [*tables, ("titles", "id")]
+
+
+async def _delete_redis_keys(settings: Settings, title_id: str) -> int:
+    """A title's keys in Redis: every key of the deployment's prefix that names the title's id (a
+    UUID, so no other title's key matches)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(settings.redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}:*{title_id}*", count=1000)]
+        for start in range(0, len(keys), 500):
+            await client.delete(*keys[start : start + 500])
+        return len(keys)
+    finally:
+        await client.aclose()
+
+
+def _title_delete(args: argparse.Namespace) -> int:
+    from overworld.db import migrate, open_database
+    from overworld.titles.service import TitleService
+
+    settings = _settings(args)
+
+    async def run() -> None:
+        url = _existing_database(settings)
+        await migrate.upgrade(url)
+        db = await open_database(url, pool_size=2)
+        try:
+            title = await TitleService(db).find_by_name(args.name)
+            if title is None:
+                raise CommandError(f"no title named {args.name!r} in database {_database(settings)}")
+            if not args.yes:
+                raise CommandError(
+                    f"deleting title {title.name!r} removes its accounts and every row of its data "
+                    "for good: run again with --yes to do it"
+                )
+            deleted: dict[str, int] = {}
+            async with db.transaction() as tx:
+                for table, column in title_tables():
+                    deleted[table] = await tx.execute(f"DELETE FROM {table} WHERE {column} = $1", title.id)
+        finally:
+            await db.close()
+        rows = sum(n for table, n in deleted.items() if table != "titles")
+        print(f"deleted title {title.name} ({title.id}) and its {rows} rows from {_database(settings)}")
+        if settings.cluster:
+            print(f"and its {await _delete_redis_keys(settings, title.id)} Redis keys")
+        if title.name == settings.default_title:
+            print("it is the default title: the server creates it anew, empty, at its next start")
+
+    asyncio.run(run())
+    return 0
+
+
+def _workers(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (1 or more) or auto, got {value!r}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # --config is accepted before or after the command: a subcommand's copy sets it only if given.
+    config_help = "TOML settings file (or OVERWORLD_CONFIG)"
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     parser = argparse.ArgumentParser(
         prog="overworld",
         description="Overworld game backend. Settings come from OVERWORLD_* environment variables "
         "or a TOML file (see docs/configuration.md).",
     )
     parser.add_argument("--version", action="version", version=f"overworld {__version__}")
-    parser.add_argument("--config", help="TOML settings file (or OVERWORLD_CONFIG)")
+    parser.add_argument("--config", help=config_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the server", description="Run the server.")
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the server", description="Run the server."
+    )
     serve.add_argument("--port", type=int, help="listen port (OVERWORLD_PORT, default 7350)")
     serve.add_argument("--host", help="listen address (OVERWORLD_HOST, default 0.0.0.0)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="processes sharing the port, each a node of a cluster (needs PostgreSQL and Redis); "
+        "auto: one per core this process may use (OVERWORLD_WORKERS, default 1)",
+    )
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     serve.set_defaults(func=_serve)
 
     mig = commands.add_parser(
         "migrate",
+        parents=[common],
         help="bring the database schema up to date",
         description="Apply database migrations (Alembic) to OVERWORLD_DATABASE_URL or the SQLite file.",
     )
     mig.add_argument("--revision", default="head", help="target revision (default: head)")
+    mig.add_argument(
+        "--downgrade",
+        action="store_true",
+        help="allow going back to an older revision (drops the later revisions' tables and columns)",
+    )
     mig.set_defaults(func=_migrate)
 
-    title = commands.add_parser("title", help="manage titles (games)", description="Manage titles.")
+    title = commands.add_parser(
+        "title", parents=[common], help="manage titles (games)", description="Manage titles."
+    )
     title_commands = title.add_subparsers(dest="title_command", required=True, metavar="ACTION")
     create = title_commands.add_parser(
-        "create", help="create a title and print its keys", description="Create a title and print its keys."
+        "create",
+        parents=[common],
+        help="create a title and print its keys",
+        description="Create a title and print its keys.",
     )
     create.add_argument("name", help="lower-case name: letters, digits, '-' and '_'")
     create.add_argument("--server-key", help="server key to use (default: random)")
     create.add_argument("--http-key", help="http key to use (default: random)")
     create.set_defaults(func=_title_create)
-    listing = title_commands.add_parser("list", help="list titles", description="List titles.")
+    listing = title_commands.add_parser(
+        "list", parents=[common], help="list titles", description="List titles."
+    )
     listing.set_defaults(func=_title_list)
+    delete = title_commands.add_parser(
+        "delete",
+        parents=[common],
+        help="delete a title and all its data",
+        description="Delete a title and every row of its data (accounts, storage, leaderboards, ...).",
+    )
+    delete.add_argument("name", help="the title's name")
+    delete.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
+    delete.set_defaults(func=_title_delete)
     return parser
 
 
@@ -215,6 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"overworld: configuration error: {exc}", file=sys.stderr)
         return 2
+    except CommandError as exc:
+        print(f"overworld: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
@@ -223,7 +473,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ApiError):
             print(f"overworld: {exc.message}", file=sys.stderr)
             return 1
-        raise
+        try:
+            line = _database_error(exc, _settings(args))
+        except ConfigError:
+            line = None
+        if line is None:
+            raise
+        print(f"overworld: {line}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -23,6 +23,7 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Workers = Annotated[int, msgspec.Meta(ge=1)] | Literal["auto"]
 
 
 class ConfigError(Exception):
@@ -33,6 +34,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Network
     host: str = "0.0.0.0"
     port: Port = 7350
+    workers: Workers = 1  # overworld serve: processes sharing the port, a cluster ("auto": one per core)
     # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed (env: comma-separated).
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     # Data: SQLite file under data_dir unless database_url names PostgreSQL.
@@ -133,6 +135,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 FIELDS: tuple[str, ...] = Settings.__struct_fields__
+# Settings naming files: relative ones in a config file are relative to the file's folder.
+_PATHS = ("data_dir", "runtime_path")
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$")
 
 
@@ -184,6 +188,14 @@ def _read_toml(path: str) -> dict[str, Any]:
     unknown = sorted(set(section) - set(FIELDS))
     if unknown:
         raise ConfigError(f"config file {path!r}: unknown setting(s) {', '.join(unknown)}")
+    folder = Path(path).resolve().parent
+    for name in _PATHS:
+        value = section.get(name)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            section[name] = str(folder / value)
+    url = section.get("database_url")
+    if isinstance(url, str) and url.startswith("sqlite:///") and not Path(url[10:]).is_absolute():
+        section["database_url"] = f"sqlite:///{folder / url[10:]}"
     return section
 
 
@@ -192,28 +204,59 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build settings from a TOML file, the environment and explicit overrides, in that order."""
+    """Build settings from a TOML file, the environment and explicit overrides (command-line flags),
+    in that order. An error names the setting and where its value came from."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
+    source: dict[str, str] = {}
     config_file = config_file or env.get(ENV_PREFIX + "CONFIG") or None
     if config_file:
         raw.update(_read_toml(config_file))
+        source.update(dict.fromkeys(raw, f"config file {config_file}"))
     for name in FIELDS:
         value = env.get(ENV_PREFIX + name.upper())
         if value is not None and value != "":
             raw[name] = _env_value(name, value)
-    if overrides:
-        raw.update({k: v for k, v in overrides.items() if v is not None})
+            source[name] = f"env {ENV_PREFIX}{name.upper()}"
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            raw[name] = value
+            source[name] = "flag --" + name.replace("_", "-")
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(str(exc))) from None
+        raise ConfigError(_explain(str(exc), source)) from None
+    _check(settings, source)
+    return settings
 
 
-def _explain(message: str) -> str:
-    # msgspec says "Expected `int`, got `str` - at `$.port`"; name the variable as well.
+def _where(name: str, source: Mapping[str, str]) -> str:
+    return f"setting {name!r} ({source.get(name, f'env {ENV_PREFIX}{name.upper()}')})"
+
+
+def _explain(message: str, source: Mapping[str, str]) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.port`"; name the setting and its source.
     if " - at `$." in message:
         text, _, where = message.partition(" - at `$.")
-        name = where.rstrip("`")
-        return f"setting {name!r} (env {ENV_PREFIX}{name.upper()}): {text}"
+        return f"{_where(where.rstrip('`'), source)}: {text.replace('`', '')}"
     return f"invalid configuration: {message}"
+
+
+def _check(settings: Settings, source: Mapping[str, str]) -> None:
+    """What a single value cannot say: the database URL's form, cluster mode needing PostgreSQL."""
+    url = settings.database_url
+    if url and not url.startswith(("postgres://", "postgresql://", "sqlite:///")):
+        scheme = url.partition("://")[0] or url
+        if scheme.startswith(("postgres", "postgresql")):
+            hint = f"{scheme!r} is SQLAlchemy's form: write postgresql://user@host:5432/db"
+        else:
+            hint = (
+                f"{scheme!r} is not supported: use postgresql://user@host:5432/db, sqlite:///path.db,"
+                " or nothing for SQLite under data_dir"
+            )
+        raise ConfigError(f"{_where('database_url', source)}: {hint}")
+    if settings.cluster and not settings.is_postgres:
+        raise ConfigError(
+            f"{_where('redis_url', source)}: a cluster (redis_url set) needs PostgreSQL:"
+            " set database_url = postgresql://user@host:5432/db (SQLite serves one process)"
+        )

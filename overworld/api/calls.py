@@ -4,7 +4,8 @@ response messages, its operation, and how it is reached.
 A `Call` is reached over REST (its `rest` bindings, "METHOD /path" in Litestar's path syntax),
 some of them on the HTTP fast path too (`fast`); its operation takes the caller's context. A
 `SocketCall` is a realtime message (`kind`, the envelope field it arrives in, and `reply`, the
-one its answer goes out in, if any); its operation takes the caller's connection. `nk` names the
+one its answer goes out in, if any); its operation takes the caller's connection. A socket call
+that `joins` a stream answers once every node has the presences it tracked. `nk` names the
 function of the runtime's `ServerApi` that does the same for server code, where there is one.
 
 What is built from this registry:
@@ -137,7 +138,7 @@ class SocketCall(Generic[Req, Resp]):
     """An API call served as a realtime message: `operation(node, conn, request) -> response`,
     the response sent back in the envelope field `reply` (no reply, just the `cid`, without one)."""
 
-    __slots__ = ("kind", "name", "nk", "operation", "reply", "request", "response")
+    __slots__ = ("joins", "kind", "name", "nk", "operation", "reply", "request", "response")
 
     def __init__(
         self,
@@ -149,6 +150,7 @@ class SocketCall(Generic[Req, Resp]):
         kind: str,
         reply: str = "",
         nk: str = "",
+        joins: bool = False,
     ) -> None:
         if (response is None) != (not reply):
             raise ValueError(f"{name}: a reply kind goes with a response type, and only with one")
@@ -159,11 +161,16 @@ class SocketCall(Generic[Req, Resp]):
         self.kind = kind
         self.reply = reply
         self.nk = nk
+        # A join: the presences it tracked reach every node before its reply, so that whatever
+        # anyone sends to the stream once the reply is out reaches the joiner, on any node.
+        self.joins = joins
 
     async def serve(self, node: Services, conn: Connection, message: Req) -> tuple[str, Resp] | None:
         """The operation on `message`, through the call's before and after hooks; the reply to
         send, as (envelope field, message), or None."""
         response = await node.hooks.call(self.name, conn.ctx, message, partial(self.operation, node, conn))
+        if self.joins:
+            await node.hub.tracker.replicated()
         return (self.reply, response) if self.reply else None
 
     def __repr__(self) -> str:
@@ -476,11 +483,11 @@ LIST_MATCHES = Call(
 )  # fmt: skip
 MATCH_CREATE = SocketCall(
     "MatchCreate", mw.MatchCreate, mw.Match, socket_matches.match_create,
-    kind="match_create", reply="match", nk="match_create",
+    kind="match_create", reply="match", nk="match_create", joins=True,
 )  # fmt: skip
 MATCH_JOIN = SocketCall(
     "MatchJoin", mw.MatchJoin, mw.Match, socket_matches.match_join,
-    kind="match_join", reply="match",
+    kind="match_join", reply="match", joins=True,
 )  # fmt: skip
 MATCH_LEAVE = SocketCall(
     "MatchLeave", mw.MatchLeave, None, socket_matches.match_leave,
@@ -495,7 +502,7 @@ MATCH_DATA_SEND = SocketCall(
 
 CHANNEL_JOIN = SocketCall(
     "ChannelJoin", rt.ChannelJoin, rt.Channel, socket_chat.channel_join,
-    kind="channel_join", reply="channel",
+    kind="channel_join", reply="channel", joins=True,
 )  # fmt: skip
 CHANNEL_LEAVE = SocketCall(
     "ChannelLeave", rt.ChannelLeave, None, socket_chat.channel_leave,
@@ -533,11 +540,11 @@ STATUS_UPDATE = SocketCall(
 
 PARTY_CREATE = SocketCall(
     "PartyCreate", rt.PartyCreate, rt.Party, socket_party.party_create,
-    kind="party_create", reply="party",
+    kind="party_create", reply="party", joins=True,
 )  # fmt: skip
 PARTY_JOIN = SocketCall(
     "PartyJoin", rt.PartyId, None, socket_party.party_join,
-    kind="party_join",
+    kind="party_join", joins=True,
 )  # fmt: skip
 PARTY_LEAVE = SocketCall(
     "PartyLeave", rt.PartyId, None, socket_party.party_leave,

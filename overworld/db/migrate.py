@@ -100,3 +100,8 @@ async def downgrade(url: str, revision: str) -> None:
 async def status(url: str) -> SchemaStatus:
     current = await _with_connection(url, _current_sync)
     return SchemaStatus(current=current, head=head_revision())
+
+
+def revisions() -> list[str]:
+    """Every revision id, oldest first."""
+    return [s.revision for s in reversed(list(ScriptDirectory.from_config(_config()).walk_revisions()))]

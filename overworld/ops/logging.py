@@ -30,6 +30,22 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _RefusedSocket(logging.Filter):
+    """uvicorn (websockets-sansio) logs every socket refused with an HTTP response (the ASGI denial
+    response: a bad token's 401, a 503 while shutting down) as an ERROR "ASGI callable returned
+    without completing handshake". The client got its answer and nothing failed: that line becomes
+    a DEBUG one. (The socket endpoint refuses only that way, so no real failure hides behind it.)"""
+
+    MESSAGE = "ASGI callable returned without completing handshake."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("uvicorn") and record.msg == self.MESSAGE:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.msg, record.args = "socket refused with an HTTP error before its handshake", ()
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure(level: str = "info", fmt: str = "json", cache: bool = True) -> None:
     """`cache=False` keeps loggers re-reading the configuration (tests use structlog's capture_logs)."""
     numeric = logging.getLevelName(level.upper())
@@ -60,6 +76,7 @@ def configure(level: str = "info", fmt: str = "json", cache: bool = True) -> Non
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    handler.addFilter(_RefusedSocket())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)

@@ -47,7 +47,7 @@ pytestmark = [
     pytest.mark.skipif(not have_node(), reason="needs Node.js and npm to install @heroiclabs/nakama-js"),
 ]
 
-FORMATS = ["json"]  # + "protobuf" once the server and nakama-js-protobuf support it
+FORMATS = ["json", "protobuf"]
 BROWSER_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-default-apps", "--no-first-run",
@@ -72,6 +72,8 @@ def web_origin(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     (root / "index.html").write_bytes(PAGE)
     shutil.copy(ROOT / "tests" / "browser" / "scenario.mjs", root / "scenario.mjs")
     shutil.copy(node_modules / "@heroiclabs" / "nakama-js" / "dist" / "nakama-js.esm.mjs", root)
+    adapter = node_modules / "@heroiclabs" / "nakama-js-protobuf" / "dist" / "nakama-js-protobuf.esm.mjs"
+    shutil.copy(adapter, root)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Files, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, name="web-origin", daemon=True)
     thread.start()

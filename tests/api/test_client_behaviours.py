@@ -213,3 +213,40 @@ async def test_client_events_reach_the_event_handlers(deployment: Deployment, pl
     for bad in ({"name": "*"}, {"name": ""}, {"name": "account_created"}):
         refused = alice.http.post("/v2/event", json=bad)
         assert refused.status_code == 400, (bad, refused.text)
+
+
+async def test_a_join_reaches_every_node_before_its_reply(
+    deployment: Deployment, players: list[Player]
+) -> None:
+    """Two sockets, on two nodes of a cluster: a relayed match created by one is found at once by
+    the other, and whatever is sent right after a join's reply reaches the joiner."""
+    alice, bob = _players(deployment, players, 2)
+    host = f"127.0.0.1:{deployment.port}"
+    a = await open_socket(host, alice.session)
+    b = await open_socket(host, bob.session)  # the next connection: the other node
+    try:
+        room = unique("room")
+        await a.request("channel_join", {"target": room, "type": 1})
+        for i in range(15):
+            created = await a.request("match_create", {})
+            match_id = created["match"]["match_id"]
+            joined = await b.request("match_join", {"match_id": match_id})
+            assert "match" in joined, joined
+            await a.send_raw(
+                orjson.dumps({"match_data_send": {"match_id": match_id, "op_code": "1", "data": ""}}).decode()
+            )
+            data = await b.push("match_data")
+            assert data["match_id"] == match_id
+            await a.request("match_leave", {"match_id": match_id})
+            await b.request("match_leave", {"match_id": match_id})
+            channel = (await b.request("channel_join", {"target": room, "type": 1}))["channel"]
+            sent = await a.request(
+                "channel_message_send", {"channel_id": channel["id"], "content": f'{{"n":{i}}}'}
+            )
+            assert "channel_message_ack" in sent, sent
+            message = await b.push("channel_message")
+            assert orjson.loads(message["content"]) == {"n": i}
+            await b.request("channel_leave", {"channel_id": channel["id"]})
+    finally:
+        await a.close()
+        await b.close()

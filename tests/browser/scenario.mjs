@@ -6,8 +6,8 @@ import { Client, WebSocketAdapterText } from "./nakama-js.esm.mjs";
 
 const rnd = () => Math.random().toString(36).slice(2, 12);
 
-/** The socket adapter of a format: "json" now; "protobuf" once the server and
- * @heroiclabs/nakama-js-protobuf (WebSocketAdapterPb) are served beside this file. */
+/** The socket adapter of a format: "json" (text frames) or "protobuf" (binary frames, through
+ * @heroiclabs/nakama-js-protobuf's WebSocketAdapterPb, served beside this file). */
 async function adapter(format) {
   if (format === "json") return new WebSocketAdapterText();
   const { WebSocketAdapterPb } = await import("./nakama-js-protobuf.esm.mjs");

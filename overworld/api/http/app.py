@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -110,15 +111,27 @@ def create_app(
 
 
 def _announce(settings: Settings, node: Services) -> None:
+    """The start banner: what this node serves (nothing it does not), and where the keys come from."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = f"http://{host}:{settings.port}"
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.resolved_database_url[10:]})"
-    mode = f"cluster (Redis {settings.redis_url})" if settings.cluster else "embedded"
+    redis = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1@", settings.redis_url)  # no password in the log
+    mode = f"cluster (Redis {redis})" if settings.cluster else "embedded"
+    if settings.workers != 1:
+        mode += f", {settings.workers} worker processes"
+    title = node.default_title
+    if title.server_key != settings.default_server_key:
+        origin = "stored when it was created (setting default_server_key applies only then)"
+    elif title.server_key == "defaultkey":
+        origin = "setting default_server_key: still the built-in default, change it in production"
+    else:
+        origin = "setting default_server_key"
     lines = [
         f"Overworld {__version__} ready: {backend}, {mode}",
-        f"  API       {base}/v2  (default title {node.default_title.name!r}, server key in the config)",
+        f"  API       {base}/v2",
+        f"  keys      title {title.name!r}: server key {origin}; http key likewise (default_http_key)",
         f"  API docs  {base}/docs",
-        f"  metrics   {base}/metrics",
+        *([f"  metrics   {base}/metrics"] if settings.metrics else []),
         f"  health    {base}/healthz  {base}/readyz",
     ]
     print("\n".join(lines), flush=True)
