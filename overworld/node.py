@@ -55,6 +55,7 @@ from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
 from overworld.subsystems.ranks import EmbeddedRankIndex, RankIndex
 from overworld.subsystems.scheduler import EmbeddedScheduler, Scheduler
 from overworld.titles.service import TitleService
+from overworld.wallets.service import WalletService
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -163,6 +164,7 @@ class Node(Services):
         accounts = AccountService(db, sessions, lockout, cache_size=settings.account_cache_size)
         storage = StorageService(db)
         friends, groups = FriendService(db), GroupService(db)
+        wallets = WalletService(db, accounts, storage)
 
         def title_name(title_id: str) -> str:
             title = titles.get(title_id)
@@ -206,7 +208,7 @@ class Node(Services):
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
                 matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
-                hub=hub,
+                hub=hub, wallets=wallets,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
@@ -216,7 +218,7 @@ class Node(Services):
         for delete in (
             storage.delete_user_objects, friends.delete_user_edges, groups.delete_user_memberships,
             leaderboards.delete_owner, matchmaker.ratings.delete_user, chat.delete_user,
-            notifications.delete_user,
+            notifications.delete_user, wallets.delete_user,
         ):  # fmt: skip
             accounts.on_delete(delete)
         accounts.on_created(runtime.account_created)
@@ -235,6 +237,7 @@ class Node(Services):
         await revocations.start()
         stack.push_async_callback(revocations.close)
         await accounts.start()
+        stack.push_async_callback(wallets.close)  # after the runtime closes: its calls finish first
         stack.push_async_callback(runtime.close)
         stack.push_async_callback(leaderboards.close)
         await leaderboards.start()
@@ -263,8 +266,8 @@ class Node(Services):
             storage=storage, friends=friends, groups=groups, hooks=hooks, runtime=runtime, hub=hub,
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
-            live_events=live_events, default_title=default_title, redis=redis, identity=identity,
-            outages=outages, _stack=stack,
+            live_events=live_events, wallets=wallets, default_title=default_title, redis=redis,
+            identity=identity, outages=outages, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:

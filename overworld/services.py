@@ -32,6 +32,7 @@ from overworld.subsystems.pubsub import PubSub
 from overworld.subsystems.scheduler import Scheduler
 from overworld.titles.models import Title
 from overworld.titles.service import TitleService
+from overworld.wallets.service import WalletService
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -62,6 +63,7 @@ class Services:
     leaderboards: LeaderboardService
     tournaments: TournamentService
     live_events: LiveEventService
+    wallets: WalletService
     default_title: Title
     redis: Redis | None = None
     outages: Outages = field(default_factory=Outages)  # the database or Redis found unreachable

@@ -23,6 +23,7 @@ from overworld.subsystems.presence.base import Tracker
 
 log = structlog.get_logger(__name__)
 METHOD = "accounts.changed"
+METHOD_MANY = "accounts.changed_many"
 
 
 class PeerCaches:
@@ -32,18 +33,29 @@ class PeerCaches:
         self._timeout = timeout
         self._cache = cache
         router.register(METHOD, self._changed_here)
+        router.register(METHOD_MANY, self._many_changed_here)
 
     async def _changed_here(self, args: dict[str, Any]) -> None:
         self._cache.changed(args["t"], args["u"])
 
+    async def _many_changed_here(self, args: dict[str, Any]) -> None:
+        for title_id, user_id in args["k"]:
+            self._cache.changed(title_id, user_id)
+
     async def changed(self, title_id: str, user_id: str) -> None:
         """Drop the account from every peer's cache; return once each answered (or timed out)."""
+        await self._tell(METHOD, {"t": title_id, "u": user_id})
+
+    async def changed_many(self, keys: list[tuple[str, str]]) -> None:
+        """Drop these accounts (title id, user id) from every peer's cache, in one message each."""
+        await self._tell(METHOD_MANY, {"k": [list(k) for k in keys]})
+
+    async def _tell(self, method: str, args: dict[str, Any]) -> None:
         peers = self._tracker.peers
         if not peers:
             return
-        args = {"t": title_id, "u": user_id}
         results = await asyncio.gather(
-            *(self._router.call(peer, METHOD, args, timeout=self._timeout) for peer in peers),
+            *(self._router.call(peer, method, args, timeout=self._timeout) for peer in peers),
             return_exceptions=True,
         )
         for peer, result in zip(peers, results, strict=True):

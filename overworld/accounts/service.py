@@ -299,7 +299,44 @@ class AccountService:
         if self._peers is not None:
             await self._peers.changed(title.id, user_id)
 
+    async def changed(self, keys: list[tuple[str, str]]) -> None:
+        """Accounts (title id, user id) that another domain changed in the database (the wallets):
+        drop them here and on the peers, as after this service's own writes."""
+        for title_id, user_id in keys:
+            self.cache.changed(title_id, user_id)
+        if self._peers is not None and keys:
+            await self._peers.changed_many(keys)
+
     async def update_account(self, title: Title, user_id: str, update: AccountUpdate) -> None:
+        fields = self._update_fields(update)
+        if not fields:
+            return
+        try:
+            changed = await self._store.update(self._db, title.id, user_id, fields, now_ms())
+        except IntegrityError as exc:
+            if exc.involves("username"):  # Nakama answers INVALID_ARGUMENT here (ALREADY_EXISTS at sign-up)
+                raise InvalidArgument(USERNAME_TAKEN) from None
+            raise
+        await self._changed(title, user_id)
+        if changed == 0:
+            raise NotFound(NOT_FOUND)
+
+    async def update_account_in(self, tx: Tx, title: Title, user_id: str, update: AccountUpdate) -> None:
+        """`update_account` inside the caller's transaction (the wallets' `multi_update`), which a
+        clash aborts; the caller tells the caches (`changed`) once it commits."""
+        fields = self._update_fields(update)
+        if not fields:
+            return
+        try:
+            changed = await self._store.update(tx, title.id, user_id, fields, now_ms())
+        except IntegrityError as exc:
+            if exc.involves("username"):
+                raise InvalidArgument(USERNAME_TAKEN) from None
+            raise
+        if changed == 0:
+            raise NotFound(NOT_FOUND)
+
+    def _update_fields(self, update: AccountUpdate) -> dict[str, object]:
         fields: dict[str, object] = {}
         if update.username is not None:
             fields["username"] = check.username(update.username)
@@ -315,17 +352,7 @@ class AccountService:
             fields["timezone"] = check.text_field("timezone", update.timezone, 255) or None
         if update.metadata is not None:
             fields["metadata"] = check.metadata(update.metadata)
-        if not fields:
-            return
-        try:
-            changed = await self._store.update(title.id, user_id, fields, now_ms())
-        except IntegrityError as exc:
-            if exc.involves("username"):  # Nakama answers INVALID_ARGUMENT here (ALREADY_EXISTS at sign-up)
-                raise InvalidArgument(USERNAME_TAKEN) from None
-            raise
-        await self._changed(title, user_id)
-        if changed == 0:
-            raise NotFound(NOT_FOUND)
+        return fields
 
     async def get_users(self, title: Title, ids: list[str], usernames: list[str]) -> list[User]:
         ids = list(dict.fromkeys(i for i in ids if i))

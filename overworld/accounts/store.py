@@ -10,6 +10,7 @@ import orjson
 from overworld.accounts.models import Account, Device, User
 from overworld.accounts.signups import SignupBatcher
 from overworld.db import Database, Row, SqlDialect, Tx
+from overworld.db.database import Executor
 
 USER_COLUMNS = (
     "id, username, display_name, avatar_url, lang_tag, location, timezone, metadata, edge_count,"
@@ -119,7 +120,7 @@ class AccountStore:
 
     async def account(self, title_id: str, user_id: str) -> Account | None:
         rows = await self._db.fetch(
-            f"SELECT {JOINED_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time,"
+            f"SELECT {JOINED_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time, u.wallet,"
             " d.id AS device_id, d.vars AS device_vars FROM users u LEFT JOIN user_devices d"
             " ON d.title_id = u.title_id AND d.user_id = u.id WHERE u.title_id = $1 AND u.id = $2",
             title_id,
@@ -143,6 +144,7 @@ class AccountStore:
             ),
             verify_time=first["verify_time"],
             disable_time=first["disable_time"],
+            wallet=first["wallet"],
         )
 
     async def users_by_ids(self, title_id: str, ids: list[str]) -> list[User]:
@@ -167,10 +169,13 @@ class AccountStore:
 
     # -- changes --------------------------------------------------------------------------------
 
-    async def update(self, title_id: str, user_id: str, fields: dict[str, Any], now: int) -> int:
+    async def update(
+        self, ex: Executor, title_id: str, user_id: str, fields: dict[str, Any], now: int
+    ) -> int:
+        """Change the user's fields (on the database, or in a transaction); returns the rows changed."""
         assignments = [f"{name} = ${i + 3}" for i, name in enumerate(fields)]
         assignments.append(f"update_time = ${len(fields) + 3}")
-        return await self._db.execute(
+        return await ex.execute(
             f"UPDATE users SET {', '.join(assignments)} WHERE title_id = $1 AND id = $2",
             title_id,
             user_id,

@@ -22,6 +22,8 @@ users = Table(
     Column("update_time", BigInteger, nullable=False),
     Column("verify_time", BigInteger),
     Column("disable_time", BigInteger),
+    # The wallet, as Nakama keeps it: a JSON object of currency -> int64 amount (overworld/wallets).
+    Column("wallet", Text, nullable=False, server_default="{}"),
     Index(None, "title_id", "username", unique=True),
     Index(None, "title_id", "email", unique=True),
     Index(None, "title_id", "custom_id", unique=True),

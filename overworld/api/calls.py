@@ -32,7 +32,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from overworld.api.operations import accounts, chat, events, friends, groups, live_events, matches, storage
+from overworld.api.operations import (
+    accounts,
+    chat,
+    events,
+    friends,
+    groups,
+    live_events,
+    matches,
+    storage,
+    wallets,
+)
 from overworld.api.operations import leaderboards as lb
 from overworld.api.operations import matchmaker as matchmaker_ops
 from overworld.api.operations import parties as party_ops
@@ -452,6 +462,17 @@ UPDATE_LIVE_EVENT = Call(
 DELETE_LIVE_EVENT = Call(
     "DeleteLiveEvent", lew.LiveEventIdRequest, lew.Done, live_events.delete_live_event,
     rest="DELETE /v2/overworld/admin/events/{event_id:str}", nk="live_event_delete",
+)  # fmt: skip
+
+# -- wallets (Overworld's own, read-only for players, docs/economy.md) -------------------------------
+
+GET_WALLET = Call(
+    "GetWallet", wallets.GetWalletRequest, wallets.Wallet, wallets.get_wallet,
+    rest="GET /v2/overworld/wallet",
+)  # fmt: skip
+LIST_WALLET_LEDGER = Call(
+    "ListWalletLedger", wallets.ListWalletLedgerRequest, wallets.WalletLedgerList, wallets.list_wallet_ledger,
+    rest="GET /v2/overworld/wallet/ledger", nk="wallet_ledger_list",
 )  # fmt: skip
 
 # -- matches -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from overworld.notifications import tables as _notifications  # noqa: F401
 from overworld.sessions import tables as _sessions
 from overworld.storage import tables as _storage
 from overworld.titles import tables as _titles
+from overworld.wallets import tables as _wallets  # noqa: F401
 
 __all__ = ["metadata"]
 _ = (_accounts, _sessions, _storage, _titles)

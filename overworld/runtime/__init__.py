@@ -25,6 +25,14 @@ from overworld.runtime.initializer import Initializer
 from overworld.runtime.loader import RuntimeLoadError
 from overworld.runtime.server_api import HttpRequestError, HttpResponse, ServerApi
 from overworld.storage.models import SYSTEM_USER, Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
+from overworld.wallets.models import (
+    LedgerItem,
+    LedgerPage,
+    MultiUpdateResult,
+    WalletNegative,
+    WalletUpdate,
+    WalletUpdateResult,
+)
 
 __all__ = [
     "SYSTEM_USER",
@@ -44,6 +52,9 @@ __all__ = [
     "Initializer",
     "Internal",
     "InvalidArgument",
+    "LedgerItem",
+    "LedgerPage",
+    "MultiUpdateResult",
     "NotFound",
     "ObjectId",
     "ObjectPage",
@@ -57,4 +68,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "User",
+    "WalletNegative",
+    "WalletUpdate",
+    "WalletUpdateResult",
 ]

@@ -18,6 +18,7 @@ from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
+from overworld.wallets.service import WalletService
 
 
 @dataclass(frozen=True)
@@ -35,3 +36,4 @@ class ServerServices:
     notifications: NotificationService
     parties: PartyService
     hub: Hub
+    wallets: WalletService

@@ -91,17 +91,22 @@ class StorageService:
             raise InvalidArgument("No objects were given to write.")
         if len(objects) > MAX_BATCH:
             raise InvalidArgument(f"Too many objects, at most {MAX_BATCH} per call.")
+        async with self._db.transaction() as tx:
+            return await self.write_in(tx, title_id, caller, objects)
+
+    async def write_in(
+        self, tx: Tx, title_id: str, caller: str | None, objects: list[ObjectWrite]
+    ) -> list[Ack]:
+        """`write` inside the caller's transaction (which fails as a whole if one object does)."""
+        if len(objects) > MAX_BATCH:
+            raise InvalidArgument(f"Too many objects, at most {MAX_BATCH} per call.")
         for obj in objects:
             self._validate_write(obj, caller)
         now = now_ms()
-        acks: list[Ack] = []
         owners = {obj.user_id for obj in objects if obj.user_id != SYSTEM_USER}
-        async with self._db.transaction() as tx:
-            if owners and len(await hold_users(tx, self._db.sql, title_id, owners)) < len(owners):
-                raise NotFound(USER_NOT_FOUND)
-            for obj in objects:
-                acks.append(await self._write_one(tx, title_id, caller, obj, now))
-        return acks
+        if owners and len(await hold_users(tx, self._db.sql, title_id, owners)) < len(owners):
+            raise NotFound(USER_NOT_FOUND)
+        return [await self._write_one(tx, title_id, caller, obj, now) for obj in objects]
 
     def _validate_write(self, obj: ObjectWrite, caller: str | None) -> None:
         _check_name("collection", obj.collection)

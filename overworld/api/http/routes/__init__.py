@@ -14,10 +14,11 @@ from overworld.api.http.routes import (
     session,
     storage,
     users,
+    wallets,
 )
 
 ROUTES = [
     *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
     *chat.ROUTES, *events.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES,
-    *matches.ROUTES, *parties.ROUTES, *ops.ROUTES,
+    *matches.ROUTES, *parties.ROUTES, *ops.ROUTES, *wallets.ROUTES,
 ]  # fmt: skip
