@@ -10,12 +10,12 @@ from typing import Any
 import structlog
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
 
 from overworld import __version__
 from overworld.api.http.edge import Edge
 from overworld.api.http.errors import EXCEPTION_HANDLERS, JsonRequest
+from overworld.api.http.openapi import docs_assets_router, render_plugins
 from overworld.api.http.routes import ROUTES
 from overworld.api.origins import Cors
 from overworld.config import Settings
@@ -62,7 +62,7 @@ def create_app(
             yield
             log.info("shutting down")
 
-    handlers: list[object] = list(ROUTES)
+    handlers: list[object] = [*ROUTES, docs_assets_router()]
     if settings.metrics:
         handlers.append(MetricsController)
     litestar = Litestar(
@@ -76,7 +76,8 @@ def create_app(
             version=__version__,
             description="Nakama-compatible game backend API.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(), ScalarRenderPlugin(path="/scalar")],
+            use_handler_docstrings=True,  # each route's docstring: its operation's description
+            render_plugins=render_plugins(),  # completed from the registry (api/http/openapi.py)
         ),
         logging_config=None,  # logging is configured by overworld.ops.logging
         debug=False,

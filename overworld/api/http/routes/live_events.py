@@ -121,6 +121,7 @@ async def admin_set_config(
 
 @route(calls.DELETE_REMOTE_CONFIG)
 async def admin_delete_config(request: Req, ctx: CallContext, key: str) -> Done:
+    """Delete a base value."""
     req = DeleteRemoteConfigRequest(key=key)
     return await calls.DELETE_REMOTE_CONFIG.run(node_of(request), ctx, req)
 
@@ -133,12 +134,14 @@ async def admin_create_event(request: Req, ctx: CallContext, data: LiveEventWrit
 
 @route(calls.LIST_ALL_LIVE_EVENTS)
 async def admin_list_events(request: Req, ctx: CallContext) -> LiveEventFullList:
+    """Every live event of the title, past, live and future, with all their fields."""
     req = ListAllLiveEventsRequest()
     return await calls.LIST_ALL_LIVE_EVENTS.run(node_of(request), ctx, req)
 
 
 @route(calls.GET_LIVE_EVENT)
 async def admin_get_event(request: Req, ctx: CallContext, event_id: str) -> LiveEventFull:
+    """One live event, with all its fields."""
     req = LiveEventIdRequest(id=event_id)
     return await calls.GET_LIVE_EVENT.run(node_of(request), ctx, req)
 
@@ -154,6 +157,7 @@ async def admin_update_event(
 
 @route(calls.DELETE_LIVE_EVENT)
 async def admin_delete_event(request: Req, ctx: CallContext, event_id: str) -> Done:
+    """Delete a live event."""
     req = LiveEventIdRequest(id=event_id)
     return await calls.DELETE_LIVE_EVENT.run(node_of(request), ctx, req)
 
