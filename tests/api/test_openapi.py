@@ -275,3 +275,50 @@ def test_schemathesis_response_conformance(live: str):
     assert stats["operations"] >= len(registry_operations())
     assert not stats.get("status 500"), "server errors"
     assert not failures, "\n\n".join(failures[:20])
+
+
+async def test_errors_the_server_really_answers_are_documented(client, api, server_key, node):
+    """Provoke each operation's own errors and look them up in the document."""
+    doc = (await client.get("/docs/openapi.json")).json()
+
+    def documented(method: str, path: str) -> set[int]:
+        return {int(status) for status in doc["paths"][path][method]["responses"]}
+
+    session = await api.device()
+    auth = bearer(session["token"])
+    http_key = node.default_title.http_key
+    taken = unique("taken")
+    await api.device(username=taken)
+    answers = [
+        ("post", "/v2/account/authenticate/device", await client.post(
+            "/v2/account/authenticate/device", params={"create": "false"},
+            json={"id": unique("device-")}, headers=basic(server_key))),
+        ("post", "/v2/account/authenticate/custom", await client.post(
+            "/v2/account/authenticate/custom", params={"username": taken},
+            json={"id": unique("custom-")}, headers=basic(server_key))),
+        ("post", "/v2/account/unlink/device", await client.post(
+            "/v2/account/unlink/device", json={"id": "not-my-device-0"}, headers=auth)),
+        ("delete", "/v2/overworld/admin/config/{key}", await client.delete(
+            "/v2/overworld/admin/config/missing", params={"http_key": http_key})),
+        ("get", "/v2/overworld/admin/events/{event_id}", await client.get(
+            "/v2/overworld/admin/events/missing", params={"http_key": http_key})),
+        ("post", "/v2/rpc/{id}", await client.post("/v2/rpc/missing", headers=auth)),
+        ("post", "/v2/leaderboard/{leaderboard_id}", await client.post(
+            "/v2/leaderboard/missing", json={"score": 1}, headers=auth)),
+        ("post", "/v2/tournament/{tournament_id}/join", await client.post(
+            "/v2/tournament/missing/join", headers=auth)),
+        ("post", "/v2/group/{group_id}/join", await client.post(
+            "/v2/group/00000000-0000-0000-0000-000000000000/join", headers=auth)),
+        ("put", "/v2/storage", await client.put("/v2/storage", content=b"{" * 10, headers=auth)),
+    ]  # fmt: skip
+    name = unique("group")
+    first = await client.post("/v2/group", json={"name": name}, headers=auth)
+    assert first.status_code == 200
+    answers.append(("post", "/v2/group", await client.post("/v2/group", json={"name": name}, headers=auth)))
+    statuses = []
+    for method, path, answer in answers:
+        assert answer.status_code >= 400, (method, path, answer.text)
+        assert set(answer.json()) == {"error", "code", "message"}
+        assert answer.status_code in documented(method, path), (method, path, answer.status_code)
+        statuses.append(answer.status_code)
+    assert {400, 403, 404, 409} <= set(statuses), statuses
