@@ -5,7 +5,6 @@ its own connection, sit on different nodes)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy
+from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy_with_code
 from tests.realtime_support import open_socket
-from tests.support import ROOT, basic, bearer, unique
+from tests.support import basic, bearer, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +26,7 @@ def deployment(
     """The example server code plus tests/runtime_e2e (a before hook that returns None, an event
     handler that leaves a trace)."""
     workdir = tmp_path_factory.mktemp(f"behaviours-{request.param}")
-    code = workdir / "runtime"
-    code.mkdir()
-    for source in [
-        *(ROOT / "examples" / "runtime").glob("*.py"),
-        ROOT / "tests" / "runtime_e2e" / "behaviours.py",
-    ]:
-        shutil.copy(source, code / source.name)
-    with deploy(request.param, workdir, {"OVERWORLD_RUNTIME_PATH": str(code)}) as running:
+    with deploy_with_code(request.param, workdir, "behaviours.py") as running:
         yield running
 
 
