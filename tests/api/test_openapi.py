@@ -322,3 +322,38 @@ async def test_errors_the_server_really_answers_are_documented(client, api, serv
         assert answer.status_code in documented(method, path), (method, path, answer.status_code)
         statuses.append(answer.status_code)
     assert {400, 403, 404, 409} <= set(statuses), statuses
+
+
+def test_docs_page_renders_offline_in_a_browser(live: str, request: pytest.FixtureRequest):
+    """Swagger UI draws every operation with every request to another host refused."""
+    if request.node.callspec.params["live"] != "sqlite":
+        pytest.skip("the page does not depend on the database: once is enough")
+    from tests.api.test_browser import BROWSER_ARGS, CHROMIUM, sync_playwright
+
+    if not CHROMIUM or sync_playwright is None:
+        pytest.skip("needs Chromium at /usr/bin/chromium and Playwright for Python")
+    if not live.startswith("http://127.0.0.1:"):
+        pytest.fail(live)
+    elsewhere: list[str] = []
+
+    def only_local(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(live + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/*", only_local)
+            page.goto(live + "/docs")
+            page.wait_for_selector(".opblock", timeout=20_000)
+            drawn = page.locator(".opblock").count()
+            title = page.locator(".info .title").inner_text()
+        finally:
+            browser.close()
+    assert elsewhere == []
+    assert drawn >= len(registry_operations()) and "Overworld" in title
