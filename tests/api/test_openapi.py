@@ -124,6 +124,10 @@ async def test_document_mentions_field_names_and_int64_strings(client):
     assert "lowerCamelCase" in text and "int64" in text
     record = doc["components"]["schemas"]["LeaderboardRecord"]["properties"]
     assert record["score"]["type"] == "string" and record["rank"]["type"] == "string"
+    # Requests: a number, or a string of digits (protojson reads both; so does the server).
+    write = doc["components"]["schemas"]["LeaderboardRecordWrite"]["properties"]["score"]
+    assert {"type": "string", "pattern": "^-?[0-9]+$"} in write["anyOf"]
+    assert {"type": "integer"} in [{"type": s.get("type")} for s in write["anyOf"]]
 
 
 _URL = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")

@@ -262,6 +262,54 @@ def _describe_rpc(operation: dict[str, Any], method: str) -> None:
     operation["operationId"] = f"Rpc{method.capitalize()}"
 
 
+def _refs(value: Any, schemas: dict[str, Any], found: set[str]) -> set[str]:
+    """The component schemas `value` refers to, directly or through others."""
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in found:
+                found.add(name)
+                _refs(schemas.get(name), schemas, found)
+        for item in value.values():
+            _refs(item, schemas, found)
+    elif isinstance(value, list):
+        for item in value:
+            _refs(item, schemas, found)
+    return found
+
+
+_DIGITS = {"type": "string", "pattern": "^-?[0-9]+$"}
+
+
+def _numbers_as_strings(schema: Any) -> None:
+    """Integer properties of a request schema take a string of digits too, as protojson reads them."""
+    if not isinstance(schema, dict):
+        return
+    for name, prop in list(schema.get("properties", {}).items()):
+        if isinstance(prop, dict) and prop.get("type") == "integer":
+            number = {k: v for k, v in prop.items() if k not in ("default", "description")}
+            extra = {k: prop[k] for k in ("default", "description") if k in prop}
+            schema["properties"][name] = {"anyOf": [number, _DIGITS], **extra}
+
+
+def _requests_take_numbers_as_strings(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    bodies = [op.get("requestBody") for _, _, op in _operations(doc)]
+    answers = [op.get("responses") for _, _, op in _operations(doc)]
+    for name in _refs(bodies, schemas, set()) - _refs(answers, schemas, set()):
+        _numbers_as_strings(schemas[name])
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "delete", "patch")
+    ]
+
+
 def describe(document: dict[str, Any]) -> dict[str, Any]:
     """The generated document completed from the registry (a copy; `document` is left alone)."""
     doc = copy.deepcopy(document)
@@ -272,39 +320,36 @@ def describe(document: dict[str, Any]) -> dict[str, Any]:
     components["securitySchemes"] = SECURITY_SCHEMES
     by_binding = registry_operations()
     used_ids: set[str] = set()
-    for path, item in doc["paths"].items():
-        for method, operation in item.items():
-            if method not in ("get", "post", "put", "delete", "patch"):
-                continue
-            security = _security(path)
-            if security is not None:
-                operation["security"] = security
-            if path.startswith("/v2/rpc/"):
-                _describe_rpc(operation, method)
-                continue
-            call = by_binding.get((path, method))
-            if call is not None:
-                operation["summary"] = call.name
-                op_id = call.name if call.name not in used_ids else f"{call.name}{method.capitalize()}"
-                if op_id in used_ids:  # a second path of the same call and method
-                    op_id = f"{call.name}{len(used_ids)}"
-                operation["operationId"] = op_id
-                used_ids.add(op_id)
-                operation["x-overworld-fast-path"] = call.fast
-            body = operation.get("requestBody")
-            if body is not None and "description" not in body:
-                body["description"] = (
-                    "Field names as in the schema (proto names) or in lowerCamelCase; unknown "
-                    "fields are ignored."
-                )
-            responses = operation.setdefault("responses", {})
-            for status in _statuses(operation, call, security is not None):
-                responses[str(status)] = _error(status)
-            if path == "/readyz":
-                responses["503"] = {
-                    "description": "Not ready: the checks that failed.",
-                    "content": responses["200"]["content"],
-                }
+    for path, method, operation in _operations(doc):
+        security = _security(path)
+        if security is not None:
+            operation["security"] = security
+        if path.startswith("/v2/rpc/"):
+            _describe_rpc(operation, method)
+            continue
+        call = by_binding.get((path, method))
+        if call is not None:
+            operation["summary"] = call.name
+            op_id = call.name if call.name not in used_ids else f"{call.name}{method.capitalize()}"
+            if op_id in used_ids:  # a second path of the same call and method
+                op_id = f"{call.name}{len(used_ids)}"
+            operation["operationId"] = op_id
+            used_ids.add(op_id)
+            operation["x-overworld-fast-path"] = call.fast
+        body = operation.get("requestBody")
+        if body is not None and "description" not in body:
+            body["description"] = (
+                "Field names as in the schema (proto names) or in lowerCamelCase; unknown fields are ignored."
+            )
+        responses = operation.setdefault("responses", {})
+        for status in _statuses(operation, call, security is not None):
+            responses[str(status)] = _error(status)
+        if path == "/readyz":
+            responses["503"] = {
+                "description": "Not ready: the checks that failed.",
+                "content": responses["200"]["content"],
+            }
+    _requests_take_numbers_as_strings(doc)
     return doc
 
 
