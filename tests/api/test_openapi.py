@@ -361,3 +361,9 @@ def test_docs_page_renders_offline_in_a_browser(live: str, request: pytest.Fixtu
             browser.close()
     assert elsewhere == []
     assert drawn >= len(registry_operations()) and "Overworld" in title
+
+
+def test_the_table_of_own_statuses_names_only_calls_of_the_registry():
+    from overworld.api.http.openapi import _OWN
+
+    assert set(_OWN) <= {call.name for call in calls.REST_CALLS}
