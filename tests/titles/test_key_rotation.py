@@ -42,7 +42,7 @@ def admin_put(url: str, http_key: str) -> int:
 
 def on_every_interface(env: dict[str, str], cwd: Path) -> ServerProcess:
     server = ServerProcess(env, cwd)
-    server.env["OVERWORLD_HOST"] = "0.0.0.0"  # noqa: S104 - the point of the test
+    server.env["OVERWORLD_HOST"] = "0.0.0.0"
     return server
 
 
@@ -53,7 +53,7 @@ def rotated_keys(stdout: str) -> tuple[str, str]:
 
 def test_the_well_known_keys_are_refused_beyond_loopback_unless_allowed(tmp_path):
     env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data")}
-    refused = overworld("serve", "--host", "0.0.0.0", "--port", str(free_port()), env=env, cwd=tmp_path)  # noqa: S104
+    refused = overworld("serve", "--host", "0.0.0.0", "--port", str(free_port()), env=env, cwd=tmp_path)
     output = refused.stdout + refused.stderr
     assert refused.returncode != 0, output
     assert "refusing to listen on 0.0.0.0 with the well-known keys" in output
