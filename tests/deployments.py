@@ -8,7 +8,8 @@
   keeps its connection, and so its node, for as long as it lives).
 
 Use the module-scoped `deployment` fixture (servers started once per module and kind, with the
-example server code loaded), or `deploy()` for a deployment with settings of its own.
+example server code loaded), `deploy()` for a deployment with settings of its own, or
+`deploy_with_code()` for one that also loads test server code from tests/runtime_e2e.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -174,6 +176,20 @@ def deploy(kind: str, workdir: Path, env: dict[str, str] | None = None) -> Itera
             run(drop_pg_database(PG_URL, database))
 
 
+@contextlib.contextmanager
+def deploy_with_code(
+    kind: str, workdir: Path, *modules: str, env: dict[str, str] | None = None
+) -> Iterator[Deployment]:
+    """`deploy()` with the example server code plus `modules` (file names in tests/runtime_e2e)."""
+    code = workdir / "runtime"
+    code.mkdir(parents=True)
+    for source in [*(ROOT / "examples" / "runtime").glob("*.py"), *(E2E_CODE / m for m in modules)]:
+        shutil.copy(source, code / source.name)
+    with deploy(kind, workdir, {"OVERWORLD_RUNTIME_PATH": str(code), **(env or {})}) as running:
+        yield running
+
+
+E2E_CODE = ROOT / "tests" / "runtime_e2e"
 DEPLOYMENT_PARAMS = [
     pytest.param("sqlite"),
     pytest.param("postgresql", marks=pytest.mark.postgres),

@@ -5,7 +5,6 @@ its own connection, sit on different nodes)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy
+from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy_with_code
 from tests.realtime_support import open_socket
-from tests.support import ROOT, basic, bearer, unique
+from tests.support import basic, bearer, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +26,7 @@ def deployment(
     """The example server code plus tests/runtime_e2e (a before hook that returns None, an event
     handler that leaves a trace)."""
     workdir = tmp_path_factory.mktemp(f"behaviours-{request.param}")
-    code = workdir / "runtime"
-    code.mkdir()
-    for source in [
-        *(ROOT / "examples" / "runtime").glob("*.py"),
-        ROOT / "tests" / "runtime_e2e" / "behaviours.py",
-    ]:
-        shutil.copy(source, code / source.name)
-    with deploy(request.param, workdir, {"OVERWORLD_RUNTIME_PATH": str(code)}) as running:
+    with deploy_with_code(request.param, workdir, "behaviours.py") as running:
         yield running
 
 
@@ -250,3 +242,33 @@ async def test_a_join_reaches_every_node_before_its_reply(
     finally:
         await a.close()
         await b.close()
+
+
+def test_browsers_are_answered_with_cors_and_camel_case_fields_are_read(
+    deployment: Deployment, players: list[Player]
+) -> None:
+    (alice,) = _players(deployment, players, 1)
+    origin = {"Origin": "https://game.example"}
+    preflight = alice.http.options(
+        "/v2/account",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    # lowerCamelCase body fields (as protojson writes them) and query names, through any node.
+    updated = alice.http.put("/v2/account", json={"displayName": "Dana", "langTag": "pt"}, headers=origin)
+    assert updated.status_code == 200 and updated.headers["access-control-allow-origin"] == "*"
+    user = alice.get("/v2/account")["user"]
+    assert (user["display_name"], user["lang_tag"]) == ("Dana", "pt")
+    written = alice.http.put(
+        "/v2/storage",
+        json={"objects": [{"collection": "saves", "key": "slot1", "value": "{}", "permissionRead": 2}]},
+    )
+    assert written.status_code == 200, written.text
+    listed = alice.get("/v2/storage/saves", userId=alice.user_id)["objects"]
+    assert [(o["key"], o["permission_read"]) for o in listed] == [("slot1", 2)]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -16,8 +15,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy
-from tests.support import ROOT, basic, bearer, unique
+from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy_with_code
+from tests.support import basic, bearer, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -28,15 +27,9 @@ def deployment(
 ) -> Iterator[Deployment]:
     """The example server code plus RPCs that fail; one socket per user (Nakama's single_socket)."""
     workdir = tmp_path_factory.mktemp(f"rt-behaviours-{request.param}")
-    code = workdir / "runtime"
-    code.mkdir()
-    for source in [
-        *(ROOT / "examples" / "runtime").glob("*.py"),
-        ROOT / "tests" / "runtime_e2e" / "failing_rpcs.py",
-    ]:
-        shutil.copy(source, code / source.name)
-    env = {"OVERWORLD_RUNTIME_PATH": str(code), "OVERWORLD_SOCKET_MAX_PER_USER": "1"}
-    with deploy(request.param, workdir, env) as running:
+    with deploy_with_code(
+        request.param, workdir, "failing_rpcs.py", env={"OVERWORLD_SOCKET_MAX_PER_USER": "1"}
+    ) as running:
         yield running
 
 

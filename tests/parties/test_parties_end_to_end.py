@@ -6,7 +6,6 @@ party's members and the players listing it are spread over both)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -15,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy
+from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy_with_code
 from tests.realtime_support import Socket, open_socket
-from tests.support import ROOT, basic, bearer, unique
+from tests.support import basic, bearer, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -28,15 +27,9 @@ def deployment(
 ) -> Iterator[Deployment]:
     """The example server code plus tests/runtime_e2e/labels.py (a match labelled by its creator)."""
     workdir = tmp_path_factory.mktemp(f"parties-{request.param}")
-    code = workdir / "runtime"
-    code.mkdir()
-    for source in [
-        *(ROOT / "examples" / "runtime").glob("*.py"),
-        ROOT / "tests" / "runtime_e2e" / "labels.py",
-    ]:
-        shutil.copy(source, code / source.name)
-    env = {"OVERWORLD_RUNTIME_PATH": str(code), "OVERWORLD_MATCHMAKER_INTERVAL_MS": "200"}
-    with deploy(request.param, workdir, env) as running:
+    with deploy_with_code(
+        request.param, workdir, "labels.py", env={"OVERWORLD_MATCHMAKER_INTERVAL_MS": "200"}
+    ) as running:
         yield running
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy
-from tests.support import ROOT, basic, bearer, unique
+from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy_with_code
+from tests.support import basic, bearer, unique
 
 pytestmark = pytest.mark.anyio
 INT64 = 2**63 - 1
@@ -29,14 +28,7 @@ def deployment(
 ) -> Iterator[Deployment]:
     """The example server code plus tests/runtime_e2e/wallets.py (RPCs that change and read wallets)."""
     workdir = tmp_path_factory.mktemp(f"wallets-{request.param}")
-    code = workdir / "runtime"
-    code.mkdir()
-    for source in [
-        *(ROOT / "examples" / "runtime").glob("*.py"),
-        ROOT / "tests" / "runtime_e2e" / "wallets.py",
-    ]:
-        shutil.copy(source, code / source.name)
-    with deploy(request.param, workdir, {"OVERWORLD_RUNTIME_PATH": str(code)}) as running:
+    with deploy_with_code(request.param, workdir, "wallets.py") as running:
         yield running
 
 
