@@ -284,6 +284,45 @@ def _title_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _title_rotate_keys(args: argparse.Namespace) -> int:
+    from overworld.clock import rfc3339
+    from overworld.db import migrate, open_database
+    from overworld.titles.service import TitleService
+
+    settings = _settings(args)
+    overlap = settings.key_rotation_overlap_sec if args.overlap_sec is None else args.overlap_sec
+    if overlap < 0:
+        raise CommandError("--overlap-sec must be 0 or more")
+
+    async def run() -> None:
+        url = _existing_database(settings)
+        await migrate.upgrade(url)
+        db = await open_database(url, pool_size=2)
+        try:
+            service = TitleService(db)
+            found = await service.find_by_name(args.name)
+            if found is None:
+                raise CommandError(f"no title named {args.name!r} in database {_database(settings)}")
+            nonlocal overlap
+            if args.overlap_sec is None and service.has_well_known_keys(found):
+                overlap = 0  # keys everyone knows: no reason to keep them working
+            title, expire = await service.rotate_keys(args.name, overlap, args.server_key, args.http_key)
+        finally:
+            await db.close()
+        print(f"title:      {title.name}")
+        print(f"server key: {title.server_key}")
+        print(f"http key:   {title.http_key}")
+        print(f"old keys:   work until {rfc3339(expire)} ({overlap} s), on every node")
+        if title.name == settings.default_title:
+            print(
+                "note:       the default title: the key settings (default_server_key, default_http_key)"
+                " apply again only when they are changed"
+            )
+
+    asyncio.run(run())
+    return 0
+
+
 def _title_list(args: argparse.Namespace) -> int:
     from overworld.db import migrate, open_database
     from overworld.titles.service import TitleService
@@ -400,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="run the server", description="Run the server."
     )
     serve.add_argument("--port", type=int, help="listen port (OVERWORLD_PORT, default 7350)")
-    serve.add_argument("--host", help="listen address (OVERWORLD_HOST, default 0.0.0.0)")
+    serve.add_argument(
+        "--host", help="listen address (OVERWORLD_HOST, default 127.0.0.1; 0.0.0.0 for every interface)"
+    )
     serve.add_argument(
         "--workers",
         type=_workers,
@@ -439,6 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--server-key", help="server key to use (default: random)")
     create.add_argument("--http-key", help="http key to use (default: random)")
     create.set_defaults(func=_title_create)
+    rotate = title_commands.add_parser(
+        "rotate-keys",
+        parents=[common],
+        help="give a title new keys; the old ones keep working for a while",
+        description="Give a title new keys (random unless given) and print them. The old keys keep"
+        " working for --overlap-sec seconds (setting key_rotation_overlap_sec), on every node,"
+        " then are refused.",
+    )
+    rotate.add_argument("name", help="the title's name")
+    rotate.add_argument("--overlap-sec", type=int, help="how long the old keys keep working")
+    rotate.add_argument("--server-key", help="new server key (default: random)")
+    rotate.add_argument("--http-key", help="new http key (default: random)")
+    rotate.set_defaults(func=_title_rotate_keys)
     listing = title_commands.add_parser(
         "list", parents=[common], help="list titles", description="List titles."
     )

@@ -32,7 +32,7 @@ class ConfigError(Exception):
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Network
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # this machine only; 0.0.0.0: every interface (the container image)
     port: Port = 7350
     workers: Workers = 1  # overworld serve: processes sharing the port, a cluster ("auto": one per core)
     # Addresses or networks of the reverse proxies whose X-Forwarded-For is believed (env: comma-separated).
@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     default_title: str = "default"
     default_server_key: Key = "defaultkey"
     default_http_key: Key = "defaulthttpkey"
+    # Serve with the well-known keys above while listening beyond loopback (refused otherwise).
+    allow_default_keys: bool = False
+    # How long a title's replaced keys keep working (title rotate-keys; changed key settings).
+    key_rotation_overlap_sec: NonNegative = 86_400
     # Sessions.
     session_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 7200
     refresh_expiry_sec: Annotated[int, msgspec.Meta(ge=60)] = 30 * 24 * 3600

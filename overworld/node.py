@@ -10,6 +10,7 @@ first) even when one of them fails."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import uuid
 from contextlib import AsyncExitStack
@@ -23,7 +24,7 @@ from overworld.accounts.peers import PeerCaches
 from overworld.accounts.service import AccountService
 from overworld.api.calls import NAMES as API_CALLS
 from overworld.chat.service import ChatService
-from overworld.config import Settings
+from overworld.config import ConfigError, Settings
 from overworld.db import migrate, open_database
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
@@ -150,6 +151,13 @@ class Node(Services):
         )
         if created:
             log.info("created default title", title=default_title.name)
+        overlap = settings.key_rotation_overlap_sec
+        if titles.has_well_known_keys(default_title) and _well_known_keys_refused(settings):
+            overlap = 0  # replacing keys everyone knows: they stop working at once
+        default_title = await titles.apply_configured_keys(
+            default_title, settings.default_server_key, settings.default_http_key, overlap
+        )
+        _refuse_well_known_keys(settings, titles)
         revocations = Revocations(db, sub.pubsub)
         sessions = SessionService(
             titles, revocations, settings.session_expiry_sec, settings.refresh_expiry_sec
@@ -278,6 +286,41 @@ class Node(Services):
         """Stop everything that `start` started, newest first. A step that fails does not stop the
         others from running; its error is raised once all have run."""
         await self._stack.aclose()
+
+
+def _refuse_well_known_keys(settings: Settings, titles: TitleService) -> None:
+    """Keys everyone knows (`defaultkey`, `defaulthttpkey`) are for trying the server out on this
+    machine: listening beyond loopback with them is refused unless `allow_default_keys` is set."""
+    in_use = titles.well_known_keys_in_use()
+    if not in_use or not listens_beyond_loopback(settings.host):
+        return
+    if settings.allow_default_keys:
+        log.warning(
+            "serving with well-known keys beyond loopback (allow_default_keys)",
+            host=settings.host, keys=", ".join(in_use),
+        )  # fmt: skip
+        return
+    raise ConfigError(
+        f"refusing to listen on {settings.host} with the well-known keys ({'; '.join(in_use)}): set"
+        " default_server_key and default_http_key (OVERWORLD_DEFAULT_SERVER_KEY,"
+        " OVERWORLD_DEFAULT_HTTP_KEY) or run `overworld title rotate-keys NAME`, listen on"
+        " 127.0.0.1 (host), or set allow_default_keys = true (OVERWORLD_ALLOW_DEFAULT_KEYS) to"
+        " allow it"
+    )
+
+
+def _well_known_keys_refused(settings: Settings) -> bool:
+    return listens_beyond_loopback(settings.host) and not settings.allow_default_keys
+
+
+def listens_beyond_loopback(host: str) -> bool:
+    """Whether `host` (the address listened on) is reachable from other machines."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return True  # a host name: whatever it resolves to
 
 
 def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None) -> Subsystems:

@@ -63,6 +63,15 @@ Predicate = Callable[[Any, Any], bool]
 Scorer = Callable[[Any, Any], float]
 
 
+# Query-string syntax of Lucene that Bleve's query strings (and these) do not have: refused rather
+# than read as part of a term, where the query would silently match something else.
+_UNSUPPORTED = {
+    **dict.fromkeys("()", "grouping is"),
+    **dict.fromkeys("[]{}", "bracketed ranges are"),
+    "~": "fuzzy and proximity matching are",
+}
+
+
 class QueryError(ValueError):
     """The query cannot be parsed."""
 
@@ -314,6 +323,11 @@ class _Parser:
                 continue
             if c.isspace() or c in ':^"':
                 break
+            if c in _UNSUPPORTED:
+                raise QueryError(
+                    f"unexpected {c!r} at position {self.i}: {_UNSUPPORTED[c]} not supported"
+                    " (escape it with a backslash to match it)"
+                )
             self.i += 1
         return s[start : self.i]
 

@@ -14,6 +14,8 @@ import operator
 import re
 from itertools import accumulate, repeat
 
+import orjson
+
 from overworld.errors import InvalidArgument
 
 MAX_JSON_DEPTH = 64
@@ -43,3 +45,28 @@ def check_depth(data: str | bytes | bytearray | memoryview, field: str) -> None:
     """InvalidArgument naming `field` when `data` nests deeper than MAX_JSON_DEPTH."""
     if too_deep(data):
         raise InvalidArgument(f"{field}: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+
+
+_AFTER_KEY = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*")', re.DOTALL)
+
+
+def top_level_string(data: str | bytes | bytearray | memoryview, key: str) -> str:
+    """The string value of `key` in the JSON object `data`, at its top level, even where the whole
+    document cannot be parsed (too deep, cut short, malformed further on); "" when there is none.
+    For error replies (the `cid` of a frame that is refused): scans strings and brackets only."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    wanted = b'"' + key.encode() + b'"'
+    depth, last = 0, 0
+    for match in _STRINGS.finditer(raw):
+        between = raw[last : match.start()]
+        depth += between.count(b"{") + between.count(b"[") - between.count(b"}") - between.count(b"]")
+        last = match.end()
+        if depth == 1 and match.group() == wanted:
+            value = _AFTER_KEY.match(raw, last)
+            if value is not None:
+                try:
+                    found = orjson.loads(value.group(1))
+                except orjson.JSONDecodeError:
+                    return ""
+                return found if isinstance(found, str) else ""
+    return ""

@@ -238,3 +238,44 @@ def has_unknown(data: bytes, cid: str) -> bool:
     """Whether an envelope without a message had fields this schema does not know (a message kind
     newer than it) rather than only a cid."""
     return len(data) > _Envelope(cid=cid).ByteSize()
+
+
+def cid_of(data: bytes) -> str:
+    """The `cid` (field 1) of a protobuf envelope, read from its top-level fields only, even where
+    the envelope as a whole does not parse (for error replies); "" when there is none."""
+    cid, i, end = "", 0, len(data)
+    try:
+        while i < end:
+            key, i = _varint(data, i)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                _, i = _varint(data, i)
+            elif wire == 1:
+                i += 8
+            elif wire == 5:
+                i += 4
+            elif wire == 2:
+                size, i = _varint(data, i)
+                if i + size > end:
+                    break
+                if field == 1:
+                    cid = data[i : i + size].decode()
+                i += size
+            else:
+                break
+    except (IndexError, UnicodeDecodeError):
+        pass
+    return cid
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+        if shift > 63:
+            raise IndexError("varint too long")

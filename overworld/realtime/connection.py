@@ -283,6 +283,14 @@ class Connection:
         with contextlib.suppress(Exception):  # already closed by the peer
             await self._send(message)
 
+    async def closing(self) -> None:
+        """Wait until the close frame has been handed to the server (after `close`), so that a
+        shutdown that follows does not close the socket first with a code of its own."""
+        closer = self._closer
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(closer)
+
     async def flush(self, seconds: float) -> None:
         """Wait (up to `seconds`) until everything queued has been written."""
         deadline = time.monotonic() + seconds

@@ -11,6 +11,7 @@ own sockets on that stream (every node does the same for its own).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -177,6 +178,11 @@ class Hub:
         await asyncio.gather(*(c.flush(seconds) for c in conns))
         for conn in conns:
             conn.close(GOING_AWAY, "Server shutting down")
+        # Wait for the close frames to go out: uvicorn's own shutdown, which follows, would close
+        # whatever is still open with 1012 and no reason.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(1.0, seconds)):
+                await asyncio.gather(*(c.closing() for c in conns))
 
     # -- presence events ---------------------------------------------------------------------
 

@@ -12,6 +12,10 @@ class Title:
     token_secret: bytes
     refresh_secret: bytes
     disabled: bool = False
+    # Keys replaced by a rotation, still accepted until `previous_keys_expire` (ms since the epoch).
+    previous_server_key: str | None = None
+    previous_http_key: str | None = None
+    previous_keys_expire: int = 0
 
     def __repr__(self) -> str:  # never print keys or secrets
         return f"Title(id={self.id!r}, name={self.name!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -10,14 +11,23 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from overworld.clock import now_ms
+import structlog
+
+from overworld.clock import now_ms, rfc3339
 from overworld.db import Database, IntegrityError
-from overworld.errors import AlreadyExists, InvalidArgument
+from overworld.errors import AlreadyExists, InvalidArgument, NotFound
 from overworld.titles.models import Title
 from overworld.titles.store import TitleRow, TitleStore
 
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+log = structlog.get_logger(__name__)
 _RELOAD_INTERVAL = 0.25  # seconds between reloads triggered by unknown keys
+# Titles known longer than this are read again before a key is looked up (one query per node and
+# interval, shared by the lookups waiting on it): a key rotated or a title disabled on another node
+# takes effect here within it.
+REFRESH_INTERVAL = 5.0
+# The key settings' defaults: known to everyone, so refused beyond loopback (`allow_default_keys`).
+WELL_KNOWN_KEYS = frozenset({"defaultkey", "defaulthttpkey"})
 
 
 def _digest(key: str) -> bytes:
@@ -34,7 +44,23 @@ def _title_from_row(r: TitleRow) -> Title:
         token_secret=hmac.new(secret, b"session", hashlib.sha256).digest(),
         refresh_secret=hmac.new(secret, b"refresh", hashlib.sha256).digest(),
         disabled=r.disabled,
+        previous_server_key=r.previous_server_key,
+        previous_http_key=r.previous_http_key,
+        previous_keys_expire=r.previous_keys_expire_time or 0,
     )
+
+
+def config_digest(server_key: str, http_key: str) -> str:
+    """What the default title records of the key settings it was given (to notice a change)."""
+    return hashlib.sha256(f"{server_key}\0{http_key}".encode()).hexdigest()
+
+
+def _keys(title: Title, kind: str, now: int) -> list[str]:
+    """The title's keys of `kind` that work at `now`: the current one, and the previous one until
+    it expires."""
+    current = title.server_key if kind == "server" else title.http_key
+    previous = title.previous_server_key if kind == "server" else title.previous_http_key
+    return [current, previous] if previous and now < title.previous_keys_expire else [current]
 
 
 class TitleService:
@@ -44,6 +70,7 @@ class TitleService:
         self._by_server_key: dict[bytes, Title] = {}
         self._by_http_key: dict[bytes, Title] = {}
         self._last_reload = 0.0
+        self._reloading: asyncio.Task[None] | None = None
         self._added_listeners: list[Callable[[Title], Awaitable[None]]] = []
 
     def on_added(self, listener: Callable[[Title], Awaitable[None]]) -> None:
@@ -55,8 +82,9 @@ class TitleService:
         titles = [_title_from_row(r) for r in await self._store.all()]
         known = self._by_id
         self._by_id = {t.id: t for t in titles}
-        self._by_server_key = {_digest(t.server_key): t for t in titles}
-        self._by_http_key = {_digest(t.http_key): t for t in titles}
+        now = now_ms()
+        self._by_server_key = {_digest(k): t for t in titles for k in _keys(t, "server", now)}
+        self._by_http_key = {_digest(k): t for t in titles for k in _keys(t, "http", now)}
         self._last_reload = time.monotonic()
         for title in titles:
             if title.id not in known:
@@ -77,15 +105,28 @@ class TitleService:
 
     async def _by_key(self, index: dict[bytes, Title], key: str, kind: str) -> Title | None:
         digest = _digest(key)
+        since = time.monotonic() - self._last_reload
+        if since > REFRESH_INTERVAL:
+            await self._reload()  # keys rotated, titles disabled on other nodes meanwhile
+        index = self._by_server_key if kind == "server" else self._by_http_key
         title = index.get(digest)
         if title is None and time.monotonic() - self._last_reload > _RELOAD_INTERVAL:
-            await self.load()  # a title created by another process since we last looked
+            await self._reload()  # a title created (or a key rotated) by another process
             index = self._by_server_key if kind == "server" else self._by_http_key
             title = index.get(digest)
         if title is None or title.disabled:
             return None
-        expected = title.server_key if kind == "server" else title.http_key
-        return title if hmac.compare_digest(expected.encode(), key.encode()) else None
+        matched = False
+        for expected in _keys(title, kind, now_ms()):  # the previous key: only until it expires
+            matched |= hmac.compare_digest(expected.encode(), key.encode())
+        return title if matched else None
+
+    async def _reload(self) -> None:
+        """`load`, once for all the lookups that need it at the same time."""
+        task = self._reloading
+        if task is None or task.done():
+            task = self._reloading = asyncio.get_running_loop().create_task(self.load())
+        await asyncio.shield(task)
 
     async def find_by_name(self, name: str) -> Title | None:
         row = await self._store.by_name(name)
@@ -97,9 +138,7 @@ class TitleService:
                 "Title name must be 1-64 characters of lower-case letters, digits, '-' or '_', "
                 "starting with a letter or digit."
             )
-        for label, value in (("server key", server_key), ("http key", http_key)):
-            if value is not None and not 8 <= len(value) <= 128:
-                raise InvalidArgument(f"The {label} must be 8-128 characters.")
+        _check_keys(server_key, http_key)
         title_id = str(uuid.uuid4())
         try:
             await self._store.insert(
@@ -132,3 +171,89 @@ class TitleService:
             if found is None:
                 raise
             return found, False
+
+    async def rotate_keys(
+        self,
+        name: str,
+        overlap_sec: int,
+        server_key: str | None = None,
+        http_key: str | None = None,
+    ) -> tuple[Title, int]:
+        """Give the title new keys (random unless given); its current keys keep working for
+        `overlap_sec` more seconds, on every node (stored with the title). Returns the title and
+        when the old keys stop working (ms). Raises NotFound, InvalidArgument, AlreadyExists."""
+        found = await self.find_by_name(name)
+        if found is None:
+            raise NotFound(f"No title named {name!r}.")
+        _check_keys(server_key, http_key)
+        expire = now_ms() + overlap_sec * 1000
+        try:
+            await self._store.rotate_keys(
+                found.id,
+                server_key or secrets.token_urlsafe(24),
+                http_key or secrets.token_urlsafe(24),
+                expire,
+            )
+        except IntegrityError:
+            raise AlreadyExists("That server key or http key is already used by another title.") from None
+        await self.load()
+        return self._by_id[found.id], expire
+
+    async def apply_configured_keys(
+        self, title: Title, server_key: str, http_key: str, overlap_sec: int
+    ) -> Title:
+        """The default title's keys as the settings give them: when the key settings differ from
+        those last applied (or, for a title created before this was recorded, from its keys), they
+        become its keys, the replaced ones working `overlap_sec` more seconds. A key rotated with
+        `rotate_keys` stays while the settings stay as they were. One node of a cluster applies a
+        change; the others load the result."""
+        digest = config_digest(server_key, http_key)
+        row = await self._store.by_name(title.name)
+        if row is None or row.config_keys_digest == digest:
+            return title
+        if row.config_keys_digest is None and (row.server_key, row.http_key) == (server_key, http_key):
+            await self._store.set_config_digest(row.id, digest)
+            return title
+        _check_keys(server_key, http_key)
+        expire = now_ms() + overlap_sec * 1000
+        try:
+            changed = await self._store.rotate_keys(row.id, server_key, http_key, expire, digest)
+        except IntegrityError:
+            raise AlreadyExists(
+                "default_server_key or default_http_key is already a key of another title"
+            ) from None
+        await self.load()
+        updated = self._by_id[row.id]
+        if changed:
+            log.warning(
+                "the default title's keys were changed to the configured ones",
+                title=title.name, previous_keys_work_until=rfc3339(expire),
+            )  # fmt: skip
+        return updated
+
+    def well_known_keys_in_use(self) -> list[str]:
+        """'<title>: <setting>' for each title whose working keys include a well-known one."""
+        now = now_ms()
+        found = []
+        for title in self.all():
+            if title.disabled:
+                continue
+            for kind in ("server", "http"):
+                current, *previous = _keys(title, kind, now)
+                if current in WELL_KNOWN_KEYS:
+                    found.append(f"title {title.name!r}: its {kind} key")
+                elif WELL_KNOWN_KEYS & set(previous):
+                    until = rfc3339(title.previous_keys_expire)
+                    found.append(f"title {title.name!r}: its previous {kind} key, working until {until}")
+        return found
+
+    def has_well_known_keys(self, title: Title) -> bool:
+        """Whether the title's current keys are the well-known ones (a rotation away from them
+        need not keep them working)."""
+        return bool(WELL_KNOWN_KEYS & {title.server_key, title.http_key})
+
+
+def _check_keys(server_key: str | None, http_key: str | None) -> None:
+    for label, value in (("server key", server_key), ("http key", http_key)):
+        if value is not None and not 8 <= len(value) <= 128:
+            raise InvalidArgument(f"The {label} must be 8-128 characters.")

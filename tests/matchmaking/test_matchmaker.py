@@ -147,6 +147,34 @@ async def test_bad_requests_and_the_ticket_limit(host, node):
     assert missing["error"]["message"] == "Invalid matchmaker ticket"
 
 
+async def test_queries_that_do_not_parse_are_refused_naming_the_problem(host, node):
+    """Lucene syntax that Bleve's query strings lack (grouping, bracketed ranges, fuzziness) is
+    refused, for a player's ticket and a party's, rather than matched as literal text."""
+    alice, bob = await _user(host, node), await _user(host, node)
+    party_id = (await alice.request("party_create", {"open": True, "max_size": 4}))["party"]["party_id"]
+    await bob.request("party_join", {"party_id": party_id})
+    await bob.push("party")
+    queries = {
+        "(+properties.mode:ranked": "'('",
+        "+properties.mode:ranked)": "')'",
+        "+properties.skill:[10 TO 20]": "'['",
+        "+properties.region:europ~1": "'~'",
+    }
+    for query, named in queries.items():
+        body = {"min_count": 2, "max_count": 2, "query": query}
+        for kind, extra in (("matchmaker_add", {}), ("party_matchmaker_add", {"party_id": party_id})):
+            reply = await alice.request(kind, {**body, **extra})
+            error = reply.get("error", {})
+            assert error.get("code") == 3, (kind, query, reply)
+            assert error["message"].startswith("Invalid matchmaker query") and named in error["message"]
+    assert not list(node.matchmaker.engine.tickets())
+    # Escaped, the same characters are plain text.
+    assert (await alice.request("matchmaker_add", {"min_count": 2, "max_count": 2,
+                                                   "query": r"+properties.mode:\(x\)"}))["matchmaker_ticket"]  # fmt: skip
+    await alice.close()
+    await bob.close()
+
+
 async def test_both_queries_must_accept_each_other(host, node):
     mode = unique("m")
     eu, us, picky = await _user(host, node), await _user(host, node), await _user(host, node)

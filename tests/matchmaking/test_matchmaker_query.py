@@ -67,7 +67,19 @@ def test_wildcards_phrases_regexes_escapes_and_bare_terms():
 
 @pytest.mark.parametrize(
     "bad",
-    ["+", "+properties.x:", "properties.x:>abc", 'properties.x:"open', "properties.x:/(/", "a^b", "x" * 5000],
+    [
+        "+",
+        "+properties.x:",
+        "properties.x:>abc",
+        'properties.x:"open',
+        "properties.x:/(/",
+        "a^b",
+        "x" * 5000,
+        "(properties.x:a)",
+        "properties.x:[1 TO 5]",
+        "properties.x:a~2",
+        "properties.x:{a}",
+    ],
 )
 def test_bad_queries_are_refused_with_a_reason(bad):
     with pytest.raises(QueryError) as exc:

@@ -18,7 +18,7 @@ from overworld.api.http.errors import EXCEPTION_HANDLERS, JsonRequest
 from overworld.api.http.openapi import docs_assets_router, render_plugins
 from overworld.api.http.routes import ROUTES
 from overworld.api.origins import Cors
-from overworld.config import Settings
+from overworld.config import ConfigError, Settings
 from overworld.ops import metrics
 from overworld.runtime.loader import RuntimeLoadError
 from overworld.services import Services
@@ -55,6 +55,9 @@ def create_app(
                 services = await stack.enter_async_context(start())
             except RuntimeLoadError as exc:
                 start_failure.append(f"server code failed to load: {exc.message}")
+                raise
+            except ConfigError as exc:
+                start_failure.append(str(exc))
                 raise
             attach(services)
             if announce:

@@ -7,6 +7,7 @@ client sends can close another socket or stop the server.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -28,7 +29,7 @@ from overworld.api.socket.errors import (
 from overworld.errors import ApiError, Code
 from overworld.protocol import protobuf
 from overworld.protocol import realtime as rt
-from overworld.protocol.jsondepth import MAX_JSON_DEPTH, too_deep
+from overworld.protocol.jsondepth import MAX_JSON_DEPTH, too_deep, top_level_string
 from overworld.realtime import codec
 from overworld.realtime.connection import POLICY, TOO_BIG, Connection
 from overworld.realtime.hub import SOCKET_MESSAGES
@@ -88,7 +89,9 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
     if len(data) > node.settings.socket_max_message_bytes:
         conn.send(
             codec.error(
-                BAD_INPUT, f"Message too large: at most {node.settings.socket_max_message_bytes} bytes"
+                BAD_INPUT,
+                f"Message too large: at most {node.settings.socket_max_message_bytes} bytes",
+                _frame_cid(conn, data),
             )
         )
         conn.close(TOO_BIG, "Message too large", flush=True)
@@ -98,6 +101,7 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
             codec.error(
                 BAD_INPUT,
                 f"Rate limit exceeded: at most {node.settings.socket_rate_limit} messages per second",
+                _frame_cid(conn, data),
             )
         )
         if conn.limit.overrun():  # a flood of refused messages ends in a close
@@ -140,7 +144,13 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
 def _decode_json(conn: Connection, data: str | bytes) -> Decoded | None:
     """A JSON frame's cid, kind and message, or None once an error has been sent back."""
     if too_deep(data):
-        conn.send(codec.error(BAD_INPUT, f"Invalid message: JSON nested deeper than {MAX_JSON_DEPTH} levels"))
+        conn.send(
+            codec.error(
+                BAD_INPUT,
+                f"Invalid message: JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                top_level_string(data, "cid"),
+            )
+        )
         return None
     try:
         envelope = _decode(data)
@@ -148,7 +158,13 @@ def _decode_json(conn: Connection, data: str | bytes) -> Decoded | None:
         conn.send(codec.error(BAD_INPUT, f"Invalid message: {exc}", _cid_of(data)))
         return None
     except msgspec.DecodeError:
-        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a JSON object"))
+        conn.send(
+            codec.error(
+                UNRECOGNIZED_PAYLOAD,
+                "Could not parse message: expected a JSON object",
+                top_level_string(data, "cid"),
+            )
+        )
         return None
     cid = envelope.cid
     kinds = [k for k in rt.KINDS if getattr(envelope, k) is not None]
@@ -174,7 +190,13 @@ def _decode_protobuf(conn: Connection, data: str | bytes) -> Decoded | None:
     try:
         cid, kind, body = protobuf.decode(data)
     except protobuf.DecodeError:
-        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a protobuf Envelope"))
+        conn.send(
+            codec.error(
+                UNRECOGNIZED_PAYLOAD,
+                "Could not parse message: expected a protobuf Envelope",
+                protobuf.cid_of(data),
+            )
+        )
         return None
     if kind is None:
         if protobuf.has_unknown(data, cid):
@@ -206,6 +228,19 @@ def _loose_object(data: str | bytes) -> dict[str, Any]:
 def _cid_of(data: str | bytes) -> str:
     cid = _loose_object(data).get("cid")
     return cid if isinstance(cid, str) else ""
+
+
+def _frame_cid(conn: Connection, data: str | bytes) -> str:
+    """The cid of a frame refused before it is decoded (too large, over the rate limit), so that
+    the client can match the error to its request; "" when it has none or none can be read."""
+    if conn.binary:
+        return protobuf.cid_of(data) if isinstance(data, bytes) else ""
+    if not too_deep(data):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            value = orjson.loads(data)
+            cid = value.get("cid") if isinstance(value, dict) else None
+            return cid if isinstance(cid, str) else ""
+    return top_level_string(data, "cid")
 
 
 def _has_other_fields(data: str | bytes) -> bool:
