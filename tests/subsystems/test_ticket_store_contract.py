@@ -303,9 +303,11 @@ async def test_a_matcher_that_stops_renewing_is_replaced_and_drops_its_copy(depl
     queued = [ticket(f"s-{i}") for i in range(3)]
     for t in queued:
         await a.add(t, limit=1)
+    # Taken before a's lease is set (inside `lead`, which may then take a while to load a's copy
+    # on a busy machine): b cannot take over earlier than a lease after it.
+    started = time.monotonic()
     assert await a.lead() is True and engine_holds(a) == as_waiting(*queued)
     # a stalls (no pass renews its lease): b takes over once the lease has run out.
-    started = time.monotonic()
     while not await b.lead():
         assert time.monotonic() - started < 10 * LEASE_MS / 1000, "b never took over"
         await asyncio.sleep(LEASE_MS / 1000 / 10)
