@@ -369,11 +369,12 @@ async def test_a_handler_error_ends_only_that_match(host, node):
 
 
 async def test_empty_matches_end_after_max_empty_sec(host, node):
-    node.matches.max_empty_sec = 0.3
     nk = _nk(node)
-    match_id = await nk.match_create("probe")
     alice = await _user(host, node.default_title)
-    await alice.request("match_join", {"match_id": match_id})
+    match_id = await nk.match_create("probe")
+    assert "match" in await alice.request("match_join", {"match_id": match_id})
+    # Set once the match has a player (read at every tick): a slow sign-up must not end it first.
+    node.matches.max_empty_sec = 0.3
     await asyncio.sleep(0.6)
     assert nk.match_get(match_id) is not None  # not empty: it lives on
     await alice.request("match_leave", {"match_id": match_id})
