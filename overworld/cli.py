@@ -10,10 +10,13 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overworld import __version__
 from overworld.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from overworld.db import Database
 
 
 class CommandError(Exception):
@@ -260,20 +263,28 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _title_create(args: argparse.Namespace) -> int:
+@asynccontextmanager
+async def _title_database(settings: Settings) -> AsyncIterator[Database]:
+    """The server's existing database, migrated, for a title command (closed afterwards)."""
     from overworld.db import migrate, open_database
+
+    url = _existing_database(settings)
+    await migrate.upgrade(url)
+    db = await open_database(url, pool_size=2)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+def _title_create(args: argparse.Namespace) -> int:
     from overworld.titles.service import TitleService
 
     settings = _settings(args)
 
     async def run() -> None:
-        url = _existing_database(settings)
-        await migrate.upgrade(url)
-        db = await open_database(url, pool_size=2)
-        try:
+        async with _title_database(settings) as db:
             title = await TitleService(db).create(args.name, args.server_key, args.http_key)
-        finally:
-            await db.close()
         print(f"title:      {title.name}")
         print(f"id:         {title.id}")
         print(f"server key: {title.server_key}")
@@ -286,7 +297,6 @@ def _title_create(args: argparse.Namespace) -> int:
 
 def _title_rotate_keys(args: argparse.Namespace) -> int:
     from overworld.clock import rfc3339
-    from overworld.db import migrate, open_database
     from overworld.titles.service import TitleService
 
     settings = _settings(args)
@@ -295,10 +305,7 @@ def _title_rotate_keys(args: argparse.Namespace) -> int:
         raise CommandError("--overlap-sec must be 0 or more")
 
     async def run() -> None:
-        url = _existing_database(settings)
-        await migrate.upgrade(url)
-        db = await open_database(url, pool_size=2)
-        try:
+        async with _title_database(settings) as db:
             service = TitleService(db)
             found = await service.find_by_name(args.name)
             if found is None:
@@ -307,8 +314,6 @@ def _title_rotate_keys(args: argparse.Namespace) -> int:
             if args.overlap_sec is None and service.has_well_known_keys(found):
                 overlap = 0  # keys everyone knows: no reason to keep them working
             title, expire = await service.rotate_keys(args.name, overlap, args.server_key, args.http_key)
-        finally:
-            await db.close()
         print(f"title:      {title.name}")
         print(f"server key: {title.server_key}")
         print(f"http key:   {title.http_key}")
@@ -324,22 +329,16 @@ def _title_rotate_keys(args: argparse.Namespace) -> int:
 
 
 def _title_list(args: argparse.Namespace) -> int:
-    from overworld.db import migrate, open_database
     from overworld.titles.service import TitleService
 
     settings = _settings(args)
 
     async def run() -> None:
-        url = _existing_database(settings)
-        await migrate.upgrade(url)
-        db = await open_database(url, pool_size=2)
-        try:
+        async with _title_database(settings) as db:
             service = TitleService(db)
             await service.load()
             for title in service.all():
                 print(f"{title.name}\t{title.id}{'  (disabled)' if title.disabled else ''}")
-        finally:
-            await db.close()
 
     asyncio.run(run())
     return 0
@@ -374,16 +373,12 @@ async def _delete_redis_keys(settings: Settings, title_id: str) -> int:
 
 
 def _title_delete(args: argparse.Namespace) -> int:
-    from overworld.db import migrate, open_database
     from overworld.titles.service import TitleService
 
     settings = _settings(args)
 
     async def run() -> None:
-        url = _existing_database(settings)
-        await migrate.upgrade(url)
-        db = await open_database(url, pool_size=2)
-        try:
+        async with _title_database(settings) as db:
             title = await TitleService(db).find_by_name(args.name)
             if title is None:
                 raise CommandError(f"no title named {args.name!r} in database {_database(settings)}")
@@ -396,8 +391,6 @@ def _title_delete(args: argparse.Namespace) -> int:
             async with db.transaction() as tx:
                 for table, column in title_tables():
                     deleted[table] = await tx.execute(f"DELETE FROM {table} WHERE {column} = $1", title.id)
-        finally:
-            await db.close()
         rows = sum(n for table, n in deleted.items() if table != "titles")
         print(f"deleted title {title.name} ({title.id}) and its {rows} rows from {_database(settings)}")
         if settings.cluster:
