@@ -1,0 +1,1 @@
+"""In-app purchases and subscriptions: store receipts validated, recorded and granted once."""
