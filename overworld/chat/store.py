@@ -60,7 +60,8 @@ class ChatStore:
             return True
         stored = await ex.execute(
             _INSERT + " SELECT $1, $2, $3, CAST($4 AS INTEGER), $5, $6, $7, CAST($8 AS BIGINT),"
-            " CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM users WHERE title_id = $1 AND id = $5"
+            " CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM users WHERE title_id = CAST($1 AS VARCHAR)"
+            " AND id = CAST($5 AS VARCHAR)"
             f"{self._db.sql.share_rows})",
             *args,
         )

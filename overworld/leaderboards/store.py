@@ -131,8 +131,13 @@ def insert_values(operator: int, score: int, subscore: int) -> tuple[int, int]:
 # A player's own writes are stored only while the owner's account exists, its row held by the
 # statement (FOR KEY SHARE on PostgreSQL): an account deletion waits for the write (and removes
 # what it stored), or came first and nothing is written, even on a node still honouring the token.
-_HELD_OWNERS = " WHERE o IN (SELECT id FROM users WHERE title_id = $1 AND id = ANY($4::text[]) FOR KEY SHARE)"
-_HELD_OWNER = " WHERE EXISTS (SELECT 1 FROM users WHERE title_id = $1 AND id = $4{share})"
+_HELD_OWNERS = (
+    " WHERE o IN (SELECT id FROM users WHERE title_id = $1::varchar AND id = ANY($4::text[]) FOR KEY SHARE)"
+)
+_HELD_OWNER = (
+    " WHERE EXISTS (SELECT 1 FROM users WHERE title_id = CAST($1 AS VARCHAR) AND id = CAST($4 AS VARCHAR)"
+    "{share})"
+)
 
 BATCHED = (BEST, SET, INCREMENT)  # operators whose new values are all in the inserted row
 

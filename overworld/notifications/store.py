@@ -12,7 +12,8 @@ from overworld.notifications.models import Notification
 _INSERT = (
     "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id, create_time)"
     " SELECT $1, $2, $3, $4, $5, CAST($6 AS INTEGER), $7, CAST($8 AS BIGINT)"
-    " WHERE EXISTS (SELECT 1 FROM users WHERE title_id = $1 AND id = $2{share})"
+    " WHERE EXISTS (SELECT 1 FROM users WHERE title_id = CAST($1 AS VARCHAR) AND id = CAST($2 AS VARCHAR)"
+    "{share})"
 )
 
 
