@@ -17,8 +17,9 @@ class Wire(msgspec.Struct, kw_only=True):
 
 
 class ConsentWrite(Wire):
-    policy: str  # e.g. "privacy"
-    version: str  # the policy's version, e.g. "2026-11"
+    # Required (checked by the service, which names the field): e.g. "privacy", and its version.
+    policy: str = ""
+    version: str = ""
     purpose: str = ""  # e.g. "analytics"; "" for the policy as a whole
     granted: bool = True  # false: withdrawn
 
