@@ -407,7 +407,9 @@ async def _account_node(settings: Settings, title_name: str) -> AsyncIterator[tu
     """A node of the deployment (its database, and in a cluster its Redis, so the other nodes
     hear of what it does) and the title named, for an account command (closed afterwards)."""
     from overworld.node import Node
+    from overworld.ops import logging as ow_logging
 
+    ow_logging.configure(settings.log_level, settings.log_format)  # on stderr: stdout is the answer
     _existing_database(settings)
     node = await Node.start(settings)
     try:
