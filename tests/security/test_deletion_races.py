@@ -238,3 +238,79 @@ async def test_a_friend_invitation_by_a_deleted_user_fails(client, api, node):
     response = await client.post("/v2/friend", params={"ids": [other]}, headers=h)
     assert response.status_code == 404, response.text
     assert await count(node, "user_edges", "destination_id", other) == 0
+
+
+@pytest.mark.cluster
+def test_a_node_cut_off_from_redis_refuses_a_deleted_players_writes(tmp_path):
+    """Node A deletes the account while node B is cut off from Redis (so B still honours the
+    token): its group join and consent there fail, and nothing is left."""
+    import asyncpg
+    import httpx
+
+    from tests.security.proxy import CuttableProxy
+    from tests.security.test_outages import _port_of, _through
+    from tests.support import (
+        PG_URL,
+        REDIS_URL,
+        ServerProcess,
+        basic,
+        create_pg_database,
+        drop_pg_database,
+        run,
+    )
+
+    if not (PG_URL and REDIS_URL):
+        pytest.skip("needs OVERWORLD_TEST_DATABASE_URL and OVERWORLD_TEST_REDIS_URL")
+    database = run(create_pg_database(PG_URL))
+    proxy = CuttableProxy(_port_of(REDIS_URL, 6379)).start()
+    env = {
+        "OVERWORLD_DATA_DIR": str(tmp_path / "data"),
+        "OVERWORLD_LOG_LEVEL": "warning",
+        "OVERWORLD_DATABASE_URL": database,
+        "OVERWORLD_REDIS_URL": REDIS_URL,
+        "OVERWORLD_REDIS_PREFIX": unique("owdel"),
+    }
+    a = ServerProcess(env, tmp_path)
+    b = ServerProcess({**env, "OVERWORLD_REDIS_URL": _through(REDIS_URL, proxy.port)}, tmp_path)
+
+    async def left(user_id: str) -> int:
+        conn = await asyncpg.connect(database)
+        try:
+            n = 0
+            for table, column in (("leaderboard_records", "owner_id"), ("group_edges", "user_id"),
+                                  ("consents", "user_id")):  # fmt: skip
+                n += int(await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", user_id))
+            return n
+        finally:
+            await conn.close()
+
+    try:
+        a.start()
+        b.start()
+        with httpx.Client(base_url=a.url) as on_a, httpx.Client(base_url=b.url) as on_b:
+            owner = on_a.post(
+                "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic("defaultkey")
+            ).json()["token"]
+            group = on_a.post(
+                "/v2/group", json={"name": unique("g-"), "open": True}, headers=bearer(owner)
+            ).json()
+            token = on_a.post(
+                "/v2/account/authenticate/device", json={"id": unique("device-")}, headers=basic("defaultkey")
+            ).json()["token"]
+            h = bearer(token)
+            user_id = on_a.get("/v2/account", headers=h).json()["user"]["id"]
+            assert on_b.get("/v2/account", headers=h).status_code == 200
+            proxy.cut()
+            assert on_a.delete("/v2/account", headers=h).status_code == 200
+            consent = on_b.put(
+                "/v2/overworld/account/consent", json={"policy": "p", "version": "1"}, headers=h
+            )
+            join = on_b.post(f"/v2/group/{group['id']}/join", headers=h)
+            statuses = [consent.status_code, join.status_code]
+            assert all(s in (401, 404) for s in statuses), (statuses, consent.text, join.text)
+            assert run(left(user_id)) == 0
+    finally:
+        a.stop()
+        b.stop()
+        proxy.stop()
+        run(drop_pg_database(PG_URL, database))
