@@ -66,6 +66,26 @@ READY_TIMEOUT = 90.0  # a fault not recovered from within this is reported as no
 REQUEST_TIMEOUT = 10.0
 
 
+class Events:
+    """What went wrong on the clients' side (retried, never counted as acknowledged), counted and
+    timed so that each fault's share can be reported."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.times: list[tuple[float, str]] = []
+
+    def __call__(self, kind: str) -> None:
+        self.counts[kind] += 1
+        self.times.append((now(), kind))
+
+    def between(self, start: float, end: float) -> dict[str, int]:
+        return dict(sorted(Counter(k for t, k in self.times if start <= t < end).items()))
+
+
+class ReadFailed(Exception):
+    """A storage read answered something else than 200."""
+
+
 class SetupError(Exception):
     """The cluster could not be started (exit status 2)."""
 
@@ -113,7 +133,9 @@ class PrivatePostgres:
             try:
                 user = pwd.getpwnam("postgres")
             except KeyError:
-                raise SetupError("running as root, and there is no `postgres` user to run PostgreSQL as") from None
+                raise SetupError(
+                    "running as root, and there is no `postgres` user to run PostgreSQL as"
+                ) from None
             for path in (self.folder, self.sockets):
                 os.chown(path, user.pw_uid, user.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]
@@ -122,7 +144,9 @@ class PrivatePostgres:
             "-E", "UTF8", "--no-sync", "--no-instructions",
         )  # fmt: skip
         self.start()
-        self._run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "overworld")
+        self._run(
+            str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "overworld"
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c max_connections=300"
@@ -167,7 +191,9 @@ class PrivateRedis:
         deadline = now() + 30
         while now() < deadline:
             if self.proc.poll() is not None:
-                raise SetupError(f"redis-server exited with {self.proc.returncode}; see {self.folder}/redis.log")
+                raise SetupError(
+                    f"redis-server exited with {self.proc.returncode}; see {self.folder}/redis.log"
+                )
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1) as conn:
                 conn.sendall(b"PING\r\n")
                 if conn.recv(64).startswith(b"+PONG"):
@@ -257,7 +283,7 @@ class KeyState:
 class Client:
     """One player: a session, a socket in a chat room, storage writes and chat messages."""
 
-    def __init__(self, index: int, base_url: str, room: str, interval: float, errors: Counter[str]) -> None:
+    def __init__(self, index: int, base_url: str, room: str, interval: float, errors: Events) -> None:
         self.index = index
         self.base_url = base_url
         self.room = room
@@ -270,6 +296,7 @@ class Client:
         self.keys = {f"k{i}": KeyState() for i in range(KEYS)}
         self.writes_acked = 0
         self.messages: list[tuple[str, str]] = []  # (channel id, message id) acknowledged
+        self.received: set[str] = set()  # ids of the channel messages pushed to this client
         self.reconnects: list[Reconnect] = []
         self.unrecovered_since: float | None = None  # a drop not yet reconnected from
         self._seq = itertools.count(1)
@@ -278,6 +305,7 @@ class Client:
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._joined = asyncio.Event()
         self._stopping = False
+        self._keeper: asyncio.Task[None] | None = None
         self.http = httpx.AsyncClient(base_url=base_url, timeout=REQUEST_TIMEOUT)
 
     # sign-in and the socket
@@ -298,16 +326,18 @@ class Client:
                     self.user_id = claims["uid"]
                     self.http.headers["Authorization"] = f"Bearer {self.token}"
                     return
-                self.errors[f"sign-in HTTP {response.status_code}"] += 1
+                self.errors(f"sign-in HTTP {response.status_code}")
             except httpx.HTTPError as error:
-                self.errors[f"sign-in {type(error).__name__}"] += 1
+                self.errors(f"sign-in {type(error).__name__}")
             if now() > deadline:
                 raise SetupError(f"client {self.index} could not sign in within 60 s")
             await asyncio.sleep(0.2)
 
     async def _open(self) -> ClientConnection:
         ws_url = self.base_url.replace("http", "ws", 1) + f"/ws?status=true&token={self.token}"
-        ws = await connect(ws_url, compression=None, open_timeout=REQUEST_TIMEOUT, ping_interval=5, ping_timeout=10)
+        ws = await connect(
+            ws_url, compression=None, open_timeout=REQUEST_TIMEOUT, ping_interval=5, ping_timeout=10
+        )
         self._ws = ws
         reader = asyncio.create_task(self._read(ws))
         try:
@@ -331,6 +361,8 @@ class Client:
                 cid = message.get("cid")
                 if cid and cid in self._replies:
                     self._replies.pop(cid).set_result(message)
+                elif "channel_message" in message:
+                    self.received.add(message["channel_message"]["message_id"])
         except Exception:  # noqa: S110 - a dropped connection ends the reader; the keeper reconnects
             pass
         finally:
@@ -359,13 +391,13 @@ class Client:
             try:
                 ws = await self._open()
             except Exception as error:
-                self.errors[f"socket open {type(error).__name__}"] += 1
+                self.errors(f"socket open {type(error).__name__}")
                 if os.environ.get("CHAOS_DEBUG"):
                     print(f"{now():.3f} client {self.index} open failed: {error!r}", file=sys.stderr)
                 if dropped_at is None:  # the first connection of the run: no drop to time
                     await asyncio.sleep(0.2)
                     continue
-                await asyncio.sleep(random.uniform(0.05, 0.15))  # noqa: S311 - jitter, not security
+                await asyncio.sleep(random.uniform(0.05, 0.15))
                 continue
             if dropped_at is not None:
                 self.reconnects.append(Reconnect(dropped_at, now() - dropped_at))
@@ -375,36 +407,43 @@ class Client:
             self._joined.clear()
             self._ws = None
             if self._stopping:
-                return
+                return  # type: ignore[unreachable]  # close() sets it while this task waits
             dropped_at = now()
             if os.environ.get("CHAOS_DEBUG"):
                 print(f"{now():.3f} client {self.index} dropped", file=sys.stderr)
             self.unrecovered_since = dropped_at
-            self.errors["socket dropped"] += 1
+            self.errors("socket dropped")
             with contextlib.suppress(Exception):
                 await ws.close()
 
     # the load
 
     async def run(self, stop: asyncio.Event) -> None:
-        keeper = asyncio.create_task(self.keep_socket())
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._joined.wait(), 60)
-            while not stop.is_set():
-                started = now()
-                await self.write_once()
-                if self._joined.is_set():
-                    await self.send_once()
-                await asyncio.sleep(max(0.0, self.interval - (now() - started)))
-        finally:
-            self._stopping = True
-            if self._ws is not None:
-                with contextlib.suppress(Exception):
-                    await self._ws.close()
-            keeper.cancel()
+        """The load, until `stop` is set; the socket stays open (close() closes it)."""
+        self._keeper = asyncio.create_task(self.keep_socket())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._joined.wait(), 60)
+        while not stop.is_set():
+            started = now()
+            await self.write_once()
+            if self._joined.is_set():
+                await self.send_once()
+            await asyncio.sleep(max(0.0, self.interval - (now() - started)))
+
+    @property
+    def joined(self) -> bool:
+        return self._joined.is_set()
+
+    async def close(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._keeper is not None:
+            self._keeper.cancel()
             with contextlib.suppress(BaseException):
-                await keeper
+                await self._keeper
+        await self.http.aclose()
 
     async def write_once(self) -> None:
         seq = next(self._seq)
@@ -421,11 +460,11 @@ class Client:
         try:
             response = await self.http.put("/v2/storage", json={"objects": [obj]})
         except httpx.HTTPError as error:
-            self.errors[f"storage write {type(error).__name__}"] += 1
+            self.errors(f"storage write {type(error).__name__}")
             state.uncertain = True
             return
         if response.status_code != 200:
-            self.errors[f"storage write HTTP {response.status_code}"] += 1
+            self.errors(f"storage write HTTP {response.status_code}")
             state.uncertain = True
             return
         ack = response.json()["acks"][0]
@@ -437,8 +476,11 @@ class Client:
         have been applied, or may still be) so the next version-checked write can succeed."""
         try:
             found = await self.read([key])
-        except (httpx.HTTPError, ValueError) as error:
-            self.errors[f"storage read {type(error).__name__}"] += 1
+        except httpx.HTTPError as error:
+            self.errors(f"storage read {type(error).__name__}")
+            return False
+        except ReadFailed as error:
+            self.errors(f"storage read {error}")
             return False
         current = found.get(key)
         if current is None:
@@ -453,7 +495,7 @@ class Client:
         ids = [{"collection": COLLECTION, "key": k, "user_id": self.user_id} for k in keys]
         response = await self.http.post("/v2/storage", json={"object_ids": ids})
         if response.status_code != 200:
-            raise ValueError(f"storage read answered HTTP {response.status_code}: {response.text[:200]}")
+            raise ReadFailed(f"HTTP {response.status_code}")
         return {o["key"]: (json.loads(o["value"]), o["version"]) for o in response.json().get("objects", [])}
 
     async def send_once(self) -> None:
@@ -463,15 +505,15 @@ class Client:
                 {"channel_id": self.channel_id, "content": orjson.dumps({"c": self.index}).decode()},
             )
         except (ConnectionError, TimeoutError, OSError) as error:
-            self.errors[f"chat send {type(error).__name__}"] += 1
+            self.errors(f"chat send {type(error).__name__}")
             return
         except Exception as error:  # the socket closed while sending
-            self.errors[f"chat send {type(error).__name__}"] += 1
+            self.errors(f"chat send {type(error).__name__}")
             return
         ack = reply.get("channel_message_ack")
         if ack is None:
-            code = reply.get("error", {}).get("code", "?")
-            self.errors[f"chat send error code {code}"] += 1
+            error = reply.get("error", {})
+            self.errors(f"chat send error code {error.get('code', 0)} ({error.get('message', '')[:60]})")
             return
         self.messages.append((ack["channel_id"], ack["message_id"]))
 
@@ -488,6 +530,7 @@ class FaultResult:
     ready_at: float | None = None  # every node /readyz 200
     reconnects: list[float] = field(default_factory=list)
     unrecovered_clients: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # the clients' errors until the next fault
 
     def summary(self) -> dict[str, Any]:
         times = sorted(self.reconnects)
@@ -495,13 +538,18 @@ class FaultResult:
             "fault": self.name,
             "down_sec": round(self.held_sec, 3),
             "recovered": self.ready_at is not None and self.unrecovered_clients == 0,
-            "ready_after_restart_sec": None if self.ready_at is None else round(self.ready_at - self.restored_at, 3),
-            "ready_after_fault_sec": None if self.ready_at is None else round(self.ready_at - self.started_at, 3),
+            "ready_after_restart_sec": None
+            if self.ready_at is None
+            else round(self.ready_at - self.restored_at, 3),
+            "ready_after_fault_sec": None
+            if self.ready_at is None
+            else round(self.ready_at - self.started_at, 3),
             "reconnects": len(times),
             "reconnect_p50_sec": round(percentile(times, 50), 3) if times else None,
             "reconnect_p99_sec": round(percentile(times, 99), 3) if times else None,
             "reconnect_max_sec": round(times[-1], 3) if times else None,
             "clients_not_reconnected": self.unrecovered_clients,
+            "client_errors": self.errors,
         }
 
 
@@ -535,7 +583,7 @@ class Chaos:
         self.redis = PrivateRedis(self.folder / "redis")
         self.nodes: list[NodeProcess] = []
         self.balancer: Balancer | None = None
-        self.errors: Counter[str] = Counter()
+        self.errors = Events()
         self.clients: list[Client] = []
         self.faults: list[FaultResult] = []
         self.t0 = now()
@@ -577,7 +625,9 @@ class Chaos:
                         waiting.remove(node)
             time.sleep(0.1)
         if waiting:
-            raise SetupError(f"node {waiting[0].index} not ready within {timeout:.0f} s:\n{waiting[0].tail()}")
+            raise SetupError(
+                f"node {waiting[0].index} not ready within {timeout:.0f} s:\n{waiting[0].tail()}"
+            )
 
     def close(self) -> None:
         if self.balancer is not None:
@@ -632,7 +682,9 @@ class Chaos:
 
         return all(await asyncio.gather(*(ready(n) for n in self.nodes)))
 
-    async def inject(self, fault: Callable[[], Awaitable[FaultResult]], probe: httpx.AsyncClient) -> FaultResult:
+    async def inject(
+        self, fault: Callable[[], Awaitable[FaultResult]], probe: httpx.AsyncClient
+    ) -> FaultResult:
         result = await fault()
         self.log(f"{result.name}: down {result.held_sec:.1f} s, restarted; waiting for /readyz")
         deadline = result.restored_at + READY_TIMEOUT
@@ -644,7 +696,8 @@ class Chaos:
         if result.ready_at is None:
             self.log(f"{result.name}: not every node ready within {READY_TIMEOUT:.0f} s")
         else:
-            self.log(f"{result.name}: every node ready {result.ready_at - result.restored_at:.2f} s after the restart")
+            seconds = result.ready_at - result.restored_at
+            self.log(f"{result.name}: every node ready {seconds:.2f} s after the restart")
         return result
 
     # the whole run
@@ -671,16 +724,52 @@ class Chaos:
             await asyncio.sleep(max(0.0, started + self.options.duration - now()))
         # Clients still reconnecting after the last fault get a while to do it before the load stops.
         settle = now() + 30
-        while now() < settle and any(c.unrecovered_since is not None for c in self.clients):
+        while now() < settle and any(c.unrecovered_since is not None for c in self.clients):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.gather(*load, return_exceptions=True)
         self.attribute_reconnects()
+        for result, following in itertools.zip_longest(self.faults, self.faults[1:]):
+            end = following.started_at if following else now()
+            result.errors = self.errors.between(result.started_at, end)
         try:
-            return await self.verify(base_url, rooms)
+            delivery = await self.delivery_check(rooms)
+            verified = await self.verify(rooms)
         finally:
             for client in self.clients:
-                await client.http.aclose()
+                await client.close()
+        return {**verified, **delivery}
+
+    async def delivery_check(self, rooms: list[str]) -> dict[str, Any]:
+        """After every fault: a message sent in each room reaches every member's socket, whatever
+        node each sits on (presences and pub/sub recovered, not only /readyz)."""
+        expected: dict[str, list[Client]] = {}
+        for room in rooms:
+            members = [c for c in self.clients if c.room == room and c.joined]
+            if not members:
+                continue
+            reply = await members[0]._request(
+                "channel_message_send", {"channel_id": members[0].channel_id, "content": '{"check":true}'}
+            )
+            ack = reply.get("channel_message_ack")
+            if ack is None:
+                self.log(f"delivery check: sending in {room} failed: {reply}")
+                expected[f"failed-{room}"] = members
+                continue
+            expected[ack["message_id"]] = members
+        deadline = now() + 10
+        missing: list[str] = []
+        while True:
+            missing = [f"client {c.index}" for m, cs in expected.items() for c in cs if m not in c.received]
+            if not missing or now() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        total = sum(len(cs) for cs in expected.values())
+        return {
+            "delivery_check_expected": total,
+            "delivery_check_received": total - len(missing),
+            "delivery_check_missing": missing[:20],
+        }
 
     def attribute_reconnects(self) -> None:
         """Each reconnection belongs to the fault during which (or after which) its socket dropped."""
@@ -691,13 +780,13 @@ class Chaos:
                     if reconnect.dropped_at >= fault.started_at:
                         owner = fault
                 if owner is None:
-                    self.errors["socket dropped before any fault"] += 1
+                    self.errors("socket dropped before any fault")
                 else:
                     owner.reconnects.append(reconnect.seconds)
             if client.unrecovered_since is not None and self.faults:
                 self.faults[-1].unrecovered_clients += 1
 
-    async def verify(self, base_url: str, rooms: list[str]) -> dict[str, Any]:
+    async def verify(self, rooms: list[str]) -> dict[str, Any]:
         lost_writes: list[str] = []
         checked_writes = 0
         for client in self.clients:
@@ -709,7 +798,9 @@ class Chaos:
                 checked_writes += 1
                 item = found.get(key)
                 if item is None:
-                    lost_writes.append(f"client {client.index} {key}: seq {state.seq} acknowledged, object missing")
+                    lost_writes.append(
+                        f"client {client.index} {key}: seq {state.seq} acknowledged, object missing"
+                    )
                     continue
                 value, version = item
                 seq = int(value.get("seq", 0))
@@ -729,7 +820,9 @@ class Chaos:
                 params = {"limit": "100", "forward": "true", **({"cursor": cursor} if cursor else {})}
                 response = await reader.http.get(f"/v2/channel/{channel}", params=params)
                 if response.status_code != 200:
-                    raise RuntimeError(f"channel history answered HTTP {response.status_code}: {response.text[:200]}")
+                    raise RuntimeError(
+                        f"channel history answered HTTP {response.status_code}: {response.text[:200]}"
+                    )
                 page = response.json()
                 history.update((channel, m["message_id"]) for m in page.get("messages", []))
                 cursor = page.get("next_cursor", "")
@@ -759,13 +852,20 @@ def report(chaos: Chaos, verified: dict[str, Any], options: Options, seconds: fl
         "machine": {"cores": os.cpu_count(), "load_1min": round(load1, 2), "load_5min": round(load5, 2)},
         **verified,
         "faults": faults,
-        "client_errors": dict(sorted(chaos.errors.items())),
+        "client_errors": dict(sorted(chaos.errors.counts.items())),
         "balancer_refused": chaos.balancer.refused if chaos.balancer else 0,
+        "ports": {
+            "postgresql": chaos.postgres.port,
+            "redis": chaos.redis.port,
+            "nodes": [n.port for n in chaos.nodes],
+            "balancer": chaos.balancer.port if chaos.balancer else 0,
+        },
     }
     result["ok"] = (
         verified["storage_writes_lost"] == 0
         and verified["chat_messages_lost"] == 0
         and all(f["recovered"] for f in faults)
+        and verified["delivery_check_received"] == verified["delivery_check_expected"]
     )
     return result
 
@@ -790,17 +890,31 @@ def print_table(result: dict[str, Any]) -> None:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print()
     print(
-        f"storage writes acknowledged {result['storage_writes_acknowledged']}, lost {result['storage_writes_lost']}"
+        f"storage writes acknowledged {result['storage_writes_acknowledged']}, "
+        f"lost {result['storage_writes_lost']}"
         f" ({result['storage_keys_checked']} keys checked); chat messages acknowledged "
         f"{result['chat_messages_acknowledged']}, lost {result['chat_messages_lost']}"
     )
     for line in result["storage_lost_detail"] + result["chat_lost_detail"]:
         print(f"  LOST {line}")
+    print(
+        f"after the faults, a message in each room reached {result['delivery_check_received']} of "
+        f"{result['delivery_check_expected']} members' sockets"
+        + (
+            f" (missing: {', '.join(result['delivery_check_missing'])})"
+            if result["delivery_check_missing"]
+            else ""
+        )
+    )
+    for fault in result["faults"]:
+        during = ", ".join(f"{k}: {v}" for k, v in fault["client_errors"].items()) or "none"
+        print(f"during {fault['fault']}: {during}")
     errors = ", ".join(f"{k}: {v}" for k, v in result["client_errors"].items()) or "none"
     print(f"client-side errors (retried, never counted as acknowledged): {errors}")
     machine = result["machine"]
     print(
-        f"{result['clients']} clients, {result['duration_sec']:.0f} s of load, {result['wall_sec']:.0f} s in all; "
+        f"{result['clients']} clients, {result['duration_sec']:.0f} s of load, "
+        f"{result['wall_sec']:.0f} s in all; "
         f"load average {machine['load_1min']} on {machine['cores']} cores"
     )
     print("RESULT: " + ("ok, nothing acknowledged was lost" if result["ok"] else "FAILED"))
