@@ -504,16 +504,13 @@ class Client:
                 "channel_message_send",
                 {"channel_id": self.channel_id, "content": orjson.dumps({"c": self.index}).decode()},
             )
-        except (ConnectionError, TimeoutError, OSError) as error:
-            self.errors(f"chat send {type(error).__name__}")
-            return
-        except Exception as error:  # the socket closed while sending
+        except Exception as error:  # the socket dropped, or no answer in time
             self.errors(f"chat send {type(error).__name__}")
             return
         ack = reply.get("channel_message_ack")
         if ack is None:
-            error = reply.get("error", {})
-            self.errors(f"chat send error code {error.get('code', 0)} ({error.get('message', '')[:60]})")
+            refused = reply.get("error", {})
+            self.errors(f"chat send error code {refused.get('code', 0)} ({refused.get('message', '')[:60]})")
             return
         self.messages.append((ack["channel_id"], ack["message_id"]))
 
