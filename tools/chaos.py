@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -98,6 +99,14 @@ def free_port() -> int:
 
 def now() -> float:
     return time.monotonic()
+
+
+VERBOSE = False
+
+
+def debug(text: str) -> None:
+    if VERBOSE:
+        print(f"[chaos debug {now():.3f}] {text}", file=sys.stderr, flush=True)
 
 
 # -- the private services ------------------------------------------------------------------------
@@ -161,7 +170,7 @@ class PrivatePostgres:
         self.running = False
 
     def close(self) -> None:
-        if self.running:
+        if self.running or (self.data / "postmaster.pid").exists():
             with contextlib.suppress(Exception):
                 self.stop("immediate")
 
@@ -371,6 +380,10 @@ class Client:
                     future.set_exception(ConnectionError("socket closed"))
             self._replies.clear()
 
+    async def request(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a socket message and wait for its answer (ConnectionError if the socket drops)."""
+        return await self._request(kind, body)
+
     async def _request(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         ws = self._ws
         if ws is None:
@@ -392,8 +405,7 @@ class Client:
                 ws = await self._open()
             except Exception as error:
                 self.errors(f"socket open {type(error).__name__}")
-                if os.environ.get("CHAOS_DEBUG"):
-                    print(f"{now():.3f} client {self.index} open failed: {error!r}", file=sys.stderr)
+                debug(f"client {self.index}: socket open failed: {error!r}")
                 if dropped_at is None:  # the first connection of the run: no drop to time
                     await asyncio.sleep(0.2)
                     continue
@@ -409,8 +421,7 @@ class Client:
             if self._stopping:
                 return  # type: ignore[unreachable]  # close() sets it while this task waits
             dropped_at = now()
-            if os.environ.get("CHAOS_DEBUG"):
-                print(f"{now():.3f} client {self.index} dropped", file=sys.stderr)
+            debug(f"client {self.index}: socket dropped")
             self.unrecovered_since = dropped_at
             self.errors("socket dropped")
             with contextlib.suppress(Exception):
@@ -645,8 +656,7 @@ class Chaos:
         node = self.nodes[1]  # the middle one: the balancer skips it while it is down
         result = FaultResult(f"kill -9 node {node.index}", now(), self.options.hold)
         await asyncio.to_thread(node.kill)
-        if os.environ.get("CHAOS_DEBUG"):
-            print(f"{now():.3f} killed", file=sys.stderr)
+        debug(f"node {node.index} killed")
         await asyncio.sleep(self.options.hold)
         result.restored_at = now()
         await asyncio.to_thread(node.start)
@@ -745,7 +755,7 @@ class Chaos:
             members = [c for c in self.clients if c.room == room and c.joined]
             if not members:
                 continue
-            reply = await members[0]._request(
+            reply = await members[0].request(
                 "channel_message_send", {"channel_id": members[0].channel_id, "content": '{"check":true}'}
             )
             ack = reply.get("channel_message_ack")
@@ -932,7 +942,7 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--short", action="store_true", help="the CI version: 8 clients, 24 s, 1 s down")
     parser.add_argument("--json", type=Path, help="also write the report as JSON to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs) at the end")
-    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="log every socket drop and failed reconnect")
     args = parser.parse_args(argv)
     if args.short:
         args.duration, args.clients, args.hold = min(args.duration, 24.0), min(args.clients, 8), 1.0
@@ -949,7 +959,9 @@ def parse(argv: list[str] | None) -> Options:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global VERBOSE
     options = parse(argv)
+    VERBOSE = options.verbose
     started = now()
     chaos = Chaos(options)
 
@@ -977,6 +989,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chaos: interrupted; cleaning up", file=sys.stderr)
         return 130
+    except Exception:
+        traceback.print_exc()
+        print("chaos: the run failed (not a verdict on the server); cleaning up", file=sys.stderr)
+        return 2
     finally:
         try:
             chaos.close()
