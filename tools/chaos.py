@@ -112,6 +112,19 @@ def debug(text: str) -> None:
 # -- the private services ------------------------------------------------------------------------
 
 
+def postgres_parent() -> str:
+    """Where PostgreSQL's temporary folder goes: the usual temporary folder, unless running as
+    root and some folder above it is closed to others (the `postgres` user could not reach its
+    data); then /tmp."""
+    base = Path(tempfile.gettempdir()).resolve()
+    if os.geteuid() != 0:
+        return str(base)
+    for folder in [base, *base.parents]:
+        if not folder.stat().st_mode & 0o001:
+            return "/tmp"  # noqa: S108 - a private mkdtemp folder inside it, chowned to postgres
+    return str(base)
+
+
 class PrivatePostgres:
     """A PostgreSQL server of its own in a temporary folder, on a free port of 127.0.0.1."""
 
@@ -586,7 +599,7 @@ class Chaos:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.folder = Path(tempfile.mkdtemp(prefix="overworld-chaos-"))
-        self.pg_folder = Path(tempfile.mkdtemp(prefix="overworld-chaos-pg-"))
+        self.pg_folder = Path(tempfile.mkdtemp(prefix="overworld-chaos-pg-", dir=postgres_parent()))
         self.postgres = PrivatePostgres(self.pg_folder)
         self.redis = PrivateRedis(self.folder / "redis")
         self.nodes: list[NodeProcess] = []

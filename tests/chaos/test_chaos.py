@@ -12,7 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,14 +40,22 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.fixture
+def tmp() -> Iterator[Path]:
+    """The chaos tool's TMPDIR: a folder of its own that the `postgres` user can reach (pytest's
+    tmp_path sits under a folder closed to others, where the tool would fall back to /tmp)."""
+    folder = Path(tempfile.mkdtemp(prefix="overworld-chaos-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def chaos_env(tmp: Path) -> dict[str, str]:
-    tmp.mkdir()
     return {**os.environ, "TMPDIR": str(tmp)}
 
 
-def test_the_short_chaos_run_loses_nothing_and_recovers_from_every_fault(tmp_path):
+def test_the_short_chaos_run_loses_nothing_and_recovers_from_every_fault(tmp_path, tmp):
     report = tmp_path / "report.json"
-    tmp = tmp_path / "tmp"
     done = subprocess.run(
         [sys.executable, "-m", "tools.chaos", "--short", "--json", str(report)],
         cwd=ROOT, env=chaos_env(tmp), capture_output=True, text=True, timeout=240,
@@ -75,8 +85,7 @@ def test_the_short_chaos_run_loses_nothing_and_recovers_from_every_fault(tmp_pat
     assert list(tmp.iterdir()) == []
 
 
-def test_an_interrupted_chaos_run_cleans_up(tmp_path):
-    tmp = tmp_path / "tmp"
+def test_an_interrupted_chaos_run_cleans_up(tmp_path, tmp):
     log = tmp_path / "chaos.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
