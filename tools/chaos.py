@@ -21,7 +21,8 @@ What it does, in order:
    message is in its room's history.
 
 It prints a table and writes a JSON report (`--json`), and exits 1 when anything acknowledged was
-lost or a fault was not recovered from, 2 when the cluster could not be set up. Every process it
+lost, a fault was not recovered from or a request was answered with an internal error (HTTP 500,
+socket code 13: an outage must answer UNAVAILABLE), 2 when the cluster could not be set up. Every process it
 started and every temporary folder is removed at the end, also on Ctrl-C, SIGTERM or failure.
 """
 
@@ -364,14 +365,15 @@ class Client:
         reader = asyncio.create_task(self._read(ws))
         try:
             reply = await self._request("channel_join", {"target": self.room, "type": 1, "persistence": True})
+            if "channel" not in reply:
+                raise ConnectionError(f"channel_join answered {reply}")
         except BaseException:
             reader.cancel()
-            await ws.close()
+            with contextlib.suppress(BaseException):
+                await reader
+            with contextlib.suppress(Exception):
+                await ws.close()
             raise
-        if "channel" not in reply:
-            reader.cancel()
-            await ws.close()
-            raise ConnectionError(f"channel_join answered {reply}")
         self.channel_id = reply["channel"]["id"]
         self._reader = reader
         return ws
@@ -881,8 +883,13 @@ def report(chaos: Chaos, verified: dict[str, Any], options: Options, seconds: fl
             "balancer": chaos.balancer.port if chaos.balancer else 0,
         },
     }
+    # An internal error is a bug whatever the fault: an outage must answer UNAVAILABLE (503 / 14).
+    result["internal_errors"] = sum(
+        n for kind, n in chaos.errors.counts.items() if "HTTP 500" in kind or "error code 13 " in kind
+    )
     result["ok"] = (
-        verified["storage_writes_lost"] == 0
+        result["internal_errors"] == 0
+        and verified["storage_writes_lost"] == 0
         and verified["chat_messages_lost"] == 0
         and all(f["recovered"] for f in faults)
         and verified["delivery_check_received"] == verified["delivery_check_expected"]
@@ -929,6 +936,8 @@ def print_table(result: dict[str, Any]) -> None:
     for fault in result["faults"]:
         during = ", ".join(f"{k}: {v}" for k, v in fault["client_errors"].items()) or "none"
         print(f"during {fault['fault']}: {during}")
+    if result["internal_errors"]:
+        print(f"INTERNAL ERRORS (HTTP 500 or socket code 13, a bug): {result['internal_errors']}")
     errors = ", ".join(f"{k}: {v}" for k, v in result["client_errors"].items()) or "none"
     print(f"client-side errors (retried, never counted as acknowledged): {errors}")
     machine = result["machine"]

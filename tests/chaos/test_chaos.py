@@ -73,6 +73,8 @@ def test_the_short_chaos_run_loses_nothing_and_recovers_from_every_fault(tmp_pat
     # Something was acknowledged on both paths, and none of it was lost.
     assert result["storage_writes_acknowledged"] > 50
     assert result["chat_messages_acknowledged"] > 50
+    # During the faults: UNAVAILABLE and dropped connections, never an internal error.
+    assert result["internal_errors"] == 0, result["client_errors"]
     assert result["storage_writes_lost"] == 0
     assert result["chat_messages_lost"] == 0
     assert result["delivery_check_expected"] == 8
