@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -22,6 +23,15 @@ import pytest
 from tests.support import ROOT
 from tools.chaos import PG_BIN
 
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 pytestmark = [
     pytest.mark.cluster,
     pytest.mark.skipif(
@@ -30,6 +40,10 @@ pytestmark = [
     ),
     pytest.mark.skipif(
         shutil.which("redis-server") is None, reason="the chaos run starts its own redis-server"
+    ),
+    pytest.mark.skipif(
+        os.geteuid() == 0 and not _has_user("postgres"),
+        reason="running as root, the chaos run starts PostgreSQL as the `postgres` user, and there is none",
     ),
 ]
 
