@@ -1,4 +1,4 @@
-"""The `overworld` command: serve, migrate, and manage titles."""
+"""The `overworld` command: serve, migrate, manage titles, and load-test a server."""
 
 from __future__ import annotations
 
@@ -499,6 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("name", help="the title's name")
     delete.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
     delete.set_defaults(func=_title_delete)
+
+    from overworld.loadtest.command import add_parser as add_loadtest
+
+    add_loadtest(commands)
     return parser
 
 
