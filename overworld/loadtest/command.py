@@ -157,10 +157,14 @@ def make_plan(args: argparse.Namespace, host: str, port: int) -> Plan:
         given = getattr(args, name)
         return preset[name] if given is None else given
 
-    players, start = int(pick("players")), int(pick("start_players"))
+    players = int(pick("players"))
+    if args.start_players is None:  # the scenario's share of players there from the start
+        start = round(players * float(preset["start_players"]) / float(preset["players"]))
+    else:
+        start = args.start_players
     if start > players:
         raise UsageError(f"--start-players {start} is more than --players {players}")
-    ramp = float(pick("ramp_sec"))
+    ramp = float(pick("ramp_sec")) if start < players else 0.0  # nobody left to arrive
     if start < players and ramp <= 0:
         raise UsageError("--ramp-sec must be more than 0 when --start-players is below --players")
     if not 0 <= args.max_error_rate < 1:

@@ -444,7 +444,7 @@ class Worker:
         self.wake()
         tasks = list(self.tasks)
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=2.0)
+            _, pending = await asyncio.wait(tasks, timeout=0.5)
             for t in pending:
                 t.cancel()
             if pending:
