@@ -152,6 +152,16 @@ class HttpPool:
         self.waiting: deque[asyncio.Future[None]] = deque()
         self.host_header = f"{host}:{port}"
 
+    async def _connect(self) -> _HttpConnection:
+        _, proto = await asyncio.wait_for(
+            asyncio.get_running_loop().create_connection(
+                _HttpConnection, self.host, self.port,
+                local_addr=(self.source, 0) if self.source else None,
+            ),
+            self.timeout,
+        )  # fmt: skip
+        return proto
+
     async def _acquire(self) -> _HttpConnection:
         while True:
             while self.idle:
@@ -162,18 +172,11 @@ class HttpPool:
             if self.open < self.size:
                 self.open += 1
                 try:
-                    _, proto = await asyncio.wait_for(
-                        asyncio.get_running_loop().create_connection(
-                            _HttpConnection, self.host, self.port,
-                            local_addr=(self.source, 0) if self.source else None,
-                        ),
-                        self.timeout,
-                    )  # fmt: skip
+                    return await self._connect()
                 except BaseException:
                     self.open -= 1
                     self._wake()
                     raise
-                return proto
             waiter = asyncio.get_running_loop().create_future()
             self.waiting.append(waiter)
             await waiter
@@ -194,15 +197,18 @@ class HttpPool:
         self._wake()
 
     async def request(
-        self, method: str, target: str, body: bytes = b"", headers: str = ""
+        self, method: str, target: str, body: bytes = b"", headers: str = "", fresh: bool = False
     ) -> tuple[int, bytes]:
-        """Send one request; (status, body). Raises ClientError for no answer (connection, timeout)."""
+        """Send one request; (status, body). Raises ClientError for no answer (connection, timeout).
+        `fresh`: on a new connection of its own, closed by the server after the answer (as a game
+        client's first request: no wait for a pooled connection, no TIME_WAIT on this side)."""
         request = (
             f"{method} {target} HTTP/1.1\r\nHost: {self.host_header}\r\n{headers}"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"{'Connection: close' + chr(13) + chr(10) if fresh else ''}Content-Length: {len(body)}\r\n\r\n"
         ).encode("latin-1") + body
         try:
-            conn = await self._acquire()
+            async with asyncio.timeout(self.timeout):
+                conn = await (self._connect() if fresh else self._acquire())
         except Exception as exc:
             raise connect_error(exc) from None
         try:
@@ -211,7 +217,14 @@ class HttpPool:
             conn.close()
             raise ClientError("timeout") from None
         finally:
-            self._release(conn)
+            if fresh:
+                # the server closes it (Connection: close): its side keeps the TIME_WAIT
+                if conn.reusable or conn.closed:
+                    conn.close()
+                else:
+                    asyncio.get_running_loop().call_later(self.timeout, conn.close)
+            else:
+                self._release(conn)
 
     def close(self) -> None:
         for conn in self.idle:

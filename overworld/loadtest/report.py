@@ -68,6 +68,7 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
         "processes": plan.processes,
         "cpu_sec": out.cpu_sec,
         "cpu_cores_avg": out.cpu_sec / out.ended if out.ended else 0.0,
+        "cpu_us_per_request": out.cpu_sec / out.requests * 1e6 if out.requests else None,
         "start_lag_p99_ms": percentile(lag, 99),
         "start_lag_max_ms": maximum(lag),
         "behind": bool(lag) and (percentile(lag, 99) or 0.0) > 100.0,
@@ -156,7 +157,8 @@ def headline(report: dict[str, Any]) -> str:
         f"scenario {report['scenario']} against {report['target']}: {report['duration_sec']} s, "
         f"{report['players_logged_in']:,} players logged in, peak {report['peak_connected']:,} connected, "
         f"{report['requests']:,} requests (ended: {stopped})",
-        f"generator: {g['processes']} process(es), {g['cpu_cores_avg']:.2f} core on average, "
+        f"generator: {g['processes']} process(es), {g['cpu_cores_avg']:.2f} core on average "
+        f"({_ms(g['cpu_us_per_request'])} µs per request), "
         f"start lag p99 {_ms(g['start_lag_p99_ms'])} ms"
         + (" (BEHIND its schedule: the figures measure the generator too; try --processes)" if g["behind"] else ""),
     ]

@@ -45,6 +45,16 @@ class Player:
         self.matched: asyncio.Future[None] | None = None
         self.closed = False
         self.score = 0
+        self.alarm: asyncio.Future[None] | None = None  # what the player sleeps on
+
+    async def sleep(self, delay: float) -> None:
+        """Sleep until `delay` has passed, the run stops, or something wakes this player."""
+        self.alarm = asyncio.get_running_loop().create_future()
+        await self.w.sleep(min(delay, 3600.0), self.alarm)
+
+    def wake(self) -> None:
+        if self.alarm is not None and not self.alarm.done():
+            self.alarm.set_result(None)
 
     # -- the socket's messages ----------------------------------------------------------------
 
@@ -91,6 +101,7 @@ class Player:
         self.pending.clear()
         if self.matched is not None and not self.matched.done():
             self.matched.set_exception(ClientError("closed"))
+        self.wake()
 
     async def call(self, op: str, kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """One socket request; its reply, or None after recording the error."""
@@ -153,7 +164,7 @@ class Player:
         started = time.perf_counter()
         try:
             status, answer = await self.w.pool.request(
-                "POST", path, orjson.dumps(body), self.w.basic
+                "POST", path, orjson.dumps(body), self.w.basic, fresh=True
             )
         except ClientError as exc:
             self.w.rec.error("signup", exc.kind, time.time())
@@ -231,9 +242,11 @@ class Player:
             action, at = min(due.items(), key=lambda kv: kv[1])
             delay = at - loop.time()
             if delay > 0:
-                await self.w.sleep(delay)
-                if self.w.stopping:
+                await self.sleep(delay)
+                if self.w.stopping or self.closed:
                     break
+                if loop.time() < due[action]:
+                    continue  # woken early: a match came, the schedule changed
             every = {"ping": plan.ping_every, "chat": plan.chat_every,
                      "leaderboard": plan.leaderboard_every, "wallet": plan.wallet_every,
                      "matchmaker": plan.matchmaker_every}[action]  # fmt: skip
@@ -258,6 +271,8 @@ class Player:
                 # The next ticket once this one is matched: `every` after the match.
                 due[action] = float("inf")
                 self.w.spawn(self.matchmake(due, every))
+        while not self.w.stopping and not self.closed:  # connected until the end, even idle
+            await self.sleep(3600.0)
 
     async def matchmake(self, due: dict[str, float], every: float) -> None:
         plan = self.w.plan
@@ -279,9 +294,14 @@ class Player:
             self.ticket = ticket
             await self.matched
             due["matchmaker"] = asyncio.get_running_loop().time() + every
-            self.w.wake()
+            self.wake()
         except (Stop, ClientError):
             return
+
+
+def _set(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _message(body: bytes) -> str:
@@ -332,10 +352,11 @@ class Worker:
             if not fut.done():
                 fut.set_result(None)
 
-    async def sleep(self, delay: float) -> None:
-        """Sleep, cut short when the run stops."""
-        fut = asyncio.get_running_loop().create_future()
-        handle = asyncio.get_running_loop().call_later(delay, lambda: fut.done() or fut.set_result(None))
+    async def sleep(self, delay: float, fut: asyncio.Future[None] | None = None) -> None:
+        """Sleep, cut short when the run stops (or `fut` is done)."""
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+        handle = asyncio.get_running_loop().call_later(delay, _set, fut)
         self.sleepers.add(fut)
         try:
             await fut

@@ -85,7 +85,7 @@ def assert_png(path: Path) -> None:
 def test_surge_report_matches_what_the_server_holds(server: Deployment, tmp_path: Path) -> None:
     code, output, report = loadtest(
         server.url, tmp_path, "--scenario", "surge", "--players", "40", "--start-players", "10",
-        "--ramp-sec", "3", "--hold-sec", "3", "--ping-every", "1", "--chat-every", "1",
+        "--ramp-sec", "2", "--hold-sec", "2", "--ping-every", "1", "--chat-every", "1",
         "--leaderboard-every", "1", "--matchmaker-every", "0.5", *LOOSE,
     )  # fmt: skip
     assert code == 0, output
@@ -124,9 +124,9 @@ def test_surge_report_matches_what_the_server_holds(server: Deployment, tmp_path
 def test_chat_storm_matchmaking_rush_leaderboard_burst_purchases(server: Deployment, tmp_path: Path) -> None:
     if server.kind != "sqlite":
         pytest.skip("the scenarios' counting is the same on every backend: once is enough")
-    common = ["--players", "24", "--hold-sec", "2", *LOOSE]
+    common = ["--players", "24", "--hold-sec", "1", *LOOSE]
     code, output, report = loadtest(server.url, tmp_path / "chat", "--scenario", "chat-storm",
-                                    "--chat-room-size", "8", "--processes", "2", *common)  # fmt: skip
+                                    "--chat-room-size", "8", "--processes", "2", *common, "--hold-sec", "2")  # fmt: skip
     assert code == 0, output
     assert report is not None
     sent = op(report, "chat_send")["ok"]
