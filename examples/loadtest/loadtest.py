@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import json
 
-from overworld.runtime import InitContext, Initializer, InvalidArgument, PermissionDenied, RpcContext, ServerApi
+from overworld.runtime import (
+    InitContext,
+    Initializer,
+    InvalidArgument,
+    PermissionDenied,
+    RpcContext,
+    ServerApi,
+)
 
 BOARD = "loadtest"
 

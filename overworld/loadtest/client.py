@@ -269,7 +269,7 @@ class WsConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        transport.write(self.handshake)
+        self.transport.write(self.handshake)
 
     def connection_lost(self, exc: Exception | None) -> None:
         was_open = self.open
@@ -382,14 +382,14 @@ async def open_socket(
     path: str,
     on_text: Callable[[bytes], None],
     on_close: Callable[[str], None],
-    timeout: float,
+    limit: float,
     source: str | None = None,
 ) -> WsConnection:
     """Connect and upgrade; raises ClientError."""
     loop = asyncio.get_running_loop()
     proto: Any = None
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             _, proto = await loop.create_connection(
                 lambda: WsConnection(handshake_request(host, port, path), on_text, on_close),
                 host, port, local_addr=(source, 0) if source else None,

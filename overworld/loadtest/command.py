@@ -58,21 +58,28 @@ def add_parser(commands: Any) -> None:
     a.add_argument("--matchmaker-size", type=_count, help="players per match (default 2)")
     a.add_argument("--wallet-every", type=_seconds, help="wallet read (purchases: 1)")
     b = p.add_argument_group("bounds and objectives")
-    b.add_argument("--duration", type=_seconds, default=300.0, help="hard cap on the run, seconds (default 300)")
+    b.add_argument(
+        "--duration", type=_seconds, default=300.0, help="hard cap on the run, seconds (default 300)"
+    )
     b.add_argument("--max-requests", type=_count0, default=5_000_000,
                    help="stop after this many requests (default 5,000,000; 0: no cap)")  # fmt: skip
     b.add_argument("--p99-ms", type=_positive, default=200.0, help="p99 objective of every operation (200)")
     b.add_argument("--matched-p99-ms", type=_positive, default=2000.0,
                    help="p99 objective of matchmaker add → matched (2000: it waits for a pass)")  # fmt: skip
     b.add_argument("--max-error-rate", type=float, default=0.01, help="errors allowed per operation (0.01)")
-    b.add_argument("--timeout", type=_positive, default=10.0, help="seconds before a request counts as failed")
+    b.add_argument(
+        "--timeout", type=_positive, default=10.0, help="seconds before a request counts as failed"
+    )
     t = p.add_argument_group("target and generator")
     t.add_argument("--server-key", default="defaultkey", help="the title's server key (default defaultkey)")
     t.add_argument("--http-key", default="defaulthttpkey", help="the title's http key, for --setup")
     t.add_argument("--setup", action="store_true",
                    help="create the leaderboard first (RPC loadtest_setup of examples/loadtest)")  # fmt: skip
-    t.add_argument("--allow-remote", action="store_true",
-                   help="allow a target that is not this machine (a load test can take a server down)")  # fmt: skip
+    t.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a target not on this machine (a load test can bring a server down)",
+    )
     t.add_argument("--processes", type=_count, default=1, help="generator processes (default 1)")
     t.add_argument("--http-connections", type=_count, default=64, help="keep-alive connections per process")
     t.add_argument("--login-concurrency", type=_count, default=64,
@@ -213,7 +220,9 @@ async def preflight(plan: Plan, setup: bool, http_key: str) -> None:
         if plan.leaderboard_every > 0:
             if setup:
                 path = f"/v2/rpc/loadtest_setup?unwrap=true&http_key={quote(http_key)}"
-                status, body = await pool.request("POST", path, orjson.dumps({"leaderboard": plan.leaderboard}))
+                status, body = await pool.request(
+                    "POST", path, orjson.dumps({"leaderboard": plan.leaderboard})
+                )
                 if status != 200:
                     raise RunError(
                         f"--setup: RPC loadtest_setup answered HTTP {status} ({_message(body)}): load "

@@ -130,4 +130,6 @@ class Totals:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def errors_of(self, op: str) -> int:
-        return sum(n for kinds in self.errors.values() for kind, n in kinds.items() if kind.startswith(op + ":"))
+        return sum(
+            n for kinds in self.errors.values() for kind, n in kinds.items() if kind.startswith(op + ":")
+        )

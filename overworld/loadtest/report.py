@@ -73,7 +73,7 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
         "start_lag_max_ms": maximum(lag),
         "behind": bool(lag) and (percentile(lag, 99) or 0.0) > 100.0,
     }
-    series = []
+    series: list[dict[str, Any]] = []
     for sec in range(seconds[0], seconds[-1] + 1) if seconds else []:
         ops = t.latency.get(sec, {})
         series.append({
@@ -95,14 +95,23 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
         "duration_sec": round(out.ended, 1),
         "ramp_start_sec": round(out.ramp_start, 1),
         "settings": {
-            "players": plan.players, "start_players": plan.start_players, "ramp_sec": plan.ramp_sec,
-            "hold_sec": plan.hold_sec, "auth": plan.auth, "ping_every": plan.ping_every,
-            "chat_every": plan.chat_every, "chat_room_size": plan.chat_room_size,
-            "leaderboard": plan.leaderboard, "leaderboard_every": plan.leaderboard_every,
-            "matchmaker_every": plan.matchmaker_every, "matchmaker_size": plan.matchmaker_size,
-            "wallet_every": plan.wallet_every, "duration_cap_sec": plan.duration_sec,
-            "max_requests": plan.max_requests, "processes": plan.processes,
-        },  # fmt: skip
+            "players": plan.players,
+            "start_players": plan.start_players,
+            "ramp_sec": plan.ramp_sec,
+            "hold_sec": plan.hold_sec,
+            "auth": plan.auth,
+            "ping_every": plan.ping_every,
+            "chat_every": plan.chat_every,
+            "chat_room_size": plan.chat_room_size,
+            "leaderboard": plan.leaderboard,
+            "leaderboard_every": plan.leaderboard_every,
+            "matchmaker_every": plan.matchmaker_every,
+            "matchmaker_size": plan.matchmaker_size,
+            "wallet_every": plan.wallet_every,
+            "duration_cap_sec": plan.duration_sec,
+            "max_requests": plan.max_requests,
+            "processes": plan.processes,
+        },
         "objectives": {
             "p99_ms": objectives.p99_ms,
             "matchmaker_matched_p99_ms": objectives.matched_p99_ms,
@@ -160,10 +169,14 @@ def headline(report: dict[str, Any]) -> str:
         f"generator: {g['processes']} process(es), {g['cpu_cores_avg']:.2f} core on average "
         f"({_ms(g['cpu_us_per_request'])} µs per request), "
         f"start lag p99 {_ms(g['start_lag_p99_ms'])} ms"
-        + (" (BEHIND its schedule: the figures measure the generator too; try --processes)" if g["behind"] else ""),
+        + (
+            " (BEHIND its schedule: the figures measure the generator too; try --processes)"
+            if g["behind"]
+            else ""
+        ),
     ]
     if report["errors"]:
-        lines.append("errors: " + "; ".join(f"{k} ×{n:,}" for k, n in list(report["errors"].items())[:8]))
+        lines.append("errors: " + "; ".join(f"{k} x{n:,}" for k, n in list(report["errors"].items())[:8]))
     for fatal in report["fatal"]:
         lines.append(f"generator failure: {fatal}")
     lines.append(f"verdict: {report['verdict']}")
@@ -228,7 +241,9 @@ def plot(report: dict[str, Any], out_dir: Path) -> list[Path]:
         p99 = [s["p99_ms"].get(op) for s in series]
         p50 = [s["p50_ms"].get(op) for s in series]
         ax.plot(secs, [float("nan") if v is None else v for v in p99], color=color, label=f"{op} p99")
-        ax.plot(secs, [float("nan") if v is None else v for v in p50], color=color, linestyle=":", linewidth=1)
+        ax.plot(
+            secs, [float("nan") if v is None else v for v in p50], color=color, linestyle=":", linewidth=1
+        )
     ax.axhline(report["objectives"]["p99_ms"], color="red", linewidth=1, label="p99 objective")
     ax.set_yscale("log")
     ax.set_xlabel("seconds")

@@ -37,7 +37,9 @@ def run(plan: Plan, live: bool, progress_lines: bool) -> Outcome:
     go = ctx.Event()
     ramp_start = ctx.Value("d", 0.0)
     procs = [
-        ctx.Process(target=worker_main, args=(i, plan, q, stop, go, ramp_start), name=f"loadtest-{i}", daemon=True)
+        ctx.Process(
+            target=worker_main, args=(i, plan, q, stop, go, ramp_start), name=f"loadtest-{i}", daemon=True
+        )
         for i in range(plan.processes)
     ]
     out = Outcome(totals=Totals())
@@ -127,7 +129,8 @@ def _line(plan: Plan, out: Outcome) -> str:
     errors = sum(t.errors_by_kind().values())
     return (
         f"[{last:>4d} s] connected {t.connected_at(last):,}/{plan.players:,}  "
-        f"log-ins {count(login):,} (p50 {_fmt(percentile(login, 50))} / p99 {_fmt(percentile(login, 99))} ms)  "
+        f"log-ins {count(login):,} "
+        f"(p50 {_fmt(percentile(login, 50))} / p99 {_fmt(percentile(login, 99))} ms)  "
         f"errors {errors:,}"
     )
 

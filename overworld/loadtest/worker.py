@@ -157,7 +157,10 @@ class Player:
         self.w.count_request()
         if plan.auth == "email":
             path = "/v2/account/authenticate/email?create=true"
-            body = {"email": f"lt-{plan.run_id}-{self.index}@loadtest.invalid", "password": "loadtest-password"}
+            body = {
+                "email": f"lt-{plan.run_id}-{self.index}@loadtest.invalid",
+                "password": "loadtest-password",
+            }
         else:
             path = "/v2/account/authenticate/device?create=true"
             body = {"id": f"lt-{plan.run_id}-{self.index}"}
@@ -261,9 +264,15 @@ class Player:
                 )  # fmt: skip
             elif action == "leaderboard":
                 self.score += random.randint(1, 100)
-                if await self.http(
-                    "leaderboard_write", "POST", f"/v2/leaderboard/{plan.leaderboard}", {"score": self.score}
-                ) is not None:
+                if (
+                    await self.http(
+                        "leaderboard_write",
+                        "POST",
+                        f"/v2/leaderboard/{plan.leaderboard}",
+                        {"score": self.score},
+                    )
+                    is not None
+                ):
                     self.w.leaderboard_writers.add(self.index)
             elif action == "wallet":
                 await self.http("wallet_get", "GET", "/v2/overworld/wallet")
@@ -322,7 +331,9 @@ class Worker:
         self.ramp_start = ramp_start
         self.rec = Recorder(plan.start_wall)
         self.pool = HttpPool(plan.host, plan.port, plan.http_connections, plan.timeout_sec, self.source)
-        self.basic = "Authorization: Basic " + base64.b64encode(f"{plan.server_key}:".encode()).decode() + "\r\n"
+        self.basic = (
+            "Authorization: Basic " + base64.b64encode(f"{plan.server_key}:".encode()).decode() + "\r\n"
+        )
         self.connected = 0
         self.stopping = False
         self.stop_reason = ""
@@ -346,6 +357,9 @@ class Worker:
             self.stopping = True
             self.stop_reason = reason
             self.wake()
+
+    def over(self) -> bool:
+        return self.stopping
 
     def wake(self) -> None:
         for fut in self.sleepers:
@@ -428,7 +442,7 @@ class Worker:
             self.spawn(first_player(i))
         await all_in.wait()
         self.queue.put(("ready", self.index))
-        while not self.go.is_set() and not self.stopping:
+        while not self.go.is_set() and not self.stopping:  # noqa: ASYNC110 - a multiprocessing Event
             await asyncio.sleep(0.02)
         if not self.stopping:
             await self.ramp(rest)
@@ -457,7 +471,7 @@ class Worker:
             delay = at - time.time()
             if delay > 0:
                 await self.sleep(delay)
-                if self.stopping:
+                if self.over():
                     return
             self.spawn(Player(self, i).run(at))
 

@@ -105,7 +105,9 @@ def test_surge_report_matches_what_the_server_holds(server: Deployment, tmp_path
     )
     assert writers == report["leaderboard_writers"] > 0
     # every acknowledged chat message is stored (rooms join with persistence)
-    stored = query(server, "SELECT count(*) FROM channel_messages WHERE channel_id LIKE $1", f"%lt-{run_id}-%")
+    stored = query(
+        server, "SELECT count(*) FROM channel_messages WHERE channel_id LIKE $1", f"%lt-{run_id}-%"
+    )
     assert stored == op(report, "chat_send")["ok"] > 0
     assert op(report, "chat_delivery")["ok"] >= stored  # each message reaches its sender at least
     for name in ("ping", "chat_join", "leaderboard_write", "matchmaker_add", "matchmaker_matched"):
@@ -142,7 +144,12 @@ def test_chat_storm_matchmaking_rush_leaderboard_burst_purchases(server: Deploym
     code, output, report = loadtest(server.url, tmp_path / "lb", "--scenario", "leaderboard-burst", *common)
     assert code == 0, output
     assert report is not None and report["leaderboard_writers"] == 24
-    assert {r["operation"] for r in report["operations"]} == {"login", "signup", "socket_open", "leaderboard_write"}
+    assert {r["operation"] for r in report["operations"]} == {
+        "login",
+        "signup",
+        "socket_open",
+        "leaderboard_write",
+    }
 
     code, output, report = loadtest(server.url, tmp_path / "wallet", "--scenario", "purchases", *common)
     assert code == 0, output
@@ -165,7 +172,7 @@ def test_a_missed_objective_fails_with_status_1(server: Deployment, tmp_path: Pa
 def test_bounded_by_max_requests(server: Deployment, tmp_path: Path) -> None:
     if server.kind != "sqlite":
         pytest.skip("backend-independent")
-    code, output, report = loadtest(
+    _, output, report = loadtest(
         server.url, tmp_path, "--scenario", "surge", "--players", "200", "--start-players", "0",
         "--ramp-sec", "60", "--max-requests", "30", *LOOSE,
     )  # fmt: skip
@@ -245,7 +252,9 @@ def outcome(latencies: dict[str, list[float]], errors: dict[str, int]) -> Outcom
 def test_verdict_per_operation() -> None:
     objectives = Objectives(p99_ms=200, matched_p99_ms=2000, max_error_rate=0.01)
     fast = [10.0] * 99 + [150.0]
-    report = build(plan(), outcome({"login": fast, "ping": fast, "matchmaker_matched": [1500.0]}, {}), objectives, "t")
+    report = build(
+        plan(), outcome({"login": fast, "ping": fast, "matchmaker_matched": [1500.0]}, {}), objectives, "t"
+    )
     assert report["verdict"] == "PASS"
     assert op(report, "matchmaker_matched")["objective_p99_ms"] == 2000
     slow = [10.0] * 98 + [300.0, 300.0]
@@ -253,7 +262,9 @@ def test_verdict_per_operation() -> None:
     assert report["verdict"] == "FAIL" and not op(report, "ping")["pass"] and op(report, "login")["pass"]
     assert "p99" in op(report, "ping")["why"]
     # errors: 2 of 100 sign-ups failed -> the log-in fails on its error rate
-    report = build(plan(), outcome({"login": fast[:98], "signup": fast[:98]}, {"signup: http 500": 2}), objectives, "t")
+    report = build(
+        plan(), outcome({"login": fast[:98], "signup": fast[:98]}, {"signup: http 500": 2}), objectives, "t"
+    )
     assert report["verdict"] == "FAIL" and "errors" in op(report, "login")["why"]
     assert "FAIL" in summary_table(report)
     # sockets the server closed count against the run
@@ -264,7 +275,9 @@ def test_verdict_per_operation() -> None:
 def test_http_responses_with_a_length_or_chunked() -> None:
     buf = bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 204 No")
     assert _parse_response(buf) == (200, b"{}", 40, True)
-    chunked = bytearray(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    chunked = bytearray(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
     assert _parse_response(chunked) == (200, b"abcde", len(chunked), True)
     assert _parse_response(bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")) is None
     closing = bytearray(b"HTTP/1.1 503 x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
