@@ -109,8 +109,24 @@ class Totals:
     def seconds(self) -> list[int]:
         return sorted(set(self.latency) | set(self.errors) | set(self.connected))
 
-    def connected_at(self, sec: int) -> int:
-        return sum(self.connected.get(sec, {}).values())
+    def connected_series(self, seconds: list[int]) -> list[int]:
+        """Players connected at each of `seconds` (ascending): each process's last count at or
+        before that second (a process whose report of a second was late still counts)."""
+        last: dict[int, int] = {}
+        out = []
+        for sec in seconds:
+            last.update(self.connected.get(sec, {}))
+            out.append(sum(last.values()))
+        return out
+
+    def connected_now(self) -> int:
+        """Players connected by the latest report of each process."""
+        latest: dict[int, tuple[int, int]] = {}
+        for sec, workers in self.connected.items():
+            for w, n in workers.items():
+                if w not in latest or latest[w][0] < sec:
+                    latest[w] = (sec, n)
+        return sum(n for _, n in latest.values())
 
     def ops(self) -> list[str]:
         return sorted({op for ops in self.latency.values() for op in ops})

@@ -74,11 +74,12 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
         "behind": bool(lag) and (percentile(lag, 99) or 0.0) > 100.0,
     }
     series: list[dict[str, Any]] = []
-    for sec in range(seconds[0], seconds[-1] + 1) if seconds else []:
+    every_second = list(range(seconds[0], seconds[-1] + 1)) if seconds else []
+    for sec, connected in zip(every_second, t.connected_series(every_second), strict=True):
         ops = t.latency.get(sec, {})
         series.append({
             "second": sec,
-            "connected": t.connected_at(sec),
+            "connected": connected,
             "ops": {op: count(h) for op, h in ops.items() if op not in GENERATOR_OPS},
             "p50_ms": {op: percentile(h, 50) for op, h in ops.items()},
             "p99_ms": {op: percentile(h, 99) for op, h in ops.items()},

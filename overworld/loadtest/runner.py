@@ -128,7 +128,7 @@ def _line(plan: Plan, out: Outcome) -> str:
     login = t.overall("login")
     errors = sum(t.errors_by_kind().values())
     return (
-        f"[{last:>4d} s] connected {t.connected_at(last):,}/{plan.players:,}  "
+        f"[{last:>4d} s] connected {t.connected_now():,}/{plan.players:,}  "
         f"log-ins {count(login):,} "
         f"(p50 {_fmt(percentile(login, 50))} / p99 {_fmt(percentile(login, 99))} ms)  "
         f"errors {errors:,}"
@@ -170,7 +170,7 @@ class _Display:
         elapsed = time.time() - self.plan.start_wall
         table = Table(
             title=f"overworld loadtest {self.plan.scenario} → {self.plan.host}:{self.plan.port}   "
-            f"{elapsed:5.0f} s   connected {t.connected_at(last):,} / {self.plan.players:,}",
+            f"{elapsed:5.0f} s   connected {t.connected_now():,} / {self.plan.players:,}",
             title_justify="left",
         )
         for name in ("operation", "done", "per s", "p50 ms", "p99 ms", "errors"):
