@@ -7,6 +7,7 @@ import contextlib
 import multiprocessing
 import queue as queue_module
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,10 @@ class Outcome:
 
 
 def run(plan: Plan, live: bool, progress_lines: bool) -> Outcome:
-    ctx = multiprocessing.get_context("spawn")
+    # fork: a generator starts at once (nothing to import again); this process has no thread yet
+    ctx = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
     q: Any = ctx.Queue()
     stop = ctx.Event()
     go = ctx.Event()
@@ -45,6 +49,8 @@ def run(plan: Plan, live: bool, progress_lines: bool) -> Outcome:
     out = Outcome(totals=Totals())
     for p in procs:
         p.start()
+    # the report's plotting library, imported while the run goes on (it takes a second or more)
+    threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True).start()
     ready = done = 0
     display = _Display(plan, out) if live else None
     last_line = 0.0
@@ -113,6 +119,14 @@ def run(plan: Plan, live: bool, progress_lines: bool) -> Outcome:
             q.close()
     out.ended = time.time() - plan.start_wall
     return out
+
+
+def _import_plotting() -> None:
+    with contextlib.suppress(Exception):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
 
 
 def _fmt(ms: float | None) -> str:

@@ -208,6 +208,7 @@ class Player:
 
     async def connected_life(self) -> None:
         self.w.connected += 1
+        self.w.note_connected()
         try:
             await self.act()
         except Stop:
@@ -358,6 +359,12 @@ class Worker:
             self.stop_reason = reason
             self.wake()
 
+    def note_connected(self) -> None:
+        """The most players connected in this second so far."""
+        sec = self.rec.second(time.time())
+        if self.rec.connected.get(sec, -1) < self.connected:
+            self.rec.connected[sec] = self.connected
+
     def over(self) -> bool:
         return self.stopping
 
@@ -401,7 +408,8 @@ class Worker:
         while True:
             now = time.time()
             sec = self.rec.second(now)
-            self.rec.connected[sec] = self.connected
+            if not self.stopping:  # once stopping, the players leave: not a fall of the server's
+                self.note_connected()
             part = self.rec.take(before=sec)
             used = time.process_time()
             self.queue.put(("tick", self.index, part, used - cpu, self.rec.requests))
@@ -450,10 +458,9 @@ class Worker:
         while not self.stopping and time.time() < end:
             await self.sleep(min(end - time.time(), 1.0))
         self.finish(self.stop_reason or "done")
+        self.note_connected()  # connected until the end
         await self.close()
         ticker.cancel()
-        now = time.time()
-        self.rec.connected[self.rec.second(now)] = self.connected
         self.queue.put((
             "done", self.index, self.rec.take(), self.stop_reason, sorted(self.leaderboard_writers),
             self.rec.requests, time.process_time(),
