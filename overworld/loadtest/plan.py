@@ -3,7 +3,7 @@ every generator process)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Operations, in report order. `login` is sign-up + socket open, measured from the start of the
 # sign-up to the socket's upgrade; `start_lag` is the generator's own health (how late a player
@@ -91,7 +91,6 @@ class Plan:
     timeout_sec: float
     http_connections: int
     login_concurrency: int
-    sources: list[str] = field(default_factory=list)  # local addresses, one per process
 
     @property
     def uses_chat(self) -> bool:

@@ -189,7 +189,7 @@ class Player:
         try:
             self.sock = await open_socket(
                 plan.host, plan.port, f"/ws?token={self.token}&format=json&status=false",
-                self.on_text, self.on_close, plan.timeout_sec, self.w.source,
+                self.on_text, self.on_close, plan.timeout_sec,
             )  # fmt: skip
         except ClientError as exc:
             self.w.rec.error("socket_open", exc.kind, time.time())
@@ -331,7 +331,7 @@ class Worker:
         self.go = go
         self.ramp_start = ramp_start
         self.rec = Recorder(plan.start_wall)
-        self.pool = HttpPool(plan.host, plan.port, plan.http_connections, plan.timeout_sec, self.source)
+        self.pool = HttpPool(plan.host, plan.port, plan.http_connections, plan.timeout_sec)
         self.basic = (
             "Authorization: Basic " + base64.b64encode(f"{plan.server_key}:".encode()).decode() + "\r\n"
         )
@@ -343,10 +343,6 @@ class Worker:
         self.sleepers: set[asyncio.Future[None]] = set()
         self.share = 0 if not plan.max_requests else max(1, plan.max_requests // plan.processes)
         self.logged_in = 0
-
-    @property
-    def source(self) -> str | None:
-        return self.plan.sources[self.index] if self.plan.sources else None
 
     def count_request(self) -> None:
         self.rec.requests += 1

@@ -308,3 +308,65 @@ def test_http_responses_with_a_length_or_chunked() -> None:
     assert _parse_response(bytearray(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")) is None
     closing = bytearray(b"HTTP/1.1 503 x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
     assert _parse_response(closing) == (503, b"", len(closing), False)
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+def _unmask(frame: bytes) -> tuple[int, bytes]:
+    n = frame[1] & 0x7F
+    head = 2 if n < 126 else 4
+    n = n if n < 126 else int.from_bytes(frame[2:4], "big")
+    key = frame[head : head + 4]
+    return frame[0] & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(frame[head + 4 : head + 4 + n]))
+
+
+def test_websocket_frames_in_pieces_long_fragmented_pings_and_close() -> None:
+    from overworld.loadtest.client import WsConnection, client_frame
+
+    async def go() -> None:
+        texts: list[bytes] = []
+        closes: list[str] = []
+        conn = WsConnection(b"GET /ws", texts.append, closes.append)
+        transport = _Transport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        assert transport.written == [b"GET /ws"]
+        upgrade = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+        long = b"x" * 300
+        stream = (
+            upgrade
+            + b"\x81\x05hello"  # a text frame
+            + b"\x81\x7e" + len(long).to_bytes(2, "big") + long  # 16-bit length
+            + b"\x01\x03abc" + b"\x80\x03def"  # fragmented: text + continuation
+            + b"\x89\x02hi"  # the server's ping
+        )  # fmt: skip
+        for i in range(0, len(stream), 7):  # in pieces, as TCP may deliver it
+            conn.data_received(stream[i : i + 7])
+        assert conn.upgraded.done() and conn.open
+        assert texts == [b"hello", long, b"abcdef"]
+        assert _unmask(transport.written[-1]) == (0xA, b"hi")  # answered with a pong
+        conn.send_text(b'{"cid":"1","ping":{}}')
+        assert _unmask(transport.written[-1]) == (0x1, b'{"cid":"1","ping":{}}')
+        assert _unmask(client_frame(0x1, b"y" * 200)) == (0x1, b"y" * 200)
+        conn.data_received(b"\x88\x05\x03\xf0bye")  # closed by the server: 1008
+        assert closes == ["closed by the server (1008: bye)"] and transport.closed
+
+        refused = WsConnection(b"GET /ws", texts.append, closes.append)
+        refused.connection_made(_Transport())  # type: ignore[arg-type]
+        refused.data_received(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        with pytest.raises(Exception, match="http 401"):
+            await refused.upgraded
+
+    run(go())
