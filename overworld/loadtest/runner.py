@@ -33,9 +33,8 @@ class Outcome:
 
 def run(plan: Plan, live: bool, progress_lines: bool) -> Outcome:
     # fork: a generator starts at once (nothing to import again); this process has no thread yet
-    ctx = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    )
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx: Any = multiprocessing.get_context(method)
     q: Any = ctx.Queue()
     stop = ctx.Event()
     go = ctx.Event()
