@@ -78,6 +78,9 @@ class Player:
             return
         cid = msg.get("cid")
         if cid:
+            ticket = msg.get("matchmaker_ticket")
+            if ticket is not None:  # known before any other frame is read: the match may follow at once
+                self.ticket = ticket.get("ticket", "")
             fut = self.pending.pop(cid, None)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
@@ -295,14 +298,8 @@ class Player:
                  "query": f"+properties.run:{plan.run_id}",
                  "string_properties": {"run": plan.run_id}},
             )  # fmt: skip
-            if answer is None:
-                due["matchmaker"] = asyncio.get_running_loop().time() + every
-                return
-            ticket = answer["matchmaker_ticket"]["ticket"]
-            if self.matched.done():  # matched before the ticket's reply arrived: cannot happen
-                return
-            self.ticket = ticket
-            await self.matched
+            if answer is not None:
+                await self.matched  # on_text: the matched message names this ticket
             due["matchmaker"] = asyncio.get_running_loop().time() + every
             self.wake()
         except (Stop, ClientError):
