@@ -27,7 +27,7 @@ class Objectives:
 def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict[str, Any]:
     t = out.totals
     seconds = t.seconds()
-    rows = []
+    rows: list[dict[str, Any]] = []
     logins = count(t.overall("login"))
     for op in OPERATIONS:
         h = t.overall(op)
@@ -86,7 +86,13 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
             "errors": dict(t.errors.get(sec, {})),
             "generator_cpu": out.cpu_by_sec.get(sec, 0.0),
         })  # fmt: skip
-    passed = bool(rows) and all(r["pass"] for r in rows) and not out.fatal
+    fatal = list(out.fatal)
+    bugs = sum(n for kind, n in t.errors_by_kind().items() if kind.startswith("generator:"))
+    if bugs:  # the generator's own failures: its figures cannot be trusted
+        fatal.append(f"{bugs} players stopped by an error of the generator (see errors)")
+    passed = bool(rows) and all(r["pass"] for r in rows) and not fatal
+    login_row = next((r for r in rows if r["operation"] == "login"), None)
+    attempted = login_row["ok"] + login_row["errors"] if login_row else 0
     peak = max((s["connected"] for s in series), default=0)
     return {
         "scenario": plan.scenario,
@@ -119,9 +125,10 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
             "max_error_rate": objectives.max_error_rate,
         },
         "stopped_by": sorted(set(out.stop_reasons)) + (["interrupted"] if out.interrupted else []),
-        "fatal": out.fatal,
+        "fatal": fatal,
         "requests": out.requests,
         "players_logged_in": logins,
+        "players_not_done": plan.players - attempted,  # not started, or in flight, at the end
         "peak_connected": peak,
         "leaderboard_writers": out.leaderboard_writers,
         "operations": rows,
@@ -165,7 +172,13 @@ def headline(report: dict[str, Any]) -> str:
     stopped = ", ".join(report["stopped_by"]) or "-"
     lines = [
         f"scenario {report['scenario']} against {report['target']}: {report['duration_sec']} s, "
-        f"{report['players_logged_in']:,} players logged in, peak {report['peak_connected']:,} connected, "
+        f"{report['players_logged_in']:,} players logged in"
+        + (
+            f" ({report['players_not_done']:,} not started or unfinished at the end)"
+            if report["players_not_done"]
+            else ""
+        )
+        + f", peak {report['peak_connected']:,} connected, "
         f"{report['requests']:,} requests (ended: {stopped})",
         f"generator: {g['processes']} process(es), {g['cpu_cores_avg']:.2f} core on average "
         f"({_ms(g['cpu_us_per_request'])} µs per request), "
