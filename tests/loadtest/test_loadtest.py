@@ -296,6 +296,9 @@ def test_verdict_per_operation() -> None:
     # sockets the server closed count against the run
     report = build(plan(), outcome({"login": fast}, {"connection: closed by the server": 5}), objectives, "t")
     assert report["verdict"] == "FAIL" and op(report, "connection")["errors"] == 5
+    # a failure of the generator itself: its figures cannot be trusted
+    report = build(plan(), outcome({"login": fast}, {"generator: KeyError: 'x'": 1}), objectives, "t")
+    assert report["verdict"] == "FAIL" and "error of the generator" in report["fatal"][0]
 
 
 def test_http_responses_with_a_length_or_chunked() -> None:
