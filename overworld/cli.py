@@ -1,4 +1,5 @@
-"""The `overworld` command: serve, migrate, manage titles, export and erase a player's data."""
+"""The `overworld` command: serve, migrate, manage titles, export and erase a player's data, and
+load-test a server."""
 
 from __future__ import annotations
 
@@ -575,6 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--title", required=True, help="the title's name")
     erase.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
     erase.set_defaults(func=_account_erase)
+
+    from overworld.loadtest.command import add_parser as add_loadtest
+
+    add_loadtest(commands)
     return parser
 
 
