@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from overworld.accounts.service import AccountService
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
+from overworld.inventory.service import InventoryService
 from overworld.leaderboards.service import LeaderboardService
 from overworld.leaderboards.tournaments import TournamentService
 from overworld.live_events.service import LiveEventService
@@ -18,6 +19,7 @@ from overworld.parties.service import PartyService
 from overworld.realtime.hub import Hub
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
+from overworld.store.service import StoreService
 from overworld.wallets.service import WalletService
 
 
@@ -37,3 +39,5 @@ class ServerServices:
     parties: PartyService
     hub: Hub
     wallets: WalletService
+    store: StoreService
+    inventory: InventoryService

@@ -13,6 +13,7 @@ from overworld.api.http.routes import (
     rpc,
     session,
     storage,
+    store,
     users,
     wallets,
 )
@@ -21,4 +22,5 @@ ROUTES = [
     *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
     *chat.ROUTES, *events.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES,
     *matches.ROUTES, *parties.ROUTES, *ops.ROUTES, *wallets.ROUTES,
+    *store.ROUTES,
 ]  # fmt: skip

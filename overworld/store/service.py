@@ -1,0 +1,276 @@
+"""Buying with virtual currency, purchase limits, and what real-money products grant.
+
+A purchase is one transaction: lock the buyer's wallet row (the wallet's own lock, in the order
+every wallet transaction takes it), find an earlier purchase with the same idempotency key (a
+retry returns it and applies nothing), check the purchase limits (counted under that lock, so two
+concurrent purchases cannot both take the last one), debit the price and credit the currencies
+given (ledger rows naming the purchase), add the items to the inventory, record the purchase.
+Any error rolls all of it back: nothing is charged or granted. The balance can never go below
+zero (checked under the lock), and since every change of one player's wallet or inventory holds
+that row first, no two transactions wait for each other in a cycle.
+
+Real money: `grant` / `revoke` implement `purchases.grants.ProductGrants` structurally (this
+domain is below purchases and does not import it). They run inside the purchase domain's
+transaction; `store_product_grants` holds one row per (title, store, transaction), so a
+transaction grants once and is revoked once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import orjson
+from uuid_utils import uuid7
+
+from overworld.clock import now_ms
+from overworld.db import Database, Tx
+from overworld.errors import FailedPrecondition, InvalidArgument, NotFound
+from overworld.inventory import validation as inv
+from overworld.inventory.service import Grant, InventoryService
+from overworld.store.catalog_service import CatalogService
+from overworld.store.models import Contents, GrantOutcome, Limit, ProductGrantLike, Purchase
+from overworld.store.store import PurchaseRow, StoreStore
+from overworld.wallets import validation as wallet_check
+from overworld.wallets.models import WalletNegative, WalletUpdate
+from overworld.wallets.service import WalletService
+
+MAX_PURCHASES_LISTED = 100
+
+
+@dataclass(slots=True)
+class _Sale:
+    """What is being bought, as the catalog says now."""
+
+    source: str  # "bundle:<id>" or "offer:<id>"
+    field: str  # the request field that named it
+    bundle_id: str
+    offer_id: str
+    price: dict[str, int]
+    contents: Contents
+    limit: Limit
+
+
+class StoreService:
+    def __init__(
+        self, db: Database, catalog: CatalogService, wallets: WalletService, inventory: InventoryService
+    ) -> None:
+        self._db = db
+        self._store = StoreStore(db)
+        self.catalog = catalog
+        self._wallets = wallets
+        self._inventory = inventory
+        self._pending: set[asyncio.Task[None]] = set()
+
+    # -- buying with virtual currency ---------------------------------------------------------------
+
+    async def purchase(
+        self, title_id: str, user_id: str, bundle_id: str = "", offer_id: str = "", idempotency_key: str = ""
+    ) -> Purchase:
+        """Buy a bundle at its price, or an offer open to the player at the offer's. Exactly one of
+        `bundle_id` and `offer_id`. With an `idempotency_key` (the player's), a retry returns the
+        first purchase (`replayed`) and charges nothing."""
+        user_id = inv.user_id(user_id, "user_id")
+        key = wallet_check.idempotency_key(idempotency_key)
+        sale = await self._sale(title_id, user_id, bundle_id, offer_id)
+        request_hash = wallet_check.request_hash("purchase", sale.source)
+        purchase_id = str(uuid7())
+        async with self._db.transaction() as tx:
+            locked = await self._wallets.lock_in(tx, title_id, [user_id])
+            if user_id not in locked:
+                raise NotFound("User account not found.")
+            if key:
+                seen = await self._store.purchase_by_key(tx, title_id, user_id, key)
+                if seen is not None:
+                    if seen["request_hash"] != request_hash:
+                        raise InvalidArgument(
+                            f"idempotency_key: {key!r} was used before for a different purchase."
+                        )
+                    return _purchase(orjson.loads(seen["result"]), replayed=True)
+            now = now_ms()
+            await self._check_limit(tx, title_id, user_id, sale, now)
+            meta = inv.dumps(
+                {"purchase_id": purchase_id, "bundle_id": sale.bundle_id, "offer_id": sale.offer_id}
+            )
+            updates = [WalletUpdate(user_id, {c: -a for c, a in sale.price.items()}, meta)]
+            if sale.contents.currencies:
+                updates.append(WalletUpdate(user_id, dict(sale.contents.currencies), meta))
+            try:
+                await self._wallets.update_in(tx, title_id, updates, locked=locked)
+            except WalletNegative as exc:
+                price = sale.price.get(exc.currency, 0)
+                raise FailedPrecondition(
+                    f"price.{exc.currency}: not enough {exc.currency} (balance {exc.current}, price {price})."
+                ) from None
+            await self._grant_items(
+                tx, title_id, user_id, sale.contents, now, clamp=False, field="contents.items"
+            )
+            purchase = Purchase(
+                id=purchase_id, user_id=user_id, bundle_id=sale.bundle_id, offer_id=sale.offer_id,
+                price=sale.price, currencies=sale.contents.currencies, items=sale.contents.items,
+                wallet=dict(locked[user_id]), create_time=now,
+            )  # fmt: skip
+            row = PurchaseRow(title_id, purchase_id, user_id, key or purchase_id, request_hash, sale.source,
+                              inv.dumps(_purchase_json(purchase)), now)  # fmt: skip
+            await self._store.add_purchase(tx, row)
+        await self._wallets.committed(title_id, [user_id])
+        return purchase
+
+    async def _sale(self, title_id: str, user_id: str, bundle_id: object, offer_id: object) -> _Sale:
+        if not isinstance(bundle_id, str):
+            raise InvalidArgument("bundle_id: must be text.")
+        if not isinstance(offer_id, str):
+            raise InvalidArgument("offer_id: must be text.")
+        if bool(bundle_id) == bool(offer_id):
+            raise InvalidArgument("bundle_id: give either a bundle_id or an offer_id.")
+        catalog = await self.catalog.get(title_id)
+        if bundle_id:
+            bundle = catalog.bundles.get(inv.item_id(bundle_id, "bundle_id"))
+            if bundle is None or not bundle.enabled:
+                raise NotFound(f"bundle_id: no bundle {bundle_id!r} for sale.")
+            if not bundle.price:
+                raise FailedPrecondition(f"bundle_id: bundle {bundle_id!r} is not sold for virtual currency.")
+            return _Sale(f"bundle:{bundle.id}", "bundle_id", bundle.id, "", bundle.price, bundle.contents,
+                         bundle.limit)  # fmt: skip
+        offer = catalog.offers.get(inv.item_id(offer_id, "offer_id"))
+        if offer is None or not await self.catalog.offer_open(title_id, user_id, offer):
+            raise NotFound(f"offer_id: no offer {offer_id!r} open to this player.")
+        return _Sale(f"offer:{offer.id}", "offer_id", offer.bundle_id, offer.id, offer.price,
+                     catalog.contents_of(offer), offer.limit)  # fmt: skip
+
+    async def _check_limit(self, tx: Tx, title_id: str, user_id: str, sale: _Sale, now: int) -> None:
+        lim = sale.limit
+        if lim.total and await self._store.count(tx, title_id, user_id, sale.source, 0) >= lim.total:
+            raise FailedPrecondition(f"{sale.field}: purchase limit reached ({lim.total} per player).")
+        if lim.per_period:
+            since = now - lim.period_sec * 1000 + 1
+            if await self._store.count(tx, title_id, user_id, sale.source, since) >= lim.per_period:
+                raise FailedPrecondition(
+                    f"{sale.field}: purchase limit reached ({lim.per_period} per {lim.period_sec} seconds)."
+                )
+
+    async def _grant_items(
+        self, tx: Tx, title_id: str, user_id: str, contents: Contents, now: int, *, clamp: bool, field: str,
+        added: dict[str, int] | None = None,
+    ) -> None:  # fmt: skip
+        if not contents.items:
+            return
+        grants: list[Grant] = []
+        for item_id, quantity in contents.items.items():
+            spec = await self.catalog.item_spec(title_id, item_id)
+            if spec is None:
+                raise FailedPrecondition(f"{field}.{item_id}: no item {item_id!r} in the catalog.")
+            grants.append(Grant(spec, quantity))
+        await self._inventory.grant_in(tx, title_id, user_id, grants, field=field, clamp=clamp, now=now,
+                                       added=added)  # fmt: skip
+
+    async def purchases(self, title_id: str, user_id: str, limit: int = 100) -> list[Purchase]:
+        """The player's purchases with virtual currency, newest first."""
+        user_id = inv.user_id(user_id, "user_id")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PURCHASES_LISTED:
+            raise InvalidArgument(f"limit: must be an integer from 1 to {MAX_PURCHASES_LISTED}.")
+        rows = await self._store.purchases(title_id, user_id, limit)
+        return [_purchase(orjson.loads(r["result"])) for r in rows]
+
+    # -- real money (purchases.grants.ProductGrants, structurally) --------------------------------
+
+    async def grant(self, tx: Tx, grant: ProductGrantLike) -> GrantOutcome:
+        """Give what the product's bundle contains (times `quantity`), once per store transaction:
+        currencies to the wallet with a ledger row, items to the inventory (a stack at its
+        `max_stack` stays there). A product the catalog does not know grants nothing."""
+        bundle = await self.catalog.product(grant.title_id, grant.store, grant.product_id)
+        if bundle is None:
+            return GrantOutcome(False)
+        quantity = max(1, int(grant.quantity))
+        locked = await self._wallets.lock_in(tx, grant.title_id, [grant.user_id])
+        if grant.user_id not in locked:
+            raise NotFound("User account not found.")
+        now = now_ms()
+        if not await self._store.add_grant(
+            tx, grant.title_id, grant.store, grant.transaction_id, grant.user_id, grant.product_id, "{}", now
+        ):
+            return GrantOutcome(False)
+        currencies = {c: a * quantity for c, a in bundle.contents.currencies.items()}
+        contents = Contents(currencies, {i: n * quantity for i, n in bundle.contents.items.items()})
+        meta = inv.dumps({"store": grant.store, "transaction_id": grant.transaction_id,
+                          "product_id": grant.product_id, "bundle_id": bundle.id})  # fmt: skip
+        if currencies:
+            await self._wallets.update_in(
+                tx, grant.title_id, [WalletUpdate(grant.user_id, currencies, meta)], locked=locked
+            )
+        added: dict[str, int] = {}
+        await self._grant_items(tx, grant.title_id, grant.user_id, contents, now, clamp=True, field="items",
+                                added=added)  # fmt: skip
+        await self._store.set_grant_contents(
+            tx,
+            grant.title_id,
+            grant.store,
+            grant.transaction_id,
+            inv.dumps({"currencies": currencies, "items": added}),
+        )
+        self._after_commit(tx, grant.title_id, grant.user_id)
+        return GrantOutcome(True, currencies, added)
+
+    async def revoke(self, tx: Tx, grant: ProductGrantLike) -> GrantOutcome:
+        """Take back what `grant` gave for this store transaction, once: each currency down to zero
+        at most, the items the player still holds."""
+        locked = await self._wallets.lock_in(tx, grant.title_id, [grant.user_id])
+        now = now_ms()
+        row = await self._store.revoke_grant(tx, grant.title_id, grant.store, grant.transaction_id, now)
+        if row is None:
+            return GrantOutcome(False)
+        if row["user_id"] != grant.user_id or grant.user_id not in locked:
+            raise FailedPrecondition(
+                f"user_id: store transaction {grant.transaction_id!r} was granted to another player."
+            )
+        given = orjson.loads(row["contents"])
+        wallet = locked[grant.user_id]
+        taken = {c: min(int(a), wallet.get(c, 0)) for c, a in given.get("currencies", {}).items()}
+        taken = {c: a for c, a in taken.items() if a > 0}
+        meta = inv.dumps({"store": grant.store, "transaction_id": grant.transaction_id,
+                          "product_id": grant.product_id, "revoked": True})  # fmt: skip
+        if taken:
+            await self._wallets.update_in(
+                tx, grant.title_id, [WalletUpdate(grant.user_id, {c: -a for c, a in taken.items()}, meta)],
+                locked=locked,
+            )  # fmt: skip
+        items_taken: dict[str, int] = {}
+        items = {i: int(n) for i, n in given.get("items", {}).items() if int(n) > 0}
+        if items:
+            await self._inventory.take_in(
+                tx,
+                grant.title_id,
+                grant.user_id,
+                items,
+                strict=False,
+                field="items",
+                now=now,
+                taken=items_taken,
+            )
+        self._after_commit(tx, grant.title_id, grant.user_id)
+        return GrantOutcome(True, taken, items_taken)
+
+    def _after_commit(self, tx: Tx, title_id: str, user_id: str) -> None:
+        """The account caches must drop the player once the caller's transaction commits; the
+        caller owns it, so this is done at once (a cache that reads before the commit only sees
+        the old wallet, and the database's change feed tells every node again)."""
+        del tx
+        task = asyncio.get_running_loop().create_task(self._wallets.committed(title_id, [user_id]))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    # -- account deletion ---------------------------------------------------------------------------
+
+    async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
+        """A deletion step (`accounts.on_delete`): the user's purchase and grant records."""
+        await self._store.delete_user(tx, title_id, user_id)
+
+
+def _purchase_json(p: Purchase) -> dict[str, object]:
+    return {"id": p.id, "user_id": p.user_id, "bundle_id": p.bundle_id, "offer_id": p.offer_id,
+            "price": p.price, "currencies": p.currencies, "items": p.items, "wallet": p.wallet,
+            "create_time": p.create_time}  # fmt: skip
+
+
+def _purchase(data: dict[str, object], replayed: bool = False) -> Purchase:
+    return Purchase(**data, replayed=replayed)  # type: ignore[arg-type]
