@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import re
+
 import orjson
 
 from overworld.errors import InvalidArgument
@@ -32,6 +34,7 @@ MAX_PERIOD_SEC = 366 * 24 * 3600
 MAX_DURATION_SEC = 10 * 366 * 24 * 3600
 MAX_TIME = 1 << 40  # Unix seconds
 STORES = ("apple", "google", "huawei", "facebook_instant")
+_CAMEL = re.compile(r"[A-Z]")
 _ITEM_FIELDS = frozenset({"name", "kind", "duration_sec", "max_stack", "category", "properties"})
 _BUNDLE_FIELDS = frozenset(
     {"name", "contents", "price", "product_ids", "limit", "category", "properties", "enabled"}
@@ -53,10 +56,18 @@ def _object(value: object, field: str) -> Mapping[str, Any]:
     return value
 
 
-def _known(value: Mapping[str, Any], fields: frozenset[str], what: str) -> None:
-    unknown = sorted(str(k) for k in value if k not in fields)
-    if unknown:
-        raise InvalidArgument(f"{unknown[0]}: not a field of an {what} (known: {', '.join(sorted(fields))}).")
+def _known(value: Mapping[str, Any], fields: frozenset[str], what: str) -> dict[str, Any]:
+    """The fields, named in snake_case or lowerCamelCase (`max_stack` or `maxStack`)."""
+    named: dict[str, Any] = {}
+    for name, field_value in value.items():
+        snake = _CAMEL.sub(lambda m: "_" + m.group(0).lower(), name) if isinstance(name, str) else name
+        if snake not in fields:
+            known = ", ".join(sorted(fields))
+            raise InvalidArgument(
+                f"{inv.shown(name).strip(chr(39))}: not a field of {what} (known: {known})."
+            )
+        named[snake] = field_value
+    return named
 
 
 def _text(value: object, field: str, limit: int, required: bool = False) -> str:
@@ -102,7 +113,7 @@ def limit(value: object, field: str = "limit") -> Limit:
     if value is None:
         return Limit()
     value = _object(value, field)
-    _known(value, frozenset({"total", "per_period", "period_sec"}), "limit")
+    value = _known(value, frozenset({"total", "per_period", "period_sec"}), "a limit")
     result = Limit(
         total=_int(value.get("total"), f"{field}.total", 0, inv.MAX_QUANTITY),
         per_period=_int(value.get("per_period"), f"{field}.per_period", 0, inv.MAX_QUANTITY),
@@ -115,7 +126,7 @@ def limit(value: object, field: str = "limit") -> Limit:
 
 def contents(value: object, items: Callable[[str], bool], field: str = "contents") -> Contents:
     value = _object(value, field)
-    _known(value, frozenset({"currencies", "items"}), "contents")
+    value = _known(value, frozenset({"currencies", "items"}), "contents")
     currencies = amounts(value.get("currencies"), f"{field}.currencies")
     granted = inv.quantities(value.get("items") or {}, f"{field}.items", allow_empty=True)
     for item_id in granted:
@@ -129,7 +140,7 @@ def contents(value: object, items: Callable[[str], bool], field: str = "contents
 def item(item_id: str, value: object) -> Item:
     item_id = inv.item_id(item_id, "id")
     value = _object(value, "item")
-    _known(value, _ITEM_FIELDS, "item")
+    value = _known(value, _ITEM_FIELDS, "an item")
     kind = value.get("kind", "consumable")
     if kind not in ITEM_KINDS:
         raise InvalidArgument(f"kind: must be one of {', '.join(ITEM_KINDS)}, got {inv.shown(kind)}.")
@@ -165,7 +176,7 @@ def product_ids(value: object, field: str = "product_ids") -> dict[str, str]:
 def bundle(bundle_id: str, value: object, items: Callable[[str], bool]) -> Bundle:
     bundle_id = inv.item_id(bundle_id, "id")
     value = _object(value, "bundle")
-    _known(value, _BUNDLE_FIELDS, "bundle")
+    value = _known(value, _BUNDLE_FIELDS, "a bundle")
     return Bundle(
         id=bundle_id,
         name=_text(value.get("name"), "name", MAX_NAME),
@@ -188,7 +199,7 @@ def offer(
 ) -> Offer:
     offer_id = inv.item_id(offer_id, "id")
     value = _object(value, "offer")
-    _known(value, _OFFER_FIELDS, "offer")
+    value = _known(value, _OFFER_FIELDS, "an offer")
     bundle_id = _text(value.get("bundle_id"), "bundle_id", 128)
     has_contents = value.get("contents") is not None
     if bool(bundle_id) == has_contents:
