@@ -14,10 +14,9 @@ into JSON for the database and the wire. Every error names the field (`price.gem
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import re
 
 import orjson
 

@@ -131,7 +131,7 @@ async def test_operators_manage_the_catalog_with_the_http_key(client, node):
             "offers/o",
             {"contents": {"currencies": {"gold": 1}}, "price": {"g": 1}, "start_time": 10, "end_time": 5},
             "end_time",
-        ),  # fmt: skip
+        ),
     ],
 )
 async def test_bad_catalog_entries_are_400s_naming_the_field_and_store_nothing(
