@@ -22,6 +22,7 @@ import structlog
 
 from overworld.clock import now_ms
 from overworld.db import Database
+from overworld.db.database import Executor
 from overworld.errors import FailedPrecondition, InvalidArgument, NotFound
 from overworld.inventory import validation as inv
 from overworld.inventory.models import ItemSpec
@@ -77,20 +78,23 @@ class CatalogService:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    async def _snapshot(self, title_id: str) -> _Snapshot:
+    async def _snapshot(self, title_id: str, tx: Executor | None = None) -> _Snapshot:
+        """The cached catalog, read again when dropped or stale: through `tx` when given (a caller
+        inside a transaction must not wait for a second connection of the pool: with every
+        connection held by transactions queued on one player's row lock, that wait never ends)."""
         snapshot = self._snapshots.get(title_id)
         if snapshot is not None and now_ms() - snapshot.loaded_at < SNAPSHOT_TTL_MS:
             return snapshot
         generation = self._generations.get(title_id, 0)
-        snapshot = _Snapshot(await self._load(title_id), now_ms())
+        snapshot = _Snapshot(await self._load(title_id, tx), now_ms())
         if self._generations.get(title_id, 0) == generation:  # no change while reading
             self._snapshots[title_id] = snapshot
         return snapshot
 
-    async def _load(self, title_id: str) -> Catalog:
+    async def _load(self, title_id: str, tx: Executor | None = None) -> Catalog:
         """The catalog as the database holds it (entries were checked when stored)."""
         catalog = Catalog()
-        rows = await self._store.catalog(title_id)
+        rows = await self._store.catalog(title_id, tx)
         everything = lambda _: True  # noqa: E731  (references were checked when stored)
         for row in rows:
             definition = orjson.loads(row["definition"])
@@ -110,20 +114,18 @@ class CatalogService:
                           error=exc.message)  # fmt: skip
         return catalog
 
-    async def get(self, title_id: str) -> Catalog:
-        """The title's whole catalog (this node's cached copy)."""
-        return (await self._snapshot(title_id)).catalog
+    async def get(self, title_id: str, tx: Executor | None = None) -> Catalog:
+        """The title's whole catalog (this node's cached copy); inside a transaction, pass it."""
+        return (await self._snapshot(title_id, tx)).catalog
 
     async def item_spec(self, title_id: str, item_id: str) -> ItemSpec | None:
-        """What the inventory needs of an item (`inventory.service.SpecLookup`)."""
-        item = (await self._snapshot(title_id)).catalog.items.get(item_id)
-        if item is None:
-            return None
-        return ItemSpec(item.id, item.kind, item.max_stack, item.duration_sec, item.properties)
+        """What the inventory needs of an item (`inventory.service.SpecLookup`); not inside a
+        transaction (see `_snapshot`)."""
+        return spec_of((await self._snapshot(title_id)).catalog.items.get(item_id))
 
-    async def product(self, title_id: str, store: str, product_id: str) -> Bundle | None:
-        """The bundle a real-money product id of `store` stands for, if any."""
-        return (await self._snapshot(title_id)).products.get((store, product_id))
+    async def product(self, tx: Executor, title_id: str, store: str, product_id: str) -> Bundle | None:
+        """The bundle a real-money product id of `store` stands for, if any (inside `tx`)."""
+        return (await self._snapshot(title_id, tx)).products.get((store, product_id))
 
     async def view(self, title_id: str, user_id: str, now: int | None = None) -> StoreView:
         """What the player sees: every item, the enabled bundles for sale (virtual currency or
@@ -216,6 +218,12 @@ class CatalogService:
         await self._store.put(title_id, kind, entry_id, check.check_size(definition), now)
         await self._changed(title_id)
         return now
+
+
+def spec_of(item: Item | None) -> ItemSpec | None:
+    if item is None:
+        return None
+    return ItemSpec(item.id, item.kind, item.max_stack, item.duration_sec, item.properties)
 
 
 def _as_is(audience: object) -> dict[str, Any]:

@@ -27,9 +27,10 @@ from overworld.clock import now_ms
 from overworld.db import Database, Tx
 from overworld.errors import FailedPrecondition, InvalidArgument, NotFound
 from overworld.inventory import validation as inv
+from overworld.inventory.models import ItemSpec
 from overworld.inventory.service import Grant, InventoryService
-from overworld.store.catalog_service import CatalogService
-from overworld.store.models import Contents, GrantOutcome, Limit, ProductGrantLike, Purchase
+from overworld.store.catalog_service import CatalogService, spec_of
+from overworld.store.models import Catalog, Contents, GrantOutcome, Limit, ProductGrantLike, Purchase
 from overworld.store.store import PurchaseRow, StoreStore
 from overworld.wallets import validation as wallet_check
 from overworld.wallets.models import WalletNegative, WalletUpdate
@@ -49,6 +50,7 @@ class _Sale:
     price: dict[str, int]
     contents: Contents
     limit: Limit
+    specs: list[tuple[ItemSpec, int]]  # the items given, as the catalog says now
 
 
 class StoreService:
@@ -102,9 +104,9 @@ class StoreService:
                 raise FailedPrecondition(
                     f"price.{exc.currency}: not enough {exc.currency} (balance {exc.current}, price {price})."
                 ) from None
-            await self._grant_items(
-                tx, title_id, user_id, sale.contents, now, clamp=False, field="contents.items"
-            )
+            if sale.specs:
+                grants = [Grant(spec, n) for spec, n in sale.specs]
+                await self._inventory.grant_in(tx, title_id, user_id, grants, field="contents.items", now=now)
             purchase = Purchase(
                 id=purchase_id, user_id=user_id, bundle_id=sale.bundle_id, offer_id=sale.offer_id,
                 price=sale.price, currencies=sale.contents.currencies, items=sale.contents.items,
@@ -131,12 +133,13 @@ class StoreService:
             if not bundle.price:
                 raise FailedPrecondition(f"bundle_id: bundle {bundle_id!r} is not sold for virtual currency.")
             return _Sale(f"bundle:{bundle.id}", "bundle_id", bundle.id, "", bundle.price, bundle.contents,
-                         bundle.limit)  # fmt: skip
+                         bundle.limit, _specs(catalog, bundle.contents))  # fmt: skip
         offer = catalog.offers.get(inv.item_id(offer_id, "offer_id"))
         if offer is None or not await self.catalog.offer_open(title_id, user_id, offer):
             raise NotFound(f"offer_id: no offer {offer_id!r} open to this player.")
-        return _Sale(f"offer:{offer.id}", "offer_id", offer.bundle_id, offer.id, offer.price,
-                     catalog.contents_of(offer), offer.limit)  # fmt: skip
+        contents = catalog.contents_of(offer)
+        return _Sale(f"offer:{offer.id}", "offer_id", offer.bundle_id, offer.id, offer.price, contents,
+                     offer.limit, _specs(catalog, contents))  # fmt: skip
 
     async def _check_limit(self, tx: Tx, title_id: str, user_id: str, sale: _Sale, now: int) -> None:
         lim = sale.limit
@@ -148,21 +151,6 @@ class StoreService:
                 raise FailedPrecondition(
                     f"{sale.field}: purchase limit reached ({lim.per_period} per {lim.period_sec} seconds)."
                 )
-
-    async def _grant_items(
-        self, tx: Tx, title_id: str, user_id: str, contents: Contents, now: int, *, clamp: bool, field: str,
-        added: dict[str, int] | None = None,
-    ) -> None:  # fmt: skip
-        if not contents.items:
-            return
-        grants: list[Grant] = []
-        for item_id, quantity in contents.items.items():
-            spec = await self.catalog.item_spec(title_id, item_id)
-            if spec is None:
-                raise FailedPrecondition(f"{field}.{item_id}: no item {item_id!r} in the catalog.")
-            grants.append(Grant(spec, quantity))
-        await self._inventory.grant_in(tx, title_id, user_id, grants, field=field, clamp=clamp, now=now,
-                                       added=added)  # fmt: skip
 
     async def purchases(self, title_id: str, user_id: str, limit: int = 100) -> list[Purchase]:
         """The player's purchases with virtual currency, newest first."""
@@ -178,7 +166,8 @@ class StoreService:
         """Give what the product's bundle contains (times `quantity`), once per store transaction:
         currencies to the wallet with a ledger row, items to the inventory (a stack at its
         `max_stack` stays there). A product the catalog does not know grants nothing."""
-        bundle = await self.catalog.product(grant.title_id, grant.store, grant.product_id)
+        catalog = await self.catalog.get(grant.title_id, tx)
+        bundle = await self.catalog.product(tx, grant.title_id, grant.store, grant.product_id)
         if bundle is None:
             return GrantOutcome(False)
         quantity = max(1, int(grant.quantity))
@@ -199,8 +188,11 @@ class StoreService:
                 tx, grant.title_id, [WalletUpdate(grant.user_id, currencies, meta)], locked=locked
             )
         added: dict[str, int] = {}
-        await self._grant_items(tx, grant.title_id, grant.user_id, contents, now, clamp=True, field="items",
-                                added=added)  # fmt: skip
+        grants = [Grant(spec, n) for spec, n in _specs(catalog, contents)]
+        if grants:
+            await self._inventory.grant_in(
+                tx, grant.title_id, grant.user_id, grants, field="items", clamp=True, now=now, added=added
+            )
         await self._store.set_grant_contents(
             tx,
             grant.title_id,
@@ -264,6 +256,17 @@ class StoreService:
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
         """A deletion step (`accounts.on_delete`): the user's purchase and grant records."""
         await self._store.delete_user(tx, title_id, user_id)
+
+
+def _specs(catalog: Catalog, contents: Contents) -> list[tuple[ItemSpec, int]]:
+    """The items given, with what the inventory needs of each (resolved before a transaction)."""
+    found: list[tuple[ItemSpec, int]] = []
+    for item_id, quantity in contents.items.items():
+        spec = spec_of(catalog.items.get(item_id))
+        if spec is None:  # the catalog refuses to delete an item in use: only a hand-edited row
+            raise FailedPrecondition(f"contents.items.{item_id}: no item {item_id!r} in the catalog.")
+        found.append((spec, quantity))
+    return found
 
 
 def _purchase_json(p: Purchase) -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from overworld.db import Database, Row, Tx
+from overworld.db.database import Executor
 
 
 @dataclass(slots=True)
@@ -25,8 +26,8 @@ class StoreStore:
 
     # -- catalog ----------------------------------------------------------------------------------
 
-    async def catalog(self, title_id: str) -> list[Row]:
-        rows: list[Row] = await self._db.fetch(
+    async def catalog(self, title_id: str, tx: Executor | None = None) -> list[Row]:
+        rows: list[Row] = await (tx or self._db).fetch(
             "SELECT kind, id, definition, update_time FROM store_catalog WHERE title_id = $1"
             " ORDER BY kind, id",
             title_id,
