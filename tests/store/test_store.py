@@ -497,3 +497,20 @@ async def test_concurrent_purchases_and_wallet_updates_of_one_wallet(api, nk, no
     assert running == 150 - 3 * bought + sum(
         (2 if i % 2 else -2) for i, o in enumerate(outcomes[200:]) if o == "changed"
     )
+
+
+async def test_a_stale_catalog_is_read_again_without_starving_the_pool(api, nk, node, monkeypatch):
+    # Every read of the catalog goes to the database (as when the cached copy is older than its
+    # time to live) while more purchases of one wallet wait on its row lock than the pool has
+    # connections: a purchase's transaction must not need a second connection.
+    from overworld.store import catalog_service
+
+    await nk.store_item_set("coin-bag", {})
+    await nk.store_bundle_set("bag", {"contents": {"items": {"coin-bag": 1}}, "price": {"gold": 1}})
+    user, _ = await new_user(api)
+    await nk.wallet_update(user, {"gold": 1000})
+    monkeypatch.setattr(catalog_service, "SNAPSHOT_TTL_MS", -1)
+    buys = [nk.store_purchase(user, bundle_id="bag") for _ in range(60)]
+    done = await asyncio.wait_for(asyncio.gather(*buys), timeout=120)
+    assert len({p.id for p in done}) == 60
+    assert (await nk.inventory_list(user))[0].quantity == 60
