@@ -514,3 +514,39 @@ async def test_a_stale_catalog_is_read_again_without_starving_the_pool(api, nk, 
     done = await asyncio.wait_for(asyncio.gather(*buys), timeout=120)
     assert len({p.id for p in done}) == 60
     assert (await nk.inventory_list(user))[0].quantity == 60
+
+
+async def test_hooks_wrap_purchases_and_a_before_hook_can_refuse_one(api, nk, node):
+    await stock(nk)
+    user, token = await new_user(api)
+    await nk.wallet_update(user, {"gold": 100})
+    seen: list[tuple[str, str]] = []
+
+    async def before(ctx, request):
+        if request.bundle_id == "starter":
+            return None  # refused: nothing is bought
+        return request
+
+    async def after(ctx, request, response):
+        seen.append((ctx.user_id, response.id))
+
+    node.hooks.before("StorePurchase", before, node.default_title.id)
+    node.hooks.after("StorePurchase", after, node.default_title.id)
+    refused = await api.client.post("/v2/overworld/store/purchase", headers=bearer(token),
+                                    json={"bundle_id": "starter"})  # fmt: skip
+    assert refused.status_code != 200
+    bought = await api.client.post("/v2/overworld/store/purchase", headers=bearer(token),
+                                   json={"bundle_id": "potions"})  # fmt: skip
+    assert bought.status_code == 200, bought.text
+    assert seen == [(user, bought.json()["id"])]
+    assert (await state(api, token))["items"] == {"potion": 5}
+
+
+async def test_deleting_an_account_deletes_its_items_and_purchases(api, nk, node):
+    await stock(nk)
+    user, _ = await new_user(api)
+    await nk.wallet_update(user, {"gold": 100})
+    await nk.store_purchase(user, bundle_id="potions")
+    await node.accounts.delete_account(node.default_title, user)
+    for table in ("inventory_items", "store_purchases"):
+        assert await node.db.fetchval(f"SELECT count(*) FROM {table} WHERE user_id = $1", user) == 0
