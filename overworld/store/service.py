@@ -24,7 +24,7 @@ import orjson
 from uuid_utils import uuid7
 
 from overworld.clock import now_ms
-from overworld.db import Database, Tx
+from overworld.db import Database, Row, Tx
 from overworld.errors import FailedPrecondition, InvalidArgument, NotFound
 from overworld.inventory import validation as inv
 from overworld.inventory.models import ItemSpec
@@ -74,8 +74,13 @@ class StoreService:
         first purchase (`replayed`) and charges nothing."""
         user_id = inv.user_id(user_id, "user_id")
         key = wallet_check.idempotency_key(idempotency_key)
+        source = _source(bundle_id, offer_id)
+        request_hash = wallet_check.request_hash("purchase", source)
+        if key:  # a retry is answered even if what it bought is no longer for sale
+            seen = await self._store.purchase_by_key(self._db, title_id, user_id, key)
+            if seen is not None:
+                return _replayed(seen, request_hash, key)
         sale = await self._sale(title_id, user_id, bundle_id, offer_id)
-        request_hash = wallet_check.request_hash("purchase", sale.source)
         purchase_id = str(uuid7())
         async with self._db.transaction() as tx:
             locked = await self._wallets.lock_in(tx, title_id, [user_id])
@@ -84,11 +89,7 @@ class StoreService:
             if key:
                 seen = await self._store.purchase_by_key(tx, title_id, user_id, key)
                 if seen is not None:
-                    if seen["request_hash"] != request_hash:
-                        raise InvalidArgument(
-                            f"idempotency_key: {key!r} was used before for a different purchase."
-                        )
-                    return _purchase(orjson.loads(seen["result"]), replayed=True)
+                    return _replayed(seen, request_hash, key)
             now = now_ms()
             await self._check_limit(tx, title_id, user_id, sale, now)
             meta = inv.dumps(
@@ -118,13 +119,7 @@ class StoreService:
         await self._wallets.committed(title_id, [user_id])
         return purchase
 
-    async def _sale(self, title_id: str, user_id: str, bundle_id: object, offer_id: object) -> _Sale:
-        if not isinstance(bundle_id, str):
-            raise InvalidArgument("bundle_id: must be text.")
-        if not isinstance(offer_id, str):
-            raise InvalidArgument("offer_id: must be text.")
-        if bool(bundle_id) == bool(offer_id):
-            raise InvalidArgument("bundle_id: give either a bundle_id or an offer_id.")
+    async def _sale(self, title_id: str, user_id: str, bundle_id: str, offer_id: str) -> _Sale:
         catalog = await self.catalog.get(title_id)
         if bundle_id:
             bundle = catalog.bundles.get(inv.item_id(bundle_id, "bundle_id"))
@@ -256,6 +251,26 @@ class StoreService:
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
         """A deletion step (`accounts.on_delete`): the user's purchase and grant records."""
         await self._store.delete_user(tx, title_id, user_id)
+
+
+def _source(bundle_id: object, offer_id: object) -> str:
+    """What a purchase asks for: "bundle:<id>" or "offer:<id>" (its purchase limits' key too)."""
+    if not isinstance(bundle_id, str):
+        raise InvalidArgument("bundle_id: must be text.")
+    if not isinstance(offer_id, str):
+        raise InvalidArgument("offer_id: must be text.")
+    if bool(bundle_id) == bool(offer_id):
+        raise InvalidArgument("bundle_id: give either a bundle_id or an offer_id.")
+    if bundle_id:
+        return f"bundle:{inv.item_id(bundle_id, 'bundle_id')}"
+    return f"offer:{inv.item_id(offer_id, 'offer_id')}"
+
+
+def _replayed(seen: Row, request_hash: str, key: str) -> Purchase:
+    """The recorded purchase of an idempotency key; INVALID_ARGUMENT if it was another purchase."""
+    if seen["request_hash"] != request_hash:
+        raise InvalidArgument(f"idempotency_key: {key!r} was used before for a different purchase.")
+    return _purchase(orjson.loads(seen["result"]), replayed=True)
 
 
 def _specs(catalog: Catalog, contents: Contents) -> list[tuple[ItemSpec, int]]:

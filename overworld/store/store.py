@@ -58,7 +58,7 @@ class StoreStore:
 
     # -- purchases (under the buyer's row lock) ---------------------------------------------------
 
-    async def purchase_by_key(self, tx: Tx, title_id: str, user_id: str, key: str) -> Row | None:
+    async def purchase_by_key(self, tx: Executor, title_id: str, user_id: str, key: str) -> Row | None:
         row: Row | None = await tx.fetchrow(
             "SELECT id, request_hash, result, create_time FROM store_purchases"
             " WHERE title_id = $1 AND user_id = $2 AND key = $3",

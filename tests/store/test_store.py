@@ -550,3 +550,16 @@ async def test_deleting_an_account_deletes_its_items_and_purchases(api, nk, node
     await node.accounts.delete_account(node.default_title, user)
     for table in ("inventory_items", "store_purchases"):
         assert await node.db.fetchval(f"SELECT count(*) FROM {table} WHERE user_id = $1", user) == 0
+
+
+async def test_a_retry_is_answered_after_the_offer_closed(api, nk):
+    await stock(nk)
+    await nk.store_offer_set("flash", {"bundle_id": "potions", "price": {"gold": 5}})
+    user, _ = await new_user(api)
+    await nk.wallet_update(user, {"gold": 50})
+    first = await nk.store_purchase(user, offer_id="flash", idempotency_key="order-1")
+    await nk.store_entry_delete("offer", "flash")
+    again = await nk.store_purchase(user, offer_id="flash", idempotency_key="order-1")
+    assert (again.id, again.replayed, again.wallet) == (first.id, True, {"gold": 45})
+    with pytest.raises(NotFound):
+        await nk.store_purchase(user, offer_id="flash", idempotency_key="order-2")
