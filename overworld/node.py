@@ -253,6 +253,7 @@ class Node(Services):
         stack.push_async_callback(revocations.close)
         await accounts.start()
         stack.push_async_callback(wallets.close)  # after the runtime closes: its calls finish first
+        stack.push_async_callback(store.close)  # before the wallets close: its batches use them
         stack.push_async_callback(runtime.close)
         stack.push_async_callback(leaderboards.close)
         await leaderboards.start()

@@ -128,6 +128,11 @@ class InventoryService:
 
     # -- inside a caller's transaction (the owner's row locked) -----------------------------------
 
+    def changes(self, tx: Tx) -> InventoryChanges:
+        """Changes of many players' stacks planned in memory inside `tx` (each player's row locked)
+        and written together (`InventoryChanges.write`): a batch of purchases."""
+        return InventoryChanges(self._store, tx)
+
     async def grant_in(
         self,
         tx: Tx,
@@ -144,43 +149,11 @@ class InventoryService:
         naming `<field>.<item>` (nothing granted), or with `clamp` the stack is filled to its max.
         `added`, if given, is told how many of each item were added."""
         now = now_ms() if now is None else now
-        merged: dict[str, Grant] = {}
-        for g in grants:
-            seen = merged.get(g.spec.id)
-            if seen is None:
-                merged[g.spec.id] = Grant(g.spec, g.quantity, dict(g.properties or {}))
-            else:
-                seen.quantity += g.quantity
-                (seen.properties or {}).update(g.properties or {})
-        current = await self._store.stacks(tx, title_id, user_id, list(merged))
-        rows: list[StackRow] = []
-        for item_id, g in merged.items():
-            row = current.get(item_id)
-            live = row is not None and (row["expire_time"] == 0 or row["expire_time"] > now)
-            held = int(row["quantity"]) if row is not None and live else 0
-            quantity = held + g.quantity
-            if quantity > g.spec.max_stack:
-                if not clamp:
-                    raise FailedPrecondition(
-                        f"{field}.{item_id}: the player would hold {quantity}, more than the item's"
-                        f" max_stack {g.spec.max_stack}."
-                    )
-                quantity = g.spec.max_stack
-            if quantity == held:
-                continue
-            if added is not None:
-                added[item_id] = added.get(item_id, 0) + quantity - held
-            props: dict[str, Any] = (
-                orjson.loads(row["properties"]) if row is not None and live else dict(g.spec.properties)
-            )
-            props.update(g.properties or {})
-            expire = 0
-            if g.spec.kind == "time_limited":
-                base = max(now, int(row["expire_time"])) if row is not None and live else now
-                expire = base + g.spec.duration_sec * 1000 * (quantity - held)
-            created = int(row["create_time"]) if row is not None and live else now
-            rows.append(StackRow(item_id, quantity, check.dumps(props), expire, created))
-        await self._store.write(tx, title_id, user_id, rows, now)
+        changes = self.changes(tx)
+        await changes.load(title_id, user_id, [g.spec.id for g in grants])
+        rows = changes.plan(title_id, user_id, grants, field=field, clamp=clamp, now=now, added=added)
+        changes.apply(title_id, user_id, rows)
+        await changes.write(now)
         return [InventoryItem(r.item_id, r.quantity, orjson.loads(r.properties), r.expire_time,
                               r.create_time, now) for r in rows]  # fmt: skip
 
@@ -229,3 +202,91 @@ class InventoryService:
     async def delete_user(self, tx: Tx, title_id: str, user_id: str) -> None:
         """A deletion step (`accounts.on_delete`): the user's items."""
         await self._store.delete_user(tx, title_id, user_id)
+
+
+class InventoryChanges:
+    """Grants to players' stacks planned in memory inside one transaction (each owner's row locked
+    first), then written together: `load` the stacks, `plan` a grant (checked, nothing changed
+    when it fails), `apply` the plan, and at the end `write`."""
+
+    def __init__(self, store: InventoryStore, tx: Tx) -> None:
+        self._store = store
+        self._tx = tx
+        self._stacks: dict[tuple[str, str, str], StackRow | None] = {}  # as they stand, with plans applied
+        self._changed: dict[tuple[str, str], dict[str, StackRow]] = {}
+
+    async def load(self, title_id: str, user_id: str, item_ids: list[str]) -> None:
+        missing = [i for i in item_ids if (title_id, user_id, i) not in self._stacks]
+        if not missing:
+            return
+        rows = await self._store.stacks(self._tx, title_id, user_id, missing)
+        for item_id in missing:
+            row = rows.get(item_id)
+            self._stacks[(title_id, user_id, item_id)] = (
+                None if row is None else StackRow(item_id, int(row["quantity"]), row["properties"],
+                                                  int(row["expire_time"]), int(row["create_time"]))
+            )  # fmt: skip
+
+    def plan(
+        self,
+        title_id: str,
+        user_id: str,
+        grants: list[Grant],
+        *,
+        field: str,
+        clamp: bool = False,
+        now: int,
+        added: dict[str, int] | None = None,
+    ) -> list[StackRow]:
+        """The stacks after the grants (loaded first); FAILED_PRECONDITION naming
+        `<field>.<item>` beyond an item's `max_stack` unless `clamp`. Changes nothing."""
+        merged: dict[str, Grant] = {}
+        for g in grants:
+            seen = merged.get(g.spec.id)
+            if seen is None:
+                merged[g.spec.id] = Grant(g.spec, g.quantity, dict(g.properties or {}))
+            else:
+                seen.quantity += g.quantity
+                (seen.properties or {}).update(g.properties or {})
+        rows: list[StackRow] = []
+        counted: dict[str, int] = {}
+        for item_id, g in merged.items():
+            row = self._stacks[(title_id, user_id, item_id)]
+            live = row is not None and (row.expire_time == 0 or row.expire_time > now)
+            held = row.quantity if row is not None and live else 0
+            quantity = held + g.quantity
+            if quantity > g.spec.max_stack:
+                if not clamp:
+                    raise FailedPrecondition(
+                        f"{field}.{item_id}: the player would hold {quantity}, more than the item's"
+                        f" max_stack {g.spec.max_stack}."
+                    )
+                quantity = g.spec.max_stack
+            if quantity == held:
+                continue
+            counted[item_id] = quantity - held
+            props: dict[str, Any] = (
+                orjson.loads(row.properties) if row is not None and live else dict(g.spec.properties)
+            )
+            props.update(g.properties or {})
+            expire = 0
+            if g.spec.kind == "time_limited":
+                base = max(now, row.expire_time) if row is not None and live else now
+                expire = base + g.spec.duration_sec * 1000 * (quantity - held)
+            created = row.create_time if row is not None and live else now
+            rows.append(StackRow(item_id, quantity, check.dumps(props), expire, created))
+        if added is not None:
+            for item_id, n in counted.items():
+                added[item_id] = added.get(item_id, 0) + n
+        return rows
+
+    def apply(self, title_id: str, user_id: str, rows: list[StackRow]) -> None:
+        changed = self._changed.setdefault((title_id, user_id), {})
+        for r in rows:
+            self._stacks[(title_id, user_id, r.item_id)] = r
+            changed[r.item_id] = r
+
+    async def write(self, now: int) -> None:
+        rows = [(t, u, r) for (t, u), changed in self._changed.items() for r in changed.values()]
+        await self._store.write_many(self._tx, rows, now)
+        self._changed.clear()

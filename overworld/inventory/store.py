@@ -64,8 +64,13 @@ class InventoryStore:
         return found
 
     async def write(self, tx: Tx, title_id: str, user_id: str, rows: Sequence[StackRow], now: int) -> None:
-        kept = [r for r in rows if r.quantity > 0]
-        gone = [r.item_id for r in rows if r.quantity <= 0]
+        await self.write_many(tx, [(title_id, user_id, r) for r in rows], now)
+
+    async def write_many(self, tx: Tx, rows: Sequence[tuple[str, str, StackRow]], now: int) -> None:
+        """Write stacks of (title id, user id); a quantity of 0 deletes the stack."""
+        kept = [(t, u, r.item_id, r.quantity, r.properties, r.expire_time, r.create_time, now)
+                for t, u, r in rows if r.quantity > 0]  # fmt: skip
+        gone = [(t, u, r.item_id) for t, u, r in rows if r.quantity <= 0]
         if kept:
             await tx.executemany(
                 "INSERT INTO inventory_items (title_id, user_id, item_id, quantity, properties, expire_time,"
@@ -73,13 +78,11 @@ class InventoryStore:
                 " ON CONFLICT (title_id, user_id, item_id) DO UPDATE SET quantity = excluded.quantity,"
                 " properties = excluded.properties, expire_time = excluded.expire_time,"
                 " create_time = excluded.create_time, update_time = excluded.update_time",
-                [(title_id, user_id, r.item_id, r.quantity, r.properties, r.expire_time, r.create_time, now)
-                 for r in kept],
-            )  # fmt: skip
+                kept,
+            )
         if gone:
             await tx.executemany(
-                "DELETE FROM inventory_items WHERE title_id = $1 AND user_id = $2 AND item_id = $3",
-                [(title_id, user_id, item_id) for item_id in gone],
+                "DELETE FROM inventory_items WHERE title_id = $1 AND user_id = $2 AND item_id = $3", gone
             )
 
     async def items(self, title_id: str, user_id: str, now: int) -> list[InventoryItem]:

@@ -18,25 +18,27 @@ transaction grants once and is revoked once.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
+import structlog
 from uuid_utils import uuid7
 
 from overworld.clock import now_ms
-from overworld.db import Database, Row, Tx
-from overworld.errors import FailedPrecondition, InvalidArgument, NotFound
+from overworld.db import Database, Tx
+from overworld.errors import ApiError, FailedPrecondition, InvalidArgument, NotFound
 from overworld.inventory import validation as inv
 from overworld.inventory.models import ItemSpec
-from overworld.inventory.service import Grant, InventoryService
+from overworld.inventory.service import Grant, InventoryChanges, InventoryService
 from overworld.store.catalog_service import CatalogService, spec_of
 from overworld.store.models import Catalog, Contents, GrantOutcome, Limit, ProductGrantLike, Purchase
 from overworld.store.store import PurchaseRow, StoreStore
 from overworld.wallets import validation as wallet_check
 from overworld.wallets.models import WalletNegative, WalletUpdate
-from overworld.wallets.service import WalletService
+from overworld.wallets.service import WalletChanges, WalletService
 
 MAX_PURCHASES_LISTED = 100
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -53,9 +55,38 @@ class _Sale:
     specs: list[tuple[ItemSpec, int]]  # the items given, as the catalog says now
 
 
+@dataclass(eq=False, slots=True)
+class _Job:
+    """One purchase waiting for its batch."""
+
+    title_id: str
+    user_id: str
+    key: str
+    request_hash: str
+    sale: _Sale
+    purchase_id: str
+    done: asyncio.Future[Purchase] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What a batch's purchases so far have done, for those after them in the same transaction."""
+
+    now: int
+    records: list[PurchaseRow] = field(default_factory=list)
+    keys: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)  # -> (hash, result)
+    counts: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (title, user, source) -> n
+
+
 class StoreService:
     def __init__(
-        self, db: Database, catalog: CatalogService, wallets: WalletService, inventory: InventoryService
+        self,
+        db: Database,
+        catalog: CatalogService,
+        wallets: WalletService,
+        inventory: InventoryService,
+        max_batch: int = 256,
+        max_in_flight: int = 2,
     ) -> None:
         self._db = db
         self._store = StoreStore(db)
@@ -63,6 +94,11 @@ class StoreService:
         self._wallets = wallets
         self._inventory = inventory
         self._pending: set[asyncio.Task[None]] = set()
+        self._queue: list[_Job] = []
+        self._scheduled = False
+        self._in_flight = 0
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
 
     # -- buying with virtual currency ---------------------------------------------------------------
 
@@ -79,44 +115,133 @@ class StoreService:
         if key:  # a retry is answered even if what it bought is no longer for sale
             seen = await self._store.purchase_by_key(self._db, title_id, user_id, key)
             if seen is not None:
-                return _replayed(seen, request_hash, key)
+                return _replayed(seen["request_hash"], seen["result"], request_hash, key)
         sale = await self._sale(title_id, user_id, bundle_id, offer_id)
-        purchase_id = str(uuid7())
+        job = _Job(title_id, user_id, key, request_hash, sale, str(uuid7()))
+        self._queue.append(job)
+        if not self._scheduled and self._in_flight < self._max_in_flight:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_batches)
+        return await asyncio.shield(job.done)
+
+    # Purchases are written in batches (a group commit, as wallet updates are): those that arrive
+    # while a batch is written form the next one, up to `max_batch`, `max_in_flight` at a time. A
+    # batch is one transaction: it locks every buyer's row in one sorted order, applies each
+    # purchase in turn in memory (one that fails is left out and told its error; the others are
+    # unaffected), then writes the wallets, the ledger, the stacks and the records once.
+
+    def _start_batches(self) -> None:
+        self._scheduled = False
+        loop = asyncio.get_running_loop()
+        while self._queue and self._in_flight < self._max_in_flight:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            self._in_flight += 1
+            task = loop.create_task(self._flush(batch))
+            self._pending.add(task)
+            task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        self._in_flight -= 1
+        if self._queue and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_batches)
+
+    async def close(self) -> None:
+        """Wait for the purchases in flight (their callers are waiting for them)."""
+        while self._pending or self._queue:
+            if self._queue and not self._scheduled:
+                self._start_batches()
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def _flush(self, jobs: list[_Job]) -> None:
+        try:
+            outcome = await self._transact(jobs)
+        except Exception as exc:
+            if len(jobs) > 1:  # what no purchase's checks foresaw: one at a time, so only its own fails
+                log.warning("purchase batch failed, retrying its purchases one by one", error=repr(exc))
+                for job in jobs:
+                    await self._flush([job])
+                return
+            if not jobs[0].done.done():
+                jobs[0].done.set_exception(exc)
+            return
+        bought: dict[str, set[str]] = {}
+        for job, result in zip(jobs, outcome, strict=True):
+            if isinstance(result, Purchase) and not result.replayed:
+                bought.setdefault(job.title_id, set()).add(job.user_id)
+        for title_id, users in bought.items():  # the callers read their wallets through any node
+            await self._wallets.committed(title_id, sorted(users))
+        for job, result in zip(jobs, outcome, strict=True):
+            if job.done.done():
+                continue
+            if isinstance(result, ApiError):
+                job.done.set_exception(result)
+            else:
+                job.done.set_result(result)
+
+    async def _transact(self, jobs: list[_Job]) -> list[Purchase | ApiError]:
+        outcome: list[Purchase | ApiError] = []
         async with self._db.transaction() as tx:
-            locked = await self._wallets.lock_in(tx, title_id, [user_id])
-            if user_id not in locked:
-                raise NotFound("User account not found.")
-            if key:
-                seen = await self._store.purchase_by_key(tx, title_id, user_id, key)
-                if seen is not None:
-                    return _replayed(seen, request_hash, key)
-            now = now_ms()
-            await self._check_limit(tx, title_id, user_id, sale, now)
-            meta = inv.dumps(
-                {"purchase_id": purchase_id, "bundle_id": sale.bundle_id, "offer_id": sale.offer_id}
-            )
-            updates = [WalletUpdate(user_id, {c: -a for c, a in sale.price.items()}, meta)]
-            if sale.contents.currencies:
-                updates.append(WalletUpdate(user_id, dict(sale.contents.currencies), meta))
-            try:
-                await self._wallets.update_in(tx, title_id, updates, locked=locked)
-            except WalletNegative as exc:
-                price = sale.price.get(exc.currency, 0)
-                raise FailedPrecondition(
-                    f"price.{exc.currency}: not enough {exc.currency} (balance {exc.current}, price {price})."
-                ) from None
-            if sale.specs:
-                grants = [Grant(spec, n) for spec, n in sale.specs]
-                await self._inventory.grant_in(tx, title_id, user_id, grants, field="contents.items", now=now)
-            purchase = Purchase(
-                id=purchase_id, user_id=user_id, bundle_id=sale.bundle_id, offer_id=sale.offer_id,
-                price=sale.price, currencies=sale.contents.currencies, items=sale.contents.items,
-                wallet=dict(locked[user_id]), create_time=now,
-            )  # fmt: skip
-            row = PurchaseRow(title_id, purchase_id, user_id, key or purchase_id, request_hash, sale.source,
-                              inv.dumps(_purchase_json(purchase)), now)  # fmt: skip
-            await self._store.add_purchase(tx, row)
-        await self._wallets.committed(title_id, [user_id])
+            wallets = await self._wallets.changes_in(tx, [(j.title_id, j.user_id) for j in jobs])
+            stacks = self._inventory.changes(tx)
+            batch = _Batch(wallets.now)
+            for job in jobs:
+                try:
+                    outcome.append(await self._apply(tx, job, wallets, stacks, batch))
+                except ApiError as exc:
+                    outcome.append(exc)
+            await wallets.write(tx)
+            await stacks.write(wallets.now)
+            await self._store.add_purchases(tx, batch.records)
+        return outcome
+
+    async def _apply(
+        self, tx: Tx, job: _Job, wallets: WalletChanges, stacks: InventoryChanges, batch: _Batch
+    ) -> Purchase:
+        title_id, user_id, sale, now = job.title_id, job.user_id, job.sale, batch.now
+        wallet = wallets.wallet(title_id, user_id)
+        if wallet is None:
+            raise NotFound("User account not found.")
+        if job.key:
+            seen = batch.keys.get((title_id, user_id, job.key))
+            if seen is None:
+                row = await self._store.purchase_by_key(tx, title_id, user_id, job.key)
+                seen = None if row is None else (row["request_hash"], row["result"])
+            if seen is not None:
+                return _replayed(seen[0], seen[1], job.request_hash, job.key)
+        await self._check_limit(tx, job, batch)
+        meta = inv.dumps(
+            {"purchase_id": job.purchase_id, "bundle_id": sale.bundle_id, "offer_id": sale.offer_id}
+        )
+        updates = [WalletUpdate(user_id, {c: -a for c, a in sale.price.items()}, meta)]
+        if sale.contents.currencies:
+            updates.append(WalletUpdate(user_id, dict(sale.contents.currencies), meta))
+        grants = [Grant(spec, n) for spec, n in sale.specs]
+        planned = []
+        if grants:  # checked first; applied once the wallet change is
+            await stacks.load(title_id, user_id, [g.spec.id for g in grants])
+            planned = stacks.plan(title_id, user_id, grants, field="contents.items", now=now)
+        try:
+            results = wallets.apply(title_id, updates)
+        except WalletNegative as exc:
+            price = sale.price.get(exc.currency, 0)
+            raise FailedPrecondition(
+                f"price.{exc.currency}: not enough {exc.currency} (balance {exc.current}, price {price})."
+            ) from None
+        stacks.apply(title_id, user_id, planned)
+        purchase = Purchase(
+            id=job.purchase_id, user_id=user_id, bundle_id=sale.bundle_id, offer_id=sale.offer_id,
+            price=sale.price, currencies=sale.contents.currencies, items=sale.contents.items,
+            wallet=dict(results[-1].updated), create_time=now,
+        )  # fmt: skip
+        text = inv.dumps(_purchase_json(purchase))
+        batch.records.append(PurchaseRow(title_id, job.purchase_id, user_id, job.key or job.purchase_id,
+                                         job.request_hash, sale.source, text, now))  # fmt: skip
+        if job.key:
+            batch.keys[(title_id, user_id, job.key)] = (job.request_hash, text)
+        counted = (title_id, user_id, sale.source)
+        batch.counts[counted] = batch.counts.get(counted, 0) + 1
         return purchase
 
     async def _sale(self, title_id: str, user_id: str, bundle_id: str, offer_id: str) -> _Sale:
@@ -136,13 +261,20 @@ class StoreService:
         return _Sale(f"offer:{offer.id}", "offer_id", offer.bundle_id, offer.id, offer.price, contents,
                      offer.limit, _specs(catalog, contents))  # fmt: skip
 
-    async def _check_limit(self, tx: Tx, title_id: str, user_id: str, sale: _Sale, now: int) -> None:
-        lim = sale.limit
-        if lim.total and await self._store.count(tx, title_id, user_id, sale.source, 0) >= lim.total:
-            raise FailedPrecondition(f"{sale.field}: purchase limit reached ({lim.total} per player).")
+    async def _check_limit(self, tx: Tx, job: _Job, batch: _Batch) -> None:
+        """The player's purchases of this bundle or offer: those committed, and this batch's."""
+        sale, lim = job.sale, job.sale.limit
+        if lim.none:
+            return
+        here = batch.counts.get((job.title_id, job.user_id, sale.source), 0)
+        if lim.total:
+            total = await self._store.count(tx, job.title_id, job.user_id, sale.source, 0)
+            if total + here >= lim.total:
+                raise FailedPrecondition(f"{sale.field}: purchase limit reached ({lim.total} per player).")
         if lim.per_period:
-            since = now - lim.period_sec * 1000 + 1
-            if await self._store.count(tx, title_id, user_id, sale.source, since) >= lim.per_period:
+            since = batch.now - lim.period_sec * 1000 + 1
+            recent = await self._store.count(tx, job.title_id, job.user_id, sale.source, since)
+            if recent + here >= lim.per_period:
                 raise FailedPrecondition(
                     f"{sale.field}: purchase limit reached ({lim.per_period} per {lim.period_sec} seconds)."
                 )
@@ -266,11 +398,11 @@ def _source(bundle_id: object, offer_id: object) -> str:
     return f"offer:{inv.item_id(offer_id, 'offer_id')}"
 
 
-def _replayed(seen: Row, request_hash: str, key: str) -> Purchase:
+def _replayed(recorded_hash: str, result: str, request_hash: str, key: str) -> Purchase:
     """The recorded purchase of an idempotency key; INVALID_ARGUMENT if it was another purchase."""
-    if seen["request_hash"] != request_hash:
+    if recorded_hash != request_hash:
         raise InvalidArgument(f"idempotency_key: {key!r} was used before for a different purchase.")
-    return _purchase(orjson.loads(seen["result"]), replayed=True)
+    return _purchase(orjson.loads(result), replayed=True)
 
 
 def _specs(catalog: Catalog, contents: Contents) -> list[tuple[ItemSpec, int]]:

@@ -80,19 +80,17 @@ class StoreStore:
         )
         return int(value or 0)
 
-    async def add_purchase(self, tx: Tx, row: PurchaseRow) -> None:
-        await tx.execute(
+    async def add_purchases(self, tx: Tx, rows: list[PurchaseRow]) -> None:
+        if not rows:
+            return
+        await tx.executemany(
             "INSERT INTO store_purchases"
             " (title_id, id, user_id, key, request_hash, source, result, create_time)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            row.title_id,
-            row.id,
-            row.user_id,
-            row.key,
-            row.request_hash,
-            row.source,
-            row.result,
-            row.create_time,
+            [
+                (r.title_id, r.id, r.user_id, r.key, r.request_hash, r.source, r.result, r.create_time)
+                for r in rows
+            ],
         )
 
     async def purchases(self, title_id: str, user_id: str, limit: int) -> list[Row]:

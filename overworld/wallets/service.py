@@ -390,6 +390,14 @@ class WalletService:
             locked[user_id] = wallet
         return results
 
+    async def changes_in(self, tx: Tx, keys: Sequence[WalletKey]) -> WalletChanges:
+        """Lock the rows of these (title id, user id) in `tx` (in the one order) and read their
+        wallets, for changes applied in memory one call at a time (`WalletChanges.apply`, all or
+        none each) and written together (`WalletChanges.write`): a batch of another domain's
+        calls (store purchases) in one transaction."""
+        wallets = await self._locked(tx, sorted(set(keys)))
+        return WalletChanges(self, wallets, now_ms())
+
     async def committed(self, title_id: str, user_ids: Sequence[str]) -> None:
         """After a transaction that ran `update_in` committed: the account caches of every node
         drop these users (their `wallet` changed)."""
@@ -526,3 +534,32 @@ def _replayed(job: _Job, seen: tuple[str, str]) -> tuple[list[WalletUpdateResult
     data = orjson.loads(text)
     results = [WalletUpdateResult(r["user_id"], r["updated"], r["previous"]) for r in data["wallets"]]
     return results, [Ack(*a) for a in data.get("acks", [])]
+
+
+class WalletChanges:
+    """Wallets locked in one transaction, changed in memory (`apply`: one call's updates, all or
+    none, with their ledger rows), written once (`write`)."""
+
+    def __init__(self, service: WalletService, wallets: Wallets, now: int) -> None:
+        self._service = service
+        self._wallets = wallets
+        self._before = dict(wallets)
+        self._ledger: list[LedgerRow] = []
+        self.now = now
+
+    def wallet(self, title_id: str, user_id: str) -> dict[str, int] | None:
+        """The wallet as it stands (None: no such user, or not locked here)."""
+        return self._wallets.get((title_id, user_id))
+
+    def apply(
+        self, title_id: str, updates: list[WalletUpdate], update_ledger: bool = True, prefix: str = ""
+    ) -> list[WalletUpdateResult]:
+        """Apply one call's checked updates, all or none (the rules of `WalletService.update`);
+        raises the error of the first that cannot apply, changing nothing."""
+        job = _Job(title_id, updates, prefix, bool(update_ledger))
+        return self._service._apply(job, self._wallets, self._ledger, self.now)
+
+    async def write(self, tx: Tx) -> None:
+        await self._service._write(tx, self._wallets, self._before, self._ledger, [], self.now)
+        self._before = dict(self._wallets)
+        self._ledger = []
