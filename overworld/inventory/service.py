@@ -215,6 +215,19 @@ class InventoryChanges:
         self._stacks: dict[tuple[str, str, str], StackRow | None] = {}  # as they stand, with plans applied
         self._changed: dict[tuple[str, str], dict[str, StackRow]] = {}
 
+    async def load_many(self, keys: list[tuple[str, str, str]]) -> None:
+        """Load the stacks of many (title id, user id, item id) at once."""
+        missing = sorted({k for k in keys if k not in self._stacks})
+        if not missing:
+            return
+        rows = await self._store.stacks_many(self._tx, missing)
+        for key in missing:
+            row = rows.get(key)
+            self._stacks[key] = (
+                None if row is None else StackRow(key[2], int(row["quantity"]), row["properties"],
+                                                  int(row["expire_time"]), int(row["create_time"]))
+            )  # fmt: skip
+
     async def load(self, title_id: str, user_id: str, item_ids: list[str]) -> None:
         missing = [i for i in item_ids if (title_id, user_id, i) not in self._stacks]
         if not missing:

@@ -40,6 +40,7 @@ class InventoryStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = db.sql.lock_rows
+        self._arrays = db.sql.batch_writes
 
     async def lock_user(self, tx: Tx, title_id: str, user_id: str) -> bool:
         """Lock the owner's row (the order every change of one player takes); False: no such user."""
@@ -62,6 +63,27 @@ class InventoryStore:
             if row is not None:
                 found[item_id] = row
         return found
+
+    async def stacks_many(
+        self, tx: Tx, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Row]:
+        """The rows of these (title id, user id, item id), read under their owners' locks: one
+        statement with arrays (PostgreSQL), else one per row."""
+        if not self._arrays:
+            found: dict[tuple[str, str, str], Row] = {}
+            for title_id, user_id, item_id in sorted(set(keys)):
+                row = (await self.stacks(tx, title_id, user_id, [item_id])).get(item_id)
+                if row is not None:
+                    found[(title_id, user_id, item_id)] = row
+            return found
+        rows = await tx.fetch(
+            f"SELECT title_id, user_id, {_COLUMNS} FROM inventory_items WHERE (title_id, user_id, item_id) IN"
+            " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+        )
+        return {(r["title_id"], r["user_id"], r["item_id"]): r for r in rows}
 
     async def write(self, tx: Tx, title_id: str, user_id: str, rows: Sequence[StackRow], now: int) -> None:
         await self.write_many(tx, [(title_id, user_id, r) for r in rows], now)

@@ -75,6 +75,7 @@ class _Batch:
     now: int
     records: list[PurchaseRow] = field(default_factory=list)
     keys: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)  # -> (hash, result)
+    recorded: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)  # before it
     counts: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (title, user, source) -> n
 
 
@@ -186,6 +187,9 @@ class StoreService:
             wallets = await self._wallets.changes_in(tx, [(j.title_id, j.user_id) for j in jobs])
             stacks = self._inventory.changes(tx)
             batch = _Batch(wallets.now)
+            await stacks.load_many([(j.title_id, j.user_id, s.id) for j in jobs for s, _ in j.sale.specs])
+            keyed = [(j.title_id, j.user_id, j.key) for j in jobs if j.key]
+            batch.recorded = await self._store.purchases_by_keys(tx, keyed) if keyed else {}
             for job in jobs:
                 try:
                     outcome.append(await self._apply(tx, job, wallets, stacks, batch))
@@ -204,10 +208,9 @@ class StoreService:
         if wallet is None:
             raise NotFound("User account not found.")
         if job.key:
-            seen = batch.keys.get((title_id, user_id, job.key))
-            if seen is None:
-                row = await self._store.purchase_by_key(tx, title_id, user_id, job.key)
-                seen = None if row is None else (row["request_hash"], row["result"])
+            seen = batch.keys.get((title_id, user_id, job.key)) or batch.recorded.get(
+                (title_id, user_id, job.key)
+            )
             if seen is not None:
                 return _replayed(seen[0], seen[1], job.request_hash, job.key)
         await self._check_limit(tx, job, batch)

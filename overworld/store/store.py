@@ -23,6 +23,7 @@ class PurchaseRow:
 class StoreStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._arrays = db.sql.batch_writes
 
     # -- catalog ----------------------------------------------------------------------------------
 
@@ -67,6 +68,29 @@ class StoreStore:
             key,
         )
         return row
+
+    async def purchases_by_keys(
+        self, tx: Tx, keys: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[str, str]]:
+        """The recorded (request hash, result) of these (title id, user id, idempotency key)."""
+        found: dict[tuple[str, str, str], tuple[str, str]] = {}
+        if self._arrays:
+            rows = await tx.fetch(
+                "SELECT title_id, user_id, key, request_hash, result FROM store_purchases"
+                " WHERE (title_id, user_id, key) IN"
+                " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+            )
+            for r in rows:
+                found[(r["title_id"], r["user_id"], r["key"])] = (r["request_hash"], r["result"])
+            return found
+        for title_id, user_id, key in keys:
+            row = await self.purchase_by_key(tx, title_id, user_id, key)
+            if row is not None:
+                found[(title_id, user_id, key)] = (row["request_hash"], row["result"])
+        return found
 
     async def count(self, tx: Tx, title_id: str, user_id: str, source: str, since: int) -> int:
         """The user's purchases of `source` made at or after `since` (Unix ms)."""
