@@ -563,3 +563,23 @@ async def test_a_retry_is_answered_after_the_offer_closed(api, nk):
     assert (again.id, again.replayed, again.wallet) == (first.id, True, {"gold": 45})
     with pytest.raises(NotFound):
         await nk.store_purchase(user, offer_id="flash", idempotency_key="order-2")
+
+
+async def test_concurrent_purchases_never_pass_a_limit_or_a_key_twice(api, nk):
+    # Purchases arriving together share a batch: each sees those before it.
+    await nk.store_item_set("crown", {"max_stack": 100})
+    await nk.store_bundle_set("crown", {"contents": {"items": {"crown": 1}}, "price": {"gold": 1},
+                                        "limit": {"total": 2}})  # fmt: skip
+    await nk.store_bundle_set("crown-x", {"contents": {"items": {"crown": 1}}, "price": {"gold": 1}})
+    user, _ = await new_user(api)
+    await nk.wallet_update(user, {"gold": 100})
+    limited = await asyncio.gather(
+        *(nk.store_purchase(user, bundle_id="crown") for _ in range(6)), return_exceptions=True
+    )
+    assert sum(1 for r in limited if not isinstance(r, BaseException)) == 2
+    assert all(isinstance(r, FailedPrecondition) for r in limited if isinstance(r, BaseException))
+    keyed = await asyncio.gather(*(nk.store_purchase(user, bundle_id="crown-x", idempotency_key="same")
+                                   for _ in range(6)))  # fmt: skip
+    assert len({p.id for p in keyed}) == 1 and sum(not p.replayed for p in keyed) == 1
+    assert (await nk.inventory_list(user))[0].quantity == 3
+    assert (await nk.wallet_update(user, {})).updated == {"gold": 97}
