@@ -28,8 +28,10 @@ from overworld.config import ConfigError, Settings
 from overworld.db import migrate, open_database
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
+from overworld.inventory.service import InventoryService
 from overworld.leaderboards.service import LeaderboardService
 from overworld.leaderboards.tournaments import TournamentService
+from overworld.live_events.offers import OfferEligibility
 from overworld.live_events.service import LiveEventService
 from overworld.matches.service import MatchService
 from overworld.matchmaking.engine import Engine as MatchmakerEngine
@@ -51,6 +53,8 @@ from overworld.services import Services
 from overworld.sessions.revocations import Revocations
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
+from overworld.store.catalog_service import CatalogService
+from overworld.store.service import StoreService
 from overworld.subsystems.counters import Counters, EmbeddedCounters
 from overworld.subsystems.presence import EmbeddedTracker, Tracker
 from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
@@ -211,6 +215,9 @@ class Node(Services):
             sweep_grace_sec=settings.presence_timeout_sec,
         )  # fmt: skip
         live_events = LiveEventService(db, sub.scheduler, sub.pubsub, hub, leaderboards)
+        catalog = CatalogService(db, sub.pubsub, OfferEligibility(live_events))
+        inventory = InventoryService(db, catalog.item_spec, sub.scheduler)
+        store = StoreService(db, catalog, wallets, inventory)
         try:
             privacy = PrivacyService(
                 db, titles, accounts, hub, sub.counters, sub.scheduler,
@@ -229,7 +236,7 @@ class Node(Services):
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
                 matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
-                hub=hub, wallets=wallets, privacy=privacy,
+                hub=hub, wallets=wallets, privacy=privacy, store=store, inventory=inventory,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
@@ -239,7 +246,7 @@ class Node(Services):
         for delete in (
             storage.delete_user_objects, friends.delete_user_edges, groups.delete_user_memberships,
             leaderboards.delete_owner, matchmaker.ratings.delete_user, chat.delete_user,
-            notifications.delete_user, wallets.delete_user,
+            notifications.delete_user, wallets.delete_user, store.delete_user, inventory.delete_user,
         ):  # fmt: skip
             accounts.on_delete(delete)
         accounts.guard_signups(privacy.check_signup)
@@ -260,6 +267,7 @@ class Node(Services):
         stack.push_async_callback(revocations.close)
         await accounts.start()
         stack.push_async_callback(wallets.close)  # after the runtime closes: its calls finish first
+        stack.push_async_callback(store.close)  # before the wallets close: its batches use them
         stack.push_async_callback(runtime.close)
         stack.push_async_callback(leaderboards.close)
         await leaderboards.start()
@@ -283,14 +291,17 @@ class Node(Services):
         stack.push_async_callback(tournaments.close)
         stack.push_async_callback(live_events.close)
         await live_events.start([t.id for t in titles.all()])
+        catalog.start()
+        stack.callback(inventory.close)
+        inventory.start()
         return cls(
             settings=settings, db=db, pubsub=sub.pubsub, counters=sub.counters, scheduler=sub.scheduler,
             titles=titles, revocations=revocations, sessions=sessions, accounts=accounts,
             storage=storage, friends=friends, groups=groups, hooks=hooks, runtime=runtime, hub=hub,
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
-            live_events=live_events, wallets=wallets, privacy=privacy, default_title=default_title,
-            redis=redis, identity=identity, outages=outages, _stack=stack,
+            live_events=live_events, wallets=wallets, privacy=privacy, store=store, inventory=inventory,
+            default_title=default_title, redis=redis, identity=identity, outages=outages, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:

@@ -13,6 +13,7 @@ from overworld.config import Settings
 from overworld.db import Database
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
+from overworld.inventory.service import InventoryService
 from overworld.leaderboards.service import LeaderboardService
 from overworld.leaderboards.tournaments import TournamentService
 from overworld.live_events.service import LiveEventService
@@ -28,6 +29,7 @@ from overworld.runtime.runtime import Runtime
 from overworld.sessions.revocations import Revocations
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
+from overworld.store.service import StoreService
 from overworld.subsystems.counters import Counters
 from overworld.subsystems.pubsub import PubSub
 from overworld.subsystems.scheduler import Scheduler
@@ -66,6 +68,8 @@ class Services:
     live_events: LiveEventService
     wallets: WalletService
     privacy: PrivacyService
+    store: StoreService
+    inventory: InventoryService
     default_title: Title
     redis: Redis | None = None
     outages: Outages = field(default_factory=Outages)  # the database or Redis found unreachable

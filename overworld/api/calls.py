@@ -47,6 +47,7 @@ from overworld.api.operations import (
 from overworld.api.operations import leaderboards as lb
 from overworld.api.operations import matchmaker as matchmaker_ops
 from overworld.api.operations import parties as party_ops
+from overworld.api.operations import store as store_ops
 from overworld.api.socket import chat as socket_chat
 from overworld.api.socket import matches as socket_matches
 from overworld.api.socket import matchmaker as socket_matchmaker
@@ -489,6 +490,64 @@ RECORD_CONSENT = Call(
 LIST_CONSENTS = Call(
     "ListConsents", privacy.ListConsentsRequest, privacy.ConsentList, privacy.list_consents,
     rest="GET /v2/overworld/account/consent", nk="consent_list",
+)  # fmt: skip
+
+# -- store and inventory (Overworld's own, docs/economy.md) -------------------------------------------
+# Players (session) and operators (the title's HTTP key, under /admin).
+
+GET_STORE = Call(
+    "GetStore", store_ops.GetStoreRequest, store_ops.StoreListing, store_ops.get_store,
+    rest="GET /v2/overworld/store", nk="store_list",
+)  # fmt: skip
+STORE_PURCHASE = Call(
+    "StorePurchase", store_ops.StorePurchaseRequest, store_ops.StorePurchase, store_ops.purchase,
+    rest="POST /v2/overworld/store/purchase", nk="store_purchase",
+)  # fmt: skip
+LIST_STORE_PURCHASES = Call(
+    "ListStorePurchases", store_ops.ListStorePurchasesRequest, store_ops.StorePurchaseList,
+    store_ops.list_purchases,
+    rest="GET /v2/overworld/store/purchases", nk="store_purchases_list",
+)  # fmt: skip
+LIST_INVENTORY = Call(
+    "ListInventory", store_ops.ListInventoryRequest, store_ops.Inventory, store_ops.list_inventory,
+    rest="GET /v2/overworld/inventory", nk="inventory_list",
+)  # fmt: skip
+CONSUME_INVENTORY = Call(
+    "ConsumeInventory", store_ops.ConsumeInventoryRequest, store_ops.Inventory, store_ops.consume_inventory,
+    rest="POST /v2/overworld/inventory/consume", nk="inventory_consume",
+)  # fmt: skip
+GET_STORE_CATALOG = Call(
+    "GetStoreCatalog", store_ops.GetStoreCatalogRequest, store_ops.StoreCatalog, store_ops.get_catalog,
+    rest="GET /v2/overworld/admin/store", nk="store_catalog_get",
+)  # fmt: skip
+SET_STORE_ITEM = Call(
+    "SetStoreItem", store_ops.SetStoreEntryRequest, store_ops.StoreItem, store_ops.set_item,
+    rest="PUT /v2/overworld/admin/store/items/{entry_id:str}", nk="store_item_set",
+)  # fmt: skip
+SET_STORE_BUNDLE = Call(
+    "SetStoreBundle", store_ops.SetStoreEntryRequest, store_ops.StoreBundle, store_ops.set_bundle,
+    rest="PUT /v2/overworld/admin/store/bundles/{entry_id:str}", nk="store_bundle_set",
+)  # fmt: skip
+SET_STORE_OFFER = Call(
+    "SetStoreOffer", store_ops.SetStoreEntryRequest, store_ops.StoreOffer, store_ops.set_offer,
+    rest="PUT /v2/overworld/admin/store/offers/{entry_id:str}", nk="store_offer_set",
+)  # fmt: skip
+DELETE_STORE_ENTRY = Call(
+    "DeleteStoreEntry", store_ops.DeleteStoreEntryRequest, store_ops.StoreDone, store_ops.delete_entry,
+    rest=(
+        "DELETE /v2/overworld/admin/store/items/{entry_id:str}",
+        "DELETE /v2/overworld/admin/store/bundles/{entry_id:str}",
+        "DELETE /v2/overworld/admin/store/offers/{entry_id:str}",
+    ),
+    nk="store_entry_delete",
+)  # fmt: skip
+GRANT_INVENTORY = Call(
+    "GrantInventory", store_ops.ChangeInventoryRequest, store_ops.Inventory, store_ops.grant_inventory,
+    rest="POST /v2/overworld/admin/inventory/{user_id:str}/grant", nk="inventory_grant",
+)  # fmt: skip
+REVOKE_INVENTORY = Call(
+    "RevokeInventory", store_ops.ChangeInventoryRequest, store_ops.Inventory, store_ops.revoke_inventory,
+    rest="POST /v2/overworld/admin/inventory/{user_id:str}/revoke", nk="inventory_revoke",
 )  # fmt: skip
 
 # -- matches -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from overworld.chat import tables as _chat  # noqa: F401
 from overworld.db.metadata import metadata
 from overworld.friends import tables as _friends  # noqa: F401
 from overworld.groups import tables as _groups  # noqa: F401
+from overworld.inventory import tables as _inventory  # noqa: F401
 from overworld.leaderboards import tables as _leaderboards  # noqa: F401
 from overworld.live_events import tables as _live_events  # noqa: F401
 from overworld.matchmaking import tables as _matchmaking  # noqa: F401
@@ -12,6 +13,7 @@ from overworld.notifications import tables as _notifications  # noqa: F401
 from overworld.privacy import tables as _privacy  # noqa: F401
 from overworld.sessions import tables as _sessions
 from overworld.storage import tables as _storage
+from overworld.store import tables as _store  # noqa: F401
 from overworld.titles import tables as _titles
 from overworld.wallets import tables as _wallets  # noqa: F401
 

@@ -361,6 +361,63 @@ async def matchmaking(ex: Executor, title_id: str, user_id: str) -> Document:
     }
 
 
+async def store(ex: Executor, title_id: str, user_id: str) -> Document:
+    items = await ex.fetch(
+        "SELECT item_id, quantity, properties, expire_time, create_time, update_time FROM inventory_items"
+        " WHERE title_id = $1 AND user_id = $2 ORDER BY item_id",
+        title_id,
+        user_id,
+    )
+    purchases = await _paged(
+        ex,
+        "SELECT id, key, source, result, create_time FROM store_purchases WHERE title_id = $1"
+        " AND user_id = $2",
+        "id",
+        title_id,
+        user_id,
+    )
+    grants = await ex.fetch(
+        "SELECT store, transaction_id, product_id, contents, create_time, revoke_time"
+        " FROM store_product_grants WHERE title_id = $1 AND user_id = $2 ORDER BY create_time, transaction_id",
+        title_id,
+        user_id,
+    )
+    return {
+        "inventory": [
+            {
+                "item_id": r["item_id"],
+                "quantity": r["quantity"],
+                "properties": _json(r["properties"]),
+                "expire_time": _time(r["expire_time"] or None),
+                "create_time": _time(r["create_time"]),
+                "update_time": _time(r["update_time"]),
+            }
+            for r in items
+        ],
+        "purchases": [
+            {
+                "id": r["id"],
+                "idempotency_key": r["key"],
+                "source": r["source"],
+                "result": _json(r["result"]),
+                "create_time": _time(r["create_time"]),
+            }
+            for r in purchases
+        ],
+        "product_grants": [
+            {
+                "store": r["store"],
+                "transaction_id": r["transaction_id"],
+                "product_id": r["product_id"],
+                "contents": _json(r["contents"]),
+                "create_time": _time(r["create_time"]),
+                "revoke_time": _time(r["revoke_time"] or None),
+            }
+            for r in grants
+        ],
+    }
+
+
 async def consents(ex: Executor, title_id: str, user_id: str) -> Document:
     rows = await ex.fetch(
         "SELECT id, policy, version, purpose, granted, create_time FROM consents WHERE title_id = $1"
@@ -394,6 +451,11 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("leaderboards", {"leaderboard_records": ("owner_id",)}, leaderboards),
     Domain("wallets", {"wallet_ledger": ("user_id",), "wallet_requests": ("scope",)}, wallets),
     Domain("matchmaking", {"matchmaker_ratings": ("user_id",)}, matchmaking),
+    Domain(
+        "store",
+        {"inventory_items": ("user_id",), "store_purchases": ("user_id",), "store_product_grants": ("user_id",)},
+        store,
+    ),
     Domain("consents", {"consents": ("user_id",)}, consents),
 )
 

@@ -228,12 +228,22 @@ class PrivacyService:
 
     async def _anonymise(self, tx: Tx, title_id: str, user_id: str, now: int) -> dict[str, int]:
         """What is kept without the user's identity: the wallet ledger's amounts (under an id
-        unrelated to anyone, metadata emptied), notifications the user sent to others and groups
-        the user created (the sender and creator blanked)."""
+        unrelated to anyone, metadata emptied), the store's purchase and real-money grant records
+        (under the same id, what was paid and granted kept), notifications the user sent to others
+        and groups the user created (the sender and creator blanked)."""
+        anonymous = str(uuid.uuid4())
         ledger = await tx.execute(
             "UPDATE wallet_ledger SET user_id = $3, metadata = '{}', update_time = $4"
             " WHERE title_id = $1 AND user_id = $2",
-            title_id, user_id, str(uuid.uuid4()), now,
+            title_id, user_id, anonymous, now,
+        )  # fmt: skip
+        purchases = await tx.execute(
+            "UPDATE store_purchases SET user_id = $3 WHERE title_id = $1 AND user_id = $2",
+            title_id, user_id, anonymous,
+        )  # fmt: skip
+        grants = await tx.execute(
+            "UPDATE store_product_grants SET user_id = $3 WHERE title_id = $1 AND user_id = $2",
+            title_id, user_id, anonymous,
         )  # fmt: skip
         sent = await tx.execute(
             "UPDATE notifications SET sender_id = '' WHERE title_id = $1 AND sender_id = $2"
@@ -244,7 +254,13 @@ class PrivacyService:
         created = await tx.execute(
             "UPDATE groups SET creator_id = '' WHERE title_id = $1 AND creator_id = $2", title_id, user_id
         )
-        return {"wallet_ledger": ledger, "notifications_sent": sent, "groups_created": created}
+        return {
+            "wallet_ledger": ledger,
+            "store_purchases": purchases,
+            "store_product_grants": grants,
+            "notifications_sent": sent,
+            "groups_created": created,
+        }
 
     async def check_signup(
         self, title: Title, device_id: str | None, custom_id: str | None, email: str | None

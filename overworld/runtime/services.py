@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from overworld.accounts.service import AccountService
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
+from overworld.inventory.service import InventoryService
 from overworld.leaderboards.service import LeaderboardService
 from overworld.leaderboards.tournaments import TournamentService
 from overworld.live_events.service import LiveEventService
@@ -19,6 +20,7 @@ from overworld.privacy.service import PrivacyService
 from overworld.realtime.hub import Hub
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
+from overworld.store.service import StoreService
 from overworld.wallets.service import WalletService
 
 
@@ -39,3 +41,5 @@ class ServerServices:
     hub: Hub
     wallets: WalletService
     privacy: PrivacyService
+    store: StoreService
+    inventory: InventoryService

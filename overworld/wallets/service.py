@@ -351,6 +351,61 @@ class WalletService:
         ledger.extend(rows)
         return results
 
+    # -- inside another domain's transaction ------------------------------------------------------
+
+    async def lock_in(self, tx: Tx, title_id: str, user_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Lock the users' rows in `tx` (in the one order every wallet transaction takes them, so
+        none waits for another in a cycle) and read their wallets: user id -> wallet; an unknown
+        user is left out. A domain that changes a wallet with other rows in one transaction (a
+        store purchase) takes this lock first, before any row of its own."""
+        keys = sorted({(title_id, u) for u in user_ids})
+        return {user_id: wallet for (_, user_id), wallet in (await self._locked(tx, keys)).items()}
+
+    async def update_in(
+        self,
+        tx: Tx,
+        title_id: str,
+        updates: list[WalletUpdate],
+        update_ledger: bool = True,
+        locked: dict[str, dict[str, int]] | None = None,
+        prefix: str = "",
+    ) -> list[WalletUpdateResult]:
+        """Apply checked updates inside `tx`, all or none, with their ledger rows: the same rules as
+        `update` (never below zero nor beyond int64; an unknown user is INVALID_ARGUMENT). `locked`:
+        the wallets `lock_in` returned in this transaction (else the rows are locked here). Errors
+        name `<prefix>[i].<field>` (or the bare field without `prefix`). The caller commits, then
+        calls `committed` so that every node's account cache sees the new wallets."""
+        if not updates:
+            return []
+        if locked is None:
+            locked = await self.lock_in(tx, title_id, [u.user_id for u in updates])
+        wallets: Wallets = {(title_id, u): w for u, w in locked.items()}
+        before = dict(wallets)
+        now = now_ms()
+        ledger: list[LedgerRow] = []
+        job = _Job(title_id, updates, prefix, bool(update_ledger))
+        results = self._apply(job, wallets, ledger, now)
+        await self._write(tx, wallets, before, ledger, [], now)
+        for (_, user_id), wallet in wallets.items():
+            locked[user_id] = wallet
+        return results
+
+    async def changes_in(self, tx: Tx, keys: Sequence[WalletKey]) -> WalletChanges:
+        """Lock the rows of these (title id, user id) in `tx` (in the one order) and read their
+        wallets, for changes applied in memory one call at a time (`WalletChanges.apply`, all or
+        none each) and written together (`WalletChanges.write`): a batch of another domain's
+        calls (store purchases) in one transaction."""
+        wallets = await self._locked(tx, sorted(set(keys)))
+        return WalletChanges(self, wallets, now_ms())
+
+    async def committed(self, title_id: str, user_ids: Sequence[str]) -> None:
+        """After a transaction that ran `update_in` committed: the account caches of every node
+        drop these users (their `wallet` changed)."""
+        try:
+            await self._accounts.changed(sorted({(title_id, u) for u in user_ids}))
+        except Exception:  # the change feed still tells every node
+            log.exception("telling the account caches of wallet changes failed")
+
     # -- multi_update -----------------------------------------------------------------------------
 
     async def multi_update(
@@ -479,3 +534,32 @@ def _replayed(job: _Job, seen: tuple[str, str]) -> tuple[list[WalletUpdateResult
     data = orjson.loads(text)
     results = [WalletUpdateResult(r["user_id"], r["updated"], r["previous"]) for r in data["wallets"]]
     return results, [Ack(*a) for a in data.get("acks", [])]
+
+
+class WalletChanges:
+    """Wallets locked in one transaction, changed in memory (`apply`: one call's updates, all or
+    none, with their ledger rows), written once (`write`)."""
+
+    def __init__(self, service: WalletService, wallets: Wallets, now: int) -> None:
+        self._service = service
+        self._wallets = wallets
+        self._before = dict(wallets)
+        self._ledger: list[LedgerRow] = []
+        self.now = now
+
+    def wallet(self, title_id: str, user_id: str) -> dict[str, int] | None:
+        """The wallet as it stands (None: no such user, or not locked here)."""
+        return self._wallets.get((title_id, user_id))
+
+    def apply(
+        self, title_id: str, updates: list[WalletUpdate], update_ledger: bool = True, prefix: str = ""
+    ) -> list[WalletUpdateResult]:
+        """Apply one call's checked updates, all or none (the rules of `WalletService.update`);
+        raises the error of the first that cannot apply, changing nothing."""
+        job = _Job(title_id, updates, prefix, bool(update_ledger))
+        return self._service._apply(job, self._wallets, self._ledger, self.now)
+
+    async def write(self, tx: Tx) -> None:
+        await self._service._write(tx, self._wallets, self._before, self._ledger, [], self.now)
+        self._before = dict(self._wallets)
+        self._ledger = []

@@ -164,6 +164,9 @@ async def test_erasure_removes_every_row_keeps_ledger_amounts_and_leaves_a_tombs
     await nk.friends_add(uid, ids=[friend["id"]])
     await nk.leaderboard_record_write(board, uid, "", 7)
     await nk.wallet_update(uid, {"coins": 30}, {"bought": "sword"})
+    await nk.store_item_set("shield", {"name": "Shield", "kind": "durable"})
+    await nk.store_bundle_set("shield-pack", {"contents": {"items": {"shield": 1}}, "price": {"coins": 10}})
+    await nk.store_purchase(uid, bundle_id="shield-pack")  # an item, a purchase record, a ledger row
     await nk.notification_send(friend["id"], "Hi", {}, code=103, sender_id=uid)
     await node.privacy.record_consent(title, uid, "terms", "1", "", True)
     friend_rows = await rows_naming(node, title.id, friend["id"])
@@ -173,8 +176,13 @@ async def test_erasure_removes_every_row_keeps_ledger_amounts_and_leaves_a_tombs
     assert report["removed"]["storage"] == {"storage_objects": 1}
     assert report["removed"]["leaderboards"] == {"leaderboard_records": 1}
     assert report["removed"]["consents"] == {"consents": 1}
-    # Sent to the friend: the friend request and "Hi".
-    assert report["anonymised"] == {"wallet_ledger": 1, "notifications_sent": 2, "groups_created": 0}
+    assert report["removed"]["store"] == {"inventory_items": 1, "store_purchases": 0, "store_product_grants": 0}
+    # Sent to the friend: the friend request and "Hi". The purchase and its price's ledger row are
+    # kept without the player's id.
+    assert report["anonymised"] == {
+        "wallet_ledger": 2, "store_purchases": 1, "store_product_grants": 0,
+        "notifications_sent": 2, "groups_created": 0,
+    }  # fmt: skip
     assert report["tombstones"] == 2  # the user id and the device
 
     left = await rows_naming(node, title.id, uid)

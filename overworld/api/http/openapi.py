@@ -162,6 +162,12 @@ _OWN: dict[str, tuple[int, ...]] = {
     "DeleteLiveEvent": (404,),
     "GetWallet": (404,),
     "ListWalletLedger": (404,),
+    "GetStore": (404,),
+    "StorePurchase": (404,),
+    "ConsumeInventory": (404,),
+    "DeleteStoreEntry": (404,),
+    "GrantInventory": (404,),
+    "RevokeInventory": (404,),
 }
 # An RPC function may raise an ApiError with any code: every status the codes map to.
 _RPC_STATUSES = (400, 401, 403, 404, 409, 413, 429, 500, 501, 503, 504)

@@ -14,6 +14,7 @@ from overworld.api.http.routes import (
     rpc,
     session,
     storage,
+    store,
     users,
     wallets,
 )
@@ -23,4 +24,5 @@ ROUTES = [
     *chat.ROUTES, *events.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES,
     *matches.ROUTES, *parties.ROUTES, *ops.ROUTES, *wallets.ROUTES,
     *privacy.ROUTES,
+    *store.ROUTES,
 ]  # fmt: skip

@@ -1,0 +1,1 @@
+"""A player's inventory: items with quantities, properties and expiry; grant, consume, revoke."""
