@@ -25,7 +25,7 @@ from overworld.accounts.service import AccountService
 from overworld.api.calls import NAMES as API_CALLS
 from overworld.chat.service import ChatService
 from overworld.config import ConfigError, Settings
-from overworld.db import migrate, open_database
+from overworld.db import Tx, migrate, open_database
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
 from overworld.leaderboards.service import LeaderboardService
@@ -42,6 +42,8 @@ from overworld.ops import metrics
 from overworld.ops.outages import Outages, Probe, Service
 from overworld.parties.index import EmbeddedPartyIndex, PartyIndex
 from overworld.parties.service import PartyService
+from overworld.purchases.grants import GrantResult, ProductGrant, ProductGrants
+from overworld.purchases.service import PurchaseService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
@@ -102,16 +104,17 @@ class Node(Services):
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     @classmethod
-    async def start(cls, settings: Settings) -> Node:
+    async def start(cls, settings: Settings, *, grants: ProductGrants | None = None) -> Node:
+        """`grants`: what a validated purchase gives (the catalog); tests pass their own."""
         stack = AsyncExitStack()
         try:
-            return await cls._start(settings, stack)
+            return await cls._start(settings, stack, grants or NoCatalog())
         except BaseException:
             await stack.aclose()
             raise
 
     @classmethod
-    async def _start(cls, settings: Settings, stack: AsyncExitStack) -> Node:
+    async def _start(cls, settings: Settings, stack: AsyncExitStack, grants: ProductGrants) -> Node:
         url = settings.resolved_database_url
         if settings.auto_migrate:
             await migrate.upgrade(url)
@@ -210,13 +213,19 @@ class Node(Services):
             sweep_grace_sec=settings.presence_timeout_sec,
         )  # fmt: skip
         live_events = LiveEventService(db, sub.scheduler, sub.pubsub, hub, leaderboards)
+        purchases = PurchaseService(
+            db, grants, settings.purchases, title_name=title_name, node_name=settings.node_name,
+            timeout_sec=settings.purchases_store_timeout_ms / 1000,
+            hook_timeout_sec=settings.runtime_timeout_ms / 1000,
+        )  # fmt: skip
+        stack.push_async_callback(purchases.close)
         hooks = Hooks(API_CALLS)
         runtime = Runtime(
             services=ServerServices(
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
                 matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
-                hub=hub, wallets=wallets,
+                hub=hub, wallets=wallets, purchases=purchases,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
@@ -226,7 +235,7 @@ class Node(Services):
         for delete in (
             storage.delete_user_objects, friends.delete_user_edges, groups.delete_user_memberships,
             leaderboards.delete_owner, matchmaker.ratings.delete_user, chat.delete_user,
-            notifications.delete_user, wallets.delete_user,
+            notifications.delete_user, wallets.delete_user, purchases.delete_user,
         ):  # fmt: skip
             accounts.on_delete(delete)
         accounts.on_created(runtime.account_created)
@@ -274,7 +283,7 @@ class Node(Services):
             storage=storage, friends=friends, groups=groups, hooks=hooks, runtime=runtime, hub=hub,
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
-            live_events=live_events, wallets=wallets, default_title=default_title, redis=redis,
+            live_events=live_events, wallets=wallets, purchases=purchases, default_title=default_title, redis=redis,
             identity=identity, outages=outages, _stack=stack,
         )  # fmt: skip
 
@@ -286,6 +295,17 @@ class Node(Services):
         """Stop everything that `start` started, newest first. A step that fails does not stop the
         others from running; its error is raised once all have run."""
         await self._stack.aclose()
+
+
+class NoCatalog:
+    """The `ProductGrants` until the catalog (the store domain) is wired in: a validated purchase
+    is recorded and grants nothing."""
+
+    async def grant(self, tx: Tx, grant: ProductGrant) -> GrantResult:
+        return GrantResult(applied=False)
+
+    async def revoke(self, tx: Tx, grant: ProductGrant) -> GrantResult:
+        return GrantResult(applied=False)
 
 
 def _refuse_well_known_keys(settings: Settings, titles: TitleService) -> None:

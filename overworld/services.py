@@ -21,6 +21,7 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.notifications.service import NotificationService
 from overworld.ops.outages import Outages
 from overworld.parties.service import PartyService
+from overworld.purchases.service import PurchaseService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
@@ -64,6 +65,7 @@ class Services:
     tournaments: TournamentService
     live_events: LiveEventService
     wallets: WalletService
+    purchases: PurchaseService
     default_title: Title
     redis: Redis | None = None
     outages: Outages = field(default_factory=Outages)  # the database or Redis found unreachable
