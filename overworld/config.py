@@ -53,7 +53,7 @@ class GoogleStore(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # The service account's JSON key (its text, or the path of the file): client_email, private_key.
     service_account: str = ""
     environments: list[Environment] = msgspec.field(default_factory=lambda: ["production", "sandbox"])
-    token_url: str = "https://oauth2.googleapis.com/token"
+    token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
     api_url: str = "https://androidpublisher.googleapis.com"
     # Real-time developer notifications: when set, the push URL must carry ?token=<this>.
     notification_token: str = ""

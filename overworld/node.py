@@ -283,7 +283,8 @@ class Node(Services):
             storage=storage, friends=friends, groups=groups, hooks=hooks, runtime=runtime, hub=hub,
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
-            live_events=live_events, wallets=wallets, purchases=purchases, default_title=default_title, redis=redis,
+            live_events=live_events, wallets=wallets, purchases=purchases, default_title=default_title,
+            redis=redis,
             identity=identity, outages=outages, _stack=stack,
         )  # fmt: skip
 

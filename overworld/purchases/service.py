@@ -21,9 +21,10 @@ a game checks (`GetSubscription`).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +35,7 @@ from overworld import cursors
 from overworld.clock import now_ms
 from overworld.config import ConfigError, TitleStores
 from overworld.context import EventContext
-from overworld.db import Database, Tx
+from overworld.db import Database, Row, Tx
 from overworld.errors import (
     ApiError,
     FailedPrecondition,
@@ -95,11 +96,14 @@ def build_stores(config: TitleStores, http: StoreHttp, where: str) -> _Stores:
     not load."""
     stores = _Stores()
     parts: list[tuple[str, Callable[[], Any]]] = [
-        ("apple", lambda: AppleValidator(config.apple, http) if config.apple else None),  # type: ignore[arg-type]
-        ("google", lambda: GoogleValidator(config.google, http) if config.google else None),  # type: ignore[arg-type]
-        ("huawei", lambda: HuaweiValidator(config.huawei) if config.huawei else None),  # type: ignore[arg-type]
-        ("facebook_instant", lambda: FacebookInstantValidator(config.facebook_instant) if config.facebook_instant else None),  # type: ignore[arg-type]
-    ]  # fmt: skip
+        ("apple", lambda: config.apple and AppleValidator(config.apple, http)),
+        ("google", lambda: config.google and GoogleValidator(config.google, http)),
+        ("huawei", lambda: config.huawei and HuaweiValidator(config.huawei)),
+        (
+            "facebook_instant",
+            lambda: config.facebook_instant and FacebookInstantValidator(config.facebook_instant),
+        ),
+    ]
     for name, build in parts:
         try:
             setattr(stores, name, build())
@@ -125,7 +129,9 @@ class PurchaseService:
         self._store = PurchaseStore(db)
         self._grants = grants
         self._http = http or StoreHttp(timeout_sec)
-        self._stores = {name: build_stores(c, self._http, f"purchases[{name!r}]") for name, c in stores.items()}
+        self._stores = {
+            name: build_stores(c, self._http, f"purchases[{name!r}]") for name, c in stores.items()
+        }
         self._title_name = title_name
         self._node = node_name
         self._hook_timeout = hook_timeout_sec
@@ -152,13 +158,17 @@ class PurchaseService:
 
     # -- validation -------------------------------------------------------------------------------
 
-    async def validate_purchase_apple(self, title_id: str, user_id: str, receipt: str, persist: bool = True) -> list[Purchase]:
+    async def validate_purchase_apple(
+        self, title_id: str, user_id: str, receipt: str, persist: bool = True
+    ) -> list[Purchase]:
         validator = self.apple(title_id)
         _receipt(receipt, "receipt")
         found = await validator.purchases(receipt)
         return await self._record(title_id, user_id, found, persist, validator.config.environments)
 
-    async def validate_purchase_google(self, title_id: str, user_id: str, purchase: str, persist: bool = True) -> list[Purchase]:
+    async def validate_purchase_google(
+        self, title_id: str, user_id: str, purchase: str, persist: bool = True
+    ) -> list[Purchase]:
         validator = self.google(title_id)
         _receipt(purchase, "purchase")
         found = await validator.purchase(purchase)
@@ -185,17 +195,25 @@ class PurchaseService:
         found = validator.purchase(signed_request)
         return await self._record(title_id, user_id, [found], persist, ["production"])
 
-    async def validate_subscription_apple(self, title_id: str, user_id: str, receipt: str, persist: bool = True) -> Subscription:
+    async def validate_subscription_apple(
+        self, title_id: str, user_id: str, receipt: str, persist: bool = True
+    ) -> Subscription:
         validator = self.apple(title_id)
         _receipt(receipt, "receipt")
         found = await validator.subscription(receipt)
-        return await self._record_subscription(title_id, user_id, found, persist, validator.config.environments)
+        return await self._record_subscription(
+            title_id, user_id, found, persist, validator.config.environments
+        )
 
-    async def validate_subscription_google(self, title_id: str, user_id: str, receipt: str, persist: bool = True) -> Subscription:
+    async def validate_subscription_google(
+        self, title_id: str, user_id: str, receipt: str, persist: bool = True
+    ) -> Subscription:
         validator = self.google(title_id)
         _receipt(receipt, "receipt")
         found = await validator.subscription(receipt)
-        return await self._record_subscription(title_id, user_id, found, persist, validator.config.environments)
+        return await self._record_subscription(
+            title_id, user_id, found, persist, validator.config.environments
+        )
 
     async def _lock_user(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Lock the user's row (purchases of one user run one at a time; the grant writes it)."""
@@ -206,7 +224,7 @@ class PurchaseService:
             raise InvalidArgument(f"user_id: no user {user_id} in this title.")
 
     async def _record(
-        self, title_id: str, user_id: str, found: list[StorePurchase], persist: bool, accepted: list[str]
+        self, title_id: str, user_id: str, found: list[StorePurchase], persist: bool, accepted: Sequence[str]
     ) -> list[Purchase]:
         user_id = _user_id(user_id)
         for p in found:
@@ -220,9 +238,11 @@ class PurchaseService:
             for p in sorted(found, key=lambda p: p.transaction_id):  # row locks in one order
                 if await self._store.insert_purchase(tx, title_id, user_id, p, now):
                     if not p.refund_time:
-                        await self._grants.grant(tx, _grant(title_id, user_id, p.store, p.product_id,
-                                                            p.transaction_id, p.environment, p.quantity))  # fmt: skip
-                    results[p.transaction_id] = replace(_unrecorded(user_id, p), create_time=now, update_time=now)
+                        grant = _grant(title_id, user_id, p, p.transaction_id)
+                        await self._grants.grant(tx, grant)
+                    results[p.transaction_id] = replace(
+                        _unrecorded(user_id, p), create_time=now, update_time=now
+                    )
                     continue
                 row = await self._store.purchase(tx, title_id, p.store, p.transaction_id)
                 if row is None:  # pragma: no cover - the insert found it
@@ -233,7 +253,7 @@ class PurchaseService:
         return [results[p.transaction_id] for p in found]
 
     async def _record_subscription(
-        self, title_id: str, user_id: str, s: StoreSubscription, persist: bool, accepted: list[str]
+        self, title_id: str, user_id: str, s: StoreSubscription, persist: bool, accepted: Sequence[str]
     ) -> Subscription:
         user_id = _user_id(user_id)
         _check_environment(s.environment, accepted)
@@ -251,9 +271,12 @@ class PurchaseService:
             if row["user_id"] != user_id:
                 raise FailedPrecondition(OTHER_USER_SUBSCRIPTION)
             values: dict[str, Any] = {
-                "product_id": s.product_id, "expiry_time": s.expiry_time, "provider_response": s.provider_response,
-                "refund_time": int(row["refund_time"]) or s.refund_time, "update_time": now,
-            }  # fmt: skip
+                "product_id": s.product_id,
+                "expiry_time": s.expiry_time,
+                "provider_response": s.provider_response,
+                "refund_time": int(row["refund_time"]) or s.refund_time,
+                "update_time": now,
+            }
             if s.store_ref:
                 values["store_ref"] = s.store_ref
             await self._store.update_subscription(tx, title_id, s.store, s.original_transaction_id, **values)
@@ -270,14 +293,20 @@ class PurchaseService:
             raise NotFound("Purchase not found.")
         return purchase_of(row)
 
-    async def list_purchases(self, title_id: str, user_id: str = "", limit: int = 100, cursor: str = "") -> PurchasePage:
+    async def list_purchases(
+        self, title_id: str, user_id: str = "", limit: int = 100, cursor: str = ""
+    ) -> PurchasePage:
         user_id = _user_id(user_id) if user_id else ""
         after = _after(cursor, user_id)
         rows = await self._store.purchases(title_id, user_id, _limit(limit) + 1, after)
         more = len(rows) > limit
         page = [purchase_of(r) for r in rows[:limit]]
         last = page[-1] if page else None
-        next_cursor = cursors.encode([user_id, last.purchase_time, last.store, last.transaction_id]) if more and last else ""
+        next_cursor = (
+            cursors.encode([user_id, last.purchase_time, last.store, last.transaction_id])
+            if more and last
+            else ""
+        )
         return PurchasePage(purchases=page, cursor=next_cursor)
 
     async def get_subscription(self, title_id: str, user_id: str, product_id: str) -> Subscription:
@@ -300,7 +329,9 @@ class PurchaseService:
         page = [subscription_of(r, now) for r in rows[:limit]]
         last = page[-1] if page else None
         next_cursor = (
-            cursors.encode([user_id, last.purchase_time, last.store, last.original_transaction_id]) if more and last else ""
+            cursors.encode([user_id, last.purchase_time, last.store, last.original_transaction_id])
+            if more and last
+            else ""
         )
         return SubscriptionPage(subscriptions=page, cursor=next_cursor)
 
@@ -313,7 +344,9 @@ class PurchaseService:
             raise NotFound("Apple IAP is not configured for this title.")
         n = validator.notification(body)
         if n.environment not in validator.config.environments:
-            log.info("App Store notification of an environment not accepted", title=title.name, env=n.environment)
+            log.info(
+                "App Store notification of an environment not accepted", title=title.name, env=n.environment
+            )
             return
         payload_text = orjson.dumps(n.payload).decode()
         fired: list[tuple[str, Any]] = []
@@ -331,8 +364,9 @@ class PurchaseService:
                 p = await self._refund(tx, title.id, "apple", tid, n.environment, when, now)
                 if p is not None:
                     fired.append(("purchase_notification_apple", p))
-                s = await self._end_subscription(tx, title.id, "apple", otid, n.environment, payload_text, now,
-                                                 refund_time=when)  # fmt: skip
+                s = await self._end_subscription(
+                    tx, title.id, "apple", otid, n.environment, payload_text, now, refund_time=when
+                )
                 if s is not None:
                     fired.append(("subscription_notification_apple", s))
             elif t.get("expiresDate"):
@@ -380,7 +414,9 @@ class PurchaseService:
                 now = now_ms()
                 if not await self._store.claim_notification(tx, title.id, "google", n.id, now):
                     return
-                for tid in await self._store.purchase_transactions_by_ref(tx, title.id, "google", n.purchase_token):
+                for tid in await self._store.purchase_transactions_by_ref(
+                    tx, title.id, "google", n.purchase_token
+                ):
                     row = await self._store.purchase(tx, title.id, "google", tid)
                     if row is not None:
                         fired.append(("purchase_notification_google", purchase_of(row)))
@@ -393,16 +429,22 @@ class PurchaseService:
                 if not await self._store.claim_notification(tx, title.id, "google", n.id, now):
                     return
                 ids = {store_sub.original_transaction_id}
-                ids.update(await self._store.subscription_ids_by_ref(tx, title.id, "google", n.purchase_token))
+                ids.update(
+                    await self._store.subscription_ids_by_ref(tx, title.id, "google", n.purchase_token)
+                )
                 if n.order_id:
                     ids.add(order_root(n.order_id))
                 for otid in sorted(ids):
                     one = replace(store_sub, original_transaction_id=otid)
                     if revoked:
-                        s = await self._end_subscription(tx, title.id, "google", otid, store_sub.environment,
-                                                         payload_text, now, refund_time=now, expiry=store_sub.expiry_time)  # fmt: skip
+                        s = await self._end_subscription(
+                            tx, title.id, "google", otid, store_sub.environment, payload_text, now,
+                            refund_time=now, expiry=store_sub.expiry_time,
+                        )  # fmt: skip
                     else:
-                        s = await self._renew(tx, title.id, one, store_sub.environment, payload_text, now, exact=True)
+                        s = await self._renew(
+                            tx, title.id, one, store_sub.environment, payload_text, now, exact=True
+                        )
                     if s is not None:
                         fired.append(("subscription_notification_google", s))
         await self._fire(title.id, fired, payload_text)
@@ -415,7 +457,7 @@ class PurchaseService:
             body, _ = await validator.product(Receipt(product_id, token), "message.data")
         except InvalidArgument:
             return True  # Google no longer knows the token
-        return body.get("purchaseState", PURCHASED) != PURCHASED
+        return bool(body.get("purchaseState", PURCHASED) != PURCHASED)
 
     async def _refund(
         self, tx: Tx, title_id: str, store: str, transaction_id: str, environment: str, when: int, now: int
@@ -427,8 +469,7 @@ class PurchaseService:
         if int(row["refund_time"]):
             return None
         await self._store.refund_purchase(tx, title_id, store, transaction_id, when, now)
-        await self._grants.revoke(tx, _grant(title_id, row["user_id"], store, row["product_id"], transaction_id,
-                                             row["environment"], int(row["quantity"])))  # fmt: skip
+        await self._grants.revoke(tx, _grant(title_id, row["user_id"], row, transaction_id))
         return replace(purchase_of(row), refund_time=when, update_time=now)
 
     async def _end_subscription(
@@ -438,7 +479,11 @@ class PurchaseService:
         row = await self._store.subscription(tx, title_id, store, otid, lock=True)
         if row is None or row["environment"] != environment or int(row["refund_time"]):
             return None
-        values: dict[str, Any] = {"refund_time": refund_time, "provider_notification": notification, "update_time": now}
+        values: dict[str, Any] = {
+            "refund_time": refund_time,
+            "provider_notification": notification,
+            "update_time": now,
+        }
         if expiry is not None:
             values["expiry_time"] = expiry
         await self._store.update_subscription(tx, title_id, store, otid, **values)
@@ -464,7 +509,9 @@ class PurchaseService:
             tx, title_id, s.store, s.original_transaction_id, expiry_time=expiry, product_id=s.product_id,
             provider_response=s.provider_response, provider_notification=notification, update_time=now,
         )  # fmt: skip
-        return subscription_of(await self._store.subscription(tx, title_id, s.store, s.original_transaction_id), now)
+        return subscription_of(
+            await self._store.subscription(tx, title_id, s.store, s.original_transaction_id), now
+        )
 
     async def _fire(self, title_id: str, fired: list[tuple[str, Any]], payload: str) -> None:
         """The title's notification hooks, after the commit; their errors are logged."""
@@ -472,8 +519,12 @@ class PurchaseService:
             hook = self.notification_hooks.get((title_id, kind))
             if hook is None:
                 continue
-            ctx = EventContext(title_id=title_id, title_name=self._title_name(title_id), user_id=record.user_id,
-                               node=self._node)  # fmt: skip
+            ctx = EventContext(
+                title_id=title_id,
+                title_name=self._title_name(title_id),
+                user_id=record.user_id,
+                node=self._node,
+            )
             try:
                 result = hook.fn(ctx, record, payload)
                 if inspect.isawaitable(result):
@@ -490,10 +541,8 @@ class PurchaseService:
         await self._store.disown(tx, title_id, user_id, SYSTEM_USER, now_ms())
 
 
-async def _within(result: Awaitable[Any], timeout: float) -> None:
-    import asyncio
-
-    async with asyncio.timeout(timeout):
+async def _within(result: Awaitable[Any], limit: float) -> None:
+    async with asyncio.timeout(limit):
         await result
 
 
@@ -526,14 +575,26 @@ def _after(cursor: str, user_id: str) -> tuple[int, str, str] | None:
     return int(time_), str(store), str(tid)
 
 
-def _check_environment(environment: str, accepted: list[str]) -> None:
+def _check_environment(environment: str, accepted: Sequence[str]) -> None:
     if environment != "unknown" and environment not in accepted:
         raise FailedPrecondition(f"{environment.capitalize()} purchases are not accepted for this title.")
 
 
-def _grant(title_id: str, user_id: str, store: str, product_id: str, tid: str, env: str, quantity: int) -> ProductGrant:
-    return ProductGrant(title_id=title_id, user_id=user_id, product_id=product_id, store=store,
-                        transaction_id=tid, environment=env, quantity=quantity)  # fmt: skip
+def _grant(title_id: str, user_id: str, p: StorePurchase | Row, tid: str) -> ProductGrant:
+    """The grant of a store transaction (`p`: a StorePurchase or a purchases row)."""
+    if isinstance(p, StorePurchase):
+        product_id, store, environment, quantity = p.product_id, p.store, p.environment, p.quantity
+    else:
+        product_id, store, environment, quantity = (
+            p["product_id"],
+            p["store"],
+            p["environment"],
+            p["quantity"],
+        )
+    return ProductGrant(
+        title_id=title_id, user_id=user_id, product_id=product_id, store=store,
+        transaction_id=tid, environment=environment, quantity=int(quantity),
+    )  # fmt: skip
 
 
 def _unrecorded(user_id: str, p: StorePurchase) -> Purchase:

@@ -58,7 +58,9 @@ class PurchaseStore:
         )  # fmt: skip
         return added == 1
 
-    async def purchase(self, ex: Executor, title_id: str, store: str, transaction_id: str, *, lock: bool = False) -> Row | None:
+    async def purchase(
+        self, ex: Executor, title_id: str, store: str, transaction_id: str, *, lock: bool = False
+    ) -> Row | None:
         row: Row | None = await ex.fetchrow(
             f"SELECT {_PURCHASE} FROM purchases WHERE title_id = $1 AND store = $2 AND transaction_id = $3"
             f"{self._lock if lock else ''}",
@@ -81,7 +83,9 @@ class PurchaseStore:
         )  # fmt: skip
         return [r["transaction_id"] for r in rows]
 
-    async def refund_purchase(self, tx: Tx, title_id: str, store: str, transaction_id: str, when: int, now: int) -> None:
+    async def refund_purchase(
+        self, tx: Tx, title_id: str, store: str, transaction_id: str, when: int, now: int
+    ) -> None:
         await tx.execute(
             "UPDATE purchases SET refund_time = $4, update_time = $5"
             " WHERE title_id = $1 AND store = $2 AND transaction_id = $3",
@@ -92,7 +96,8 @@ class PurchaseStore:
         self, title_id: str, user_id: str, limit: int, after: tuple[int, str, str] | None
     ) -> list[Row]:
         """Newest first (purchase time, then store and transaction id, descending)."""
-        where, args = ["title_id = $1"], [title_id]
+        where: list[str] = ["title_id = $1"]
+        args: list[Any] = [title_id]
         if user_id:
             args.append(user_id)
             where.append(f"user_id = ${len(args)}")
@@ -144,17 +149,21 @@ class PurchaseStore:
         )  # fmt: skip
         return [r["original_transaction_id"] for r in rows]
 
-    async def update_subscription(self, tx: Tx, title_id: str, store: str, original_id: str, **values: Any) -> None:
+    async def update_subscription(
+        self, tx: Tx, title_id: str, store: str, original_id: str, **values: Any
+    ) -> None:
         names = sorted(values)
         sets = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(names))
         await tx.execute(
-            f"UPDATE subscriptions SET {sets} WHERE title_id = $1 AND store = $2 AND original_transaction_id = $3",
+            f"UPDATE subscriptions SET {sets}"
+            " WHERE title_id = $1 AND store = $2 AND original_transaction_id = $3",
             title_id, store, original_id, *(values[n] for n in names),
         )  # fmt: skip
 
     async def subscription_by_product(self, title_id: str, user_id: str, product_id: str) -> Row | None:
         row: Row | None = await self._db.fetchrow(
-            f"SELECT {_SUBSCRIPTION} FROM subscriptions WHERE title_id = $1 AND user_id = $2 AND product_id = $3"
+            f"SELECT {_SUBSCRIPTION} FROM subscriptions"
+            " WHERE title_id = $1 AND user_id = $2 AND product_id = $3"
             " ORDER BY expiry_time DESC, purchase_time DESC LIMIT 1",
             title_id, user_id, product_id,
         )  # fmt: skip
@@ -163,7 +172,8 @@ class PurchaseStore:
     async def subscriptions(
         self, title_id: str, user_id: str, limit: int, after: tuple[int, str, str] | None
     ) -> list[Row]:
-        where, args = ["title_id = $1"], [title_id]
+        where: list[str] = ["title_id = $1"]
+        args: list[Any] = [title_id]
         if user_id:
             args.append(user_id)
             where.append(f"user_id = ${len(args)}")
@@ -184,7 +194,9 @@ class PurchaseStore:
 
     # -- notifications and accounts ---------------------------------------------------------------
 
-    async def claim_notification(self, tx: Tx, title_id: str, store: str, notification_id: str, now: int) -> bool:
+    async def claim_notification(
+        self, tx: Tx, title_id: str, store: str, notification_id: str, now: int
+    ) -> bool:
         """Record a notification as acted on; False if it was already (a redelivery)."""
         added = await tx.execute(
             "INSERT INTO purchase_notifications (title_id, store, notification_id, create_time)"

@@ -165,10 +165,14 @@ class FakeStores:
     """App Store verifyReceipt (`/verifyReceipt`, `/sandbox/verifyReceipt`), Google's token
     endpoint (`/token`) and the Play Developer API (`/androidpublisher/v3/...`), on 127.0.0.1."""
 
-    google_key: Any = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    google_key: Any = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)  # receipt -> answer (with environment)
     sandbox_receipts: set[str] = field(default_factory=set)
-    products: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (product, token) -> answer
+    products: dict[tuple[str, str], dict[str, Any]] = field(
+        default_factory=dict
+    )  # (product, token) -> answer
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # token -> subscriptionsv2 answer
     mode: str = "up"  # "down": 503 everywhere; "slow": answers after `delay`
     delay: float = 3.0
@@ -202,7 +206,9 @@ class FakeStores:
         return json.dumps({"type": "service_account", "client_email": "iap@example.iam.gserviceaccount.com",
                            "private_key": pem, "private_key_id": "k1"})  # fmt: skip
 
-    def legacy_receipt(self, *entries: dict[str, Any], environment: str = "Production", bundle: str = BUNDLE) -> str:
+    def legacy_receipt(
+        self, *entries: dict[str, Any], environment: str = "Production", bundle: str = BUNDLE
+    ) -> str:
         receipt = base64.b64encode(uuid.uuid4().bytes * 4).decode()
         self.receipts[receipt] = {
             "status": 0, "environment": environment,
@@ -225,7 +231,9 @@ class FakeStores:
         self.products[(product, token)] = answer
         return json.dumps({"packageName": PACKAGE, "productId": product, "purchaseToken": token})
 
-    def google_subscription(self, product: str = "vip_monthly", *, expiry_ms: int | None = None) -> tuple[str, str]:
+    def google_subscription(
+        self, product: str = "vip_monthly", *, expiry_ms: int | None = None
+    ) -> tuple[str, str]:
         token = uuid.uuid4().hex
         expiry = expiry_ms or int(time.time() * 1000) + 30 * 86_400_000
         self.subscriptions[token] = {
@@ -258,7 +266,9 @@ class FakeStores:
                                     audience=f"{self.url}/token")  # fmt: skip
             except jwt.PyJWTError:
                 return 400, {"error": "invalid_grant"}
-            if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"] or "androidpublisher" not in claims.get("scope", ""):
+            if form.get("grant_type") != [
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            ] or "androidpublisher" not in claims.get("scope", ""):
                 return 400, {"error": "invalid_grant"}
             self.token_requests += 1
             token = f"ya29.{uuid.uuid4().hex}"
@@ -280,7 +290,9 @@ class FakeStores:
 
 
 def _rfc3339(ms: int) -> str:
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (
+        datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    )
 
 
 def _handler(stores: FakeStores) -> type[BaseHTTPRequestHandler]:
@@ -332,7 +344,9 @@ class WalletGrants:
 
     async def _change(self, tx: Tx, grant: ProductGrant, sign: int) -> dict[str, int]:
         contents = {k: v * grant.quantity for k, v in CATALOG.get(grant.product_id, {}).items()}
-        text = await tx.fetchval("SELECT wallet FROM users WHERE title_id = $1 AND id = $2", grant.title_id, grant.user_id)
+        text = await tx.fetchval(
+            "SELECT wallet FROM users WHERE title_id = $1 AND id = $2", grant.title_id, grant.user_id
+        )
         wallet = orjson.loads(text or "{}")
         for currency, amount in contents.items():
             wallet[currency] = max(0, wallet.get(currency, 0) + sign * amount)

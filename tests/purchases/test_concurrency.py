@@ -31,7 +31,9 @@ async def _users(node: Node, count: int) -> list[str]:
     return found
 
 
-async def _storm(nodes: list[Node], users: list[str], pki: Pki) -> tuple[dict[str, str], Counter[str], Counter[str]]:
+async def _storm(
+    nodes: list[Node], users: list[str], pki: Pki
+) -> tuple[dict[str, str], Counter[str], Counter[str]]:
     """Validate RECEIPTS receipts ATTEMPTS times each at once (a quarter of them also by a second
     user), spread over `nodes`; returns each transaction's intended owner, how many validations
     were new per transaction, and the outcomes."""
@@ -74,7 +76,10 @@ async def _check(nodes: list[Node], grants: list[WalletGrants], owners: dict[str
     granted = [g for fake in grants for g in fake.granted]
     assert sorted(g.transaction_id for g in granted) == sorted(owners)  # once each, on whichever node
     assert outcomes["new"] == RECEIPTS
-    assert outcomes["new"] + outcomes["seen_before"] + outcomes["This purchase was validated by another user."] == 1000
+    assert (
+        outcomes["new"] + outcomes["seen_before"] + outcomes["This purchase was validated by another user."]
+        == 1000
+    )
     # The balances are the sums of what each transaction's first validator was granted.
     expected: dict[str, Counter[str]] = {}
     for g in granted:
@@ -99,7 +104,9 @@ async def test_two_nodes_grant_each_transaction_once(
     if not settings.is_postgres or not REDIS_URL:
         pytest.skip("two nodes need PostgreSQL and OVERWORLD_TEST_REDIS_URL")
     clustered = msgspec.structs.replace(
-        iap_settings(settings, store_config(pki, stores, huawei)), redis_url=REDIS_URL, redis_prefix=unique("owiap")
+        iap_settings(settings, store_config(pki, stores, huawei)),
+        redis_url=REDIS_URL,
+        redis_prefix=unique("owiap"),
     )
     grants = [WalletGrants(), WalletGrants()]
     nodes = [await Node.start(clustered, grants=grants[0])]

@@ -13,7 +13,7 @@ import pytest
 
 from overworld.runtime import ServerApi
 from tests.purchases.conftest import FB_SECRET, Iap
-from tests.purchases.fakes import BUNDLE, Pki, apple_transaction, facebook_signed_request
+from tests.purchases.fakes import Pki, apple_transaction, facebook_signed_request
 
 pytestmark = pytest.mark.anyio
 APPLE = "/v2/iap/purchase/apple"
@@ -37,7 +37,9 @@ async def test_a_signed_apple_transaction_is_validated_recorded_and_granted_once
     first = await iap.post(APPLE, headers, {"receipt": receipt})
     assert first.status_code == 200, first.text
     [p] = first.json()["validated_purchases"]
-    assert p["user_id"] == user and p["product_id"] == "gems_100" and p["transaction_id"] == t["transactionId"]
+    assert (
+        p["user_id"] == user and p["product_id"] == "gems_100" and p["transaction_id"] == t["transactionId"]
+    )
     assert "store" not in p  # APPLE_APP_STORE is 0: left out, as protojson does
     assert p["environment"] == 2  # PRODUCTION
     assert "seen_before" not in p
@@ -51,7 +53,12 @@ async def test_a_signed_apple_transaction_is_validated_recorded_and_granted_once
     assert await iap.wallet(user) == {"gems": 100}
     assert len(iap.grants.granted) == 1
     g = iap.grants.granted[0]
-    assert (g.store, g.transaction_id, g.environment, g.user_id) == ("apple", t["transactionId"], "production", user)
+    assert (g.store, g.transaction_id, g.environment, g.user_id) == (
+        "apple",
+        t["transactionId"],
+        "production",
+        user,
+    )
 
 
 async def test_another_users_receipt_is_refused_and_grants_nothing(iap: Iap):
@@ -78,21 +85,29 @@ async def test_persist_false_validates_without_recording_or_granting(iap: Iap):
 async def test_a_tampered_or_foreign_signed_transaction_is_a_400_naming_the_receipt(iap: Iap):
     user, headers = await iap.player()
     t = apple_transaction("gems_100")
-    head, body, sig = iap.pki.sign(t).split(".")
+    head, _body, sig = iap.pki.sign(t).split(".")
     richer = base64.urlsafe_b64encode(orjson.dumps({**t, "productId": "gems_500"})).decode().rstrip("=")
-    assert "signature does not verify" in _error(await iap.post(APPLE, headers, {"receipt": f"{head}.{richer}.{sig}"}), 400, 3, "receipt")
+    assert "signature does not verify" in _error(
+        await iap.post(APPLE, headers, {"receipt": f"{head}.{richer}.{sig}"}), 400, 3, "receipt"
+    )
     other = Pki.make()  # a chain that does not end at the configured root
-    assert "trusted root" in _error(await iap.post(APPLE, headers, {"receipt": other.sign(t)}), 400, 3, "receipt")
+    assert "trusted root" in _error(
+        await iap.post(APPLE, headers, {"receipt": other.sign(t)}), 400, 3, "receipt"
+    )
     no_marker = Pki.make(leaf_oid=False)
     iap.node.purchases.apple(iap.node.default_title.id)._roots.append(
         no_marker.root.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER)
     )
-    assert "marker" in _error(await iap.post(APPLE, headers, {"receipt": no_marker.sign(t)}), 400, 3, "receipt")
+    assert "marker" in _error(
+        await iap.post(APPLE, headers, {"receipt": no_marker.sign(t)}), 400, 3, "receipt"
+    )
     expired = Pki.make(leaf_expired=True)
     iap.node.purchases.apple(iap.node.default_title.id)._roots.append(
         expired.root.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER)
     )
-    assert "expired" in _error(await iap.post(APPLE, headers, {"receipt": expired.sign(t)}), 400, 3, "receipt")
+    assert "expired" in _error(
+        await iap.post(APPLE, headers, {"receipt": expired.sign(t)}), 400, 3, "receipt"
+    )
     foreign = iap.pki.sign(apple_transaction("gems_100", bundle="com.other.app"))
     _error(await iap.post(APPLE, headers, {"receipt": foreign}), 400, 9, "receipt")
     _error(await iap.post(APPLE, headers, {"receipt": "not a receipt!"}), 400, 3, "receipt")
@@ -109,7 +124,9 @@ async def test_sandbox_and_production_are_kept_apart(iap: Iap):
     assert p["environment"] == 1
     assert iap.grants.granted[0].environment == "sandbox"
     iap.node.purchases.apple(iap.node.default_title.id).config.environments = ["production"]
-    refused = await iap.post(APPLE, headers, {"receipt": iap.pki.sign(apple_transaction("gems_100", environment="Sandbox"))})
+    refused = await iap.post(
+        APPLE, headers, {"receipt": iap.pki.sign(apple_transaction("gems_100", environment="Sandbox"))}
+    )
     assert _error(refused, 400, 9) == "Sandbox purchases are not accepted for this title."
     assert await iap.wallet(user) == {"gems": 100}
 
@@ -168,12 +185,16 @@ async def test_google_purchases_use_a_cached_service_account_token(iap: Iap):
     user, headers = await iap.player()
     for _ in range(2):
         purchase = iap.stores.google_purchase("gems_100")
-        [p] = (await iap.post("/v2/iap/purchase/google", headers, {"purchase": purchase})).json()["validated_purchases"]
+        [p] = (await iap.post("/v2/iap/purchase/google", headers, {"purchase": purchase})).json()[
+            "validated_purchases"
+        ]
         assert p["store"] == 1 and p["environment"] == 2 and p["transaction_id"].startswith("GPA.")
     assert iap.stores.token_requests == 1 and iap.stores.api_requests == 2
     assert await iap.wallet(user) == {"gems": 200}
     test = iap.stores.google_purchase("coins_10", test=True)
-    [p] = (await iap.post("/v2/iap/purchase/google", headers, {"purchase": test})).json()["validated_purchases"]
+    [p] = (await iap.post("/v2/iap/purchase/google", headers, {"purchase": test})).json()[
+        "validated_purchases"
+    ]
     assert p["environment"] == 1
     wrapped = json.dumps({"json": iap.stores.google_purchase("coins_10"), "signature": "x"})
     assert (await iap.post("/v2/iap/purchase/google", headers, {"purchase": wrapped})).status_code == 200
@@ -188,7 +209,9 @@ async def test_google_refusals_name_the_field(iap: Iap):
     unknown = json.dumps({"productId": "gems_100", "purchaseToken": "nope"})
     _error(await iap.post(path, headers, {"purchase": unknown}), 400, 3, "purchase")
     _error(await iap.post(path, headers, {"purchase": "{not json"}), 400, 3, "purchase")
-    _error(await iap.post(path, headers, {"purchase": json.dumps({"productId": "x"})}), 400, 3, "purchaseToken")
+    _error(
+        await iap.post(path, headers, {"purchase": json.dumps({"productId": "x"})}), 400, 3, "purchaseToken"
+    )
     other_app = json.dumps({"packageName": "com.other", "productId": "gems_100", "purchaseToken": "t"})
     _error(await iap.post(path, headers, {"purchase": other_app}), 400, 9, "purchase")
     assert await iap.wallet(user) == {}
@@ -201,14 +224,18 @@ async def test_huawei_purchases_verify_their_signature(iap: Iap):
     user, headers = await iap.player()
     path = "/v2/iap/purchase/huawei"
     data, signature = iap.huawei.purchase("gems_100")
-    [p] = (await iap.post(path, headers, {"purchase": data, "signature": signature})).json()["validated_purchases"]
+    [p] = (await iap.post(path, headers, {"purchase": data, "signature": signature})).json()[
+        "validated_purchases"
+    ]
     assert p["store"] == 2 and p["environment"] == 2 and await iap.wallet(user) == {"gems": 100}
     forged = data.replace("gems_100", "gems_500")
     _error(await iap.post(path, headers, {"purchase": forged, "signature": signature}), 400, 3, "signature")
     _error(await iap.post(path, headers, {"purchase": data, "signature": "%%%"}), 400, 3, "signature")
     _error(await iap.post(path, headers, {"purchase": "[1]", "signature": signature}), 400, 3, "purchase")
     sandbox, sandbox_sig = iap.huawei.purchase("coins_10", purchaseType=0)
-    [p] = (await iap.post(path, headers, {"purchase": sandbox, "signature": sandbox_sig})).json()["validated_purchases"]
+    [p] = (await iap.post(path, headers, {"purchase": sandbox, "signature": sandbox_sig})).json()[
+        "validated_purchases"
+    ]
     assert p["environment"] == 1 and await iap.wallet(user) == {"gems": 100, "coins": 10}
 
 
@@ -225,7 +252,7 @@ async def test_facebook_instant_purchases_verify_their_signed_request(iap: Iap):
 
 
 async def test_a_store_the_title_has_not_configured_refuses(iap: Iap, settings):
-    user, headers = await iap.player()
+    _user, headers = await iap.player()
     iap.node.purchases._stores.clear()
     message = _error(await iap.post(APPLE, headers, {"receipt": iap.pki.sign(apple_transaction())}), 400, 9)
     assert message == "Apple IAP is not configured for this title."
@@ -259,7 +286,7 @@ async def test_server_functions_validate_and_read_purchases(iap: Iap):
 
 
 async def test_a_deleted_accounts_receipts_stay_used(iap: Iap):
-    user, headers = await iap.player()
+    _user, headers = await iap.player()
     receipt = iap.pki.sign(apple_transaction("gems_100"))
     assert (await iap.post(APPLE, headers, {"receipt": receipt})).status_code == 200
     assert (await iap.client.delete("/v2/account", headers=headers)).status_code == 200

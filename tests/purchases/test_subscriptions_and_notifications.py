@@ -45,7 +45,9 @@ def _hooks(iap: Iap) -> list[tuple[str, object, dict]]:
 
 def _subscription_transaction(product: str = "vip_monthly", expires_in: int = 30 * DAY, **extra) -> dict:
     now = int(time.time() * 1000)
-    return apple_transaction(product, type="Auto-Renewable Subscription", expiresDate=now + expires_in, **extra)
+    return apple_transaction(
+        product, type="Auto-Renewable Subscription", expiresDate=now + expires_in, **extra
+    )
 
 
 async def test_an_apple_subscription_is_validated_read_and_listed(iap: Iap):
@@ -56,7 +58,9 @@ async def test_an_apple_subscription_is_validated_read_and_listed(iap: Iap):
     s = response.json()["validated_subscription"]
     assert s["user_id"] == user and s["product_id"] == "vip_monthly" and s["active"] is True
     assert s["original_transaction_id"] == t["originalTransactionId"] and s["environment"] == 2
-    assert s["expiry_time"] == rfc3339(t["expiresDate"]) and s["purchase_time"] == rfc3339(t["originalPurchaseDate"])
+    assert s["expiry_time"] == rfc3339(t["expiresDate"]) and s["purchase_time"] == rfc3339(
+        t["originalPurchaseDate"]
+    )
     assert iap.grants.granted == []  # subscriptions grant nothing through the catalog
     got = await iap.client.get("/v2/iap/subscription/vip_monthly", headers=headers)
     assert got.status_code == 200 and got.json()["original_transaction_id"] == t["originalTransactionId"]
@@ -66,13 +70,18 @@ async def test_an_apple_subscription_is_validated_read_and_listed(iap: Iap):
     assert [x["product_id"] for x in listed.json()["validated_subscriptions"]] == ["vip_monthly"]
     bad = await iap.post("/v2/iap/subscription", headers, {"limit": 500})
     assert bad.status_code == 400 and "limit" in bad.json()["message"]
-    thief, thief_headers = await iap.player()
+    _thief, thief_headers = await iap.player()
     refused = await iap.post("/v2/iap/subscription/apple", thief_headers, {"receipt": iap.pki.sign(t)})
-    assert refused.status_code == 400 and refused.json()["message"] == "This subscription was validated by another user."
+    assert (
+        refused.status_code == 400
+        and refused.json()["message"] == "This subscription was validated by another user."
+    )
     expired = _subscription_transaction("vip_weekly", expires_in=-DAY)
     s = (await iap.post("/v2/iap/subscription/apple", headers, {"receipt": iap.pki.sign(expired)})).json()
     assert "active" not in s["validated_subscription"]  # false: left out
-    not_sub = await iap.post("/v2/iap/subscription/apple", headers, {"receipt": iap.pki.sign(apple_transaction())})
+    not_sub = await iap.post(
+        "/v2/iap/subscription/apple", headers, {"receipt": iap.pki.sign(apple_transaction())}
+    )
     assert not_sub.status_code == 400
 
 
@@ -80,7 +89,9 @@ async def test_apple_notifications_renew_and_refund_once(iap: Iap):
     hooks = _hooks(iap)
     user, headers = await iap.player()
     consumable = apple_transaction("gems_500")
-    assert (await iap.post("/v2/iap/purchase/apple", headers, {"receipt": iap.pki.sign(consumable)})).status_code == 200
+    assert (
+        await iap.post("/v2/iap/purchase/apple", headers, {"receipt": iap.pki.sign(consumable)})
+    ).status_code == 200
     assert await iap.wallet(user) == {"gems": 500}
     refunded = {**consumable, "revocationDate": int(time.time() * 1000), "revocationReason": 0}
     body = apple_notification(iap.pki, "REFUND", refunded, notification_id="n-refund-1")
@@ -88,23 +99,37 @@ async def test_apple_notifications_renew_and_refund_once(iap: Iap):
         response = await iap.client.post(_apple_webhook(iap), content=body)
         assert response.status_code == 200, response.text
     assert await iap.wallet(user) == {"gems": 0} and len(iap.grants.revoked) == 1
-    again = apple_notification(iap.pki, "REFUND", refunded, notification_id="n-refund-2")  # a new id, same refund
+    again = apple_notification(
+        iap.pki, "REFUND", refunded, notification_id="n-refund-2"
+    )  # a new id, same refund
     assert (await iap.client.post(_apple_webhook(iap), content=again)).status_code == 200
     assert len(iap.grants.revoked) == 1
     nk = ServerApi(iap.node.runtime, iap.node.default_title, "test")
-    assert (await nk.purchase_get_by_transaction_id(consumable["transactionId"])).refund_time == refunded["revocationDate"]
-    assert [(k, r.transaction_id) for k, r, _ in hooks] == [("purchase_notification_apple", consumable["transactionId"])]
+    assert (await nk.purchase_get_by_transaction_id(consumable["transactionId"])).refund_time == refunded[
+        "revocationDate"
+    ]
+    assert [(k, r.transaction_id) for k, r, _ in hooks] == [
+        ("purchase_notification_apple", consumable["transactionId"])
+    ]
 
     sub = _subscription_transaction(expires_in=DAY)
     await iap.post("/v2/iap/subscription/apple", headers, {"receipt": iap.pki.sign(sub)})
-    renewal = {**sub, "transactionId": str(uuid.uuid4().int)[:16], "expiresDate": sub["expiresDate"] + 30 * DAY}
-    assert (await iap.client.post(_apple_webhook(iap), content=apple_notification(iap.pki, "DID_RENEW", renewal))).status_code == 200
+    renewal = {
+        **sub,
+        "transactionId": str(uuid.uuid4().int)[:16],
+        "expiresDate": sub["expiresDate"] + 30 * DAY,
+    }
+    assert (
+        await iap.client.post(_apple_webhook(iap), content=apple_notification(iap.pki, "DID_RENEW", renewal))
+    ).status_code == 200
     s = await nk.subscription_get_by_product_id(user, "vip_monthly")
     assert s.expiry_time == renewal["expiresDate"] and s.active
     assert orjson.loads(s.provider_notification)["notificationType"] == "DID_RENEW"
     late = {**sub, "expiresDate": sub["expiresDate"]}  # an older renewal delivered late: no shortening
     await iap.client.post(_apple_webhook(iap), content=apple_notification(iap.pki, "DID_RENEW", late))
-    assert (await nk.subscription_get_by_product_id(user, "vip_monthly")).expiry_time == renewal["expiresDate"]
+    assert (await nk.subscription_get_by_product_id(user, "vip_monthly")).expiry_time == renewal[
+        "expiresDate"
+    ]
     revoked = {**renewal, "revocationDate": int(time.time() * 1000)}
     await iap.client.post(_apple_webhook(iap), content=apple_notification(iap.pki, "REFUND", revoked))
     s = await nk.subscription_get_by_product_id(user, "vip_monthly")
@@ -135,7 +160,9 @@ async def test_google_notifications_are_confirmed_with_the_api(iap: Iap):
     user, headers = await iap.player()
     purchase = iap.stores.google_purchase("gems_100")
     token = orjson.loads(purchase)["purchaseToken"]
-    [p] = (await iap.post("/v2/iap/purchase/google", headers, {"purchase": purchase})).json()["validated_purchases"]
+    [p] = (await iap.post("/v2/iap/purchase/google", headers, {"purchase": purchase})).json()[
+        "validated_purchases"
+    ]
     voided = {"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": "1",
               "voidedPurchaseNotification": {"purchaseToken": token, "orderId": p["transaction_id"], "productType": 2,
                                              "refundType": 1}}  # fmt: skip
@@ -150,7 +177,9 @@ async def test_google_notifications_are_confirmed_with_the_api(iap: Iap):
     assert [k for k, _, _ in hooks] == ["purchase_notification_google"]
 
     receipt, sub_token = iap.stores.google_subscription("vip_monthly")
-    s = (await iap.post("/v2/iap/subscription/google", headers, {"receipt": receipt})).json()["validated_subscription"]
+    s = (await iap.post("/v2/iap/subscription/google", headers, {"receipt": receipt})).json()[
+        "validated_subscription"
+    ]
     assert s["store"] == 1 and s["active"] is True
     later = int(time.time() * 1000) + 60 * DAY
     iap.stores.subscriptions[sub_token]["lineItems"][0]["expiryTime"] = _rfc3339(later)
@@ -160,7 +189,10 @@ async def test_google_notifications_are_confirmed_with_the_api(iap: Iap):
     assert (await iap.client.post(_google_webhook(iap), content=pubsub_push(renewed))).status_code == 200
     nk = ServerApi(iap.node.runtime, iap.node.default_title, "test")
     assert (await nk.subscription_get_by_product_id(user, "vip_monthly")).expiry_time == later
-    revoked = {**renewed, "subscriptionNotification": {**renewed["subscriptionNotification"], "notificationType": 12}}
+    revoked = {
+        **renewed,
+        "subscriptionNotification": {**renewed["subscriptionNotification"], "notificationType": 12},
+    }
     assert (await iap.client.post(_google_webhook(iap), content=pubsub_push(revoked))).status_code == 200
     assert not (await nk.subscription_get_by_product_id(user, "vip_monthly")).active
     assert [k for k, _, _ in hooks][1:] == ["subscription_notification_google"] * 2

@@ -7,6 +7,7 @@ from overworld.api import convert
 from overworld.context import CallContext
 from overworld.errors import InvalidArgument
 from overworld.protocol import purchases as wire
+from overworld.purchases.models import Purchase
 from overworld.services import Services
 
 
@@ -14,21 +15,25 @@ def _persist(value: bool | None) -> bool:
     return True if value is None else value
 
 
-def _purchases(found: list[convert.PurchaseModel]) -> wire.ValidatePurchaseResponse:
+def _purchases(found: list[Purchase]) -> wire.ValidatePurchaseResponse:
     return wire.ValidatePurchaseResponse(validated_purchases=[convert.validated_purchase(p) for p in found])
 
 
 async def validate_purchase_apple(
     node: Services, ctx: CallContext, req: wire.ValidatePurchaseAppleRequest
 ) -> wire.ValidatePurchaseResponse:
-    found = await node.purchases.validate_purchase_apple(ctx.title.id, ctx.user_id, req.receipt, _persist(req.persist))
+    found = await node.purchases.validate_purchase_apple(
+        ctx.title.id, ctx.user_id, req.receipt, _persist(req.persist)
+    )
     return _purchases(found)
 
 
 async def validate_purchase_google(
     node: Services, ctx: CallContext, req: wire.ValidatePurchaseGoogleRequest
 ) -> wire.ValidatePurchaseResponse:
-    found = await node.purchases.validate_purchase_google(ctx.title.id, ctx.user_id, req.purchase, _persist(req.persist))
+    found = await node.purchases.validate_purchase_google(
+        ctx.title.id, ctx.user_id, req.purchase, _persist(req.persist)
+    )
     return _purchases(found)
 
 

@@ -106,7 +106,9 @@ def verify_jws(token: str, roots: list[bytes], field: str, now: datetime | None 
         try:
             cert.extensions.get_extension_for_oid(oid)
         except x509.ExtensionNotFound:
-            raise InvalidArgument(f"{field}: the certificate chain lacks Apple's marker extensions.") from None
+            raise InvalidArgument(
+                f"{field}: the certificate chain lacks Apple's marker extensions."
+            ) from None
     key = leaf.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise InvalidArgument(f"{field}: the signing certificate has no ES256 key.")
@@ -148,7 +150,9 @@ class AppleValidator:
     def transaction(self, token: str, field: str) -> dict[str, Any]:
         payload = verify_jws(token, self._roots, field)
         if payload.get("bundleId") != self.config.bundle_id:
-            raise FailedPrecondition(f"{field}: the transaction is of another app ({payload.get('bundleId')!r}).")
+            raise FailedPrecondition(
+                f"{field}: the transaction is of another app ({payload.get('bundleId')!r})."
+            )
         return payload
 
     def _purchase_of(self, t: dict[str, Any], field: str) -> StorePurchase:
@@ -219,7 +223,10 @@ class AppleValidator:
             product_id=text_field(latest, "product_id", "receipt"),
             original_transaction_id=text_field(latest, "original_transaction_id", "receipt"),
             purchase_time=int_field(
-                latest, "original_purchase_date_ms", "receipt", int_field(latest, "purchase_date_ms", "receipt", 0)
+                latest,
+                "original_purchase_date_ms",
+                "receipt",
+                int_field(latest, "purchase_date_ms", "receipt", 0),
             ),
             expiry_time=int_field(latest, "expires_date_ms", "receipt"),
             environment=environment_of(response.get("environment")),
@@ -271,7 +278,9 @@ class AppleValidator:
         if not isinstance(data, dict):
             data = {}
         if data.get("bundleId") not in (None, self.config.bundle_id):
-            raise FailedPrecondition(f"signedPayload: the notification is of another app ({data.get('bundleId')!r}).")
+            raise FailedPrecondition(
+                f"signedPayload: the notification is of another app ({data.get('bundleId')!r})."
+            )
         transaction = None
         if isinstance(data.get("signedTransactionInfo"), str):
             transaction = self.transaction(data["signedTransactionInfo"], "signedTransactionInfo")

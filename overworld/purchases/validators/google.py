@@ -68,7 +68,11 @@ class GoogleValidator:
     def __init__(self, config: GoogleStore, http: StoreHttp) -> None:
         self.config = config
         self._http = http
-        account = json_object(text_or_file(config.service_account), "service_account") if config.service_account else {}
+        account = (
+            json_object(text_or_file(config.service_account), "service_account")
+            if config.service_account
+            else {}
+        )
         self._email = str(account.get("client_email", ""))
         self._key = str(account.get("private_key", ""))
         self._key_id = str(account.get("private_key_id", ""))
@@ -122,7 +126,13 @@ class GoogleValidator:
             if not self._email:
                 raise FailedPrecondition("The title's Google Play configuration has no service account.")
             now = int(time.time())
-            claims = {"iss": self._email, "scope": SCOPE, "aud": self.config.token_url, "iat": now, "exp": now + 3600}
+            claims = {
+                "iss": self._email,
+                "scope": SCOPE,
+                "aud": self.config.token_url,
+                "iat": now,
+                "exp": now + 3600,
+            }
             headers = {"kid": self._key_id} if self._key_id else None
             try:
                 assertion = jwt.encode(claims, self._key, algorithm="RS256", headers=headers)
@@ -141,10 +151,13 @@ class GoogleValidator:
             return self._token
 
     async def _get(self, path: str, field: str) -> tuple[dict[str, Any], str]:
-        url = f"{self.config.api_url.rstrip('/')}/androidpublisher/v3/applications/{quote(self.config.package_name, safe='')}/{path}"
+        package = quote(self.config.package_name, safe="")
+        url = f"{self.config.api_url.rstrip('/')}/androidpublisher/v3/applications/{package}/{path}"
         for attempt in range(2):
             token = await self.access_token()
-            status, body, text = await self._http.json(NAME, "GET", url, headers={"Authorization": f"Bearer {token}"})
+            status, body, text = await self._http.json(
+                NAME, "GET", url, headers={"Authorization": f"Bearer {token}"}
+            )
             if status == 401 and attempt == 0:  # the cached token was revoked: get another once
                 self._token = ""
                 continue
@@ -156,10 +169,8 @@ class GoogleValidator:
         raise Unavailable("Google Play refused a fresh access token; try again later.")
 
     async def product(self, receipt: Receipt, field: str = "purchase") -> tuple[dict[str, Any], str]:
-        return await self._get(
-            f"purchases/products/{quote(receipt.product_id, safe='')}/tokens/{quote(receipt.purchase_token, safe='')}",
-            field,
-        )
+        product, token = quote(receipt.product_id, safe=""), quote(receipt.purchase_token, safe="")
+        return await self._get(f"purchases/products/{product}/tokens/{token}", field)
 
     async def subscription_v2(self, token: str, field: str = "receipt") -> tuple[dict[str, Any], str]:
         return await self._get(f"purchases/subscriptionsv2/tokens/{quote(token, safe='')}", field)
@@ -193,7 +204,9 @@ class GoogleValidator:
         return self.subscription_of(body, raw, receipt.purchase_token, receipt.product_id)
 
     @staticmethod
-    def subscription_of(body: dict[str, Any], raw: str, token: str, product_id: str = "") -> StoreSubscription:
+    def subscription_of(
+        body: dict[str, Any], raw: str, token: str, product_id: str = ""
+    ) -> StoreSubscription:
         if body.get("subscriptionState") == "SUBSCRIPTION_STATE_PENDING":
             raise FailedPrecondition("receipt: the subscription is pending payment.")
         items = [i for i in body.get("lineItems") or [] if isinstance(i, dict)]
@@ -223,11 +236,19 @@ class GoogleValidator:
         message_id = text_field(message, "messageId", "message", required=False) or text_field(
             message, "message_id", "message"
         )
-        data = json_object(b64decode(text_field(message, "data", "message.data"), "message.data"), "message.data")
+        data = json_object(
+            b64decode(text_field(message, "data", "message.data"), "message.data"), "message.data"
+        )
         if data.get("packageName") != self.config.package_name:
-            raise FailedPrecondition(f"message.data: the notification is of another app ({data.get('packageName')!r}).")
-        for kind, key in (("subscription", "subscriptionNotification"), ("one_time", "oneTimeProductNotification"),
-                          ("voided", "voidedPurchaseNotification")):  # fmt: skip
+            raise FailedPrecondition(
+                f"message.data: the notification is of another app ({data.get('packageName')!r})."
+            )
+        kinds = (
+            ("subscription", "subscriptionNotification"),
+            ("one_time", "oneTimeProductNotification"),
+            ("voided", "voidedPurchaseNotification"),
+        )
+        for kind, key in kinds:
             inner = data.get(key)
             if isinstance(inner, dict):
                 return Notification(

@@ -42,7 +42,9 @@ class HuaweiValidator:
             raise InvalidArgument("signature: must be a non-empty string.")
         data = json_object(purchase, "purchase")
         try:
-            self._key.verify(b64decode(signature, "signature"), purchase.encode(), padding.PKCS1v15(), hashes.SHA256())
+            self._key.verify(
+                b64decode(signature, "signature"), purchase.encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
         except InvalidSignature:
             raise InvalidArgument("signature: does not verify with the title's Huawei public key.") from None
         if int_field(data, "purchaseState", "purchase", PURCHASED) != PURCHASED:

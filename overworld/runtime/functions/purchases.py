@@ -26,14 +26,18 @@ class PurchaseFunctions:
     def _purchases(self) -> PurchaseService:
         return self._runtime.services.purchases
 
-    async def purchase_validate_apple(self, user_id: str, receipt: str, persist: bool = True) -> list[Purchase]:
+    async def purchase_validate_apple(
+        self, user_id: str, receipt: str, persist: bool = True
+    ) -> list[Purchase]:
         """Validate an App Store receipt (signed transaction or legacy receipt) for `user_id`.
 
-            purchases = await nk.purchase_validate_apple(ctx.user_id, receipt)
+        purchases = await nk.purchase_validate_apple(ctx.user_id, receipt)
         """
         return await self._purchases.validate_purchase_apple(self._title.id, user_id, receipt, persist)
 
-    async def purchase_validate_google(self, user_id: str, receipt: str, persist: bool = True) -> list[Purchase]:
+    async def purchase_validate_google(
+        self, user_id: str, receipt: str, persist: bool = True
+    ) -> list[Purchase]:
         """Validate a Google Play purchase (its JSON) for `user_id`."""
         return await self._purchases.validate_purchase_google(self._title.id, user_id, receipt, persist)
 
@@ -41,7 +45,9 @@ class PurchaseFunctions:
         self, user_id: str, signature: str, input_data: str, persist: bool = True
     ) -> list[Purchase]:
         """Validate a Huawei purchase (`input_data`: InAppPurchaseData, `signature` its signature)."""
-        return await self._purchases.validate_purchase_huawei(self._title.id, user_id, input_data, signature, persist)
+        return await self._purchases.validate_purchase_huawei(
+            self._title.id, user_id, input_data, signature, persist
+        )
 
     async def purchase_validate_facebook_instant(
         self, user_id: str, signed_request: str, persist: bool = True
@@ -59,11 +65,15 @@ class PurchaseFunctions:
         """Recorded purchases, newest first (of one user, or of everyone with ""); `.cursor`."""
         return await self._purchases.list_purchases(self._title.id, user_id, limit, cursor)
 
-    async def subscription_validate_apple(self, user_id: str, receipt: str, persist: bool = True) -> Subscription:
+    async def subscription_validate_apple(
+        self, user_id: str, receipt: str, persist: bool = True
+    ) -> Subscription:
         """Validate an App Store subscription receipt for `user_id`."""
         return await self._purchases.validate_subscription_apple(self._title.id, user_id, receipt, persist)
 
-    async def subscription_validate_google(self, user_id: str, receipt: str, persist: bool = True) -> Subscription:
+    async def subscription_validate_google(
+        self, user_id: str, receipt: str, persist: bool = True
+    ) -> Subscription:
         """Validate a Google Play subscription (its JSON) for `user_id`."""
         return await self._purchases.validate_subscription_google(self._title.id, user_id, receipt, persist)
 
@@ -71,7 +81,9 @@ class PurchaseFunctions:
         """The user's subscription to `product_id` (`.active`, `.expiry_time`); NOT_FOUND."""
         return await self._purchases.get_subscription(self._title.id, user_id, product_id)
 
-    async def subscriptions_list(self, user_id: str = "", limit: int = 100, cursor: str = "") -> SubscriptionPage:
+    async def subscriptions_list(
+        self, user_id: str = "", limit: int = 100, cursor: str = ""
+    ) -> SubscriptionPage:
         """Recorded subscriptions, newest first (of one user, or of everyone with "")."""
         return await self._purchases.list_subscriptions(self._title.id, user_id, limit, cursor)
 

@@ -73,11 +73,15 @@ async def validate_subscription_google(
 @route(calls.GET_SUBSCRIPTION)
 async def get_subscription(request: Req, ctx: CallContext, product_id: str) -> iw.ValidatedSubscription:
     """The caller's subscription to a product (the latest-expiring one)."""
-    return await calls.GET_SUBSCRIPTION.run(node_of(request), ctx, iw.GetSubscriptionRequest(product_id=product_id))
+    return await calls.GET_SUBSCRIPTION.run(
+        node_of(request), ctx, iw.GetSubscriptionRequest(product_id=product_id)
+    )
 
 
 @route(calls.LIST_SUBSCRIPTIONS)
-async def list_subscriptions(request: Req, ctx: CallContext, data: iw.ListSubscriptionsRequest) -> iw.SubscriptionList:
+async def list_subscriptions(
+    request: Req, ctx: CallContext, data: iw.ListSubscriptionsRequest
+) -> iw.SubscriptionList:
     """The caller's subscriptions, newest first, a page (1-100) at a time."""
     return await calls.LIST_SUBSCRIPTIONS.run(node_of(request), ctx, data)
 
@@ -86,7 +90,9 @@ async def list_subscriptions(request: Req, ctx: CallContext, data: iw.ListSubscr
 
 
 async def _title(node: Services, name: str) -> Title:
-    title = next((t for t in node.titles.all() if t.name == name), None) or await node.titles.find_by_name(name)
+    title = next((t for t in node.titles.all() if t.name == name), None) or await node.titles.find_by_name(
+        name
+    )
     if title is None or title.disabled:
         raise NotFound("Title not found.")
     return title
@@ -114,13 +120,18 @@ ROUTES = [
     Router(
         path="/",
         route_handlers=[
-            validate_purchase_apple, validate_purchase_google, validate_purchase_huawei,
-            validate_purchase_facebook_instant, validate_subscription_apple, validate_subscription_google,
-            get_subscription, list_subscriptions,
+            validate_purchase_apple,
+            validate_purchase_google,
+            validate_purchase_huawei,
+            validate_purchase_facebook_instant,
+            validate_subscription_apple,
+            validate_subscription_google,
+            get_subscription,
+            list_subscriptions,
         ],
         dependencies={"ctx": Provide(session_context)},
         tags=["purchases"],
-    ),  # fmt: skip
+    ),
     apple_notification,
     google_notification,
 ]
