@@ -231,6 +231,9 @@ class PurchaseService:
             _check_environment(p.environment, accepted)
         if not persist:
             return [_unrecorded(user_id, p) for p in found]
+        seen = await self._seen(title_id, user_id, found)
+        if seen is not None:
+            return seen
         results: dict[str, Purchase] = {}
         async with self._db.transaction() as tx:
             await self._lock_user(tx, title_id, user_id)
@@ -251,6 +254,16 @@ class PurchaseService:
                     raise FailedPrecondition(OTHER_USER)
                 results[p.transaction_id] = purchase_of(row, seen_before=True)
         return [results[p.transaction_id] for p in found]
+
+    async def _seen(self, title_id: str, user_id: str, found: list[StorePurchase]) -> list[Purchase] | None:
+        """A retry's answer without a write transaction: every transaction already recorded (a
+        record is never removed, so what is read here stays true); None if one is new."""
+        rows = [await self._store.purchase(self._db, title_id, p.store, p.transaction_id) for p in found]
+        if any(row is None for row in rows):
+            return None
+        if any(row["user_id"] != user_id for row in rows):
+            raise FailedPrecondition(OTHER_USER)
+        return [purchase_of(row, seen_before=True) for row in rows]
 
     async def _record_subscription(
         self, title_id: str, user_id: str, s: StoreSubscription, persist: bool, accepted: Sequence[str]

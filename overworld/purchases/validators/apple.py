@@ -80,6 +80,33 @@ def verify_jws(token: str, roots: list[bytes], field: str, now: datetime | None 
     x5c = header.get("x5c")
     if not isinstance(x5c, list) or len(x5c) != 3 or not all(isinstance(c, str) for c in x5c):
         raise InvalidArgument(f"{field}: x5c must hold three certificates (leaf, intermediate, root).")
+    key, valid_from, valid_until = _verified_chain(tuple(x5c), tuple(roots), field)
+    at = now or datetime.now(UTC)
+    if not valid_from <= at <= valid_until:
+        raise InvalidArgument(f"{field}: a certificate of the chain is expired or not yet valid.")
+    signature = b64decode(sig_b64, field, url=True)
+    if len(signature) != 64:
+        raise InvalidArgument(f"{field}: the signature is not an ES256 signature.")
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    try:
+        key.verify(der, f"{head_b64}.{body_b64}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise InvalidArgument(f"{field}: the signature does not verify.") from None
+    return json_object(b64decode(body_b64, field, url=True), field)
+
+
+# Chains already verified: the App Store signs every transaction with the same few certificates,
+# so each chain's signatures and extensions are checked once (its validity, on every use).
+_Chain = tuple[ec.EllipticCurvePublicKey, datetime, datetime]
+_CHAINS: dict[tuple[tuple[str, ...], tuple[bytes, ...]], _Chain] = {}
+_MAX_CHAINS = 256
+
+
+def _verified_chain(x5c: tuple[str, ...], roots: tuple[bytes, ...], field: str) -> _Chain:
+    """The leaf's key and the chain's common validity window, once the chain verifies."""
+    found = _CHAINS.get((x5c, roots))
+    if found is not None:
+        return found
     try:
         chain = [x509.load_der_x509_certificate(b64decode(c, field)) for c in x5c]
     except ValueError:
@@ -87,10 +114,6 @@ def verify_jws(token: str, roots: list[bytes], field: str, now: datetime | None 
     leaf, intermediate, root = chain
     if not any(hmac.compare_digest(root.public_bytes(_DER), r) for r in roots):
         raise InvalidArgument(f"{field}: the certificate chain does not end at a trusted root.")
-    at = now or datetime.now(UTC)
-    for cert in chain:
-        if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-            raise InvalidArgument(f"{field}: a certificate of the chain is expired or not yet valid.")
     try:
         leaf.verify_directly_issued_by(intermediate)
         intermediate.verify_directly_issued_by(root)
@@ -112,15 +135,12 @@ def verify_jws(token: str, roots: list[bytes], field: str, now: datetime | None 
     key = leaf.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise InvalidArgument(f"{field}: the signing certificate has no ES256 key.")
-    signature = b64decode(sig_b64, field, url=True)
-    if len(signature) != 64:
-        raise InvalidArgument(f"{field}: the signature is not an ES256 signature.")
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    try:
-        key.verify(der, f"{head_b64}.{body_b64}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise InvalidArgument(f"{field}: the signature does not verify.") from None
-    return json_object(b64decode(body_b64, field, url=True), field)
+    valid_from = max(c.not_valid_before_utc for c in chain)
+    valid_until = min(c.not_valid_after_utc for c in chain)
+    if len(_CHAINS) >= _MAX_CHAINS:
+        _CHAINS.clear()
+    _CHAINS[(x5c, roots)] = (key, valid_from, valid_until)
+    return key, valid_from, valid_until
 
 
 def environment_of(value: Any) -> str:
