@@ -258,9 +258,12 @@ class PurchaseService:
     async def _seen(self, title_id: str, user_id: str, found: list[StorePurchase]) -> list[Purchase] | None:
         """A retry's answer without a write transaction: every transaction already recorded (a
         record is never removed, so what is read here stays true); None if one is new."""
-        rows = [await self._store.purchase(self._db, title_id, p.store, p.transaction_id) for p in found]
-        if any(row is None for row in rows):
-            return None
+        rows = []
+        for p in found:
+            row = await self._store.purchase(self._db, title_id, p.store, p.transaction_id)
+            if row is None:
+                return None
+            rows.append(row)
         if any(row["user_id"] != user_id for row in rows):
             raise FailedPrecondition(OTHER_USER)
         return [purchase_of(row, seen_before=True) for row in rows]
@@ -434,27 +437,36 @@ class PurchaseService:
                     if row is not None:
                         fired.append(("purchase_notification_google", purchase_of(row)))
         else:  # a subscription's notification, or a voided subscription
-            body_v2, raw = await validator.subscription_v2(n.purchase_token, "message.data")
-            store_sub = validator.subscription_of(body_v2, raw, n.purchase_token)
             revoked = n.kind == "voided" or n.notification_type == SUBSCRIPTION_REVOKED
+            store_sub: StoreSubscription | None = None
+            try:
+                body_v2, raw = await validator.subscription_v2(n.purchase_token, "message.data")
+                store_sub = validator.subscription_of(body_v2, raw, n.purchase_token)
+            except (InvalidArgument, FailedPrecondition):
+                # Google no longer knows the token (or lists nothing to act on): only a voided
+                # subscription is acted on then (as gone); otherwise acknowledged, nothing changes.
+                if not revoked:
+                    log.info("subscription notification without a subscription", title=title.name)
+                    return
             async with self._db.transaction() as tx:
                 now = now_ms()
                 if not await self._store.claim_notification(tx, title.id, "google", n.id, now):
                     return
-                ids = {store_sub.original_transaction_id}
-                ids.update(
-                    await self._store.subscription_ids_by_ref(tx, title.id, "google", n.purchase_token)
-                )
+                ids = set(await self._store.subscription_ids_by_ref(tx, title.id, "google", n.purchase_token))
+                if store_sub is not None:
+                    ids.add(store_sub.original_transaction_id)
                 if n.order_id:
                     ids.add(order_root(n.order_id))
                 for otid in sorted(ids):
-                    one = replace(store_sub, original_transaction_id=otid)
+                    s: Subscription | None = None
                     if revoked:
                         s = await self._end_subscription(
-                            tx, title.id, "google", otid, store_sub.environment, payload_text, now,
-                            refund_time=now, expiry=store_sub.expiry_time,
+                            tx, title.id, "google", otid, store_sub.environment if store_sub else None,
+                            payload_text, now, refund_time=now,
+                            expiry=store_sub.expiry_time if store_sub else None,
                         )  # fmt: skip
-                    else:
+                    elif store_sub is not None:
+                        one = replace(store_sub, original_transaction_id=otid)
                         s = await self._renew(
                             tx, title.id, one, store_sub.environment, payload_text, now, exact=True
                         )
@@ -486,11 +498,12 @@ class PurchaseService:
         return replace(purchase_of(row), refund_time=when, update_time=now)
 
     async def _end_subscription(
-        self, tx: Tx, title_id: str, store: str, otid: str, environment: str, notification: str, now: int,
-        *, refund_time: int, expiry: int | None = None,
+        self, tx: Tx, title_id: str, store: str, otid: str, environment: str | None, notification: str,
+        now: int, *, refund_time: int, expiry: int | None = None,
     ) -> Subscription | None:  # fmt: skip
+        """Mark a recorded subscription refunded, once (`environment` None: whichever it is)."""
         row = await self._store.subscription(tx, title_id, store, otid, lock=True)
-        if row is None or row["environment"] != environment or int(row["refund_time"]):
+        if row is None or environment not in (None, row["environment"]) or int(row["refund_time"]):
             return None
         values: dict[str, Any] = {
             "refund_time": refund_time,

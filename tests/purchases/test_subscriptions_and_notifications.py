@@ -203,3 +203,23 @@ async def test_google_notifications_are_confirmed_with_the_api(iap: Iap):
     assert (await iap.client.post(_google_webhook(iap), content=other_app)).status_code == 400
     iap.stores.mode = "down"  # the API cannot confirm: 503, so Pub/Sub delivers it again
     assert (await iap.client.post(_google_webhook(iap), content=pubsub_push(renewed))).status_code == 503
+
+
+async def test_google_notifications_of_tokens_google_forgot(iap: Iap):
+    user, headers = await iap.player()
+    receipt, token = iap.stores.google_subscription("vip_monthly")
+    assert (await iap.post("/v2/iap/subscription/google", headers, {"receipt": receipt})).status_code == 200
+    del iap.stores.subscriptions[token]
+    renewed = {"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": "3",
+               "subscriptionNotification": {"version": "1.0", "notificationType": 2, "purchaseToken": token,
+                                            "subscriptionId": "vip_monthly"}}  # fmt: skip
+    # Nothing to confirm a renewal with: acknowledged (Pub/Sub stops), nothing changes.
+    assert (await iap.client.post(_google_webhook(iap), content=pubsub_push(renewed))).status_code == 200
+    nk = ServerApi(iap.node.runtime, iap.node.default_title, "test")
+    assert (await nk.subscription_get_by_product_id(user, "vip_monthly")).active
+    voided = {"version": "1.0", "packageName": PACKAGE, "eventTimeMillis": "4",
+              "voidedPurchaseNotification": {"purchaseToken": token, "orderId": "GPA.0", "productType": 1,
+                                             "refundType": 1}}  # fmt: skip
+    assert (await iap.client.post(_google_webhook(iap), content=pubsub_push(voided))).status_code == 200
+    s = await nk.subscription_get_by_product_id(user, "vip_monthly")
+    assert s.refund_time and not s.active
