@@ -55,7 +55,7 @@ from overworld.purchases.models import (
 )
 from overworld.purchases.store import PurchaseStore, purchase_of, subscription_of
 from overworld.purchases.validators.apple import AppleValidator
-from overworld.purchases.validators.common import StoreHttp
+from overworld.purchases.validators.common import StoreHttp, int_field
 from overworld.purchases.validators.facebook_instant import FacebookInstantValidator
 from overworld.purchases.validators.google import SUBSCRIPTION_REVOKED, GoogleValidator, order_root
 from overworld.purchases.validators.huawei import HuaweiValidator
@@ -376,7 +376,7 @@ class PurchaseService:
             tid = str(t.get("transactionId", ""))
             otid = str(t.get("originalTransactionId", ""))
             if n.type in REFUNDS:
-                when = int(t.get("revocationDate") or now)
+                when = int_field(t, "revocationDate", "signedTransactionInfo", 0) or now
                 p = await self._refund(tx, title.id, "apple", tid, n.environment, when, now)
                 if p is not None:
                     fired.append(("purchase_notification_apple", p))
