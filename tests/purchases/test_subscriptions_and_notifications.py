@@ -223,3 +223,26 @@ async def test_google_notifications_of_tokens_google_forgot(iap: Iap):
     assert (await iap.client.post(_google_webhook(iap), content=pubsub_push(voided))).status_code == 200
     s = await nk.subscription_get_by_product_id(user, "vip_monthly")
     assert s.refund_time and not s.active
+
+
+async def test_a_legacy_receipts_latest_subscription_and_an_expiry_notification(iap: Iap):
+    user, headers = await iap.player()
+    now = int(time.time() * 1000)
+
+    def entry(tid: str, expires: int) -> dict:
+        return {"product_id": "vip_monthly", "transaction_id": tid, "original_transaction_id": "700000",
+                "purchase_date_ms": str(expires - 30 * DAY), "original_purchase_date_ms": str(now - 60 * DAY),
+                "expires_date_ms": str(expires), "quantity": "1"}  # fmt: skip
+
+    receipt = iap.stores.legacy_receipt(entry("700000", now - 30 * DAY), entry("700001", now + 5 * DAY))
+    response = await iap.post("/v2/iap/subscription/apple", headers, {"receipt": receipt})
+    s = response.json()["validated_subscription"]
+    assert s["original_transaction_id"] == "700000" and s["active"] is True
+    assert s["expiry_time"] == rfc3339(now + 5 * DAY) and s["purchase_time"] == rfc3339(now - 60 * DAY)
+    t = apple_transaction("vip_monthly", transaction_id="700001", originalTransactionId="700000",
+                          expiresDate=now - 1000)  # fmt: skip
+    body = apple_notification(iap.pki, "EXPIRED", t, subtype="VOLUNTARY")
+    assert (await iap.client.post(_apple_webhook(iap), content=body)).status_code == 200
+    got = (await iap.client.get("/v2/iap/subscription/vip_monthly", headers=headers)).json()
+    assert got["expiry_time"] == rfc3339(now - 1000) and "active" not in got
+    assert got["user_id"] == user
