@@ -63,7 +63,7 @@ def store_config(pki: Pki, stores: FakeStores, huawei: HuaweiKeys) -> TitleStore
 
 def iap_settings(settings: Settings, config: TitleStores) -> Settings:
     return msgspec.structs.replace(
-        settings, purchases={settings.default_title: config}, purchases_store_timeout_ms=1000
+        settings, purchases={settings.default_title: config}, purchases_store_timeout_ms=5000
     )
 
 

@@ -10,6 +10,7 @@ import time
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from overworld.runtime import ServerApi
 from tests.purchases.conftest import FB_SECRET, Iap
@@ -96,15 +97,13 @@ async def test_a_tampered_or_foreign_signed_transaction_is_a_400_naming_the_rece
     )
     no_marker = Pki.make(leaf_oid=False)
     iap.node.purchases.apple(iap.node.default_title.id)._roots.append(
-        no_marker.root.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER)
+        no_marker.root.public_bytes(Encoding.DER)
     )
     assert "marker" in _error(
         await iap.post(APPLE, headers, {"receipt": no_marker.sign(t)}), 400, 3, "receipt"
     )
     expired = Pki.make(leaf_expired=True)
-    iap.node.purchases.apple(iap.node.default_title.id)._roots.append(
-        expired.root.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.DER)
-    )
+    iap.node.purchases.apple(iap.node.default_title.id)._roots.append(expired.root.public_bytes(Encoding.DER))
     assert "expired" in _error(
         await iap.post(APPLE, headers, {"receipt": expired.sign(t)}), 400, 3, "receipt"
     )
@@ -161,7 +160,7 @@ async def test_a_store_that_is_down_or_slow_is_unavailable_and_nothing_is_grante
     _error(await iap.post(APPLE, headers, {"receipt": receipt}), 503, 14)
     google = iap.stores.google_purchase("gems_100")
     _error(await iap.post("/v2/iap/purchase/google", headers, {"purchase": google}), 503, 14)
-    iap.stores.mode = "slow"
+    iap.stores.mode, iap.stores.delay = "slow", 10.0  # beyond the 5 s limit the tests configure
     _error(await iap.post(APPLE, headers, {"receipt": receipt}), 503, 14)
     iap.stores.mode = "up"
     assert await iap.wallet(user) == {} and iap.grants.granted == []

@@ -45,7 +45,7 @@ def running(
                        "token_url": f"{stores.url}/token", "api_url": stores.url},
         }
     }  # fmt: skip
-    env = {"OVERWORLD_PURCHASES": json.dumps(config), "OVERWORLD_PURCHASES_STORE_TIMEOUT_MS": "2000"}
+    env = {"OVERWORLD_PURCHASES": json.dumps(config)}
     try:
         with deploy(request.param, tmp_path_factory.mktemp(f"iap-{request.param}"), env) as deployment:
             yield deployment, stores
