@@ -159,11 +159,13 @@ class PurchaseService:
     # -- validation -------------------------------------------------------------------------------
 
     async def validate_purchase_apple(
-        self, title_id: str, user_id: str, receipt: str, persist: bool = True
+        self, title_id: str, user_id: str, receipt: str, persist: bool = True, password: str = ""
     ) -> list[Purchase]:
+        """`password`: the legacy endpoint's shared secret instead of the title's (Nakama's
+        password override)."""
         validator = self.apple(title_id)
         _receipt(receipt, "receipt")
-        found = await validator.purchases(receipt)
+        found = await validator.purchases(receipt, password)
         return await self._record(title_id, user_id, found, persist, validator.config.environments)
 
     async def validate_purchase_google(
@@ -196,11 +198,11 @@ class PurchaseService:
         return await self._record(title_id, user_id, [found], persist, ["production"])
 
     async def validate_subscription_apple(
-        self, title_id: str, user_id: str, receipt: str, persist: bool = True
+        self, title_id: str, user_id: str, receipt: str, persist: bool = True, password: str = ""
     ) -> Subscription:
         validator = self.apple(title_id)
         _receipt(receipt, "receipt")
-        found = await validator.subscription(receipt)
+        found = await validator.subscription(receipt, password)
         return await self._record_subscription(
             title_id, user_id, found, persist, validator.config.environments
         )

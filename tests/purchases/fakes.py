@@ -174,6 +174,7 @@ class FakeStores:
         default_factory=dict
     )  # (product, token) -> answer
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)  # token -> subscriptionsv2 answer
+    shared_secret: str = "apple-secret"  # verifyReceipt's password: another one is status 21004
     mode: str = "up"  # "down": 503 everywhere; "slow": answers after `delay`
     delay: float = 3.0
     token_requests: int = 0
@@ -250,7 +251,10 @@ class FakeStores:
             time.sleep(self.delay)
         parsed = urlparse(path)
         if parsed.path in ("/verifyReceipt", "/sandbox/verifyReceipt"):
-            receipt = orjson.loads(body).get("receipt-data", "")
+            request = orjson.loads(body)
+            receipt = request.get("receipt-data", "")
+            if request.get("password") != self.shared_secret:
+                return 200, {"status": 21004}
             found = self.receipts.get(receipt)
             if found is None:
                 return 200, {"status": 21002}

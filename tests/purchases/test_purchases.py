@@ -12,6 +12,7 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from overworld.errors import ApiError, Code
 from overworld.runtime import ServerApi
 from tests.purchases.conftest import FB_SECRET, Iap
 from tests.purchases.fakes import Pki, apple_transaction, facebook_signed_request
@@ -291,3 +292,15 @@ async def test_a_deleted_accounts_receipts_stay_used(iap: Iap):
     assert (await iap.client.delete("/v2/account", headers=headers)).status_code == 200
     _, new_headers = await iap.player()
     _error(await iap.post(APPLE, new_headers, {"receipt": receipt}), 400, 9)
+
+
+async def test_the_legacy_shared_secret_can_be_overridden_by_server_code(iap: Iap):
+    user, _ = await iap.player()
+    nk = ServerApi(iap.node.runtime, iap.node.default_title, "test")
+    receipt = iap.stores.legacy_receipt(_in_app("gems_100", "4000001"))
+    with pytest.raises(ApiError, match="status 21004") as refused:
+        await nk.purchase_validate_apple(user, receipt, password_override="another-secret")
+    assert refused.value.code == Code.FAILED_PRECONDITION
+    iap.stores.shared_secret = "rotated-secret"
+    [p] = await nk.purchase_validate_apple(user, receipt, password_override="rotated-secret")
+    assert not p.seen_before and await iap.wallet(user) == {"gems": 100}

@@ -201,11 +201,11 @@ class AppleValidator:
 
     # -- validation -----------------------------------------------------------------------------
 
-    async def purchases(self, receipt: str) -> list[StorePurchase]:
+    async def purchases(self, receipt: str, password: str = "") -> list[StorePurchase]:
         """A signed transaction's purchase, or every in-app purchase of a legacy receipt."""
         if _is_jws(receipt):
             return [self._purchase_of(self.transaction(receipt, "receipt"), "receipt")]
-        response, raw = await self._verify_receipt(receipt)
+        response, raw = await self._verify_receipt(receipt, password)
         environment = environment_of(response.get("environment"))
         found: dict[str, StorePurchase] = {}
         for entry in _entries(response):
@@ -226,14 +226,14 @@ class AppleValidator:
             raise FailedPrecondition("receipt: the App Store receipt holds no in-app purchase.")
         return list(found.values())
 
-    async def subscription(self, receipt: str) -> StoreSubscription:
+    async def subscription(self, receipt: str, password: str = "") -> StoreSubscription:
         """A signed subscription transaction, or the latest-expiring subscription of a receipt."""
         if _is_jws(receipt):
             t = self.transaction(receipt, "receipt")
             if not t.get("expiresDate"):
                 raise FailedPrecondition("receipt: the transaction is not of a subscription.")
             return self._subscription_of(t, "receipt")
-        response, raw = await self._verify_receipt(receipt)
+        response, raw = await self._verify_receipt(receipt, password)
         entries = [e for e in _entries(response) if isinstance(e, dict) and e.get("expires_date_ms")]
         if not entries:
             raise FailedPrecondition("receipt: the App Store receipt holds no subscription.")
@@ -254,15 +254,15 @@ class AppleValidator:
             refund_time=int_field(latest, "cancellation_date_ms", "receipt", 0),
         )
 
-    async def _verify_receipt(self, receipt: str) -> tuple[dict[str, Any], str]:
+    async def _verify_receipt(self, receipt: str, password: str = "") -> tuple[dict[str, Any], str]:
         """The legacy endpoint's answer: production first, the sandbox when it says the receipt is
         a sandbox one (status 21007), as Apple asks."""
         if not isinstance(receipt, str) or not receipt.strip():
             raise InvalidArgument("receipt: must be a non-empty string.")
         b64decode(receipt, "receipt")  # a receipt is base64: refuse anything else before asking Apple
         body: dict[str, Any] = {"receipt-data": receipt.strip(), "exclude-old-transactions": False}
-        if self.config.shared_secret:
-            body["password"] = self.config.shared_secret
+        if password or self.config.shared_secret:
+            body["password"] = password or self.config.shared_secret
         response, raw = await self._post(self.config.verify_receipt_url, body)
         if response.get("status") == SANDBOX_RECEIPT:
             response, raw = await self._post(self.config.verify_receipt_sandbox_url, body)

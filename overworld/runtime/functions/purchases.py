@@ -27,13 +27,16 @@ class PurchaseFunctions:
         return self._runtime.services.purchases
 
     async def purchase_validate_apple(
-        self, user_id: str, receipt: str, persist: bool = True
+        self, user_id: str, receipt: str, persist: bool = True, password_override: str = ""
     ) -> list[Purchase]:
-        """Validate an App Store receipt (signed transaction or legacy receipt) for `user_id`.
+        """Validate an App Store receipt (signed transaction or legacy receipt) for `user_id`
+        (`password_override`: the legacy endpoint's shared secret instead of the title's).
 
         purchases = await nk.purchase_validate_apple(ctx.user_id, receipt)
         """
-        return await self._purchases.validate_purchase_apple(self._title.id, user_id, receipt, persist)
+        return await self._purchases.validate_purchase_apple(
+            self._title.id, user_id, receipt, persist, password_override
+        )
 
     async def purchase_validate_google(
         self, user_id: str, receipt: str, persist: bool = True
@@ -66,10 +69,13 @@ class PurchaseFunctions:
         return await self._purchases.list_purchases(self._title.id, user_id, limit, cursor)
 
     async def subscription_validate_apple(
-        self, user_id: str, receipt: str, persist: bool = True
+        self, user_id: str, receipt: str, persist: bool = True, password_override: str = ""
     ) -> Subscription:
-        """Validate an App Store subscription receipt for `user_id`."""
-        return await self._purchases.validate_subscription_apple(self._title.id, user_id, receipt, persist)
+        """Validate an App Store subscription receipt for `user_id` (`password_override`: as for
+        `purchase_validate_apple`)."""
+        return await self._purchases.validate_subscription_apple(
+            self._title.id, user_id, receipt, persist, password_override
+        )
 
     async def subscription_validate_google(
         self, user_id: str, receipt: str, persist: bool = True
