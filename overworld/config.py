@@ -30,6 +30,58 @@ class ConfigError(Exception):
     """A setting is missing, malformed or out of range."""
 
 
+Environment = Literal["production", "sandbox"]
+
+
+class AppleStore(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A title's App Store (docs/economy.md#store-configuration)."""
+
+    bundle_id: str  # the app's bundle id: a transaction of another app is refused
+    # Apple's root certificate(s) (PEM text, or the path of a PEM file): signed transactions and
+    # notifications must chain to one of them.
+    root_certificates: list[str] = msgspec.field(default_factory=list)
+    shared_secret: str = ""  # the legacy verifyReceipt endpoint's app-specific shared secret
+    environments: list[Environment] = msgspec.field(default_factory=lambda: ["production", "sandbox"])
+    verify_receipt_url: str = "https://buy.itunes.apple.com/verifyReceipt"
+    verify_receipt_sandbox_url: str = "https://sandbox.itunes.apple.com/verifyReceipt"
+
+
+class GoogleStore(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A title's Google Play."""
+
+    package_name: str
+    # The service account's JSON key (its text, or the path of the file): client_email, private_key.
+    service_account: str = ""
+    environments: list[Environment] = msgspec.field(default_factory=lambda: ["production", "sandbox"])
+    token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
+    api_url: str = "https://androidpublisher.googleapis.com"
+    # Real-time developer notifications: when set, the push URL must carry ?token=<this>.
+    notification_token: str = ""
+
+
+class HuaweiStore(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A title's Huawei AppGallery: the IAP public key (base64 DER as AppGallery Connect shows it,
+    PEM text, or the path of a PEM file)."""
+
+    public_key: str
+    environments: list[Environment] = msgspec.field(default_factory=lambda: ["production", "sandbox"])
+
+
+class FacebookInstantStore(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A title's Facebook Instant Games payments: the app secret signing the purchases."""
+
+    app_secret: str
+
+
+class TitleStores(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The stores a title validates purchases with; a store left out refuses its receipts."""
+
+    apple: AppleStore | None = None
+    google: GoogleStore | None = None
+    huawei: HuaweiStore | None = None
+    facebook_instant: FacebookInstantStore | None = None
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Network
     host: str = "127.0.0.1"  # this machine only; 0.0.0.0: every interface (the container image)
@@ -105,6 +157,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention_batch_size: Positive = 1000  # rows deleted or changed per statement
     # How long an erased account's device, custom ID and email cannot sign up again (0: for ever).
     erasure_tombstone_days: NonNegative = 30
+    # In-app purchases (docs/economy.md#store-configuration): per title name, its stores (env: JSON).
+    purchases: dict[str, TitleStores] = msgspec.field(default_factory=dict)
+    purchases_store_timeout_ms: Annotated[int, msgspec.Meta(ge=100)] = 10_000  # a store call's limit
     # Operations.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -173,6 +228,11 @@ def _env_value(name: str, value: str) -> Any:
     `title=origin,origin;title=origin`."""
     if name in ("cors_origins", "trusted_proxies"):
         return value.split(",")
+    if name == "purchases":
+        try:
+            return msgspec.json.decode(value)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"setting 'purchases' (env {ENV_PREFIX}PURCHASES): not JSON: {exc}") from None
     if name == "cors_title_origins":
         titles: dict[str, list[str]] = {}
         for part in value.split(";"):

@@ -25,7 +25,7 @@ from overworld.accounts.service import AccountService
 from overworld.api.calls import NAMES as API_CALLS
 from overworld.chat.service import ChatService
 from overworld.config import ConfigError, Settings
-from overworld.db import migrate, open_database
+from overworld.db import Tx, migrate, open_database
 from overworld.friends.service import FriendService
 from overworld.groups.service import GroupService
 from overworld.inventory.service import InventoryService
@@ -45,6 +45,8 @@ from overworld.ops.outages import Outages, Probe, Service
 from overworld.parties.index import EmbeddedPartyIndex, PartyIndex
 from overworld.parties.service import PartyService
 from overworld.privacy.service import PrivacyService, RetentionPolicy
+from overworld.purchases.grants import GrantResult, ProductGrant, ProductGrants
+from overworld.purchases.service import PurchaseService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
@@ -107,16 +109,17 @@ class Node(Services):
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     @classmethod
-    async def start(cls, settings: Settings) -> Node:
+    async def start(cls, settings: Settings, *, grants: ProductGrants | None = None) -> Node:
+        """`grants`: what a validated purchase gives (the catalog); tests pass their own."""
         stack = AsyncExitStack()
         try:
-            return await cls._start(settings, stack)
+            return await cls._start(settings, stack, grants)
         except BaseException:
             await stack.aclose()
             raise
 
     @classmethod
-    async def _start(cls, settings: Settings, stack: AsyncExitStack) -> Node:
+    async def _start(cls, settings: Settings, stack: AsyncExitStack, grants: ProductGrants | None) -> Node:
         url = settings.resolved_database_url
         if settings.auto_migrate:
             await migrate.upgrade(url)
@@ -230,6 +233,13 @@ class Node(Services):
             )  # fmt: skip
         except CronError as exc:
             raise ConfigError(f"setting 'retention_schedule': {exc}") from None
+        purchases = PurchaseService(
+            db, grants or CatalogGrants(store), settings.purchases, title_name=title_name,
+            node_name=settings.node_name,
+            timeout_sec=settings.purchases_store_timeout_ms / 1000,
+            hook_timeout_sec=settings.runtime_timeout_ms / 1000,
+        )  # fmt: skip
+        stack.push_async_callback(purchases.close)
         hooks = Hooks(API_CALLS)
         runtime = Runtime(
             services=ServerServices(
@@ -237,6 +247,7 @@ class Node(Services):
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
                 matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
                 hub=hub, wallets=wallets, privacy=privacy, store=store, inventory=inventory,
+                purchases=purchases,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
@@ -247,6 +258,7 @@ class Node(Services):
             storage.delete_user_objects, friends.delete_user_edges, groups.delete_user_memberships,
             leaderboards.delete_owner, matchmaker.ratings.delete_user, chat.delete_user,
             notifications.delete_user, wallets.delete_user, store.delete_user, inventory.delete_user,
+            purchases.delete_user,
         ):  # fmt: skip
             accounts.on_delete(delete)
         accounts.guard_signups(privacy.check_signup)
@@ -301,7 +313,8 @@ class Node(Services):
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
             live_events=live_events, wallets=wallets, privacy=privacy, store=store, inventory=inventory,
-            default_title=default_title, redis=redis, identity=identity, outages=outages, _stack=stack,
+            purchases=purchases, default_title=default_title, redis=redis, identity=identity,
+            outages=outages, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:
@@ -312,6 +325,22 @@ class Node(Services):
         """Stop everything that `start` started, newest first. A step that fails does not stop the
         others from running; its error is raised once all have run."""
         await self._stack.aclose()
+
+
+class CatalogGrants:
+    """The `ProductGrants` of validated purchases: the title's catalog (the store domain, which sits
+    below purchases and does not import it) grants and takes back what a product is worth."""
+
+    def __init__(self, store: StoreService) -> None:
+        self._store = store
+
+    async def grant(self, tx: Tx, grant: ProductGrant) -> GrantResult:
+        done = await self._store.grant(tx, grant)
+        return GrantResult(done.applied, dict(done.currencies), dict(done.items))
+
+    async def revoke(self, tx: Tx, grant: ProductGrant) -> GrantResult:
+        done = await self._store.revoke(tx, grant)
+        return GrantResult(done.applied, dict(done.currencies), dict(done.items))
 
 
 def _refuse_well_known_keys(settings: Settings, titles: TitleService) -> None:

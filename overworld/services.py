@@ -23,6 +23,7 @@ from overworld.notifications.service import NotificationService
 from overworld.ops.outages import Outages
 from overworld.parties.service import PartyService
 from overworld.privacy.service import PrivacyService
+from overworld.purchases.service import PurchaseService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
@@ -70,6 +71,7 @@ class Services:
     privacy: PrivacyService
     store: StoreService
     inventory: InventoryService
+    purchases: PurchaseService
     default_title: Title
     redis: Redis | None = None
     outages: Outages = field(default_factory=Outages)  # the database or Redis found unreachable

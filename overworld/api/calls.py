@@ -41,6 +41,7 @@ from overworld.api.operations import (
     live_events,
     matches,
     privacy,
+    purchases,
     storage,
     wallets,
 )
@@ -64,6 +65,7 @@ from overworld.protocol import live_events as lew
 from overworld.protocol import matches as mw
 from overworld.protocol import matchmaker as mmw
 from overworld.protocol import parties as pw
+from overworld.protocol import purchases as iw
 from overworld.protocol import realtime as rt
 from overworld.protocol import storage as sw
 from overworld.protocol.base import Empty
@@ -548,6 +550,47 @@ GRANT_INVENTORY = Call(
 REVOKE_INVENTORY = Call(
     "RevokeInventory", store_ops.ChangeInventoryRequest, store_ops.Inventory, store_ops.revoke_inventory,
     rest="POST /v2/overworld/admin/inventory/{user_id:str}/revoke", nk="inventory_revoke",
+)  # fmt: skip
+
+# -- in-app purchases and subscriptions (Nakama's /v2/iap, docs/economy.md) -----------------------
+
+VALIDATE_PURCHASE_APPLE = Call(
+    "ValidatePurchaseApple", iw.ValidatePurchaseAppleRequest, iw.ValidatePurchaseResponse,
+    purchases.validate_purchase_apple,
+    rest="POST /v2/iap/purchase/apple", nk="purchase_validate_apple",
+)  # fmt: skip
+VALIDATE_PURCHASE_GOOGLE = Call(
+    "ValidatePurchaseGoogle", iw.ValidatePurchaseGoogleRequest, iw.ValidatePurchaseResponse,
+    purchases.validate_purchase_google,
+    rest="POST /v2/iap/purchase/google", nk="purchase_validate_google",
+)  # fmt: skip
+VALIDATE_PURCHASE_HUAWEI = Call(
+    "ValidatePurchaseHuawei", iw.ValidatePurchaseHuaweiRequest, iw.ValidatePurchaseResponse,
+    purchases.validate_purchase_huawei,
+    rest="POST /v2/iap/purchase/huawei", nk="purchase_validate_huawei",
+)  # fmt: skip
+VALIDATE_PURCHASE_FACEBOOK_INSTANT = Call(
+    "ValidatePurchaseFacebookInstant", iw.ValidatePurchaseFacebookInstantRequest, iw.ValidatePurchaseResponse,
+    purchases.validate_purchase_facebook_instant,
+    rest="POST /v2/iap/purchase/facebookinstant", nk="purchase_validate_facebook_instant",
+)  # fmt: skip
+VALIDATE_SUBSCRIPTION_APPLE = Call(
+    "ValidateSubscriptionApple", iw.ValidateSubscriptionAppleRequest, iw.ValidateSubscriptionResponse,
+    purchases.validate_subscription_apple,
+    rest="POST /v2/iap/subscription/apple", nk="subscription_validate_apple",
+)  # fmt: skip
+VALIDATE_SUBSCRIPTION_GOOGLE = Call(
+    "ValidateSubscriptionGoogle", iw.ValidateSubscriptionGoogleRequest, iw.ValidateSubscriptionResponse,
+    purchases.validate_subscription_google,
+    rest="POST /v2/iap/subscription/google", nk="subscription_validate_google",
+)  # fmt: skip
+GET_SUBSCRIPTION = Call(
+    "GetSubscription", iw.GetSubscriptionRequest, iw.ValidatedSubscription, purchases.get_subscription,
+    rest="GET /v2/iap/subscription/{product_id:str}", nk="subscription_get_by_product_id",
+)  # fmt: skip
+LIST_SUBSCRIPTIONS = Call(
+    "ListSubscriptions", iw.ListSubscriptionsRequest, iw.SubscriptionList, purchases.list_subscriptions,
+    rest="POST /v2/iap/subscription", nk="subscriptions_list",
 )  # fmt: skip
 
 # -- matches -------------------------------------------------------------------------------------

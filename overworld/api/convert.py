@@ -16,9 +16,12 @@ from overworld.leaderboards.tournaments import TournamentView
 from overworld.live_events.models import ConfigValue, LiveEvent, Occurrence
 from overworld.matchmaking.models import MatchmakerStats as StatsModel
 from overworld.parties.index import PartyEntry
-from overworld.protocol import accounts, friends, groups, leaderboards, live_events, storage
+from overworld.protocol import accounts, friends, groups, leaderboards, live_events, purchases, storage
 from overworld.protocol import matchmaker as mmw
 from overworld.protocol import parties as pw
+from overworld.purchases.models import ENVIRONMENTS, STORES
+from overworld.purchases.models import Purchase as PurchaseModel
+from overworld.purchases.models import Subscription as SubscriptionModel
 from overworld.storage.models import Ack, StoredObject
 
 Page = TypeVar("Page", bound=leaderboards.LeaderboardRecordList)
@@ -229,3 +232,39 @@ def config_value(v: ConfigValue) -> live_events.ConfigValueView:
     return live_events.ConfigValueView(
         key=v.key, value=v.value, version=v.version, update_time=rfc3339(v.update_time)
     )
+
+
+# -- in-app purchases -----------------------------------------------------------------------------
+
+_STORES = {name: i for i, name in enumerate(STORES)}
+_ENVIRONMENTS = {name: i for i, name in enumerate(ENVIRONMENTS)}
+_EPOCH = "1970-01-01T00:00:00Z"  # Nakama's refund (and expiry) time of "never"
+
+
+def _time_or_epoch(ms: int) -> str:
+    return rfc3339(ms) if ms else _EPOCH
+
+
+def _time_or_empty(ms: int) -> str:
+    return rfc3339(ms) if ms else ""
+
+
+def validated_purchase(p: PurchaseModel) -> purchases.ValidatedPurchase:
+    return purchases.ValidatedPurchase(
+        user_id=p.user_id, product_id=p.product_id, transaction_id=p.transaction_id,
+        store=_STORES.get(p.store, 0), purchase_time=_time_or_empty(p.purchase_time),
+        create_time=_time_or_empty(p.create_time), update_time=_time_or_empty(p.update_time),
+        refund_time=_time_or_epoch(p.refund_time), provider_response=p.provider_response,
+        environment=_ENVIRONMENTS.get(p.environment, 0), seen_before=p.seen_before,
+    )  # fmt: skip
+
+
+def validated_subscription(s: SubscriptionModel) -> purchases.ValidatedSubscription:
+    return purchases.ValidatedSubscription(
+        user_id=s.user_id, product_id=s.product_id, original_transaction_id=s.original_transaction_id,
+        store=_STORES.get(s.store, 0), purchase_time=_time_or_empty(s.purchase_time),
+        create_time=_time_or_empty(s.create_time), update_time=_time_or_empty(s.update_time),
+        environment=_ENVIRONMENTS.get(s.environment, 0), expiry_time=_time_or_epoch(s.expiry_time),
+        refund_time=_time_or_epoch(s.refund_time), provider_response=s.provider_response,
+        provider_notification=s.provider_notification, active=s.active,
+    )  # fmt: skip

@@ -378,7 +378,8 @@ async def store(ex: Executor, title_id: str, user_id: str) -> Document:
     )
     grants = await ex.fetch(
         "SELECT store, transaction_id, product_id, contents, create_time, revoke_time"
-        " FROM store_product_grants WHERE title_id = $1 AND user_id = $2 ORDER BY create_time, transaction_id",
+        " FROM store_product_grants WHERE title_id = $1 AND user_id = $2"
+        " ORDER BY create_time, transaction_id",
         title_id,
         user_id,
     )
@@ -418,6 +419,53 @@ async def store(ex: Executor, title_id: str, user_id: str) -> Document:
     }
 
 
+async def purchases(ex: Executor, title_id: str, user_id: str) -> Document:
+    bought = await ex.fetch(
+        "SELECT store, transaction_id, product_id, environment, quantity, purchase_time, refund_time,"
+        " provider_response, create_time FROM purchases WHERE title_id = $1 AND user_id = $2"
+        " ORDER BY purchase_time, transaction_id",
+        title_id,
+        user_id,
+    )
+    subscribed = await ex.fetch(
+        "SELECT store, original_transaction_id, product_id, environment, purchase_time, expiry_time,"
+        " refund_time, provider_response, create_time FROM subscriptions WHERE title_id = $1"
+        " AND user_id = $2 ORDER BY purchase_time, original_transaction_id",
+        title_id,
+        user_id,
+    )
+    return {
+        "purchases": [
+            {
+                "store": r["store"],
+                "transaction_id": r["transaction_id"],
+                "product_id": r["product_id"],
+                "environment": r["environment"],
+                "quantity": r["quantity"],
+                "purchase_time": _time(r["purchase_time"]),
+                "refund_time": _time(r["refund_time"] or None),
+                "provider_response": _json(r["provider_response"]),
+                "create_time": _time(r["create_time"]),
+            }
+            for r in bought
+        ],
+        "subscriptions": [
+            {
+                "store": r["store"],
+                "original_transaction_id": r["original_transaction_id"],
+                "product_id": r["product_id"],
+                "environment": r["environment"],
+                "purchase_time": _time(r["purchase_time"]),
+                "expiry_time": _time(r["expiry_time"] or None),
+                "refund_time": _time(r["refund_time"] or None),
+                "provider_response": _json(r["provider_response"]),
+                "create_time": _time(r["create_time"]),
+            }
+            for r in subscribed
+        ],
+    }
+
+
 async def consents(ex: Executor, title_id: str, user_id: str) -> Document:
     rows = await ex.fetch(
         "SELECT id, policy, version, purpose, granted, create_time FROM consents WHERE title_id = $1"
@@ -453,9 +501,14 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("matchmaking", {"matchmaker_ratings": ("user_id",)}, matchmaking),
     Domain(
         "store",
-        {"inventory_items": ("user_id",), "store_purchases": ("user_id",), "store_product_grants": ("user_id",)},
+        {
+            "inventory_items": ("user_id",),
+            "store_purchases": ("user_id",),
+            "store_product_grants": ("user_id",),
+        },
         store,
     ),
+    Domain("purchases", {"purchases": ("user_id",), "subscriptions": ("user_id",)}, purchases),
     Domain("consents", {"consents": ("user_id",)}, consents),
 )
 

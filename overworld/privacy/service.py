@@ -25,6 +25,7 @@ from overworld.ops import metrics
 from overworld.privacy import domains
 from overworld.protocol.streams import notifications_stream
 from overworld.realtime.hub import Hub
+from overworld.storage.models import SYSTEM_USER
 from overworld.subsystems.counters import Counters
 from overworld.subsystems.scheduler import Scheduler, parse_cron
 from overworld.titles.models import Title
@@ -245,6 +246,15 @@ class PrivacyService:
             "UPDATE store_product_grants SET user_id = $3 WHERE title_id = $1 AND user_id = $2",
             title_id, user_id, anonymous,
         )  # fmt: skip
+        # Real-money purchases and subscriptions stay recorded (their receipts must never be
+        # validated again by another account), owned by no one and without the store's answer.
+        iap = 0
+        for table in ("purchases", "subscriptions"):
+            iap += await tx.execute(
+                f"UPDATE {table} SET user_id = $3, provider_response = '{{}}', update_time = $4"  # nosec B608: a table of the two above
+                " WHERE title_id = $1 AND user_id = $2",
+                title_id, user_id, SYSTEM_USER, now,
+            )  # fmt: skip
         sent = await tx.execute(
             "UPDATE notifications SET sender_id = '' WHERE title_id = $1 AND sender_id = $2"
             " AND user_id <> $2",
@@ -258,6 +268,7 @@ class PrivacyService:
             "wallet_ledger": ledger,
             "store_purchases": purchases,
             "store_product_grants": grants,
+            "purchases": iap,
             "notifications_sent": sent,
             "groups_created": created,
         }

@@ -177,6 +177,38 @@ class Initializer:
 
     # == end of matchmaker =======================================================================
 
+    # == in-app purchase notifications (overworld.purchases) ========================================
+
+    def register_purchase_notification_apple(self, fn: Callable[..., Any]) -> None:
+        """`fn(ctx: EventContext, purchase: Purchase, provider_payload: str)` after an App Store
+        Server Notification about a recorded purchase (a refund or revocation: `refund_time` set,
+        its grant taken back) was acted on; `provider_payload`: the decoded notification (JSON)."""
+        self._register_notification_hook("purchase_notification_apple", fn)
+
+    def register_subscription_notification_apple(self, fn: Callable[..., Any]) -> None:
+        """`fn(ctx: EventContext, subscription: Subscription, provider_payload: str)` after an App
+        Store notification about a recorded subscription (renewal, expiry, refund) was acted on."""
+        self._register_notification_hook("subscription_notification_apple", fn)
+
+    def register_purchase_notification_google(self, fn: Callable[..., Any]) -> None:
+        """`fn(ctx, purchase: Purchase, provider_payload: str)` after a Google Play notification
+        about a recorded purchase (voided: refunded, its grant taken back) was acted on."""
+        self._register_notification_hook("purchase_notification_google", fn)
+
+    def register_subscription_notification_google(self, fn: Callable[..., Any]) -> None:
+        """`fn(ctx, subscription: Subscription, provider_payload: str)` after a Google Play
+        notification about a recorded subscription (renewed, revoked, expired...) was acted on."""
+        self._register_notification_hook("subscription_notification_google", fn)
+
+    def _register_notification_hook(self, kind: str, fn: Callable[..., Any]) -> None:
+        from overworld.runtime.functions.purchases import register_notification_hook
+
+        self._check_open()
+        _check_callable(fn, f"{kind} hook")
+        register_notification_hook(self._runtime, self._title, kind, fn, self._module.name)
+
+    # == end of in-app purchase notifications ====================================================
+
     # Decorator forms.
 
     def rpc(self, id: str) -> Callable[[F], F]:

@@ -29,6 +29,7 @@ from overworld.runtime.functions.matches import MatchFunctions  # nk.match_*
 from overworld.runtime.functions.matchmaking import MatchmakerFunctions  # nk.matchmaker_*
 from overworld.runtime.functions.parties import PartyFunctions  # nk.party_list
 from overworld.runtime.functions.privacy import PrivacyFunctions  # nk.account_export/erase, nk.consent_*
+from overworld.runtime.functions.purchases import PurchaseFunctions  # nk.purchase_*, nk.subscription_*
 from overworld.runtime.functions.store import StoreFunctions  # nk.store_*, nk.inventory_*
 from overworld.runtime.functions.wallets import WalletFunctions  # nk.wallet_*, nk.multi_update
 from overworld.storage.models import Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
@@ -82,6 +83,7 @@ class ServerApi(
     PartyFunctions,
     PrivacyFunctions,
     StoreFunctions,
+    PurchaseFunctions,
     WalletFunctions,
 ):
     """The server functions available to one module for one title."""

@@ -17,6 +17,7 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.notifications.service import NotificationService
 from overworld.parties.service import PartyService
 from overworld.privacy.service import PrivacyService
+from overworld.purchases.service import PurchaseService
 from overworld.realtime.hub import Hub
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
@@ -43,3 +44,4 @@ class ServerServices:
     privacy: PrivacyService
     store: StoreService
     inventory: InventoryService
+    purchases: PurchaseService

@@ -176,11 +176,15 @@ async def test_erasure_removes_every_row_keeps_ledger_amounts_and_leaves_a_tombs
     assert report["removed"]["storage"] == {"storage_objects": 1}
     assert report["removed"]["leaderboards"] == {"leaderboard_records": 1}
     assert report["removed"]["consents"] == {"consents": 1}
-    assert report["removed"]["store"] == {"inventory_items": 1, "store_purchases": 0, "store_product_grants": 0}
+    assert report["removed"]["store"] == {
+        "inventory_items": 1,
+        "store_purchases": 0,
+        "store_product_grants": 0,
+    }
     # Sent to the friend: the friend request and "Hi". The purchase and its price's ledger row are
     # kept without the player's id.
     assert report["anonymised"] == {
-        "wallet_ledger": 2, "store_purchases": 1, "store_product_grants": 0,
+        "wallet_ledger": 2, "store_purchases": 1, "store_product_grants": 0, "purchases": 0,
         "notifications_sent": 2, "groups_created": 0,
     }  # fmt: skip
     assert report["tombstones"] == 2  # the user id and the device

@@ -161,6 +161,7 @@ _OWN: dict[str, tuple[int, ...]] = {
     "UpdateLiveEvent": (404,),
     "DeleteLiveEvent": (404,),
     "GetWallet": (404,),
+    "GetSubscription": (404,),
     "ListWalletLedger": (404,),
     "GetStore": (404,),
     "StorePurchase": (404,),
@@ -168,6 +169,12 @@ _OWN: dict[str, tuple[int, ...]] = {
     "DeleteStoreEntry": (404,),
     "GrantInventory": (404,),
     "RevokeInventory": (404,),
+}
+# The stores' notification webhooks (docs/economy.md#store-notifications): a body or signature
+# that does not verify, a wrong push token, an unknown title or a store it has not configured.
+_WEBHOOKS: dict[str, tuple[int, ...]] = {
+    "/webhooks/iap/apple/{title}": (400, 404, 413),
+    "/webhooks/iap/google/{title}": (400, 401, 404, 413),
 }
 # An RPC function may raise an ApiError with any code: every status the codes map to.
 _RPC_STATUSES = (400, 401, 403, 404, 409, 413, 429, 500, 501, 503, 504)
@@ -205,7 +212,9 @@ def _error(status: int) -> dict[str, Any]:
     }
 
 
-def _statuses(operation: dict[str, Any], call: calls.Call[Any, Any] | None, secured: bool) -> list[int]:
+def _statuses(
+    path: str, operation: dict[str, Any], call: calls.Call[Any, Any] | None, secured: bool
+) -> list[int]:
     statuses: set[int] = {*_ALWAYS}
     if secured:
         statuses |= {401, 403}
@@ -215,6 +224,7 @@ def _statuses(operation: dict[str, Any], call: calls.Call[Any, Any] | None, secu
         statuses.add(413)
     if call is not None:
         statuses.update(_OWN.get(call.name, ()))
+    statuses.update(_WEBHOOKS.get(path, ()))
     return sorted(statuses)
 
 
@@ -348,7 +358,7 @@ def describe(document: dict[str, Any]) -> dict[str, Any]:
                 "Field names as in the schema (proto names) or in lowerCamelCase; unknown fields are ignored."
             )
         responses = operation.setdefault("responses", {})
-        for status in _statuses(operation, call, security is not None):
+        for status in _statuses(path, operation, call, security is not None):
             responses[str(status)] = _error(status)
         if path == "/readyz":
             responses["503"] = {

@@ -11,6 +11,7 @@ from overworld.api.http.routes import (
     ops,
     parties,
     privacy,
+    purchases,
     rpc,
     session,
     storage,
@@ -25,4 +26,5 @@ ROUTES = [
     *matches.ROUTES, *parties.ROUTES, *ops.ROUTES, *wallets.ROUTES,
     *privacy.ROUTES,
     *store.ROUTES,
+    *purchases.ROUTES,
 ]  # fmt: skip
