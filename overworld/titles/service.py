@@ -170,6 +170,10 @@ class TitleService:
             task = self._reloading = asyncio.get_running_loop().create_task(self.load())
         await asyncio.shield(task)
 
+    async def every(self) -> list[Title]:
+        """Every title in the database, whichever region serves it (operator commands)."""
+        return sorted((_title_from_row(r) for r in await self._store.all()), key=lambda t: t.name)
+
     async def find_by_name(self, name: str) -> Title | None:
         row = await self._store.by_name(name)
         return None if row is None else _title_from_row(row)
