@@ -220,13 +220,14 @@ class TitleService:
         return self._by_id.get(found.id) or self._foreign[found.id]
 
     async def ensure_default(self, name: str, server_key: str, http_key: str) -> tuple[Title, bool]:
-        """The title created on first start; returns it and whether it was created now."""
+        """The title created on first start (in this node's region); returns it and whether it
+        was created now."""
         existing = await self.find_by_name(name)
         if existing is not None:
             await self.load()
             return existing, False
         try:
-            return await self.create(name, server_key, http_key), True
+            return await self.create(name, server_key, http_key, region=self.region), True
         except AlreadyExists:  # another node created it at the same moment
             await self.load()
             found = await self.find_by_name(name)
