@@ -70,13 +70,42 @@ def _prepare_database(settings: Settings) -> None:
     url = settings.resolved_database_url
     if settings.auto_migrate:
         asyncio.run(migrate.upgrade(url))
-        return
-    status = asyncio.run(migrate.status(url))
-    if not status.is_current:
-        raise CommandError(
-            f"database {_database(settings)} has schema revision {status.current or 'none'}, this "
-            f"version needs {status.head}, and auto_migrate is off: run `overworld migrate` first"
-        )
+    else:
+        status = asyncio.run(migrate.status(url))
+        if not status.is_current:
+            raise CommandError(
+                f"database {_database(settings)} has schema revision {status.current or 'none'}, this "
+                f"version needs {status.head}, and auto_migrate is off: run `overworld migrate` first"
+            )
+    _check_encryption_keys(settings)
+
+
+def _check_encryption_keys(settings: Settings) -> None:
+    """Before serving: the keyrings can be read and hold every key the rows are sealed under
+    (the node checks again as it starts; here the refusal is one line, before any worker)."""
+    from overworld.db import open_database
+    from overworld.titles.crypto import Encryption, KeyConfigError
+    from overworld.titles.keys_used import check_keys
+    from overworld.titles.service import TitleService
+
+    try:
+        encryption = Encryption.from_settings(settings.encryption_keys)
+    except KeyConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+    async def run() -> None:
+        db = await open_database(settings.resolved_database_url, pool_size=1)
+        try:
+            titles = TitleService(db, settings.region)
+            await titles.load()
+            await check_keys(db, encryption, titles.all())
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(run())
+    except KeyConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # Young-generation threshold with `gc_tuning` (CPython's default is 700): fewer collections, each

@@ -72,8 +72,8 @@ def _b64decode(text: str) -> bytes:
 def parse_keyring(text: str, where: str) -> list[MasterKey]:
     """`id:base64,id:base64` (or one per line, `#` comments), newest first; each key 32 bytes."""
     keys: list[MasterKey] = []
-    for raw in re.split(r"[,\n]", text):
-        entry = raw.split("#", 1)[0].strip()
+    entries = [e.strip() for line in text.splitlines() for e in line.split("#", 1)[0].split(",")]
+    for entry in entries:
         if not entry:
             continue
         key_id, sep, encoded = entry.partition(":")
