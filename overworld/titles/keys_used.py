@@ -8,6 +8,10 @@ from overworld.db import Database
 from overworld.titles.crypto import Encryption, KeyConfigError
 from overworld.titles.models import Title
 
+# The `encryption_keys_used` entry meaning: rows of the title may hold plaintext identifiers
+# (written before its first key). Not a key id: those have at least one character.
+PLAINTEXT = ""
+
 
 async def used_keys(db: Database, title_id: str) -> dict[str, str]:
     """key id -> fingerprint of the keys the title's rows may be sealed under."""
@@ -25,6 +29,8 @@ async def check_keys(db: Database, encryption: Encryption, titles: list[Title]) 
         keys = encryption.keys(title.id, title.name)
         used = await used_keys(db, title.id)
         for key_id, fingerprint in sorted(used.items()):
+            if key_id == PLAINTEXT:
+                continue
             if keys is None:
                 raise KeyConfigError(
                     f"title {title.name!r} has rows encrypted under key {key_id!r}, and no key is"
@@ -40,22 +46,36 @@ async def check_keys(db: Database, encryption: Encryption, titles: list[Title]) 
                     f"title {title.name!r}: the configured key {key_id!r} is not the key of that id"
                     " its rows were encrypted with (setting encryption_keys)"
                 )
-        await record_current(db, encryption, title)
+        await record_current(db, encryption, title, used)
 
 
-async def record_current(db: Database, encryption: Encryption, title: Title) -> None:
-    """Record the title's newest key as in use (a no-op if it is, or if the title has no key)."""
+async def record_current(
+    db: Database, encryption: Encryption, title: Title, used: dict[str, str] | None = None
+) -> None:
+    """Record the title's newest key as in use (a no-op if it is, or if the title has no key).
+    With a first key for a title that has accounts, also record PLAINTEXT: its rows written
+    before may hold plaintext identifiers until `overworld keys rotate` seals them. Tells the
+    title's keys whether lookups must still try the plaintext."""
     keys = encryption.keys(title.id, title.name)
     if keys is None:
         return
-    await db.execute(
-        "INSERT INTO encryption_keys_used (title_id, key_id, fingerprint, create_time)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        title.id,
-        keys.current,
-        keys.check_value(keys.current),
-        now_ms(),
-    )
+    if used is None:
+        used = await used_keys(db, title.id)
+    if keys.current not in used:
+        rows = [(keys.current, keys.check_value(keys.current) or "")]
+        if not used and await db.fetchval("SELECT 1 FROM users WHERE title_id = $1 LIMIT 1", title.id):
+            rows.append((PLAINTEXT, ""))
+        for key_id, fingerprint in rows:
+            await db.execute(
+                "INSERT INTO encryption_keys_used (title_id, key_id, fingerprint, create_time)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                title.id,
+                key_id,
+                fingerprint,
+                now_ms(),
+            )
+        used = await used_keys(db, title.id)
+    keys.plaintext = PLAINTEXT in used
 
 
 async def retire(db: Database, title_id: str, keep: str) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +24,7 @@ from overworld.api.http.app import create_app
 from overworld.config import ConfigError, Settings, load_settings
 from overworld.db import migrate
 from overworld.node import Node
-from overworld.titles.crypto import TitleKeys, parse_keyring
+from overworld.titles.crypto import TitleKeys, _Hmac, parse_keyring
 from overworld.titles.keys_used import used_keys
 from tests.conftest import BACKENDS
 from tests.support import PG_URL, basic, bearer, create_pg_database, drop_pg_database, run, unique
@@ -217,6 +219,9 @@ def test_sealed_values_are_bound_to_title_column_and_row():
     assert one.index("users.email", "x@y.z") != one.index("users.custom_id", "x@y.z")
     assert one.index("users.email", "x@y.z") == one.index("users.email", "x@y.z")
     assert " " in one.index("users.email", "x@y.z")  # never a valid identifier
+    for size in (0, 1, 63, 64, 65, 200):  # the precomputed HMAC is HMAC-SHA256
+        key, message = os.urandom(32), os.urandom(size)
+        assert _Hmac(key).digest(message) == hmac.new(key, message, hashlib.sha256).digest()
 
 
 async def test_titles_with_the_same_identifier_stay_apart(settings: Settings):
@@ -283,7 +288,7 @@ async def test_plaintext_rows_work_after_a_first_key_and_rotation_seals_them(set
         rotation = Rotation(node.db, batch=3)
         stopped = await rotation.run(title_id, keys, Progress("t"), stop_after=lambda p: True)
         assert not stopped.finished and stopped.done == 3
-        assert set(await used_keys(node.db, title_id)) == {"k1"}
+        assert set(await used_keys(node.db, title_id)) == {"k1", ""}  # "": plaintext rows may remain
         resumed = await rotation.run(title_id, keys, Progress("t"))
         assert resumed.finished and resumed.left_behind == 0
         assert resumed.rewritten == len(devices) - 3 + 1  # the rows not done before: 4 devices, 1 email
@@ -294,6 +299,11 @@ async def test_plaintext_rows_work_after_a_first_key_and_rotation_seals_them(set
         # Run again: nothing left to do.
         again = await rotation.run(title_id, keys, Progress("t"))
         assert again.finished and again.rewritten == 0
+        assert set(await used_keys(node.db, title_id)) == {"k1"}
+    async with serving(with_keys(settings, K1)) as (node, client):
+        keys = node.accounts._keys(node.default_title)
+        assert keys is not None and not keys.plaintext  # sign-ins no longer try the plaintext
+        assert await sign_in(client, key, "device", {"id": devices[3]}, create="false")
 
 
 async def test_rotation_to_a_new_key_while_serving(settings: Settings):
@@ -344,3 +354,29 @@ async def test_rotation_to_a_new_key_while_serving(settings: Settings):
     async with serving(with_keys(settings, K2)) as (node, client):
         me = await account(client, sessions[0]["token"])
         assert me.status_code == 200
+
+
+async def test_rotation_rereads_a_row_a_server_changed_meanwhile(settings: Settings):
+    async with serving(with_keys(settings, K1)) as (node, client):
+        key, title_id = node.default_title.server_key, node.default_title.id
+        session = await sign_in(client, key, "custom", {"id": unique("custom-")})
+        user_id = (await account(client, session["token"])).json()["user"]["id"]
+    async with serving(with_keys(settings, f"{K2},{K1}")) as (node, client):
+        keys = node.accounts._keys(node.default_title)
+        assert keys is not None
+        read = await node.db.fetchrow(
+            "SELECT id, email, email_sealed, custom_id, custom_id_sealed FROM users WHERE title_id = $1",
+            title_id,
+        )
+        # A server links a new custom id after the pass read the row and before it writes it.
+        newer = unique("custom-")
+        response = await client.post(
+            "/v2/account/link/custom", json={"id": newer}, headers=bearer(session["token"])
+        )
+        assert response.status_code == 200, response.text
+        progress = Progress("t")
+        await Rotation(node.db)._user(title_id, keys, read, progress)
+        assert progress.conflicts == 1  # its conditional write did not apply; it read the row again
+        assert (await account(client, session["token"])).json()["custom_id"] == newer
+        assert await sign_in(client, key, "custom", {"id": newer}, create="false")
+        assert (await node.db.fetchval("SELECT id FROM users WHERE title_id = $1", title_id)) == user_id
