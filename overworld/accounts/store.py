@@ -111,7 +111,7 @@ class AccountStore:
         """The row `sql` finds for the first stored form of `value` that matches."""
         if keys is None:
             return await self._db.fetchrow(sql, title_id, value)
-        for form in keys.lookups(column, value):
+        for form in keys.forms(column, value):
             row = await self._db.fetchrow(sql, title_id, form)
             if row is not None:
                 return row

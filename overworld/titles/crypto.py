@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,11 +204,18 @@ class TitleKeys:
         digest = self._index[kid].digest(f"{column}\0{value}".encode())
         return f"{kid} {_b64(digest[:INDEX_BYTES])}"
 
+    def forms(self, column: str, value: str) -> Iterator[str]:
+        """What a row holding `value` may have in its lookup column, each computed when asked:
+        the index under each key, newest first, then the plaintext if rows from before the title
+        had a key may remain."""
+        for key_id in self.key_ids:
+            yield self.index(column, value, key_id)
+        if self.plaintext:
+            yield value
+
     def lookups(self, column: str, value: str) -> tuple[str, ...]:
-        """What a row holding `value` may have in its lookup column: the index under each key,
-        newest first, then the plaintext if rows from before the title had a key may remain."""
-        indexes = tuple(self.index(column, value, k) for k in self.key_ids)
-        return (*indexes, value) if self.plaintext else indexes
+        """Every one of `forms`."""
+        return tuple(self.forms(column, value))
 
 
 def key_id_of(envelope: str) -> str:
