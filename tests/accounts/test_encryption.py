@@ -380,3 +380,28 @@ async def test_rotation_rereads_a_row_a_server_changed_meanwhile(settings: Setti
         assert (await account(client, session["token"])).json()["custom_id"] == newer
         assert await sign_in(client, key, "custom", {"id": newer}, create="false")
         assert (await node.db.fetchval("SELECT id FROM users WHERE title_id = $1", title_id)) == user_id
+
+
+async def test_login_lockout_counters_hold_no_email_or_address(settings: Settings):
+    settings = with_keys(settings, K1)
+    email = f"{unique('lock')}@example.com"
+    async with serving(settings) as (node, client):
+        key = node.default_title.server_key
+        await sign_in(client, key, "email", {"email": email, "password": "password1"})
+        statuses = []
+        for _ in range(6):
+            response = await client.post(
+                "/v2/account/authenticate/email",
+                json={"email": email, "password": "wrong-password"},
+                headers=basic(key),
+            )
+            statuses.append(response.status_code)
+        assert statuses == [401] * 5 + [429]  # the limits still apply, counted under blind names
+        response = await client.post(
+            "/v2/account/authenticate/device", params={"create": "false"}, json={"id": unique("device-")},
+            headers=basic(key),
+        )  # fmt: skip
+        assert response.status_code == 404
+        names = " ".join(node.counters._counts)  # type: ignore[attr-defined]
+        assert "lock:pair:" in names and "lock:addr:" in names
+        assert email not in names and "203.0.113.9" not in names
