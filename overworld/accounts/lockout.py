@@ -48,6 +48,12 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
+def account_counter(title_id: str, account: str, hide: Callable[[str], str] | None = None) -> str:
+    """The name of the counter of failed guesses at `account` from every address (an email, or
+    `username:<name>`); with `hide`, named by hide(account). What an erasure resets."""
+    return f"lock:acct:{title_id}:{account if hide is None else hide(account)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """A reserved guess at one account's password from one address."""
@@ -80,9 +86,9 @@ class LoginLockout:
         """Reserve one guess at `account` from `address`, or raise RESOURCE_EXHAUSTED when a limit
         is reached (nothing is counted then). With `hide`, counters are named by hide(account)
         and hide(address's key) instead."""
+        account_key = account_counter(title_id, account, hide)
         if hide is not None:
             account = hide(account)
-        account_key = f"lock:acct:{title_id}:{account}"
         if not address:
             # No address (server code, tests): only the account's own ceiling applies.
             if not await self._counters.reserve([(account_key, self._account_ceiling)], self._window):

@@ -15,22 +15,24 @@ import structlog
 
 from overworld.accounts import validation as check
 from overworld.accounts.cache import AccountCache
-from overworld.accounts.lockout import Attempt, LoginLockout
+from overworld.accounts.lockout import Attempt, LoginLockout, account_counter
 from overworld.accounts.models import Account, AccountUpdate, Device, User
 from overworld.accounts.passwords import Passwords
 from overworld.accounts.peers import PeerCaches
-from overworld.accounts.store import AccountStore, IdentifierColumn
+from overworld.accounts.store import AccountStore, IdentifierColumn, Identifiers
 from overworld.clock import now_ms
 from overworld.db import Database, IntegrityError, Row, Tx
+from overworld.db.database import Executor
 from overworld.errors import (
     AlreadyExists,
+    Internal,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
 from overworld.sessions.service import SessionService
-from overworld.titles.crypto import Encryption, TitleKeys
+from overworld.titles.crypto import DecryptionError, Encryption, TitleKeys
 from overworld.titles.models import Title
 
 log = structlog.get_logger(__name__)
@@ -113,6 +115,22 @@ class AccountService:
     def _keys(self, title: Title) -> TitleKeys | None:
         """The title's encryption keys (None: its personal fields are stored in plaintext)."""
         return self._encryption.keys(title.id, title.name)
+
+    async def identifiers(self, ex: Executor, title: Title, user_id: str) -> Identifiers | None:
+        """The user's email, custom id and device ids in plaintext, decrypted if sealed (on the
+        database or in the caller's transaction); None if there is no such user. For an export or
+        an erasure's tombstones: other domains never read those columns themselves."""
+        try:
+            return await self._store.identifiers(ex, title.id, user_id, self._keys(title))
+        except DecryptionError as exc:
+            log.error("personal data of an account did not decrypt", title=title.name, user_id=user_id,
+                      error=str(exc))  # fmt: skip
+            raise Internal("The account's personal data could not be decrypted.") from None
+
+    def lockout_counter(self, title: Title, account: str) -> str:
+        """The name of the lockout counter of `account` (an email, or `username:<name>`), as
+        this title names it (a blind index when it has a key): what an erasure resets."""
+        return account_counter(title.id, account, self._hider(title))
 
     def _hider(self, title: Title) -> Callable[[str], str] | None:
         """What names the lockout's counters for this title: blind indexes when it has a key."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -80,6 +81,15 @@ def _match(keys: TitleKeys | None, column: str, value: str, first: int) -> tuple
     options = keys.lookups(column, value)
     marks = ", ".join(f"${first + i}" for i in range(len(options)))
     return f"{sql_column} IN ({marks})", options
+
+
+@dataclass(frozen=True, slots=True)
+class Identifiers:
+    """A user's sign-in identifiers, in plaintext ('' / [] when none)."""
+
+    email: str
+    custom_id: str
+    devices: list[str]
 
 
 def user_from_row(row: Row) -> User:
@@ -217,6 +227,29 @@ class AccountStore:
             verify_time=first["verify_time"],
             disable_time=first["disable_time"],
             wallet=first["wallet"],
+        )
+
+    async def identifiers(
+        self, ex: Executor, title_id: str, user_id: str, keys: TitleKeys | None = None
+    ) -> Identifiers | None:
+        """The user's identifiers in plaintext (for an export, or the tombstones of an erasure:
+        never read `users.email`, `users.custom_id` or `user_devices.id` directly, they may hold
+        blind indexes); raises DecryptionError."""
+        row = await ex.fetchrow(
+            "SELECT email, email_sealed, custom_id, custom_id_sealed FROM users"
+            " WHERE title_id = $1 AND id = $2",
+            title_id,
+            user_id,
+        )
+        if row is None:
+            return None
+        devices = await ex.fetch(
+            "SELECT id, id_sealed FROM user_devices WHERE title_id = $1 AND user_id = $2", title_id, user_id
+        )
+        return Identifiers(
+            email=reveal(keys, EMAIL, user_id, row["email"], row["email_sealed"]),
+            custom_id=reveal(keys, CUSTOM_ID, user_id, row["custom_id"], row["custom_id_sealed"]),
+            devices=sorted(reveal(keys, DEVICE_ID, user_id, d["id"], d["id_sealed"]) for d in devices),
         )
 
     async def users_by_ids(self, title_id: str, ids: list[str]) -> list[User]:

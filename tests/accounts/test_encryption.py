@@ -405,3 +405,19 @@ async def test_login_lockout_counters_hold_no_email_or_address(settings: Setting
         names = " ".join(node.counters._counts)  # type: ignore[attr-defined]
         assert "lock:pair:" in names and "lock:addr:" in names
         assert email not in names and "203.0.113.9" not in names
+
+
+async def test_identifiers_for_export_and_erasure_are_plaintext(settings: Settings):
+    device, custom = unique("device-"), unique("custom-")
+    async with serving(with_keys(settings, None)) as (node, client):
+        key = node.default_title.server_key
+        old = await sign_in(client, key, "custom", {"id": custom})  # written in plaintext
+    async with serving(with_keys(settings, K1)) as (node, client):
+        fresh = await sign_in(client, key, "device", {"id": device})  # sealed
+        for session, expected in ((old, ("", custom, [])), (fresh, ("", "", [device]))):
+            user_id = (await account(client, session["token"])).json()["user"]["id"]
+            found = await node.accounts.identifiers(node.db, node.default_title, user_id)
+            assert found is not None and (found.email, found.custom_id, found.devices) == expected
+        assert await node.accounts.identifiers(node.db, node.default_title, unique("nobody")) is None
+        counter = node.accounts.lockout_counter(node.default_title, "someone@example.com")
+        assert counter.startswith(f"lock:acct:{node.default_title.id}:k1:") and "someone" not in counter
