@@ -8,6 +8,8 @@ CPU time only (`time.process_time`), best of several rounds.
     .venv/bin/python bench/edge_cost.py [--rounds 5] [--n 2000]
 
 Run it against another checkout with `PYTHONPATH=/path/to/checkout python -P bench/edge_cost.py`.
+`--encryption-key` seals the personal fields (docs/data-protection.md) under a fresh key;
+`--account-cache 0` makes every account fetch read (and decrypt) the row.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,21 +27,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def main(rounds: int, n: int) -> None:
+async def main(rounds: int, n: int, encryption_key: bool, account_cache: int | None) -> None:
     from overworld.api.http.app import create_app
     from overworld.config import load_settings
     from overworld.node import Node
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            environ={},
-            overrides={
-                "data_dir": tmp,
-                "runtime_path": str(ROOT / "examples" / "runtime"),
-                "metrics": False,
-                "log_level": "error",
-            },
-        )
+        overrides: dict[str, Any] = {
+            "data_dir": tmp,
+            "runtime_path": str(ROOT / "examples" / "runtime"),
+            "metrics": False,
+            "log_level": "error",
+        }
+        if encryption_key:
+            overrides["encryption_keys"] = {"*": "k1:" + base64.b64encode(os.urandom(32)).decode()}
+        if account_cache is not None:
+            overrides["account_cache_size"] = account_cache
+        settings = load_settings(environ={}, overrides=overrides)
         node = await Node.start(settings)
         app = create_app(settings, node=node)
 
@@ -110,5 +115,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--encryption-key", action="store_true", help="personal fields sealed (AES-GCM)")
+    parser.add_argument("--account-cache", type=int, help="account_cache_size (0: no cache)")
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.n))
+    asyncio.run(main(args.rounds, args.n, args.encryption_key, args.account_cache))

@@ -71,13 +71,42 @@ def _prepare_database(settings: Settings) -> None:
     url = settings.resolved_database_url
     if settings.auto_migrate:
         asyncio.run(migrate.upgrade(url))
-        return
-    status = asyncio.run(migrate.status(url))
-    if not status.is_current:
-        raise CommandError(
-            f"database {_database(settings)} has schema revision {status.current or 'none'}, this "
-            f"version needs {status.head}, and auto_migrate is off: run `overworld migrate` first"
-        )
+    else:
+        status = asyncio.run(migrate.status(url))
+        if not status.is_current:
+            raise CommandError(
+                f"database {_database(settings)} has schema revision {status.current or 'none'}, this "
+                f"version needs {status.head}, and auto_migrate is off: run `overworld migrate` first"
+            )
+    _check_encryption_keys(settings)
+
+
+def _check_encryption_keys(settings: Settings) -> None:
+    """Before serving: the keyrings can be read and hold every key the rows are sealed under
+    (the node checks again as it starts; here the refusal is one line, before any worker)."""
+    from overworld.db import open_database
+    from overworld.titles.crypto import Encryption, KeyConfigError
+    from overworld.titles.keys_used import check_keys
+    from overworld.titles.service import TitleService
+
+    try:
+        encryption = Encryption.from_settings(settings.encryption_keys)
+    except KeyConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+    async def run() -> None:
+        db = await open_database(settings.resolved_database_url, pool_size=1)
+        try:
+            titles = TitleService(db, settings.region)
+            await titles.load()
+            await check_keys(db, encryption, titles.all())
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(run())
+    except KeyConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # Young-generation threshold with `gc_tuning` (CPython's default is 700): fewer collections, each
@@ -285,9 +314,13 @@ def _title_create(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with _title_database(settings) as db:
-            title = await TitleService(db).create(args.name, args.server_key, args.http_key)
+            title = await TitleService(db, settings.region).create(
+                args.name, args.server_key, args.http_key, region=args.region or ""
+            )
         print(f"title:      {title.name}")
         print(f"id:         {title.id}")
+        if title.region:
+            print(f"region:     {title.region} (served only by nodes with region = {title.region!r})")
         print(f"server key: {title.server_key}")
         print(f"http key:   {title.http_key}")
         print(f"database:   {_database(settings)}")
@@ -338,10 +371,127 @@ def _title_list(args: argparse.Namespace) -> int:
         async with _title_database(settings) as db:
             service = TitleService(db)
             await service.load()
-            for title in service.all():
-                print(f"{title.name}\t{title.id}{'  (disabled)' if title.disabled else ''}")
+            titles = await service.every()
+            for title in titles:
+                region = f"  region {title.region}" if title.region else ""
+                print(f"{title.name}\t{title.id}{region}{'  (disabled)' if title.disabled else ''}")
 
     asyncio.run(run())
+    return 0
+
+
+def _title_region(args: argparse.Namespace) -> int:
+    from overworld.titles.service import TitleService
+
+    settings = _settings(args)
+
+    async def run() -> None:
+        async with _title_database(settings) as db:
+            title = await TitleService(db).set_region(args.name, args.region)
+        if title.region:
+            print(
+                f"title {title.name}: region {title.region},"
+                f" served only by nodes with region = {title.region!r}"
+            )
+        else:
+            print(f"title {title.name}: no region, served by nodes without a region")
+        print("nodes apply it within seconds to requests; restart them for server code and scheduled jobs")
+
+    asyncio.run(run())
+    return 0
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    from overworld.titles.crypto import KeyConfigError, new_key_entry
+
+    try:
+        print(new_key_entry(args.id))
+    except KeyConfigError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from overworld.accounts.rotation import Progress as Done
+    from overworld.accounts.rotation import Rotation, RotationError
+    from overworld.titles.crypto import Encryption, KeyConfigError, TitleKeys
+    from overworld.titles.keys_used import check_keys
+    from overworld.titles.models import Title
+    from overworld.titles.service import TitleService
+
+    settings = _settings(args)
+    if args.batch < 1:
+        raise CommandError("--batch must be 1 or more")
+    try:
+        encryption = Encryption.from_settings(settings.encryption_keys)
+    except KeyConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+    async def run() -> list[Done]:
+        async with _title_database(settings) as db:
+            service = TitleService(db, settings.region)
+            await service.load()
+            titles = service.all()
+            if args.title:
+                titles = [t for t in titles if t.name == args.title]
+                if not titles:
+                    foreign = [t for t in await service.every() if t.name == args.title]
+                    if foreign:
+                        raise CommandError(
+                            f"title {args.title!r} is in region {foreign[0].region or '(none)'!r};"
+                            f" run this with region = {foreign[0].region!r}"
+                        )
+                    raise CommandError(f"no title named {args.title!r} in database {_database(settings)}")
+                if encryption.keys(titles[0].id, titles[0].name) is None:
+                    raise CommandError(
+                        f"title {args.title!r} has no key configured (setting encryption_keys)"
+                    )
+            work: list[tuple[Title, TitleKeys]] = []
+            for t in titles:
+                keys = encryption.keys(t.id, t.name)
+                if keys is not None:
+                    work.append((t, keys))
+            if not work:
+                raise CommandError("no title has a key configured (setting encryption_keys): nothing to do")
+            try:
+                await check_keys(db, encryption, [t for t, _ in work])  # records each newest key
+            except KeyConfigError as exc:
+                raise ConfigError(str(exc)) from None
+            rotation = Rotation(db, batch=args.batch)
+            results: list[Done] = []
+            columns = (
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            )  # fmt: skip
+            with Progress(*columns) as bar:
+                for title, keys in work:
+                    done = Done(title.name)
+                    label = f"{title.name} -> key {keys.current}"
+                    task_id = bar.add_task(label, total=None)
+                    job = asyncio.get_running_loop().create_task(rotation.run(title.id, keys, done))
+                    while not job.done():
+                        await asyncio.wait({job}, timeout=0.2)
+                        bar.update(task_id, completed=done.done, total=done.total or None)
+                    try:
+                        results.append(job.result())
+                    except RotationError as exc:
+                        raise CommandError(f"title {title.name!r}: {exc}") from None
+                    bar.update(task_id, completed=done.total, total=done.total)
+            return results
+
+    for done in asyncio.run(run()):
+        line = f"{done.title}: {done.done} users examined, {done.rewritten} rows re-encrypted"
+        if done.conflicts:
+            line += f", {done.conflicts} changed by servers meanwhile (read again)"
+        if done.left_behind:
+            line += (
+                f"; {done.left_behind} rows are still under an older key (written meanwhile by a server"
+                " without the newest key): configure it on every server and run this again"
+            )
+        else:
+            line += "; older keys are no longer used and may be removed from the keyring"
+        print(line)
     return 0
 
 
@@ -526,7 +676,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name", help="lower-case name: letters, digits, '-' and '_'")
     create.add_argument("--server-key", help="server key to use (default: random)")
     create.add_argument("--http-key", help="http key to use (default: random)")
+    create.add_argument(
+        "--region", help="data residency: only nodes with this region setting serve the title"
+    )
     create.set_defaults(func=_title_create)
+    region = title_commands.add_parser(
+        "region",
+        parents=[common],
+        help="set the region whose nodes serve a title",
+        description="Set the data region of a title: only nodes whose region setting is the same serve"
+        " it; the others refuse its requests (FAILED_PRECONDITION). An empty region: nodes without one.",
+    )
+    region.add_argument("name", help="the title's name")
+    region.add_argument("region", help="the region label, or '' for none")
+    region.set_defaults(func=_title_region)
     rotate = title_commands.add_parser(
         "rotate-keys",
         parents=[common],
@@ -580,6 +743,32 @@ def build_parser() -> argparse.ArgumentParser:
     from overworld.loadtest.command import add_parser as add_loadtest
 
     add_loadtest(commands)
+    keys = commands.add_parser(
+        "keys",
+        parents=[common],
+        help="encryption keys of personal data",
+        description="Encryption at rest (docs/data-protection.md).",
+    )
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    generate = keys_commands.add_parser(
+        "generate",
+        parents=[common],
+        help="print a new key, as a keyring entry",
+        description="Print a new random 256-bit key as `id:base64`, for the encryption_keys setting.",
+    )
+    generate.add_argument("--id", default="k1", help="the key's id (default k1)")
+    generate.set_defaults(func=_keys_generate)
+    rotate_keys = keys_commands.add_parser(
+        "rotate",
+        parents=[common],
+        help="re-encrypt personal fields under each title's newest key",
+        description="Re-encrypt every personal field (and recompute its blind index) under each title's"
+        " newest key, in batches, with progress. Resumable: a stopped run continues where it got to."
+        " Safe while servers run (give them the newest key first: docs/operations.md).",
+    )
+    rotate_keys.add_argument("--title", help="only this title (default: every title with a key)")
+    rotate_keys.add_argument("--batch", type=int, default=500, help="users per batch (default 500)")
+    rotate_keys.set_defaults(func=_keys_rotate)
     return parser
 
 

@@ -98,6 +98,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redis_url: str = ""
     redis_prefix: str = "ow"
     node_name: str = ""
+    # Data residency (docs/data-protection.md): this node's region; it serves only the titles of
+    # this region ('' serves only the titles without one) and refuses the others' requests.
+    region: str = ""
+    # Encryption at rest of personal fields (docs/data-protection.md): per title name ('*': every
+    # title not listed) a keyring, `file:/path/to/keyring` or inline `id:base64,id:base64`,
+    # newest key first. A title without one stores them in plaintext. Env: `title=spec;title=spec`.
+    encryption_keys: dict[str, str] = msgspec.field(default_factory=dict)
     # The title created on first start.
     default_title: str = "default"
     default_server_key: Key = "defaultkey"
@@ -188,6 +195,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                     " an IP address or network"
                 ) from None
         self.trusted_proxies = proxies
+        if self.region and not _REGION.match(self.region):
+            raise ValueError(
+                f"setting 'region' (env {ENV_PREFIX}REGION): {self.region!r} must be 1-32 characters of"
+                " lower-case letters, digits, '-' or '_'"
+            )
+        for title, spec in self.encryption_keys.items():
+            if title != "*" and not _TITLE.match(title):
+                raise ValueError(f"setting 'encryption_keys': {title!r} is not a title name (or '*')")
+            if not spec.strip():
+                raise ValueError(f"setting 'encryption_keys' [{title!r}]: no keyring given")
 
     @property
     def is_postgres(self) -> bool:
@@ -207,6 +224,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 FIELDS: tuple[str, ...] = Settings.__struct_fields__
 # Settings naming files: relative ones in a config file are relative to the file's folder.
 _PATHS = ("data_dir", "runtime_path")
+_REGION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_TITLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s?#]+$")
 
 
@@ -233,6 +252,19 @@ def _env_value(name: str, value: str) -> Any:
             return msgspec.json.decode(value)
         except msgspec.DecodeError as exc:
             raise ConfigError(f"setting 'purchases' (env {ENV_PREFIX}PURCHASES): not JSON: {exc}") from None
+    if name == "encryption_keys":
+        rings: dict[str, str] = {}
+        for part in value.split(";"):
+            title, sep, spec = part.partition("=")
+            if not part.strip():
+                continue
+            if not sep or not title.strip():
+                raise ConfigError(
+                    f"setting 'encryption_keys' (env {ENV_PREFIX}ENCRYPTION_KEYS): "
+                    "expected title=keyring;*=keyring"
+                )
+            rings[title.strip()] = spec.strip()
+        return rings
     if name == "cors_title_origins":
         titles: dict[str, list[str]] = {}
         for part in value.split(";"):

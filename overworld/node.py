@@ -62,6 +62,9 @@ from overworld.subsystems.presence import EmbeddedTracker, Tracker
 from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
 from overworld.subsystems.ranks import EmbeddedRankIndex, RankIndex
 from overworld.subsystems.scheduler import CronError, EmbeddedScheduler, Scheduler
+from overworld.titles.crypto import Encryption, KeyConfigError
+from overworld.titles.keys_used import check_keys, record_current
+from overworld.titles.models import Title
 from overworld.titles.service import TitleService
 from overworld.wallets.service import WalletService
 
@@ -121,6 +124,10 @@ class Node(Services):
     @classmethod
     async def _start(cls, settings: Settings, stack: AsyncExitStack, grants: ProductGrants | None) -> Node:
         url = settings.resolved_database_url
+        try:
+            encryption = Encryption.from_settings(settings.encryption_keys)
+        except KeyConfigError as exc:
+            raise ConfigError(str(exc)) from None
         if settings.auto_migrate:
             await migrate.upgrade(url)
         else:
@@ -152,7 +159,7 @@ class Node(Services):
         await sub.pubsub.start()
 
         # -- the services, each built once with what it uses ---------------------------------------
-        titles = TitleService(db)
+        titles = TitleService(db, settings.region)
         await titles.load()
         default_title, created = await titles.ensure_default(
             settings.default_title, settings.default_server_key, settings.default_http_key
@@ -166,6 +173,15 @@ class Node(Services):
             default_title, settings.default_server_key, settings.default_http_key, overlap
         )
         _refuse_well_known_keys(settings, titles)
+        try:  # rows sealed under a key this node lacks: refuse to start rather than fail on each
+            await check_keys(db, encryption, titles.all())
+        except KeyConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+        async def record_keys(title: Title) -> None:  # a title created after the start
+            await record_current(db, encryption, title)
+
+        titles.on_added(record_keys)
         revocations = Revocations(db, sub.pubsub)
         sessions = SessionService(
             titles, revocations, settings.session_expiry_sec, settings.refresh_expiry_sec
@@ -177,7 +193,9 @@ class Node(Services):
             account_ceiling=settings.lockout_account_ceiling,
             window_sec=settings.lockout_window_sec,
         )
-        accounts = AccountService(db, sessions, lockout, cache_size=settings.account_cache_size)
+        accounts = AccountService(
+            db, sessions, lockout, cache_size=settings.account_cache_size, encryption=encryption
+        )
         storage = StorageService(db)
         friends, groups = FriendService(db), GroupService(db)
         wallets = WalletService(db, accounts, storage)
@@ -189,6 +207,7 @@ class Node(Services):
         leaderboards = LeaderboardService(
             db, sub.ranks, sub.pubsub, sub.scheduler, identity.name,
             hook_timeout_sec=max(60.0, settings.runtime_timeout_ms / 1000), title_name=title_name,
+            serves=lambda title_id: titles.get(title_id) is not None,
         )  # fmt: skip
         tournaments = TournamentService(leaderboards)
         hub = Hub(identity.id, sub.tracker, sub.pubsub, settings.socket_max_per_user)

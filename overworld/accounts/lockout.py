@@ -15,11 +15,16 @@ guesses are checked than the limits allow. A reservation counts against three li
 A correct password gives its reservation back (and forgets the failures of its address on that
 account); a sign-up is not a guess either. IPv6 addresses count by their /64 network, which one
 client usually owns whole.
+
+For a title with an encryption key (docs/data-protection.md) the counters are not named by the
+email or the address themselves but by their blind indexes (`hide`): the counters' store (Redis)
+then holds no personal data either.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from overworld.errors import ResourceExhausted
@@ -41,6 +46,12 @@ def address_key(address: str) -> str:
             return str(mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+def account_counter(title_id: str, account: str, hide: Callable[[str], str] | None = None) -> str:
+    """The name of the counter of failed guesses at `account` from every address (an email, or
+    `username:<name>`); with `hide`, named by hide(account). What an erasure resets."""
+    return f"lock:acct:{title_id}:{account if hide is None else hide(account)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +80,21 @@ class LoginLockout:
         self._window = window_sec
         self._known_sec = known_sec
 
-    async def attempt(self, title_id: str, account: str, address: str | None) -> Attempt:
+    async def attempt(
+        self, title_id: str, account: str, address: str | None, hide: Callable[[str], str] | None = None
+    ) -> Attempt:
         """Reserve one guess at `account` from `address`, or raise RESOURCE_EXHAUSTED when a limit
-        is reached (nothing is counted then)."""
-        account_key = f"lock:acct:{title_id}:{account}"
+        is reached (nothing is counted then). With `hide`, counters are named by hide(account)
+        and hide(address's key) instead."""
+        account_key = account_counter(title_id, account, hide)
+        if hide is not None:
+            account = hide(account)
         if not address:
             # No address (server code, tests): only the account's own ceiling applies.
             if not await self._counters.reserve([(account_key, self._account_ceiling)], self._window):
                 raise ResourceExhausted(LOCKED)
             return Attempt(None, (account_key,), None)
-        where = address_key(address)
+        where = address_key(address) if hide is None else hide(address_key(address))
         pair_key = f"lock:pair:{title_id}:{account}:{where}"
         known_key = f"lock:known:{title_id}:{account}:{where}"
         limits = [(pair_key, self._pair_failures)]
@@ -103,8 +119,11 @@ class LoginLockout:
         """No password was checked (a sign-up): give the reservation back."""
         await self._counters.release(((attempt.pair,) if attempt.pair else ()) + attempt.counted)
 
-    async def failed(self, title_id: str, address: str | None) -> None:
+    async def failed(
+        self, title_id: str, address: str | None, hide: Callable[[str], str] | None = None
+    ) -> None:
         """A failed login that checked no password (an unknown device or custom id): counts
         against the address only."""
         if address:
-            await self._counters.incr(f"lock:addr:{title_id}:{address_key(address)}", self._window)
+            where = address_key(address) if hide is None else hide(address_key(address))
+            await self._counters.incr(f"lock:addr:{title_id}:{where}", self._window)

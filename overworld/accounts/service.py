@@ -15,21 +15,24 @@ import structlog
 
 from overworld.accounts import validation as check
 from overworld.accounts.cache import AccountCache
-from overworld.accounts.lockout import Attempt, LoginLockout
+from overworld.accounts.lockout import Attempt, LoginLockout, account_counter
 from overworld.accounts.models import Account, AccountUpdate, Device, User
 from overworld.accounts.passwords import Passwords
 from overworld.accounts.peers import PeerCaches
-from overworld.accounts.store import AccountStore, IdentifierColumn
+from overworld.accounts.store import AccountStore, IdentifierColumn, Identifiers
 from overworld.clock import now_ms
 from overworld.db import Database, IntegrityError, Row, Tx
+from overworld.db.database import Executor
 from overworld.errors import (
     AlreadyExists,
+    Internal,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
 from overworld.sessions.service import SessionService
+from overworld.titles.crypto import DecryptionError, Encryption, TitleKeys
 from overworld.titles.models import Title
 
 log = structlog.get_logger(__name__)
@@ -81,8 +84,10 @@ class AccountService:
         lockout: LoginLockout,
         passwords: Passwords | None = None,
         cache_size: int = 0,
+        encryption: Encryption | None = None,
     ) -> None:
         self._db = db
+        self._encryption = encryption or Encryption({})
         self._store = AccountStore(db)
         self.cache = AccountCache(cache_size)
         self._sessions = sessions
@@ -115,15 +120,43 @@ class AccountService:
         background work for anything slow) and its errors are logged, never seen by the caller."""
         self._created_callbacks.append(callback)
 
+    def _keys(self, title: Title) -> TitleKeys | None:
+        """The title's encryption keys (None: its personal fields are stored in plaintext)."""
+        return self._encryption.keys(title.id, title.name)
+
+    async def identifiers(self, ex: Executor, title: Title, user_id: str) -> Identifiers | None:
+        """The user's email, custom id and device ids in plaintext, decrypted if sealed (on the
+        database or in the caller's transaction); None if there is no such user. For an export or
+        an erasure's tombstones: other domains never read those columns themselves."""
+        try:
+            return await self._store.identifiers(ex, title.id, user_id, self._keys(title))
+        except DecryptionError as exc:
+            log.error("personal data of an account did not decrypt", title=title.name, user_id=user_id,
+                      error=str(exc))  # fmt: skip
+            raise Internal("The account's personal data could not be decrypted.") from None
+
+    def lockout_counter(self, title: Title, account: str) -> str:
+        """The name of the lockout counter of `account` (an email, or `username:<name>`), as
+        this title names it (a blind index when it has a key): what an erasure resets."""
+        return account_counter(title.id, account, self._hider(title))
+
+    def _hider(self, title: Title) -> Callable[[str], str] | None:
+        """What names the lockout's counters for this title: blind indexes when it has a key."""
+        keys = self._keys(title)
+        if keys is None:
+            return None
+        return lambda value: keys.index("lockout", value).replace(" ", ":")
+
     # -- authentication ---------------------------------------------------------------------------
 
     async def authenticate_device(
         self, title: Title, device_id: str, create: bool, username: str = "", address: str | None = None
     ) -> AuthResult:
         device_id = check.device_id(device_id)
+        keys = self._keys(title)
         return await self._authenticate_by_identifier(
             title,
-            lambda: self._store.by_device(title.id, device_id),
+            lambda: self._store.by_device(title.id, device_id, keys),
             create,
             username,
             address,
@@ -135,9 +168,10 @@ class AccountService:
         self, title: Title, custom_id: str, create: bool, username: str = "", address: str | None = None
     ) -> AuthResult:
         custom_id = check.custom_id(custom_id)
+        keys = self._keys(title)
         return await self._authenticate_by_identifier(
             title,
-            lambda: self._store.by_custom_id(title.id, custom_id),
+            lambda: self._store.by_custom_id(title.id, custom_id, keys),
             create,
             username,
             address,
@@ -160,7 +194,7 @@ class AccountService:
         if row is not None:
             return self._existing(row)
         if not create:
-            await self._lockout.failed(title.id, address)
+            await self._lockout.failed(title.id, address, self._hider(title))
             raise NotFound(NOT_FOUND)
         try:
             return await self._create(title, username, device_id=device_id, custom_id=custom_id)
@@ -185,8 +219,8 @@ class AccountService:
             return await self._username_login(title, username, password, address)
         email = check.email(email)
         password = check.password(password)
-        attempt = await self._lockout.attempt(title.id, email, address)
-        row = await self._store.by_email(title.id, email)
+        attempt = await self._lockout.attempt(title.id, email, address, self._hider(title))
+        row = await self._store.by_email(title.id, email, self._keys(title))
         if row is not None:
             return await self._password_login(row, password, attempt)
         if not create:
@@ -206,7 +240,7 @@ class AccountService:
             raise InvalidArgument("Username is required when email address is not supplied.")
         username = check.username(username)
         account = f"username:{username}"  # the lockout's key for this account ("@" marks emails)
-        attempt = await self._lockout.attempt(title.id, account, address)
+        attempt = await self._lockout.attempt(title.id, account, address, self._hider(title))
         row = await self._store.by_username(title.id, username)
         if row is None:
             raise NotFound(NOT_FOUND)
@@ -251,6 +285,7 @@ class AccountService:
                     email=email,
                     password=password,
                     custom_id=custom_id,
+                    keys=self._keys(title),
                 )
             except IntegrityError as exc:
                 if exc.involves("username"):
@@ -286,7 +321,7 @@ class AccountService:
         account = self.cache.get(title.id, user_id)
         if account is None:
             epoch = self.cache.epoch
-            account = await self._store.account(title.id, user_id)
+            account = await self._store.account(title.id, user_id, self._keys(title))
             if account is None:
                 raise NotFound(NOT_FOUND)
             self.cache.put(title.id, user_id, account, epoch)
@@ -403,12 +438,13 @@ class AccountService:
         async with self._db.transaction() as tx:
             if await self._store.lock_identity(tx, title.id, user_id) is None:
                 raise NotFound(NOT_FOUND)
-            owner = await self._store.device_owner(tx, title.id, device_id)
+            keys = self._keys(title)
+            owner = await self._store.device_owner(tx, title.id, device_id, keys)
             if owner == user_id:
                 return
             if owner is not None:
                 raise AlreadyExists("Device ID already in use.")
-            await self._store.add_device(tx, title.id, device_id, user_id, vars)
+            await self._store.add_device(tx, title.id, device_id, user_id, vars, keys)
             # As Nakama does; the UPDATE also tells other nodes' account caches (the change feed
             # watches updates of users, not inserts of devices, which every sign-up makes).
             await self._store.touch(tx, title.id, user_id, now_ms())
@@ -438,7 +474,9 @@ class AccountService:
             async with self._db.transaction() as tx:
                 if await self._store.lock_identity(tx, title.id, user_id) is None:
                     raise NotFound(NOT_FOUND)
-                await self._store.set_identifier(tx, title.id, user_id, column, value, now, password)
+                await self._store.set_identifier(
+                    tx, title.id, user_id, column, value, now, password, self._keys(title)
+                )
         except IntegrityError:
             raise AlreadyExists(taken) from None
         await self._changed(title, user_id)
@@ -447,7 +485,7 @@ class AccountService:
         device_id = check.device_id(device_id)
         async with self._db.transaction() as tx:
             await self._require_other_identifier(tx, title, user_id)
-            if not await self._store.remove_device(tx, title.id, device_id, user_id):
+            if not await self._store.remove_device(tx, title.id, device_id, user_id, self._keys(title)):
                 raise NotFound("Device ID is not linked to this account.")
         await self._changed(title, user_id)
 
@@ -466,7 +504,9 @@ class AccountService:
     ) -> None:
         async with self._db.transaction() as tx:
             await self._require_other_identifier(tx, title, user_id)
-            if not await self._store.clear_identifier(tx, title.id, user_id, column, value, now_ms()):
+            if not await self._store.clear_identifier(
+                tx, title.id, user_id, column, value, now_ms(), self._keys(title)
+            ):
                 raise NotFound(missing)
         await self._changed(title, user_id)
 

@@ -25,6 +25,8 @@ class Signup:
     now: int
     device_id: str | None
     custom_id: str | None
+    device_sealed: str | None
+    custom_sealed: str | None
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -43,9 +45,13 @@ class SignupBatcher:
         now: int,
         device_id: str | None,
         custom_id: str | None,
+        device_sealed: str | None = None,
+        custom_sealed: str | None = None,
     ) -> None:
-        """Insert the user (and device); raises IntegrityError naming the clashing column."""
-        signup = Signup(title_id, user_id, username, now, device_id, custom_id)
+        """Insert the user (and device); raises IntegrityError naming the clashing column. The
+        identifiers are as stored (accounts/store.py: a blind index and its sealed value, or the
+        plaintext)."""
+        signup = Signup(title_id, user_id, username, now, device_id, custom_id, device_sealed, custom_sealed)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._start_flush)
         self._pending.append(signup)
@@ -64,15 +70,16 @@ class SignupBatcher:
             async with self._db.transaction() as tx:
                 rows = await tx.fetch(
                     "INSERT INTO users (title_id, id, username, lang_tag, metadata, custom_id, edge_count,"
-                    " create_time, update_time)"
-                    " SELECT t, i, u, 'en', '{}', c, 0, n, n FROM"
-                    " unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) x(t, i, u, c, n)"
-                    " ON CONFLICT DO NOTHING RETURNING id",
+                    " create_time, update_time, custom_id_sealed)"
+                    " SELECT t, i, u, 'en', '{}', c, 0, n, n, cs FROM"
+                    " unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])"
+                    " x(t, i, u, c, n, cs) ON CONFLICT DO NOTHING RETURNING id",
                     [s.title_id for s in batch],
                     [s.user_id for s in batch],
                     [s.username for s in batch],
                     [s.custom_id for s in batch],
                     [s.now for s in batch],
+                    [s.custom_sealed for s in batch],
                 )
                 inserted = {r["id"] for r in rows}
                 for s in batch:
@@ -87,12 +94,13 @@ class SignupBatcher:
                 with_device = [s for s in batch if s.device_id is not None and s.user_id in inserted]
                 if with_device:
                     rows = await tx.fetch(
-                        "INSERT INTO user_devices (title_id, id, user_id)"
-                        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+                        "INSERT INTO user_devices (title_id, id, user_id, id_sealed)"
+                        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
                         " ON CONFLICT DO NOTHING RETURNING user_id",
                         [s.title_id for s in with_device],
                         [s.device_id for s in with_device],
                         [s.user_id for s in with_device],
+                        [s.device_sealed for s in with_device],
                     )
                     linked = {r["user_id"] for r in rows}
                     orphans = [s for s in with_device if s.user_id not in linked]

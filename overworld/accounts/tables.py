@@ -24,6 +24,10 @@ users = Table(
     Column("disable_time", BigInteger),
     # The wallet, as Nakama keeps it: a JSON object of currency -> int64 amount (overworld/wallets).
     Column("wallet", Text, nullable=False, server_default="{}"),
+    # Encryption at rest (accounts/store.py): for a title with a key, `email` and `custom_id` hold
+    # blind indexes (the unique indexes below apply to them) and these the AES-GCM envelopes.
+    Column("email_sealed", Text),
+    Column("custom_id_sealed", Text),
     Index(None, "title_id", "username", unique=True),
     Index(None, "title_id", "email", unique=True),
     Index(None, "title_id", "custom_id", unique=True),
@@ -36,5 +40,7 @@ user_devices = Table(
     Column("id", String(128), primary_key=True),
     Column("user_id", String(36), nullable=False),
     Column("vars", Text),
+    # For a title with a key, `id` is the device id's blind index and this its AES-GCM envelope.
+    Column("id_sealed", Text),
     Index(None, "title_id", "user_id"),
 )

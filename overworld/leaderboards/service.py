@@ -141,8 +141,11 @@ class LeaderboardService:
         node_name: str = "",
         hook_timeout_sec: float = 60.0,
         title_name: Callable[[str], str] | None = None,
+        serves: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = LeaderboardStore(db)
+        # Data residency: the boards of titles another region serves are never loaded or reset here.
+        self._serves = serves or (lambda title_id: True)
         self.db = db
         self.ranks = ranks
         self.pubsub = pubsub
@@ -188,7 +191,8 @@ class LeaderboardService:
         self.pubsub.subscribe(TOPIC, self._on_message)
         self.pubsub.on_reconnect(self._reconnected)
         for b in await self.store.all_boards():
-            self._remember(b)
+            if self._serves(b.title_id):
+                self._remember(b)
         now = now_ms()
         for b in list(self._boards.values()):
             await self.ensure_index(b, self.expiry_of(b, now))
@@ -277,7 +281,7 @@ class LeaderboardService:
                 for listener in self._listeners:
                     listener(None, title_id, board_id)
             return
-        if (title_id, board_id) in self._boards:
+        if (title_id, board_id) in self._boards or not self._serves(title_id):
             return
         b = await self.store.board(title_id, board_id)
         if b is not None:

@@ -37,7 +37,7 @@ class Domain:
     gather: Gather
 
 
-def _json(value: str | None) -> Any:
+def json_value(value: str | None) -> Any:
     if value is None or value == "":
         return None
     try:
@@ -92,7 +92,7 @@ async def account(ex: Executor, title_id: str, user_id: str) -> Document:
         "lang_tag": row["lang_tag"],
         "location": row["location"],
         "timezone": row["timezone"],
-        "metadata": _json(row["metadata"]),
+        "metadata": json_value(row["metadata"]),
         "email": row["email"],
         "password_set": row["password"] is not None,  # the hash itself is not the player's to read
         "custom_id": row["custom_id"],
@@ -101,7 +101,7 @@ async def account(ex: Executor, title_id: str, user_id: str) -> Document:
         "update_time": _time(row["update_time"]),
         "verify_time": _time(row["verify_time"]),
         "disable_time": _time(row["disable_time"]),
-        "devices": [{"id": d["id"], "vars": _json(d["vars"]) or {}} for d in devices],
+        "devices": [{"id": d["id"], "vars": json_value(d["vars"]) or {}} for d in devices],
     }
 
 
@@ -142,7 +142,7 @@ async def storage(ex: Executor, title_id: str, user_id: str) -> Document:
             {
                 "collection": r["collection"],
                 "key": r["key"],
-                "value": _json(r["value"]),
+                "value": json_value(r["value"]),
                 "version": r["version"],
                 "permission_read": r["read"],
                 "permission_write": r["write"],
@@ -169,7 +169,7 @@ async def friends(ex: Executor, title_id: str, user_id: str) -> Document:
                 "user_id": r["destination_id"],
                 "state": FRIEND_STATES.get(int(r["state"]), str(r["state"])),
                 "update_time": _time(r["update_time"]),
-                "metadata": _json(r["metadata"]),
+                "metadata": json_value(r["metadata"]),
             }
             for r in rows
         ]
@@ -222,7 +222,7 @@ async def chat(ex: Executor, title_id: str, user_id: str) -> Document:
                 "channel_id": r["channel_id"],
                 "code": r["code"],
                 "username": r["username"],
-                "content": _json(r["content"]),
+                "content": json_value(r["content"]),
                 "create_time": _time(r["create_time"]),
                 "update_time": _time(r["update_time"]),
             }
@@ -253,7 +253,7 @@ async def notifications(ex: Executor, title_id: str, user_id: str) -> Document:
             {
                 "id": r["id"],
                 "subject": r["subject"],
-                "content": _json(r["content"]),
+                "content": json_value(r["content"]),
                 "code": r["code"],
                 "sender_id": r["sender_id"],
                 "create_time": _time(r["create_time"]),
@@ -292,7 +292,7 @@ async def leaderboards(ex: Executor, title_id: str, user_id: str) -> Document:
                 "score": r["score"],
                 "subscore": r["subscore"],
                 "num_score": r["num_score"],
-                "metadata": _json(r["metadata"]),
+                "metadata": json_value(r["metadata"]),
                 "create_time": _time(r["create_time"]),
                 "update_time": _time(r["update_time"]),
             }
@@ -318,20 +318,20 @@ async def wallets(ex: Executor, title_id: str, user_id: str) -> Document:
         user_id,
     )
     return {
-        "wallet": _json(wallet) or {},
+        "wallet": json_value(wallet) or {},
         "ledger": [
             {
                 "id": r["id"],
                 "seq": r["seq"],
-                "changeset": _json(r["changeset"]),
-                "metadata": _json(r["metadata"]),
+                "changeset": json_value(r["changeset"]),
+                "metadata": json_value(r["metadata"]),
                 "create_time": _time(r["create_time"]),
                 "update_time": _time(r["update_time"]),
             }
             for r in ledger
         ],
         "idempotent_requests": [
-            {"key": r["key"], "result": _json(r["result"]), "create_time": _time(r["create_time"])}
+            {"key": r["key"], "result": json_value(r["result"]), "create_time": _time(r["create_time"])}
             for r in requests
         ],
     }
@@ -388,7 +388,7 @@ async def store(ex: Executor, title_id: str, user_id: str) -> Document:
             {
                 "item_id": r["item_id"],
                 "quantity": r["quantity"],
-                "properties": _json(r["properties"]),
+                "properties": json_value(r["properties"]),
                 "expire_time": _time(r["expire_time"] or None),
                 "create_time": _time(r["create_time"]),
                 "update_time": _time(r["update_time"]),
@@ -400,7 +400,7 @@ async def store(ex: Executor, title_id: str, user_id: str) -> Document:
                 "id": r["id"],
                 "idempotency_key": r["key"],
                 "source": r["source"],
-                "result": _json(r["result"]),
+                "result": json_value(r["result"]),
                 "create_time": _time(r["create_time"]),
             }
             for r in purchases
@@ -410,7 +410,7 @@ async def store(ex: Executor, title_id: str, user_id: str) -> Document:
                 "store": r["store"],
                 "transaction_id": r["transaction_id"],
                 "product_id": r["product_id"],
-                "contents": _json(r["contents"]),
+                "contents": json_value(r["contents"]),
                 "create_time": _time(r["create_time"]),
                 "revoke_time": _time(r["revoke_time"] or None),
             }
@@ -444,7 +444,7 @@ async def purchases(ex: Executor, title_id: str, user_id: str) -> Document:
                 "quantity": r["quantity"],
                 "purchase_time": _time(r["purchase_time"]),
                 "refund_time": _time(r["refund_time"] or None),
-                "provider_response": _json(r["provider_response"]),
+                "provider_response": json_value(r["provider_response"]),
                 "create_time": _time(r["create_time"]),
             }
             for r in bought
@@ -458,7 +458,7 @@ async def purchases(ex: Executor, title_id: str, user_id: str) -> Document:
                 "purchase_time": _time(r["purchase_time"]),
                 "expiry_time": _time(r["expiry_time"] or None),
                 "refund_time": _time(r["refund_time"] or None),
-                "provider_response": _json(r["provider_response"]),
+                "provider_response": json_value(r["provider_response"]),
                 "create_time": _time(r["create_time"]),
             }
             for r in subscribed

@@ -123,6 +123,8 @@ class PrivacyService:
         counts: dict[str, int] = {}
         for domain in domains.DOMAINS:
             document = await domain.gather(self._db, title.id, user_id)
+            if domain.name == "account" and document:
+                await self._reveal_identifiers(title, user_id, document)
             files[f"{domain.name}.json"] = orjson.dumps(document, option=orjson.OPT_INDENT_2)
             counts[domain.name] = sum(len(v) for v in document.values() if isinstance(v, list))
         manifest = {
@@ -138,6 +140,19 @@ class PrivacyService:
         }
         metrics.PRIVACY_OPERATIONS.labels("export").inc()
         return {"manifest.json": orjson.dumps(manifest, option=orjson.OPT_INDENT_2), **files}
+
+    async def _reveal_identifiers(self, title: Title, user_id: str, document: dict[str, Any]) -> None:
+        """The account's email, custom id and device ids as the player gave them: the columns
+        hold blind indexes when the title encrypts them (docs/data-protection.md)."""
+        ids = await self._accounts.identifiers(self._db, title, user_id)
+        if ids is None:
+            return
+        document["email"] = ids.email or None
+        document["custom_id"] = ids.custom_id or None
+        document["devices"] = [
+            {"id": device, "vars": domains.json_value(ids.device_vars.get(device)) or {}}
+            for device in ids.devices
+        ]
 
     async def export_zip(self, title: Title, user_id: str) -> bytes:
         files = await self.export(title, user_id)
@@ -170,21 +185,18 @@ class PrivacyService:
         report: dict[str, Any] = {}
         now = now_ms()
         username = ""
-        email: str | None = None
+        email = ""
 
         async def first(tx: Tx) -> None:
             nonlocal username, email
-            ids = await tx.fetchrow(
-                "SELECT username, email, custom_id FROM users WHERE title_id = $1 AND id = $2",
-                title.id,
-                user_id,
+            username = await tx.fetchval(
+                "SELECT username FROM users WHERE title_id = $1 AND id = $2", title.id, user_id
             )
-            if ids is None:  # held by the deletion's lock: cannot be gone here
+            # In plaintext even where the title encrypts them (the columns hold blind indexes).
+            ids = await self._accounts.identifiers(tx, title, user_id)
+            if username is None or ids is None:  # held by the deletion's lock: cannot be gone here
                 raise NotFound(NOT_FOUND)
-            devices = await tx.fetch(
-                "SELECT id FROM user_devices WHERE title_id = $1 AND user_id = $2", title.id, user_id
-            )
-            username, email = ids["username"], ids["email"]
+            email = ids.email
             report["anonymised"] = await self._anonymise(tx, title.id, user_id, now)
             # What still names the user is removed, by this transaction and the deletion's steps.
             report["removed"] = await domains.count_rows(tx, title.id, user_id)
@@ -192,11 +204,11 @@ class PrivacyService:
             await tx.execute(
                 "DELETE FROM revoked_tokens WHERE title_id = $1 AND user_id = $2", title.id, user_id
             )
-            marks = [("user", user_id)] + [("device", d["id"]) for d in devices]
-            if ids["custom_id"]:
-                marks.append(("custom", ids["custom_id"]))
-            if ids["email"]:
-                marks.append(("email", ids["email"]))
+            marks = [("user", user_id)] + [("device", d) for d in ids.devices]
+            if ids.custom_id:
+                marks.append(("custom", ids.custom_id))
+            if ids.email:
+                marks.append(("email", ids.email))
             expire = now + self._tombstone_days * DAY_MS if self._tombstone_days else 0
             for kind, value in marks:
                 await tx.execute(
@@ -215,8 +227,8 @@ class PrivacyService:
         self._hub.disconnect_user(title.id, user_id, "Account erased")
         report["sockets_closed"] = sockets
         # Login lockout counters naming the account (per-address ones expire with their window).
-        keys = [f"lock:acct:{title.id}:username:{username}"] + (
-            [f"lock:acct:{title.id}:{email}"] if email else []
+        keys = [self._accounts.lockout_counter(title, f"username:{username}")] + (
+            [self._accounts.lockout_counter(title, email)] if email else []
         )
         for key in keys:
             await self._counters.reset(key)

@@ -11,7 +11,7 @@ from overworld.sessions import tokens
 from overworld.sessions.revocations import REFRESH, SESSION, Revocations
 from overworld.sessions.tokens import Claims, TokenError, VerifiedTokenCache
 from overworld.titles.models import Title
-from overworld.titles.service import TitleService
+from overworld.titles.service import TitleService, wrong_region
 
 TOKEN_INVALID = "Auth token invalid"  # noqa: S105 - a message, not a secret
 REFRESH_INVALID = "Refresh token invalid or expired."
@@ -44,8 +44,13 @@ class SessionService:
         claims = self._cache.get(token)
         if claims is None:
             try:
-                title = self._titles.get(tokens.title_id_of(token))
+                title_id = tokens.title_id_of(token)
+                title = self._titles.get(title_id)
                 if title is None:
+                    foreign = self._titles.foreign(title_id)
+                    if foreign is not None:  # data residency: another region's nodes serve it
+                        tokens.verify(foreign, token, refresh=False)
+                        raise wrong_region(foreign, self._titles.region)
                     raise Unauthenticated(TOKEN_INVALID)
                 claims = tokens.verify(title, token, refresh=False)
             except TokenError:
@@ -55,6 +60,8 @@ class SessionService:
             self._cache.discard(token)
             raise Unauthenticated(TOKEN_INVALID)
         title = self._titles.get(claims.title_id)
+        if title is None and (foreign := self._titles.foreign(claims.title_id)) is not None:
+            raise wrong_region(foreign, self._titles.region)
         if title is None or title.disabled:
             raise Unauthenticated(TOKEN_INVALID)
         if self._revocations.is_revoked(title.id, claims.token_id, claims.user_id, claims.issued_at_us):

@@ -16,6 +16,7 @@ class Title:
     previous_server_key: str | None = None
     previous_http_key: str | None = None
     previous_keys_expire: int = 0
+    region: str = ""  # data residency: only nodes of this region serve it ('': any node without a region)
 
     def __repr__(self) -> str:  # never print keys or secrets
         return f"Title(id={self.id!r}, name={self.name!r})"

@@ -15,11 +15,12 @@ import structlog
 
 from overworld.clock import now_ms, rfc3339
 from overworld.db import Database, IntegrityError
-from overworld.errors import AlreadyExists, InvalidArgument, NotFound
+from overworld.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from overworld.titles.models import Title
 from overworld.titles.store import TitleRow, TitleStore
 
 NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+REGION_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 log = structlog.get_logger(__name__)
 _RELOAD_INTERVAL = 0.25  # seconds between reloads triggered by unknown keys
 # Titles known longer than this are read again before a key is looked up (one query per node and
@@ -47,6 +48,27 @@ def _title_from_row(r: TitleRow) -> Title:
         previous_server_key=r.previous_server_key,
         previous_http_key=r.previous_http_key,
         previous_keys_expire=r.previous_keys_expire_time or 0,
+        region=r.region or "",
+    )
+
+
+def check_region(region: str) -> str:
+    """A region label as given to `title create --region` or the `region` setting ('' for none)."""
+    if region and not REGION_RULE.match(region):
+        raise InvalidArgument(
+            "Region must be 1-32 characters of lower-case letters, digits, '-' or '_', starting with"
+            " a letter or digit."
+        )
+    return region
+
+
+def wrong_region(title: Title, node_region: str) -> FailedPrecondition:
+    """The error for a request to a title that this node must not serve (docs/data-protection.md)."""
+    served_by = f"nodes of region {title.region!r}" if title.region else "nodes without a region"
+    here = f"region {node_region!r}" if node_region else "no region"
+    return FailedPrecondition(
+        f"Title {title.name!r} is served by {served_by}; this node serves {here}. Connect to a node"
+        " of the title's region."
     )
 
 
@@ -64,9 +86,16 @@ def _keys(title: Title, kind: str, now: int) -> list[str]:
 
 
 class TitleService:
-    def __init__(self, db: Database) -> None:
+    """The titles this node serves, from memory. Data residency: a title whose region is not the
+    node's (`region`) is never served here: it is absent from `all()` and `get()` (so no service
+    loads its data or schedules its jobs), and its keys and tokens are answered with
+    FAILED_PRECONDITION naming the region that serves it (`foreign`, `wrong_region`)."""
+
+    def __init__(self, db: Database, region: str = "") -> None:
         self._store = TitleStore(db)
+        self.region = region
         self._by_id: dict[str, Title] = {}
+        self._foreign: dict[str, Title] = {}
         self._by_server_key: dict[bytes, Title] = {}
         self._by_http_key: dict[bytes, Title] = {}
         self._last_reload = 0.0
@@ -78,13 +107,24 @@ class TitleService:
         `load()` (created here or by another process)."""
         self._added_listeners.append(listener)
 
+    def serves(self, title: Title) -> bool:
+        """Whether this node may serve the title's data (its region is the node's)."""
+        return title.region == self.region
+
+    def foreign(self, title_id: str) -> Title | None:
+        """The title if it exists but another region serves it."""
+        return self._foreign.get(title_id)
+
     async def load(self) -> None:
-        titles = [_title_from_row(r) for r in await self._store.all()]
+        every = [_title_from_row(r) for r in await self._store.all()]
+        titles = [t for t in every if self.serves(t)]
         known = self._by_id
         self._by_id = {t.id: t for t in titles}
+        self._foreign = {t.id: t for t in every if not self.serves(t)}
         now = now_ms()
-        self._by_server_key = {_digest(k): t for t in titles for k in _keys(t, "server", now)}
-        self._by_http_key = {_digest(k): t for t in titles for k in _keys(t, "http", now)}
+        # Foreign titles stay in the key indexes so their callers are told which region serves them.
+        self._by_server_key = {_digest(k): t for t in every for k in _keys(t, "server", now)}
+        self._by_http_key = {_digest(k): t for t in every for k in _keys(t, "http", now)}
         self._last_reload = time.monotonic()
         for title in titles:
             if title.id not in known:
@@ -119,6 +159,8 @@ class TitleService:
         matched = False
         for expected in _keys(title, kind, now_ms()):  # the previous key: only until it expires
             matched |= hmac.compare_digest(expected.encode(), key.encode())
+        if matched and title.id in self._foreign:
+            raise wrong_region(title, self.region)
         return title if matched else None
 
     async def _reload(self) -> None:
@@ -128,17 +170,24 @@ class TitleService:
             task = self._reloading = asyncio.get_running_loop().create_task(self.load())
         await asyncio.shield(task)
 
+    async def every(self) -> list[Title]:
+        """Every title in the database, whichever region serves it (operator commands)."""
+        return sorted((_title_from_row(r) for r in await self._store.all()), key=lambda t: t.name)
+
     async def find_by_name(self, name: str) -> Title | None:
         row = await self._store.by_name(name)
         return None if row is None else _title_from_row(row)
 
-    async def create(self, name: str, server_key: str | None = None, http_key: str | None = None) -> Title:
+    async def create(
+        self, name: str, server_key: str | None = None, http_key: str | None = None, region: str = ""
+    ) -> Title:
         if not NAME_RULE.match(name):
             raise InvalidArgument(
                 "Title name must be 1-64 characters of lower-case letters, digits, '-' or '_', "
                 "starting with a letter or digit."
             )
         _check_keys(server_key, http_key)
+        check_region(region)
         title_id = str(uuid.uuid4())
         try:
             await self._store.insert(
@@ -153,18 +202,32 @@ class TitleService:
             if exc.involves("name"):
                 raise AlreadyExists(f"A title named {name!r} already exists.") from None
             raise AlreadyExists("That server key or http key is already used by another title.") from None
+        if region:
+            await self._store.set_region(title_id, region)
         await self.load()
-        title = self._by_id[title_id]
-        return title
+        return self._by_id.get(title_id) or self._foreign[title_id]
+
+    async def set_region(self, name: str, region: str) -> Title:
+        """Set (or with '' clear) the region whose nodes serve the title. Nodes take it into
+        account at their next reload of the titles (within REFRESH_INTERVAL for requests; server
+        code and scheduled jobs follow a restart)."""
+        check_region(region)
+        found = await self.find_by_name(name)
+        if found is None:
+            raise NotFound(f"No title named {name!r}.")
+        await self._store.set_region(found.id, region or None)
+        await self.load()
+        return self._by_id.get(found.id) or self._foreign[found.id]
 
     async def ensure_default(self, name: str, server_key: str, http_key: str) -> tuple[Title, bool]:
-        """The title created on first start; returns it and whether it was created now."""
+        """The title created on first start (in this node's region); returns it and whether it
+        was created now."""
         existing = await self.find_by_name(name)
         if existing is not None:
             await self.load()
             return existing, False
         try:
-            return await self.create(name, server_key, http_key), True
+            return await self.create(name, server_key, http_key, region=self.region), True
         except AlreadyExists:  # another node created it at the same moment
             await self.load()
             found = await self.find_by_name(name)
@@ -197,7 +260,7 @@ class TitleService:
         except IntegrityError:
             raise AlreadyExists("That server key or http key is already used by another title.") from None
         await self.load()
-        return self._by_id[found.id], expire
+        return self._by_id.get(found.id) or self._foreign[found.id], expire
 
     async def apply_configured_keys(
         self, title: Title, server_key: str, http_key: str, overlap_sec: int
@@ -223,7 +286,7 @@ class TitleService:
                 "default_server_key or default_http_key is already a key of another title"
             ) from None
         await self.load()
-        updated = self._by_id[row.id]
+        updated = self._by_id.get(row.id) or self._foreign[row.id]
         if changed:
             log.warning(
                 "the default title's keys were changed to the configured ones",

@@ -20,6 +20,7 @@ class TitleRow(NamedTuple):
     previous_http_key: str | None = None
     previous_keys_expire_time: int | None = None  # ms; the previous keys work until then
     config_keys_digest: str | None = None
+    region: str | None = None
 
 
 def _row(r: Row) -> TitleRow:
@@ -27,7 +28,7 @@ def _row(r: Row) -> TitleRow:
     return TitleRow(
         r["id"], r["name"], r["server_key"], r["http_key"], r["token_secret"], bool(r["disabled"]),
         r["previous_server_key"], r["previous_http_key"], None if expire is None else int(expire),
-        r["config_keys_digest"],
+        r["config_keys_digest"], r["region"],
     )  # fmt: skip
 
 
@@ -77,6 +78,9 @@ class TitleStore:
         else:
             sql += " WHERE id = $1"
         return await self._db.execute(sql, *args) > 0
+
+    async def set_region(self, title_id: str, region: str | None) -> None:
+        await self._db.execute("UPDATE titles SET region = $2 WHERE id = $1", title_id, region)
 
     async def set_config_digest(self, title_id: str, digest: str) -> None:
         await self._db.execute("UPDATE titles SET config_keys_digest = $2 WHERE id = $1", title_id, digest)
