@@ -45,6 +45,8 @@ _LOW62 = (1 << 62) - 1
 DeletionStep = Callable[[Tx, str, str], Awaitable[None]]
 # Told of each new account: title, user id, username, how it was made ("device", "email", "custom").
 CreatedCallback = Callable[[Title, str, str, str], None]
+# (title id, address or None) -> None, or raises RateLimited: the sign-up limit per address.
+SignupLimit = Callable[[str, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class AccountService:
         lockout: LoginLockout,
         passwords: Passwords | None = None,
         cache_size: int = 0,
+        signup_limit: SignupLimit | None = None,
     ) -> None:
         self._db = db
         self._store = AccountStore(db)
@@ -85,6 +88,7 @@ class AccountService:
         self._sessions = sessions
         self._lockout = lockout
         self._passwords = passwords or Passwords()
+        self._signup_limit = signup_limit
         self._deletion_steps: list[DeletionStep] = []
         self._created_callbacks: list[CreatedCallback] = []
         self._peers: PeerCaches | None = None
@@ -155,7 +159,9 @@ class AccountService:
             await self._lockout.failed(title.id, address)
             raise NotFound(NOT_FOUND)
         try:
-            return await self._create(title, username, device_id=device_id, custom_id=custom_id)
+            return await self._create(
+                title, username, device_id=device_id, custom_id=custom_id, address=address
+            )
         except _IdentifierTaken:  # created by a concurrent request with the same identifier
             row = await lookup()
             if row is None:
@@ -182,11 +188,12 @@ class AccountService:
         if row is not None:
             return await self._password_login(row, password, attempt)
         if not create:
+            await self._lockout.failed_guess(attempt)
             raise NotFound(NOT_FOUND)  # the reserved guess counts: it told whether the email exists
         await self._lockout.not_a_guess(attempt)
         hashed = await self._passwords.hash(password)
         try:
-            return await self._create(title, username, email=email, password=hashed)
+            return await self._create(title, username, email=email, password=hashed, address=address)
         except _IdentifierTaken:
             raise AlreadyExists("Email address is already in use.") from None
 
@@ -201,6 +208,7 @@ class AccountService:
         attempt = await self._lockout.attempt(title.id, account, address)
         row = await self._store.by_username(title.id, username)
         if row is None:
+            await self._lockout.failed_guess(attempt)
             raise NotFound(NOT_FOUND)
         return await self._password_login(row, password, attempt)
 
@@ -208,6 +216,7 @@ class AccountService:
         """Check the password of a guess reserved with the lockout (which stays counted unless
         the password is right)."""
         if row["password"] is None or not await self._passwords.verify(bytes(row["password"]), password):
+            await self._lockout.failed_guess(attempt)
             raise Unauthenticated(BAD_CREDENTIALS)
         await self._lockout.succeeded(attempt)
         return self._existing(row)
@@ -226,8 +235,11 @@ class AccountService:
         email: str | None = None,
         password: bytes | None = None,
         custom_id: str | None = None,
+        address: str | None = None,
     ) -> AuthResult:
         chosen = check.username(username) if username else ""
+        if self._signup_limit is not None:
+            await self._signup_limit(title.id, address)  # sign-ups per address (RateLimited)
         for _ in range(5):
             name = chosen or _generated_username()
             user_id = new_user_id()
