@@ -36,7 +36,8 @@ class RateLimits:
         signups: Rate | None = None,
     ) -> None:
         self.limiter = limiter
-        self.enabled = limiter is not None and (any(defaults) or bool(overrides))
+        some = any(defaults) or any(r is not None for o in (overrides or {}).values() for r in o.values())
+        self.enabled = limiter is not None and some  # False: `check` is never needed
         self._defaults = defaults
         self._overrides = dict(overrides or {})
         self._rates: dict[str, Rates] = {}
