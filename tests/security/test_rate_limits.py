@@ -93,7 +93,9 @@ async def test_a_users_limit_on_a_fast_path_call(clients, node):
     assert 15 <= retry <= 20  # one token of 3 per 60 s comes back in 20 s
     assert (await http.get("/v2/account", headers=bearer(bob))).status_code == 200  # his own budget
     # Other calls of alice's are not limited by this one.
-    assert (await http.get("/v2/user", params={"usernames": "nobody"}, headers=bearer(alice))).status_code == 200
+    assert (
+        await http.get("/v2/user", params={"usernames": "nobody"}, headers=bearer(alice))
+    ).status_code == 200
 
 
 @with_settings(rate_limit_calls={"GetUsers": {"user": "2/60s"}, "rpc": {"user": "2/60s"}})
@@ -101,8 +103,12 @@ async def test_a_users_limit_on_a_framework_route_and_on_rpcs(clients, node):
     http = clients.at("198.51.100.2")
     token = await sign_up(http, node.default_title)
     for _ in range(2):
-        assert (await http.get("/v2/user", params={"usernames": "nobody"}, headers=bearer(token))).status_code == 200
-    assert_limited(await http.get("/v2/user", params={"usernames": "nobody"}, headers=bearer(token)), "GetUsers")
+        assert (
+            await http.get("/v2/user", params={"usernames": "nobody"}, headers=bearer(token))
+        ).status_code == 200
+    assert_limited(
+        await http.get("/v2/user", params={"usernames": "nobody"}, headers=bearer(token)), "GetUsers"
+    )
     for _ in range(2):  # no such RPC: answered 404, and counted all the same
         assert (await http.post("/v2/rpc/nothing", json="{}", headers=bearer(token))).status_code == 404
     assert_limited(await http.post("/v2/rpc/nothing", json="{}", headers=bearer(token)), "rpc")
@@ -114,7 +120,9 @@ async def test_an_address_limit_spares_other_addresses(clients, node):
     key = basic(node.default_title.server_key)
 
     async def custom(http: httpx.AsyncClient) -> httpx.Response:
-        return await http.post("/v2/account/authenticate/custom", json={"id": unique("custom-id-")}, headers=key)
+        return await http.post(
+            "/v2/account/authenticate/custom", json={"id": unique("custom-id-")}, headers=key
+        )
 
     assert [(await custom(here)).status_code for _ in range(3)] == [200] * 3
     assert_limited(await custom(here), "AuthenticateCustom")
@@ -154,7 +162,9 @@ async def test_a_limit_recovers_at_its_rate(clients, node):
     assert time.monotonic() - started > 0.5  # not before (about) a token's time
 
 
-@with_settings(rate_limit_address="off", rate_limit_user="off", rate_limit_calls={"GetAccount": {"user": "off"}})
+@with_settings(
+    rate_limit_address="off", rate_limit_user="off", rate_limit_calls={"GetAccount": {"user": "off"}}
+)
 async def test_limits_can_be_turned_off(clients, node):
     assert not node.limits.enabled
     http = clients.at("198.51.100.6")
@@ -204,10 +214,17 @@ async def test_loopback_has_no_address_budget(clients, node):
 def test_bad_rate_settings_are_refused_naming_the_setting():
     with pytest.raises(ConfigError, match="rate_limit_user.*not a rate like 100/s"):
         load_settings(environ={"OVERWORLD_RATE_LIMIT_USER": "lots"})
-    with pytest.raises(ConfigError, match=r"rate_limit_calls\['GetAccount'\]\['everyone'\]: the scope is one of"):
+    with pytest.raises(
+        ConfigError, match=r"rate_limit_calls\['GetAccount'\]\['everyone'\]: the scope is one of"
+    ):
         load_settings(environ={"OVERWORLD_RATE_LIMIT_CALLS": "GetAccount:everyone=5/s"})
-    parsed = load_settings(environ={"OVERWORLD_RATE_LIMIT_CALLS": "GetAccount:user=5/s,address=off;rpc:user=1/m"})
-    assert parsed.rate_limit_calls == {"GetAccount": {"user": "5/s", "address": "off"}, "rpc": {"user": "1/m"}}
+    parsed = load_settings(
+        environ={"OVERWORLD_RATE_LIMIT_CALLS": "GetAccount:user=5/s,address=off;rpc:user=1/m"}
+    )
+    assert parsed.rate_limit_calls == {
+        "GetAccount": {"user": "5/s", "address": "off"},
+        "rpc": {"user": "1/m"},
+    }
 
 
 @with_settings(rate_limit_calls={"GetAcount": {"user": "5/s"}})

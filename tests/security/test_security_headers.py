@@ -24,7 +24,11 @@ from tests.support import basic, bearer, unique
 
 pytestmark = pytest.mark.anyio
 ALWAYS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
-API = {**ALWAYS, "content-security-policy": "default-src 'none'; frame-ancestors 'none'", "cache-control": "no-store"}
+API = {
+    **ALWAYS,
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "cache-control": "no-store",
+}
 
 
 @pytest.fixture
