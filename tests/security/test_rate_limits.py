@@ -212,7 +212,7 @@ async def test_loopback_has_no_address_budget(clients, node):
 
 
 def test_bad_rate_settings_are_refused_naming_the_setting():
-    with pytest.raises(ConfigError, match="rate_limit_user.*not a rate like 100/s"):
+    with pytest.raises(ConfigError, match=r"rate_limit_user.*not a rate like 100/s"):
         load_settings(environ={"OVERWORLD_RATE_LIMIT_USER": "lots"})
     with pytest.raises(
         ConfigError, match=r"rate_limit_calls\['GetAccount'\]\['everyone'\]: the scope is one of"

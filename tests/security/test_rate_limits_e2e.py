@@ -10,8 +10,8 @@ import time
 import httpx
 import orjson
 import pytest
-from websockets.sync.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy
 from tests.support import basic, bearer, unique

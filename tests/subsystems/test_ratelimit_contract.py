@@ -45,7 +45,7 @@ def test_rates_are_written_as_count_per_period():
     assert parse_rate("off") is None and parse_rate("0/s") is None
     assert str(Rate(30, 3600)) == "30/h" and str(Rate(600, 600)) == "600/10m" and str(Rate(5, 1)) == "5/s"
     for bad in ("100", "x/s", "10/0s", "10/w", "-1/s"):
-        with pytest.raises(ValueError, match="is not a rate|period is zero"):
+        with pytest.raises(ValueError, match=r"is not a rate|period is zero"):
             parse_rate(bad)
 
 
