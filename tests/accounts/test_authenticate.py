@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 import asyncio
+import base64
+import itertools
+import json
 import time
 from typing import Any
 
@@ -242,7 +242,7 @@ async def test_each_failure_makes_the_next_guess_wait_longer(client, server_key,
             await asyncio.sleep(0.05)
         assert answer.status_code == 401, answer.text
         failures.append(time.monotonic())
-    gaps = [later - earlier for earlier, later in zip(failures, failures[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(failures)]
     assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9, gaps
     # Now an 8 s wait: even the right password is refused until it is over.
     early = await client.post(url, json={"email": email, "password": "the right one"}, headers=key)
