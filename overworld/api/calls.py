@@ -122,7 +122,9 @@ class Call(Generic[Req, Resp]):
         caller's rate limits for this call let it through (else RateLimited: HTTP 429)."""
         limits = node.limits
         if limits.enabled:
-            await limits.check(self.name, ctx.title.id, ctx.user_id, ctx.client_ip)
+            pending = limits.spend(self.name, ctx.title.id, ctx.user_id, ctx.client_ip)
+            if pending is not None:  # the limiter must ask Redis first
+                await pending
         return await node.hooks.call(self.name, ctx, request, partial(self.operation, node, ctx))
 
     def binding(self, method: str = "", path: str = "") -> Rest:

@@ -116,3 +116,19 @@ async def test_without_redis_each_node_limits_on_its_own():
         assert results[:3] == [0.0] * 3 and all(r > 0 for r in results[3:])  # open, not unlimited
     finally:
         await client.aclose()
+
+
+async def test_take_now_decides_at_once_or_hands_over_to_take(nodes):
+    """`take_now` is the hot path: a decision without awaiting, or None when only `take` can
+    decide (the Redis limiter before it has borrowed for a key); never a different answer."""
+    rate = Rate(3, 60)
+    results: list[float] = []
+    for _ in range(5):
+        now = nodes[0].take_now([("hot", rate)])
+        results.append(await nodes[0].take([("hot", rate)]) if now is None else now)
+    assert [r == 0.0 for r in results] == [True, True, True, False, False]
+    if isinstance(nodes[0], EmbeddedRateLimiter):
+        assert nodes[0].take_now([("cold", rate)]) == 0.0
+    else:
+        assert nodes[0].take_now([("cold", rate)]) is None  # nothing borrowed yet
+        assert nodes[0].take_now([("hot", rate)]) > 0  # a refusal remembered: no round trip

@@ -119,7 +119,9 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
     limits = node.limits
     if limits.enabled:
         try:
-            await limits.check(kind, conn.title_id, conn.user_id, conn.ctx.client_ip)
+            pending = limits.spend(kind, conn.title_id, conn.user_id, conn.ctx.client_ip)
+            if pending is not None:
+                await pending
         except RateLimited as exc:  # answered, and the socket stays open
             conn.send(codec.error(int(exc.code), exc.message, cid, {"retry_after": str(exc.retry_after)}))
             return

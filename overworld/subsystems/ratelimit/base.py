@@ -26,6 +26,11 @@ class RateLimiter(Protocol):
         slack an implementation documents)."""
         ...
 
+    def take_now(self, limits: Sequence[Limit]) -> float | None:
+        """`take`, without waiting, when this node can decide alone (the hot path: no coroutine,
+        no round trip); None when only `take` can (it must ask elsewhere first)."""
+        ...
+
 
 _ADDRESSES: dict[str, str] = {}
 

@@ -15,9 +15,12 @@ class EmbeddedRateLimiter:
         self._max_keys = max_keys
 
     async def take(self, limits: Sequence[Limit]) -> float:
-        return self.take_now(limits, time.monotonic())
+        return self.take_at(limits, time.monotonic())
 
-    def take_now(self, limits: Sequence[Limit], now: float) -> float:
+    def take_now(self, limits: Sequence[Limit]) -> float:
+        return self.take_at(limits, time.monotonic())
+
+    def take_at(self, limits: Sequence[Limit], now: float) -> float:
         tats = self._tat
         wait = 0.0
         for key, rate in limits:

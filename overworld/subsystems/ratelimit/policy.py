@@ -17,7 +17,7 @@ calls still spend the user's and the title's budgets.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 
 from overworld.config import RATE_SCOPES, ConfigError, Rate, Settings, parse_rate
 from overworld.errors import RateLimited, retry_after_seconds
@@ -92,10 +92,14 @@ class RateLimits:
             found = self._rates[name] = (address, user, title)
         return found
 
-    async def check(self, name: str, title_id: str, user_id: str, address: str) -> None:
-        """Spend one event of `name`'s budgets, or raise RateLimited (HTTP 429, Retry-After)."""
-        if not self.enabled:
-            return
+    def spend(self, name: str, title_id: str, user_id: str, address: str) -> Awaitable[None] | None:
+        """Spend one event of `name`'s budgets, or raise RateLimited (HTTP 429, Retry-After).
+        Decided at once when the limiter can (None); otherwise the awaitable that decides:
+
+            pending = limits.spend(...)
+            if pending is not None:
+                await pending
+        """
         by_address, by_user, by_title = self.rates(name)
         limits: list[Limit] = []
         if by_address is not None and address:
@@ -106,11 +110,28 @@ class RateLimits:
             limits.append((f"{title_id}:u:{name}:{user_id}", by_user))
         if by_title is not None:
             limits.append((f"{title_id}:t:{name}", by_title))
-        if limits:
-            assert self.limiter is not None
-            wait = await self.limiter.take(limits)
-            if wait > 0:
-                raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+        if not limits:
+            return None
+        assert self.limiter is not None
+        wait = self.limiter.take_now(limits)
+        if wait is None:
+            return self._take(name, limits)
+        if wait > 0:
+            raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+        return None
+
+    async def _take(self, name: str, limits: list[Limit]) -> None:
+        assert self.limiter is not None
+        wait = await self.limiter.take(limits)
+        if wait > 0:
+            raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+
+    async def check(self, name: str, title_id: str, user_id: str, address: str) -> None:
+        """`spend`, awaited."""
+        if self.enabled:
+            pending = self.spend(name, title_id, user_id, address)
+            if pending is not None:
+                await pending
 
     async def check_signup(self, title_id: str, address: str | None) -> None:
         """Spend one of the address's sign-ups (`signup_limit_address`), or raise RateLimited."""

@@ -79,10 +79,25 @@ class RedisRateLimiter:
         self._down_until = 0.0
         self._down = False
 
+    def take_now(self, limits: Sequence[Limit]) -> float | None:
+        now = time.monotonic()
+        if now < self._down_until:
+            return self._fallback.take_at(limits, now)
+        local = self._local
+        for key, _ in limits:
+            entry = local.get(key)
+            if entry is None or entry[1] <= now:
+                return None
+            if entry[0] < 1:
+                return entry[2] - now if entry[2] > now else None
+        for key, _ in limits:
+            local[key][0] -= 1
+        return 0.0
+
     async def take(self, limits: Sequence[Limit]) -> float:
         now = time.monotonic()
         if now < self._down_until:
-            return self._fallback.take_now(limits, now)
+            return self._fallback.take_at(limits, now)
         local = self._local
         for _ in range(3):
             missing: list[Limit] = []
@@ -147,7 +162,7 @@ class RedisRateLimiter:
                 "rate limits: Redis did not answer; each node limits on its own until it does",
                 error=repr(exc),
             )
-        return self._fallback.take_now(limits, now)
+        return self._fallback.take_at(limits, now)
 
     def _sweep(self, now: float) -> None:
         for key in [k for k, e in self._local.items() if e[1] <= now and e[2] <= now]:

@@ -81,8 +81,11 @@ async def serve_rpc(
         else:
             payload = body.decode("utf-8", errors="replace")
         query.pop("http_key", None)
-        if node.limits.enabled:
-            await node.limits.check("rpc", ctx.title.id, ctx.user_id, ctx.client_ip)
+        limits = node.limits
+        if limits.enabled:
+            pending = limits.spend("rpc", ctx.title.id, ctx.user_id, ctx.client_ip)
+            if pending is not None:
+                await pending
         result = await call_rpc(node, ctx, rpc_id, payload, query, visible)
     except RateLimited:
         raise  # answered by the caller with Retry-After (the edge, or the route's error handler)
