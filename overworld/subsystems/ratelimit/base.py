@@ -15,7 +15,11 @@ from typing import Protocol
 
 from overworld.config import Rate
 
-Limit = tuple[str, Rate]  # a bucket's key and its rate
+# A bucket's key and its rate. A key is a string, or a tuple of strings (its parts: hashed from
+# the parts' cached hashes, so building one per request costs less than formatting a string; the
+# Redis limiter joins the parts with ":" when it must name the key).
+Key = str | tuple[str, ...]
+Limit = tuple[Key, Rate]
 
 
 class RateLimiter(Protocol):

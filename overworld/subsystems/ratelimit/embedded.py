@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from overworld.subsystems.ratelimit.base import Limit
+from overworld.subsystems.ratelimit.base import Key, Limit
 
 
 class EmbeddedRateLimiter:
@@ -11,7 +11,7 @@ class EmbeddedRateLimiter:
     runs without an await, so it is atomic on the event loop."""
 
     def __init__(self, max_keys: int = 1_000_000) -> None:
-        self._tat: dict[str, float] = {}
+        self._tat: dict[Key, float] = {}
         self._max_keys = max_keys
 
     async def take(self, limits: Sequence[Limit]) -> float:

@@ -100,16 +100,19 @@ class RateLimits:
             if pending is not None:
                 await pending
         """
-        by_address, by_user, by_title = self.rates(name)
+        rates = self._rates.get(name)
+        by_address, by_user, by_title = rates if rates is not None else self.rates(name)
         limits: list[Limit] = []
         if by_address is not None and address:
-            where = _limited_address(address)
+            where = _LIMITED.get(address)
+            if where is None:
+                where = _limited_address(address)
             if where:
-                limits.append((f"{title_id}:a:{name}:{where}", by_address))
+                limits.append(((title_id, "a", name, where), by_address))
         if by_user is not None and user_id:
-            limits.append((f"{title_id}:u:{name}:{user_id}", by_user))
+            limits.append(((title_id, "u", name, user_id), by_user))
         if by_title is not None:
-            limits.append((f"{title_id}:t:{name}", by_title))
+            limits.append(((title_id, "t", name), by_title))
         if not limits:
             return None
         assert self.limiter is not None

@@ -26,7 +26,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from overworld.config import Rate
-from overworld.subsystems.ratelimit.base import Limit
+from overworld.subsystems.ratelimit.base import Key, Limit
 from overworld.subsystems.ratelimit.embedded import EmbeddedRateLimiter
 
 log = structlog.get_logger(__name__)
@@ -74,7 +74,7 @@ class RedisRateLimiter:
         self._timeout = timeout_sec
         self._retry = retry_sec
         # key -> [events left, until (monotonic), refused until (monotonic)]
-        self._local: dict[str, list[float]] = {}
+        self._local: dict[Key, list[float]] = {}
         self._fallback = EmbeddedRateLimiter()
         self._down_until = 0.0
         self._down = False
@@ -128,7 +128,7 @@ class RedisRateLimiter:
         keys: list[str] = []
         args: list[float | int] = []
         for key, rate in missing:
-            keys.append(self._prefix + key)
+            keys.append(self._prefix + (key if isinstance(key, str) else ":".join(key)))
             args += [batch(rate), rate.interval * 1000, rate.period * 1000]
         async with asyncio.timeout(self._timeout):
             reply = await self._borrow(keys=keys, args=args)
