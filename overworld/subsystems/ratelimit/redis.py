@@ -2,9 +2,10 @@
 
 Each node borrows events from the shared GCRA bucket of a key in batches (a Lua script moves the
 key's TAT on by as many intervals as it grants, on Redis's clock) and spends them locally; only
-when a key's local batch is spent does a request wait for Redis. A batch is a twentieth of the
-key's count (one for counts under 40), so however many nodes share a key, its rate holds within
-one batch per node; a small limit (sign-ups, a test's) is exact. Borrowed events a node does not
+when a key's local batch is spent does a request wait for Redis. A batch is a tenth of the key's
+count (one for counts under 20), so however many nodes share a key, its rate holds within one
+batch per node; a small limit (sign-ups, a test's) is exact. (A user's budget of 100/s: one
+Redis call per 10 of that user's calls of one kind.) Borrowed events a node does not
 spend within a second (or the batch's own time, if longer) are dropped: a key admits fewer events,
 never more.
 
@@ -62,7 +63,7 @@ _LEASE_SEC = 1.0
 
 def batch(rate: Rate) -> int:
     """The events a node borrows at once for a key of this rate."""
-    return max(1, rate.count // 20)
+    return max(1, rate.count // 10)
 
 
 class RedisRateLimiter:
