@@ -87,18 +87,22 @@ async def test_one_take_spends_every_bucket_or_none(nodes):
 async def test_concurrent_takes_never_pass_the_count(nodes):
     rate = Rate(10, 60)
     results = await asyncio.gather(*(nodes[i % len(nodes)].take([("burst", rate)]) for i in range(60)))
-    assert sum(r == 0.0 for r in results) == 10
+    allowed = sum(r == 0.0 for r in results)
+    # Never more; on Redis a node may hold a borrowed batch (a fifth: 2) it had no taker left for.
+    assert (
+        allowed == 10 if isinstance(nodes[0], EmbeddedRateLimiter) else 10 - 2 * len(nodes) <= allowed <= 10
+    )
 
 
 async def test_a_large_count_is_shared_within_one_batch_per_node(nodes):
-    """On Redis each node borrows a tenth of the count at a time: the nodes together never pass
+    """On Redis each node borrows a fifth of the count at a time: the nodes together never pass
     the count, and leave at most a batch per node unspent."""
     rate = Rate(200, 3600)
     total = 0
     for _ in range(250):
         for node in nodes:
             total += await node.take([("big", rate)]) == 0.0
-    assert 200 - 20 * len(nodes) <= total <= 200
+    assert 200 - 40 * len(nodes) <= total <= 200
 
 
 async def test_without_redis_each_node_limits_on_its_own():

@@ -2,12 +2,16 @@
 
 Each node borrows events from the shared GCRA bucket of a key in batches (a Lua script moves the
 key's TAT on by as many intervals as it grants, on Redis's clock) and spends them locally; only
-when a key's local batch is spent does a request wait for Redis. A batch is a tenth of the key's
-count (one for counts under 20), so however many nodes share a key, its rate holds within one
+when a key's local batch is spent does a request wait for Redis. A batch is a fifth of the key's
+count (one for counts under 10), so however many nodes share a key, its rate holds within one
 batch per node; a small limit (sign-ups, a test's) is exact. (A user's budget of 100/s: one
-Redis call per 10 of that user's calls of one kind.) Borrowed events a node does not
-spend within a second (or the batch's own time, if longer) are dropped: a key admits fewer events,
-never more.
+Redis call per 20 of that user's calls of one kind, which mostly reach one node anyway.)
+Borrowed events a node does not spend within `_LEASE_SEC` (30 s) are dropped: a key admits fewer
+events, never more, and a caller slower than its budget does not go back to Redis every second.
+
+One borrow per key is under way at a time on a node: requests that need the same key meanwhile
+wait for it and spend what it brought (a burst does not send a script per request, nor leave
+borrowed events behind).
 
 A refusal is remembered locally until the time Redis said to wait, so a client that keeps sending
 while limited costs no Redis calls. If Redis does not answer (an error, or no answer within
@@ -58,12 +62,12 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
-_LEASE_SEC = 1.0
+_LEASE_SEC = 30.0
 
 
 def batch(rate: Rate) -> int:
     """The events a node borrows at once for a key of this rate."""
-    return max(1, rate.count // 10)
+    return max(1, rate.count // 5)
 
 
 class RedisRateLimiter:
@@ -79,6 +83,7 @@ class RedisRateLimiter:
         self._fallback = EmbeddedRateLimiter()
         self._down_until = 0.0
         self._down = False
+        self._inflight: dict[Key, asyncio.Future[None]] = {}  # the borrow under way for a key
 
     def take_now(self, limits: Sequence[Limit]) -> float | None:
         now = time.monotonic()
@@ -100,7 +105,7 @@ class RedisRateLimiter:
         if now < self._down_until:
             return self._fallback.take_at(limits, now)
         local = self._local
-        for _ in range(3):
+        for _ in range(8):
             missing: list[Limit] = []
             for limit in limits:
                 entry = local.get(limit[0])
@@ -109,10 +114,22 @@ class RedisRateLimiter:
                         return entry[2] - now  # refused a moment ago: no need to ask Redis
                     missing.append(limit)
             if missing:
+                borrowing = [self._inflight[key] for key, _ in missing if key in self._inflight]
+                if borrowing:  # one borrow per key at a time on this node: wait for it, then look
+                    await asyncio.wait(borrowing)
+                    now = time.monotonic()
+                    continue
+                done = asyncio.get_running_loop().create_future()
+                for key, _ in missing:
+                    self._inflight[key] = done
                 try:
                     wait = await self._borrow_for(missing)
                 except (RedisError, OSError, TimeoutError) as exc:
                     return self._redis_down(exc, limits)
+                finally:
+                    for key, _ in missing:
+                        self._inflight.pop(key, None)
+                    done.set_result(None)
                 if self._down:
                     self._down = False
                     log.info("rate limits shared through Redis again")
@@ -140,7 +157,7 @@ class RedisRateLimiter:
             granted, wait_ms = int(reply[2 * i]), int(reply[2 * i + 1])
             entry = local.get(key)
             if granted:
-                lease = max(_LEASE_SEC, granted * rate.interval)
+                lease = max(_LEASE_SEC, rate.period)
                 left = entry[0] if entry is not None and entry[1] > now else 0
                 local[key] = [left + granted, now + lease, 0.0]
             else:
