@@ -2,10 +2,12 @@
 
 Each node borrows events from the shared GCRA bucket of a key in batches (a Lua script moves the
 key's TAT on by as many intervals as it grants, on Redis's clock) and spends them locally; only
-when a key's local batch is spent does a request wait for Redis. A batch is a fifth of the key's
-count (one for counts under 10), so however many nodes share a key, its rate holds within one
-batch per node; a small limit (sign-ups, a test's) is exact. (A user's budget of 100/s: one
-Redis call per 20 of that user's calls of one kind, which mostly reach one node anyway.)
+when a key's local batch is spent does a request wait for Redis. The nodes together never pass a
+key's rate (every event a node spends was taken from the shared bucket first); what batches cost
+is the other way: events one node holds unspent are refused elsewhere meanwhile. So a batch is
+half the key's count for counts of 100 and more (a user's default 100/s: one Redis call per 50
+of that user's calls of one kind, which mostly reach one node anyway), a fifth below, one under
+10: a small limit (sign-ups, a test's) is exact.
 Borrowed events a node does not spend within `_LEASE_SEC` (30 s) are dropped: a key admits fewer
 events, never more, and a caller slower than its budget does not go back to Redis every second.
 
@@ -67,7 +69,7 @@ _LEASE_SEC = 30.0
 
 def batch(rate: Rate) -> int:
     """The events a node borrows at once for a key of this rate."""
-    return max(1, rate.count // 5)
+    return max(1, rate.count // 2 if rate.count >= 100 else rate.count // 5)
 
 
 class RedisRateLimiter:
