@@ -1,4 +1,5 @@
-"""The `overworld` command: serve, migrate, and manage titles."""
+"""The `overworld` command: serve, migrate, manage titles, export and erase a player's data, and
+load-test a server."""
 
 from __future__ import annotations
 
@@ -402,6 +403,59 @@ def _title_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+@asynccontextmanager
+async def _account_node(settings: Settings, title_name: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A node of the deployment (its database, and in a cluster its Redis, so the other nodes
+    hear of what it does) and the title named, for an account command (closed afterwards)."""
+    from overworld.node import Node
+    from overworld.ops import logging as ow_logging
+
+    ow_logging.configure(settings.log_level, settings.log_format)  # on stderr: stdout is the answer
+    _existing_database(settings)
+    node = await Node.start(settings)
+    try:
+        title = await node.titles.find_by_name(title_name)
+        if title is None:
+            raise CommandError(f"no title named {title_name!r} in database {_database(settings)}")
+        yield node, title
+    finally:
+        await node.close()
+
+
+def _account_export(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    out = Path(args.output or f"{args.user_id}.zip")
+
+    async def run() -> bytes:
+        async with _account_node(settings, args.title) as (node, title):
+            data: bytes = await node.privacy.export_zip(title, args.user_id)
+            return data
+
+    data = asyncio.run(run())
+    out.write_bytes(data)
+    print(f"exported {args.user_id} of title {args.title} to {out} ({len(data)} bytes)")
+    return 0
+
+
+def _account_erase(args: argparse.Namespace) -> int:
+    import json
+
+    settings = _settings(args)
+    if not args.yes:
+        raise CommandError(
+            f"erasing account {args.user_id} removes every row of its data for good:"
+            " run again with --yes to do it"
+        )
+
+    async def run() -> None:
+        async with _account_node(settings, args.title) as (node, title):
+            report = await node.privacy.erase(title, args.user_id)
+        print(json.dumps(report, indent=2, sort_keys=True))
+
+    asyncio.run(run())
+    return 0
+
+
 def _workers(value: str) -> int | str:
     if value == "auto":
         return value
@@ -499,6 +553,33 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("name", help="the title's name")
     delete.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
     delete.set_defaults(func=_title_delete)
+
+    account = commands.add_parser(
+        "account", parents=[common], help="a player's data: export, erase (docs/data-protection.md)",
+        description="A player's data (docs/data-protection.md).",
+    )  # fmt: skip
+    account_commands = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
+    export = account_commands.add_parser(
+        "export", parents=[common], help="write everything held about a player to a ZIP of JSON files",
+        description="Write everything the title holds about a player to a ZIP archive of JSON files.",
+    )  # fmt: skip
+    export.add_argument("user_id", help="the player's user id")
+    export.add_argument("--title", required=True, help="the title's name")
+    export.add_argument("-o", "--output", help="the ZIP file to write (default: USER_ID.zip)")
+    export.set_defaults(func=_account_export)
+    erase = account_commands.add_parser(
+        "erase", parents=[common], help="erase a player: every row removed or anonymised, a tombstone left",
+        description="Erase a player from the title: every row in every domain removed (the wallet ledger's"
+        " amounts kept without identity), sockets closed on every node, a tombstone left; prints the report.",
+    )  # fmt: skip
+    erase.add_argument("user_id", help="the player's user id")
+    erase.add_argument("--title", required=True, help="the title's name")
+    erase.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
+    erase.set_defaults(func=_account_erase)
+
+    from overworld.loadtest.command import add_parser as add_loadtest
+
+    add_loadtest(commands)
     return parser
 
 

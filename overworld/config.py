@@ -115,6 +115,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Security headers (docs/security.md#headers): Strict-Transport-Security's max-age, sent only
     # when set (TLS ends at a proxy in front of Overworld); 0: no such header.
     hsts_max_age_sec: NonNegative = 0
+    # Data protection (docs/data-protection.md). Retention: days to keep each kind of data (0: for
+    # ever), the default of every title's policy (server code's retention_policy_set overrides).
+    retention_chat_days: NonNegative = 0
+    retention_notification_days: NonNegative = 0
+    retention_ledger_metadata_days: NonNegative = 0
+    retention_schedule: str = "23 * * * *"  # cron (UTC) of the purge, run by one node per cluster
+    retention_batch_size: Positive = 1000  # rows deleted or changed per statement
+    # How long an erased account's device, custom ID and email cannot sign up again (0: for ever).
+    erasure_tombstone_days: NonNegative = 30
     # Operations.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"

@@ -43,6 +43,7 @@ from overworld.ops import metrics
 from overworld.ops.outages import Outages, Probe, Service
 from overworld.parties.index import EmbeddedPartyIndex, PartyIndex
 from overworld.parties.service import PartyService
+from overworld.privacy.service import PrivacyService, RetentionPolicy
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
@@ -56,7 +57,7 @@ from overworld.subsystems.presence import EmbeddedTracker, Tracker
 from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
 from overworld.subsystems.ranks import EmbeddedRankIndex, RankIndex
 from overworld.subsystems.ratelimit import EmbeddedRateLimiter, RateLimiter, RateLimits
-from overworld.subsystems.scheduler import EmbeddedScheduler, Scheduler
+from overworld.subsystems.scheduler import CronError, EmbeddedScheduler, Scheduler
 from overworld.titles.service import TitleService
 from overworld.wallets.service import WalletService
 
@@ -218,13 +219,25 @@ class Node(Services):
             sweep_grace_sec=settings.presence_timeout_sec,
         )  # fmt: skip
         live_events = LiveEventService(db, sub.scheduler, sub.pubsub, hub, leaderboards)
+        try:
+            privacy = PrivacyService(
+                db, titles, accounts, hub, sub.counters, sub.scheduler,
+                defaults=RetentionPolicy(
+                    settings.retention_chat_days, settings.retention_notification_days,
+                    settings.retention_ledger_metadata_days,
+                ),
+                tombstone_days=settings.erasure_tombstone_days, schedule=settings.retention_schedule,
+                batch=settings.retention_batch_size,
+            )  # fmt: skip
+        except CronError as exc:
+            raise ConfigError(f"setting 'retention_schedule': {exc}") from None
         hooks = Hooks(API_CALLS)
         runtime = Runtime(
             services=ServerServices(
                 accounts=accounts, sessions=sessions, storage=storage, friends=friends, groups=groups,
                 leaderboards=leaderboards, tournaments=tournaments, live_events=live_events,
                 matches=matches, matchmaker=matchmaker, notifications=notifications, parties=parties,
-                hub=hub, wallets=wallets,
+                hub=hub, wallets=wallets, privacy=privacy,
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
@@ -237,6 +250,7 @@ class Node(Services):
             notifications.delete_user, wallets.delete_user,
         ):  # fmt: skip
             accounts.on_delete(delete)
+        accounts.guard_signups(privacy.check_signup)
         accounts.on_created(runtime.account_created)
         accounts.tell_peers(PeerCaches(hub.router, hub.tracker, accounts.cache))
         friends.on_counts_changed(accounts.users_changed)
@@ -269,6 +283,7 @@ class Node(Services):
         stack.push_async_callback(matchmaker.close)
         if settings.runtime_reload:
             runtime.watch()
+        privacy.start()
         await sub.scheduler.start()
         stack.push_async_callback(sub.scheduler.close)
         await leaderboards.catch_up()
@@ -282,8 +297,8 @@ class Node(Services):
             storage=storage, friends=friends, groups=groups, hooks=hooks, runtime=runtime, hub=hub,
             chat=chat, notifications=notifications, parties=parties, matches=matches,
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
-            live_events=live_events, wallets=wallets, default_title=default_title, redis=redis,
-            identity=identity, outages=outages, limits=limits, _stack=stack,
+            live_events=live_events, wallets=wallets, privacy=privacy, default_title=default_title,
+            redis=redis, identity=identity, outages=outages, limits=limits, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:

@@ -21,6 +21,7 @@ from overworld.matchmaking.service import MatchmakerService
 from overworld.notifications.service import NotificationService
 from overworld.ops.outages import Outages
 from overworld.parties.service import PartyService
+from overworld.privacy.service import PrivacyService
 from overworld.realtime.hub import Hub
 from overworld.runtime.hooks import Hooks
 from overworld.runtime.runtime import Runtime
@@ -65,6 +66,7 @@ class Services:
     tournaments: TournamentService
     live_events: LiveEventService
     wallets: WalletService
+    privacy: PrivacyService
     default_title: Title
     redis: Redis | None = None
     outages: Outages = field(default_factory=Outages)  # the database or Redis found unreachable

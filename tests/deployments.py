@@ -3,7 +3,7 @@
 - `sqlite`: one `overworld serve` on its own SQLite file (the embedded default);
 - `postgresql`: one `overworld serve` on its own PostgreSQL database;
 - `cluster`: two `overworld serve` processes sharing a PostgreSQL database and a Redis key prefix,
-  behind a round-robin TCP balancer started by the test. Each new TCP connection goes to the next
+  behind a round-robin TCP balancer started by the test (tools/balancer.py). Each new TCP connection goes to the next
   node, so two clients that connect one after the other sit on different nodes (an HTTP client
   keeps its connection, and so its node, for as long as it lives).
 
@@ -14,11 +14,8 @@ example server code loaded), `deploy()` for a deployment with settings of its ow
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,71 +32,11 @@ from tests.support import (
     run,
     unique,
 )
+from tools.balancer import Balancer
 
 KINDS = ("sqlite", "postgresql", "cluster")
 SERVER_KEY = "defaultkey"
 HTTP_KEY = "defaulthttpkey"
-
-
-class Balancer:
-    """A round-robin TCP proxy on 127.0.0.1, running its own event loop in a thread. Each accepted
-    connection is piped to the next upstream port in turn."""
-
-    def __init__(self, upstreams: list[int]) -> None:
-        self._next = itertools.cycle(upstreams)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="balancer", daemon=True)
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-        self.connections = 0
-        self.port = 0
-
-    def start(self) -> Balancer:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._accept, "127.0.0.1", 0), self._loop
-        ).result()
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        return self
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", next(self._next))
-        except OSError:
-            writer.close()
-            return
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.get_running_loop().create_task(self._pipe(src, dst))
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-
-    @staticmethod
-    async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        try:
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                dst.close()
-
-    async def _close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._pipes):
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
 
 @dataclass

@@ -43,6 +43,9 @@ _LETTERS = string.ascii_letters
 _LOW62 = (1 << 62) - 1
 
 DeletionStep = Callable[[Tx, str, str], Awaitable[None]]
+# Told of each sign-up before the account is made (title, device id, custom id, email): raises to
+# refuse it (an erased account's identifiers, overworld/privacy).
+SignupGuard = Callable[[Title, str | None, str | None, str | None], Awaitable[None]]
 # Told of each new account: title, user id, username, how it was made ("device", "email", "custom").
 CreatedCallback = Callable[[Title, str, str, str], None]
 # (title id, address or None) -> None, or raises RateLimited: the sign-up limit per address.
@@ -91,6 +94,7 @@ class AccountService:
         self._signup_limit = signup_limit
         self._deletion_steps: list[DeletionStep] = []
         self._created_callbacks: list[CreatedCallback] = []
+        self._signup_guards: list[SignupGuard] = []
         self._peers: PeerCaches | None = None
 
     async def start(self) -> None:
@@ -105,6 +109,10 @@ class AccountService:
     def on_delete(self, step: DeletionStep) -> None:
         """Register a step that removes a domain's rows of a deleted user, in the same transaction."""
         self._deletion_steps.append(step)
+
+    def guard_signups(self, guard: SignupGuard) -> None:
+        """Register a check run before each account is created, which may refuse it by raising."""
+        self._signup_guards.append(guard)
 
     def on_created(self, callback: CreatedCallback) -> None:
         """Register a function told of every account created; it must return at once (start
@@ -238,7 +246,9 @@ class AccountService:
         address: str | None = None,
     ) -> AuthResult:
         chosen = check.username(username) if username else ""
-        if self._signup_limit is not None:
+        for guard in self._signup_guards:
+            await guard(title, device_id, custom_id, email)
+        if self._signup_limit is not None:  # after the guards: a refused sign-up spends nothing
             await self._signup_limit(title.id, address)  # sign-ups per address (RateLimited)
         for _ in range(5):
             name = chosen or _generated_username()
@@ -379,10 +389,17 @@ class AccountService:
             found.setdefault(user.id, user)
         return list(found.values())
 
-    async def delete_account(self, title: Title, user_id: str) -> None:
+    async def delete_account(
+        self, title: Title, user_id: str, first: Callable[[Tx], Awaitable[None]] | None = None
+    ) -> None:
+        """Delete the account and its rows in every domain, in one transaction that holds the
+        user's row first. `first`: run in that transaction before the domains' steps (erasure:
+        counting and anonymising what the steps would delete)."""
         async with self._db.transaction() as tx:
             if not await self._store.lock_for_deletion(tx, title.id, user_id):
                 raise NotFound(NOT_FOUND)
+            if first is not None:
+                await first(tx)
             for step in self._deletion_steps:
                 await step(tx, title.id, user_id)
             deleted = await self._store.delete(tx, title.id, user_id)

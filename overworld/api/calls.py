@@ -40,6 +40,7 @@ from overworld.api.operations import (
     groups,
     live_events,
     matches,
+    privacy,
     storage,
     wallets,
 )
@@ -479,6 +480,21 @@ GET_WALLET = Call(
 LIST_WALLET_LEDGER = Call(
     "ListWalletLedger", wallets.ListWalletLedgerRequest, wallets.WalletLedgerList, wallets.list_wallet_ledger,
     rest="GET /v2/overworld/wallet/ledger", nk="wallet_ledger_list",
+)  # fmt: skip
+
+# -- data protection (Overworld's own, the player's own data, docs/data-protection.md) -------------
+
+EXPORT_ACCOUNT = Call(
+    "ExportAccount", Empty, bytes, privacy.export_account,
+    rest="GET /v2/overworld/account/export", nk="account_export",
+)  # fmt: skip
+RECORD_CONSENT = Call(
+    "RecordConsent", privacy.ConsentWrite, privacy.ConsentRecord, privacy.record_consent,
+    rest="PUT /v2/overworld/account/consent", nk="consent_record",
+)  # fmt: skip
+LIST_CONSENTS = Call(
+    "ListConsents", privacy.ListConsentsRequest, privacy.ConsentList, privacy.list_consents,
+    rest="GET /v2/overworld/account/consent", nk="consent_list",
 )  # fmt: skip
 
 # -- matches -------------------------------------------------------------------------------------

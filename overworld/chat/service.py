@@ -30,6 +30,8 @@ from overworld.realtime.connection import TokenBucket
 from overworld.realtime.hub import Hub
 from overworld.subsystems.presence.base import Presence, PresenceMeta
 
+USER_NOT_FOUND = "User account not found."
+
 ROOM, DIRECT, GROUP = 1, 2, 3
 CHAT, UPDATE, REMOVE = 0, 1, 2  # message codes of user messages and their edits
 MAX_ROOM_NAME = 64
@@ -236,7 +238,7 @@ class ChatService:
             sender_id=me.user_id, username=me.meta.username, content=content, create_time=now,
             update_time=now, persistent=me.meta.persistence, stream=stream,
         )  # fmt: skip
-        await self._post(message)
+        await self._post(message, hold_sender=True)
         return message
 
     async def update(self, session_id: str, stream: Stream, message_id: str, content: str) -> Message:
@@ -281,14 +283,18 @@ class ChatService:
             raise PermissionDenied(f"Message can only be {action}d by its sender.")
         return create_time
 
-    async def _post(self, message: Message) -> None:
-        """Store a new message (when persistent), then deliver it to the channel."""
+    async def _post(self, message: Message, hold_sender: bool = False) -> None:
+        """Store a new message (when persistent), then deliver it to the channel. `hold_sender`:
+        a player's message, stored only while its account exists (NOT_FOUND once deleted, even
+        on a node still honouring the session)."""
         if message.persistent:
-            await self._store.insert(
+            stored = await self._store.insert(
                 message.stream.title_id, message.message_id, message.channel_id, message.code,
                 message.sender_id, message.username, message.content, message.create_time,
-                message.update_time,
+                message.update_time, hold_sender=hold_sender,
             )  # fmt: skip
+            if not stored:
+                raise NotFound(USER_NOT_FOUND)
         self.deliver(message)
 
     def deliver(self, message: Message) -> None:

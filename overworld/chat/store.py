@@ -6,6 +6,11 @@ from typing import NamedTuple
 
 from overworld.db import Database, Tx
 
+_INSERT = (
+    "INSERT INTO channel_messages (title_id, id, channel_id, code, sender_id, username, content,"
+    " create_time, update_time)"
+)
+
 
 class StoredMessage(NamedTuple):
     id: str
@@ -33,13 +38,34 @@ class ChatStore:
         create_time: int,
         update_time: int,
         tx: Tx | None = None,
-    ) -> None:
-        """Store a message (in `tx` when given: it commits with the change it records)."""
-        await (self._db if tx is None else tx).execute(
-            "INSERT INTO channel_messages (title_id, id, channel_id, code, sender_id, username, content,"
-            " create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            title_id, message_id, channel_id, code, sender_id, username, content, create_time, update_time,
-        )  # fmt: skip
+        hold_sender: bool = False,
+    ) -> bool:
+        """Store a message (in `tx` when given: it commits with the change it records). With
+        `hold_sender`, only while the sender's account exists, its row held by the statement (an
+        account deletion waits for it, or came first and nothing is stored): False if not stored."""
+        args = (
+            title_id,
+            message_id,
+            channel_id,
+            code,
+            sender_id,
+            username,
+            content,
+            create_time,
+            update_time,
+        )
+        ex = self._db if tx is None else tx
+        if not hold_sender:
+            await ex.execute(_INSERT + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", *args)
+            return True
+        stored = await ex.execute(
+            _INSERT + " SELECT $1, $2, $3, CAST($4 AS INTEGER), $5, $6, $7, CAST($8 AS BIGINT),"
+            " CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM users WHERE title_id = CAST($1 AS VARCHAR)"
+            " AND id = CAST($5 AS VARCHAR)"
+            f"{self._db.sql.share_rows})",
+            *args,
+        )
+        return stored == 1
 
     async def sender(self, title_id: str, message_id: str, channel_id: str) -> tuple[str, int] | None:
         """(sender id, create time) of a stored message of the channel, or None."""

@@ -18,4 +18,6 @@ channel_messages = Table(
     Index(None, "title_id", "channel_id", "create_time", "id"),
     # A user's messages (erasure, export).
     Index(None, "title_id", "sender_id"),
+    # The oldest messages of a title (retention).
+    Index(None, "title_id", "create_time"),
 )

@@ -92,6 +92,10 @@ class PostgresTx(_PgExecutor):
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
+    def transaction(self) -> Any:
+        """The connection's transaction (asyncpg's context manager)."""
+        return self._conn.transaction()
+
 
 class PostgresDatabase(_PgExecutor):
     dialect: Dialect = "postgresql"
@@ -112,28 +116,48 @@ class PostgresDatabase(_PgExecutor):
         self._closing = False
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with self._fifo():
-            return await super().fetch(sql, *args)
+        async with self._connection() as conn:
+            return await conn.fetch(sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        async with self._fifo():
-            return await super().fetchrow(sql, *args)
+        async with self._connection() as conn:
+            return await conn.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        async with self._fifo():
-            return await super().fetchval(sql, *args)
+        async with self._connection() as conn:
+            return await conn.fetchval(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        async with self._fifo():
-            return await super().execute(sql, *args)
+        async with self._connection() as conn:
+            return await conn.execute(sql, *args)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        async with self._fifo():
-            await super().executemany(sql, rows)
+        async with self._connection() as conn:
+            await conn.executemany(sql, rows)
 
     def _fifo(self) -> asyncio.Semaphore:
         assert self._gate is not None
         return self._gate
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PostgresTx]:
+        """A pooled connection, in FIFO order. One whose protocol state asyncpg no longer trusts
+        (InternalClientError) is closed instead of going back to the pool, and the failure is
+        reported as the lost connection it is (an outage: UNAVAILABLE, not a server error).
+
+        This happens when the server ends a session (a fast shutdown or restart,
+        `pg_terminate_backend`): an idle connection that reads the server's FATAL goodbye is left
+        waiting for a sync that never comes, and until the driver sees the socket close the
+        pool hands it out again, where its next statement fails with "cannot switch to state
+        ...; another operation (2) is in progress" (tests/db/test_postgres_backend.py)."""
+        async with self._fifo(), self._pool.acquire() as conn:
+            try:
+                yield PostgresTx(conn)
+            except asyncpg.InternalClientError as exc:
+                conn.terminate()
+                raise asyncpg.ConnectionDoesNotExistError(
+                    f"database connection unusable after the server ended it: {exc}"
+                ) from exc
 
     @classmethod
     async def connect(cls, url: str, pool_size: int = 20) -> PostgresDatabase:
@@ -149,8 +173,8 @@ class PostgresDatabase(_PgExecutor):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
-        async with self._fifo(), self._pool.acquire() as conn, conn.transaction():
-            yield PostgresTx(conn)
+        async with self._connection() as tx, tx.transaction():
+            yield tx
 
     async def write_steps(self, steps: Sequence[Step]) -> None:
         """The steps' statements in one transaction (the undo statements are SQLite's)."""
@@ -177,8 +201,7 @@ class PostgresDatabase(_PgExecutor):
                     " AND n_mod_since_analyze > 1000 + n_live_tup / 5"
                 )
                 for row in rows:
-                    async with self._fifo():
-                        await self._pool.execute(f'ANALYZE "{row["relname"]}"')
+                    await self.execute(f'ANALYZE "{row["relname"]}"')
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # never fatal: the next round tries again
@@ -219,7 +242,12 @@ class PostgresDatabase(_PgExecutor):
             return
 
     async def ping(self) -> None:
-        await self._pool.fetchval("SELECT 1")
+        async with self._pool.acquire() as conn:  # not behind the FIFO gate: /readyz during a burst
+            try:
+                await conn.fetchval("SELECT 1")
+            except asyncpg.InternalClientError as exc:
+                conn.terminate()
+                raise asyncpg.ConnectionDoesNotExistError(f"database connection unusable: {exc}") from exc
 
     async def close(self) -> None:
         self._closing = True

@@ -365,12 +365,16 @@ class GroupService:
             return
         added: list[GroupMembershipChanged] = []
         async with self._db.transaction() as tx:
+            # The users' rows are held before the group is locked (the order of an account
+            # deletion: user, then groups): a user deleted meanwhile is not found, and a deletion
+            # that comes later waits for this transaction and removes the membership.
+            names = await self._store.hold_usernames(tx, title_id, [i for i in ids if i != caller])
             group, _ = await self._authorize(tx, title_id, group_id, caller)
             now = now_ms()
             for user_id in ids:
                 if user_id == caller:
                     continue
-                name = await self._store.username(tx, title_id, user_id)
+                name = names.get(user_id)
                 if name is None:
                     raise InvalidArgument(USERS_NOT_FOUND)
                 state = await self._store.member_state(tx, title_id, group_id, user_id)

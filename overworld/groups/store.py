@@ -238,6 +238,16 @@ class GroupStore:
             now,
         )
 
+    async def hold_usernames(self, tx: Tx, title_id: str, user_ids: list[str]) -> dict[str, str]:
+        """The names of the users of `user_ids` that exist, their rows held until `tx` ends (in id
+        order, as every holder takes them); only before locking a group."""
+        names: dict[str, str] = {}
+        for user_id in sorted(set(user_ids)):
+            name = await self.username(tx, title_id, user_id, hold=True)
+            if name is not None:
+                names[user_id] = name
+        return names
+
     async def username(self, tx: Tx, title_id: str, user_id: str, hold: bool = False) -> str | None:
         """The user's name. `hold`: its row held until `tx` ends (an account deletion waits for
         `tx`, or came first and the user is gone), so no membership is written for a deleted

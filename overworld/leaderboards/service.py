@@ -56,6 +56,7 @@ MAX_ID = 128
 MAX_METADATA_BYTES = 16_384
 MAX_OWNER_IDS = 1000
 NOT_FOUND = "Leaderboard not found."
+USER_NOT_FOUND = "User account not found."
 AUTHORITATIVE = "Leaderboard only allows authoritative score submissions."
 AUTHORITATIVE_DELETE = "Leaderboard only allows authoritative score deletions."
 BAD_METADATA = "Metadata value must be JSON, if provided."
@@ -374,12 +375,15 @@ class LeaderboardService:
         metadata = check_metadata(metadata)
         now = now_ms()
         expiry = self.expiry_of(b, now)
+        hold = caller is not None  # a player's own record: only while the account exists
         row, changed = await self.store.write_or_read(
-            b, expiry, owner_id, username or None, score, subscore, metadata, op, now, b.max_num_score
+            b, expiry, owner_id, username or None, score, subscore, metadata, op, now, b.max_num_score, hold
         )
         key = period_key(b, expiry)
-        if row is None:  # deleted meanwhile
-            raise ApiError("Error writing score to leaderboard.")
+        if row is None:
+            if hold and not await self.store.owner_exists(title_id, owner_id):
+                raise NotFound(USER_NOT_FOUND)
+            raise ApiError("Error writing score to leaderboard.")  # deleted meanwhile
         if not changed:  # nothing changed: not better, no change, or an increment that overflows
             if overflow(op, row, score, subscore):
                 raise InvalidArgument("Score overflow: the result would not fit in a signed 64-bit integer.")

@@ -128,6 +128,17 @@ def insert_values(operator: int, score: int, subscore: int) -> tuple[int, int]:
     return (0, 0) if operator == DECREMENT else (score, subscore)
 
 
+# A player's own writes are stored only while the owner's account exists, its row held by the
+# statement (FOR KEY SHARE on PostgreSQL): an account deletion waits for the write (and removes
+# what it stored), or came first and nothing is written, even on a node still honouring the token.
+_HELD_OWNERS = (
+    " WHERE o IN (SELECT id FROM users WHERE title_id = $1::varchar AND id = ANY($4::text[]) FOR KEY SHARE)"
+)
+_HELD_OWNER = (
+    " WHERE EXISTS (SELECT 1 FROM users WHERE title_id = CAST($1 AS VARCHAR) AND id = CAST($4 AS VARCHAR)"
+    "{share})"
+)
+
 BATCHED = (BEST, SET, INCREMENT)  # operators whose new values are all in the inserted row
 
 
@@ -140,6 +151,7 @@ class _Write:
     metadata: str | None
     now: int
     max_num_score: int
+    hold: bool
     done: asyncio.Future[tuple[Row | None, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -157,13 +169,13 @@ class WriteBatcher:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pending: dict[tuple[Any, ...], list[_Write]] = {}
-        self._sql: dict[tuple[int, bool, bool], str] = {}
+        self._sql: dict[tuple[int, bool, bool, bool], str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.statements = 0
 
     async def write(self, b: Leaderboard, expiry: int, operator: int, w: _Write) -> tuple[Row | None, bool]:
         """(the record after the write, whether the write changed it)."""
-        key = (b.title_id, b.id, expiry, operator, b.descending, w.metadata is not None)
+        key = (b.title_id, b.id, expiry, operator, b.descending, w.metadata is not None, w.hold)
         queue = self._pending.get(key)
         if queue is None:
             queue = self._pending[key] = []
@@ -177,8 +189,8 @@ class WriteBatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def sql(self, operator: int, descending: bool, with_metadata: bool) -> str:
-        key = (operator, descending, with_metadata)
+    def sql(self, operator: int, descending: bool, with_metadata: bool, hold: bool) -> str:
+        key = (operator, descending, with_metadata, hold)
         text = self._sql.get(key)
         if text is None:
             assign, where = operator_sql(self.db.sql, operator, descending, False)
@@ -196,6 +208,7 @@ class WriteBatcher:
                 " SELECT $1, $2, $3, o, u, s, ss, 1, m, md, n, n FROM unnest($4::text[], $5::text[],"
                 " $6::bigint[], $7::bigint[], $8::int[], $9::text[], $10::bigint[])"
                 " AS x(o, u, s, ss, m, md, n)"
+                f"{_HELD_OWNERS if hold else ''}"
                 " ON CONFLICT (title_id, leaderboard_id, expiry_time, owner_id) DO UPDATE SET "
                 f"{assign}, num_score = leaderboard_records.num_score + 1, metadata = {metadata},"
                 " username = COALESCE(excluded.username, leaderboard_records.username),"
@@ -208,8 +221,8 @@ class WriteBatcher:
         return text
 
     async def _flush(self, key: tuple[Any, ...], writes: list[_Write]) -> None:
-        title_id, board_id, expiry, operator, descending, with_metadata = key
-        sql = self.sql(operator, descending, with_metadata)
+        title_id, board_id, expiry, operator, descending, with_metadata, hold = key
+        sql = self.sql(operator, descending, with_metadata, hold)
         while writes:
             batch: dict[str, _Write] = {}
             later: list[_Write] = []
@@ -259,7 +272,7 @@ class WriteBatcher:
 class LeaderboardStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._write_sql: dict[tuple[int, bool, bool], str] = {}
+        self._write_sql: dict[tuple[int, bool, bool, bool], str] = {}
         self.batcher = WriteBatcher(db) if db.sql.batch_writes else None
 
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
@@ -323,15 +336,22 @@ class LeaderboardStore:
 
     # -- records ----------------------------------------------------------------------------------
 
-    def write_sql(self, operator: int, descending: bool, always: bool) -> str:
-        key = (operator, descending, always)
+    def write_sql(self, operator: int, descending: bool, always: bool, hold: bool = False) -> str:
+        key = (operator, descending, always, hold)
         sql = self._write_sql.get(key)
         if sql is None:
             assign, where = operator_sql(self.db.sql, operator, descending, always)
+            values = " VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, COALESCE($9, '{}'), $10, $10)"
+            if hold:
+                values = (
+                    " SELECT $1, $2, CAST($3 AS BIGINT), $4, $5, CAST($6 AS BIGINT), CAST($7 AS BIGINT), 1,"
+                    " CAST($8 AS INTEGER), COALESCE($9, '{}'), CAST($10 AS BIGINT), CAST($10 AS BIGINT)"
+                    + _HELD_OWNER.format(share=self.db.sql.share_rows)
+                )
             sql = self._write_sql[key] = (
                 "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id, username,"
                 " score, subscore, num_score, max_num_score, metadata, create_time, update_time)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, COALESCE($9, '{}'), $10, $10)"
+                f"{values}"
                 " ON CONFLICT (title_id, leaderboard_id, expiry_time, owner_id) DO UPDATE SET "
                 f"{assign}, num_score = leaderboard_records.num_score + 1,"
                 " metadata = COALESCE($9, leaderboard_records.metadata),"
@@ -352,15 +372,17 @@ class LeaderboardStore:
         operator: int,
         now: int,
         max_num_score: int,
+        hold: bool = False,
     ) -> tuple[Row | None, bool]:
         """Write a record (batched on PostgreSQL); returns the record afterwards and whether the
-        write changed it (None: the record is gone)."""
+        write changed it (None: the record is gone, or with `hold` the owner's account is)."""
         if self.batcher is not None and operator in BATCHED:
-            w = _Write(owner_id, username, score, subscore, metadata, now, max_num_score)
+            w = _Write(owner_id, username, score, subscore, metadata, now, max_num_score, hold)
             return await self.batcher.write(b, expiry, operator, w)
         row = await self.write(
-            self.db, b, expiry, owner_id, username, score, subscore, metadata, operator, now, max_num_score
-        )
+            self.db, b, expiry, owner_id, username, score, subscore, metadata, operator, now, max_num_score,
+            hold=hold,
+        )  # fmt: skip
         if row is not None:
             return row, True
         return await self.record(self.db, b.title_id, b.id, expiry, owner_id), False
@@ -379,13 +401,21 @@ class LeaderboardStore:
         now: int,
         max_num_score: int,
         always: bool = False,
+        hold: bool = False,
     ) -> Row | None:
         first_score, first_subscore = insert_values(operator, score, subscore)
         args = [b.title_id, b.id, expiry, owner_id, username, first_score, first_subscore, max_num_score,
                 metadata, now]  # fmt: skip
         if operator in (INCREMENT, DECREMENT):  # the deltas ($11, $12) appear only in these
             args += [score, subscore]
-        return await ex.fetchrow(self.write_sql(operator, b.descending, always), *args)
+        return await ex.fetchrow(self.write_sql(operator, b.descending, always, hold), *args)
+
+    async def owner_exists(self, title_id: str, owner_id: str) -> bool:
+        """Whether the owner is a user account of the title."""
+        found = await self.db.fetchval(
+            "SELECT 1 FROM users WHERE title_id = $1 AND id = $2", title_id, owner_id
+        )
+        return found is not None
 
     async def record(
         self, ex: Executor, title_id: str, board_id: str, expiry: int, owner_id: str

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 import structlog
 
+from overworld.accounts.store import hold_users
 from overworld.clock import now_ms
 from overworld.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from overworld.leaderboards.models import INCREMENT, Leaderboard, Record, RecordList
 from overworld.leaderboards.schedule import Schedule, prev_reset, tournament_deadlines
 from overworld.leaderboards.service import (
+    USER_NOT_FOUND,
     LeaderboardService,
     check_board_id,
     check_metadata,
@@ -257,6 +259,10 @@ class TournamentService:
         store = self.store
         try:
             async with store.transaction() as tx:
+                # A player's own record: its account's row held (an account deletion waits for
+                # this transaction and removes the record, or came first and nothing is written).
+                if caller is not None and not await hold_users(tx, store.db.sql, title_id, [owner_id]):
+                    raise NotFound(USER_NOT_FOUND)
                 if t.join_required:
                     existing = await store.record(tx, title_id, t.id, expiry, owner_id)
                     if existing is None:

@@ -42,6 +42,7 @@ from overworld.matchmaking.models import (
 )
 from overworld.matchmaking.ratings import RatingStore
 from overworld.matchmaking.store import TicketStore, TooManyTickets
+from overworld.ops.outages import Service, classify
 from overworld.protocol.matchmaker import MatchmakerMatched, MatchmakerUser
 from overworld.protocol.presence import UserPresence
 from overworld.protocol.streams import notifications_stream
@@ -103,6 +104,7 @@ class MatchmakerService:
         self._leading_since: float | None = None
         self.last_pass_ms = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._outage: Service | None = None  # what the passes are failing on, if they are
         self._pending: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()  # one pass at a time
         # Stats (GetMatchmakerStats), kept by the matcher and published through the store after
@@ -223,13 +225,31 @@ class MatchmakerService:
 
     async def _loop(self) -> None:
         while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("matchmaker pass failed")
+            await self.guarded_pass()
             await asyncio.sleep(self.interval)
+
+    async def guarded_pass(self) -> None:
+        """One pass of the loop; a failure is logged, never raised. While Redis or the database
+        cannot be reached (an outage, as `ops.outages` tells them from bugs) that is one warning
+        when the passes start failing and one when they work again, not a traceback a pass."""
+        try:
+            await self.run_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            service = classify(exc)
+            if service is None:
+                log.exception("matchmaker pass failed")
+            elif self._outage is None:
+                self._outage = service
+                log.warning(
+                    f"matchmaker passes failing: {service} unavailable",
+                    service=service, error=f"{type(exc).__name__}: {exc}",
+                )  # fmt: skip
+            return
+        if self._outage is not None:
+            log.warning(f"matchmaker passes working again: {self._outage} available", service=self._outage)
+            self._outage = None
 
     async def run_once(self) -> int:
         """One pass if this node is the matcher: the number of players matched."""

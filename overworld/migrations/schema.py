@@ -9,6 +9,7 @@ from overworld.leaderboards import tables as _leaderboards  # noqa: F401
 from overworld.live_events import tables as _live_events  # noqa: F401
 from overworld.matchmaking import tables as _matchmaking  # noqa: F401
 from overworld.notifications import tables as _notifications  # noqa: F401
+from overworld.privacy import tables as _privacy  # noqa: F401
 from overworld.sessions import tables as _sessions
 from overworld.storage import tables as _storage
 from overworld.titles import tables as _titles

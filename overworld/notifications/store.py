@@ -7,9 +7,13 @@ from collections.abc import Sequence
 from overworld.db import Database, Tx
 from overworld.notifications.models import Notification
 
+# Stored only for a recipient whose account exists, its row held by the statement: an account
+# deletion waits for it (and removes what it stored), or came first and nothing is stored.
 _INSERT = (
     "INSERT INTO notifications (title_id, user_id, id, subject, content, code, sender_id, create_time)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " SELECT $1, $2, $3, $4, $5, CAST($6 AS INTEGER), $7, CAST($8 AS BIGINT)"
+    " WHERE EXISTS (SELECT 1 FROM users WHERE title_id = CAST($1 AS VARCHAR) AND id = CAST($2 AS VARCHAR)"
+    "{share})"
 )
 
 
@@ -20,7 +24,7 @@ class NotificationStore:
     async def insert(self, title_id: str, notifications: Sequence[Notification]) -> None:
         """Store the notifications, all or none."""
         await self._db.executemany(
-            _INSERT,
+            _INSERT.format(share=self._db.sql.share_rows),
             [
                 (title_id, n.user_id, n.id, n.subject, n.content, n.code, n.sender_id, n.create_time)
                 for n in notifications

@@ -15,4 +15,7 @@ notifications = Table(
     Column("create_time", BigInteger, nullable=False),
     # A user's notifications in time order (listing with cursors).
     Index(None, "title_id", "user_id", "create_time", "id"),
+    # The oldest of a title (retention); those a user sent (erasure).
+    Index(None, "title_id", "create_time"),
+    Index(None, "title_id", "sender_id"),
 )

@@ -15,6 +15,18 @@ REDIS_ERRORS = Counter(
     ["op"],
 )
 
+PRIVACY_OPERATIONS = Counter(
+    "overworld_privacy_operations_total",
+    "Players' data exported and accounts erased (docs/data-protection.md), by operation",
+    ["op"],
+)
+RETENTION_PURGED = Counter(
+    "overworld_retention_purged_total",
+    "Rows purged by the titles' retention policies: chat messages and notifications deleted,"
+    " ledger rows whose metadata was emptied",
+    ["kind"],
+)
+
 
 class DatabasePoolCollector(Collector):
     def __init__(self, stats: Callable[[], dict[str, int]]) -> None:

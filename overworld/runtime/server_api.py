@@ -28,6 +28,7 @@ from overworld.runtime.functions.live_events import LiveEventFunctions  # nk.rem
 from overworld.runtime.functions.matches import MatchFunctions  # nk.match_*
 from overworld.runtime.functions.matchmaking import MatchmakerFunctions  # nk.matchmaker_*
 from overworld.runtime.functions.parties import PartyFunctions  # nk.party_list
+from overworld.runtime.functions.privacy import PrivacyFunctions  # nk.account_export/erase, nk.consent_*
 from overworld.runtime.functions.wallets import WalletFunctions  # nk.wallet_*, nk.multi_update
 from overworld.storage.models import Ack, ObjectId, ObjectPage, ObjectWrite, StoredObject
 from overworld.titles.models import Title
@@ -78,6 +79,7 @@ class ServerApi(
     MatchFunctions,
     MatchmakerFunctions,
     PartyFunctions,
+    PrivacyFunctions,
     WalletFunctions,
 ):
     """The server functions available to one module for one title."""

@@ -15,6 +15,7 @@ from overworld.matches.service import MatchService
 from overworld.matchmaking.service import MatchmakerService
 from overworld.notifications.service import NotificationService
 from overworld.parties.service import PartyService
+from overworld.privacy.service import PrivacyService
 from overworld.realtime.hub import Hub
 from overworld.sessions.service import SessionService
 from overworld.storage.service import StorageService
@@ -37,3 +38,4 @@ class ServerServices:
     parties: PartyService
     hub: Hub
     wallets: WalletService
+    privacy: PrivacyService

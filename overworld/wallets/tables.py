@@ -21,6 +21,8 @@ wallet_ledger = Table(
     # node wrote each row and whatever their clocks say).
     Column("seq", BigInteger, nullable=False),
     Index(None, "title_id", "user_id", "seq", unique=True),
+    # The oldest rows of a title (retention of their metadata).
+    Index(None, "title_id", "create_time"),
 )
 
 # The outcome of each change made with an idempotency key, so that a retry returns it instead of

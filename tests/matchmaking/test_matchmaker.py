@@ -524,3 +524,52 @@ async def test_a_store_failure_while_forming_leaves_the_tickets_waiting(host, no
         assert failures and _ids(matched) == {a.user_id, b.user_id}
     finally:
         store.claim = claim  # type: ignore[method-assign]
+
+
+async def test_passes_failing_on_an_outage_log_one_warning_then_one_when_they_work_again(node):
+    """Found by scripts/chaos: during a Redis restart every node logged a traceback at error level
+    each pass (every second)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from structlog.testing import capture_logs
+
+    store = node.matchmaker.store
+    lead = store.lead
+
+    async def unreachable() -> bool:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with capture_logs() as logs:
+        store.lead = unreachable  # type: ignore[method-assign]
+        try:
+            for _ in range(3):
+                await node.matchmaker.guarded_pass()
+        finally:
+            store.lead = lead  # type: ignore[method-assign]
+        await node.matchmaker.guarded_pass()
+        await node.matchmaker.guarded_pass()
+    events = [entry["event"] for entry in logs if entry["event"].startswith("matchmaker pass")]
+    assert events == [
+        "matchmaker passes failing: redis unavailable",
+        "matchmaker passes working again: redis available",
+    ]
+    assert all("exc_info" not in entry for entry in logs)
+
+
+async def test_a_pass_failing_on_a_bug_logs_its_traceback(node):
+    from structlog.testing import capture_logs
+
+    store = node.matchmaker.store
+    lead = store.lead
+
+    async def broken() -> bool:
+        raise KeyError("a bug")
+
+    with capture_logs() as logs:
+        store.lead = broken  # type: ignore[method-assign]
+        try:
+            await node.matchmaker.guarded_pass()
+            await node.matchmaker.guarded_pass()
+        finally:
+            store.lead = lead  # type: ignore[method-assign]
+    failed = [entry for entry in logs if entry["event"] == "matchmaker pass failed"]
+    assert len(failed) == 2 and all(entry["log_level"] == "error" for entry in failed)

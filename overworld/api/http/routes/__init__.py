@@ -10,6 +10,7 @@ from overworld.api.http.routes import (
     matches,
     ops,
     parties,
+    privacy,
     rpc,
     session,
     storage,
@@ -21,4 +22,5 @@ ROUTES = [
     *authenticate.ROUTES, *session.ROUTES, *account.ROUTES, *users.ROUTES, *storage.ROUTES, *rpc.ROUTES,
     *chat.ROUTES, *events.ROUTES, *friends.ROUTES, *groups.ROUTES, *leaderboards.ROUTES, *live_events.ROUTES,
     *matches.ROUTES, *parties.ROUTES, *ops.ROUTES, *wallets.ROUTES,
+    *privacy.ROUTES,
 ]  # fmt: skip

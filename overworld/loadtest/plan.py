@@ -1,0 +1,102 @@
+"""What a run does: the scenarios' defaults and the settings one run is given (picklable, handed to
+every generator process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Operations, in report order. `login` is sign-up + socket open, measured from the start of the
+# sign-up to the socket's upgrade; `start_lag` is the generator's own health (how late a player
+# started against the schedule) and has no objective.
+OPERATIONS = (
+    "login",
+    "signup",
+    "socket_open",
+    "ping",
+    "chat_join",
+    "chat_send",
+    "chat_delivery",
+    "leaderboard_write",
+    "matchmaker_add",
+    "matchmaker_matched",
+    "wallet_get",
+)
+GENERATOR_OPS = ("start_lag",)
+
+# Per scenario: the defaults of the flags it does not get (None: the flag's general default).
+SCENARIOS: dict[str, dict[str, float | int]] = {
+    # The launch surge: 500 players at once, then 11,500 more over 60 s, each doing a bit of
+    # everything while connected.
+    "surge": {
+        "players": 12_000, "start_players": 500, "ramp_sec": 60, "hold_sec": 10,
+        "ping_every": 5, "chat_every": 30, "leaderboard_every": 60, "matchmaker_every": 60,
+        "wallet_every": 0,
+    },
+    # Everyone in rooms of 20, sending a message every second (under the server's default
+    # chat_rate_limit of 10/s per user).
+    "chat-storm": {
+        "players": 500, "start_players": 500, "ramp_sec": 0, "hold_sec": 30,
+        "ping_every": 0, "chat_every": 1, "chat_room_size": 20, "leaderboard_every": 0,
+        "matchmaker_every": 0, "wallet_every": 0,
+    },
+    # Players arriving fast, each in the matchmaker again one second after each match.
+    "matchmaking-rush": {
+        "players": 2_000, "start_players": 0, "ramp_sec": 10, "hold_sec": 20,
+        "ping_every": 0, "chat_every": 0, "leaderboard_every": 0, "matchmaker_every": 1,
+        "wallet_every": 0,
+    },
+    # Everyone writing a score every second to one leaderboard.
+    "leaderboard-burst": {
+        "players": 1_000, "start_players": 1_000, "ramp_sec": 0, "hold_sec": 30,
+        "ping_every": 0, "chat_every": 0, "leaderboard_every": 1, "matchmaker_every": 0,
+        "wallet_every": 0,
+    },
+    # The economy: players reading their wallet (GET /v2/overworld/wallet). The store's purchase
+    # call is not served yet; it becomes the `purchase` action of worker.Player when it is.
+    "purchases": {
+        "players": 1_000, "start_players": 1_000, "ramp_sec": 0, "hold_sec": 30,
+        "ping_every": 0, "chat_every": 0, "leaderboard_every": 0, "matchmaker_every": 0,
+        "wallet_every": 1,
+    },
+}  # fmt: skip
+
+GENERAL_DEFAULTS: dict[str, float | int] = {"chat_room_size": 50, "matchmaker_size": 2}
+
+
+@dataclass
+class Plan:
+    scenario: str
+    host: str
+    port: int
+    server_key: str
+    run_id: str  # in every device id, email, room and matchmaker query: runs do not mix
+    start_wall: float  # time.time() of second 0
+    players: int
+    start_players: int
+    ramp_sec: float
+    hold_sec: float
+    duration_sec: float
+    max_requests: int  # 0: no cap
+    processes: int
+    auth: str  # device | email
+    ping_every: float
+    chat_every: float
+    chat_room_size: int
+    chat_persist: bool
+    leaderboard: str
+    leaderboard_every: float
+    matchmaker_every: float
+    matchmaker_size: int
+    wallet_every: float
+    timeout_sec: float
+    http_connections: int
+    login_concurrency: int
+
+    @property
+    def uses_chat(self) -> bool:
+        return self.chat_every > 0
+
+    @property
+    def end_offset(self) -> float:
+        """Seconds from the ramp's start to the end of the run."""
+        return self.ramp_sec + self.hold_sec
