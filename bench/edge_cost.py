@@ -5,7 +5,11 @@ Meant for before/after comparisons of changes to the request path on a busy mach
 throughput runs (bench/run_foundation.sh) are disturbed by other work: it counts this process's
 CPU time only (`time.process_time`), best of several rounds.
 
-    .venv/bin/python bench/edge_cost.py [--rounds 5] [--n 2000]
+    .venv/bin/python bench/edge_cost.py [--rounds 5] [--n 2000] [--only "rpc echo"]
+        [--client 192.0.2.7] [--set rate_limits=false --set rate_limit_title=1000000/s]
+
+`--set` changes a setting (as its environment variable would); `--client` is the address the
+requests come from (a loopback address has no rate-limit address budget).
 
 Run it against another checkout with `PYTHONPATH=/path/to/checkout python -P bench/edge_cost.py`.
 `--encryption-key` seals the personal fields (docs/data-protection.md) under a fresh key;
@@ -27,7 +31,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def main(rounds: int, n: int, encryption_key: bool, account_cache: int | None) -> None:
+async def main(
+    rounds: int,
+    n: int,
+    only: list[str],
+    client: str,
+    changes: dict[str, str],
+    encryption_key: bool = False,
+    account_cache: int | None = None,
+) -> None:
     from overworld.api.http.app import create_app
     from overworld.config import load_settings
     from overworld.node import Node
@@ -43,7 +55,9 @@ async def main(rounds: int, n: int, encryption_key: bool, account_cache: int | N
             overrides["encryption_keys"] = {"*": "k1:" + base64.b64encode(os.urandom(32)).decode()}
         if account_cache is not None:
             overrides["account_cache_size"] = account_cache
-        settings = load_settings(environ={}, overrides=overrides)
+        settings = load_settings(
+            environ={f"OVERWORLD_{k.upper()}": v for k, v in changes.items()}, overrides=overrides
+        )
         node = await Node.start(settings)
         app = create_app(settings, node=node)
 
@@ -54,7 +68,7 @@ async def main(rounds: int, n: int, encryption_key: bool, account_cache: int | N
         ) -> tuple[int, bytes]:
             scope = {
                 "type": "http", "method": method, "path": path, "query_string": query, "headers": headers,
-                "client": ("127.0.0.1", 5000), "http_version": "1.1", "scheme": "http", "root_path": "",
+                "client": (client, 5000), "http_version": "1.1", "scheme": "http", "root_path": "",
             }  # fmt: skip
             sent: list[dict[str, Any]] = []
 
@@ -92,6 +106,8 @@ async def main(rounds: int, n: int, encryption_key: bool, account_cache: int | N
             "storage list ?user_id= (route)": ("GET", "/v2/storage/c", bearer, b"",
                                                f"user_id={user_id}&limit=10".encode()),
         }  # fmt: skip
+        if only:
+            cases = {name: case for name, case in cases.items() if name in only}
         best: dict[str, float] = {}
         for _ in range(rounds):
             for name, (method, path, headers, body, query) in cases.items():
@@ -115,7 +131,13 @@ if __name__ == "__main__":
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--only", action="append", default=[], help="run only this case (repeatable)")
+    parser.add_argument("--client", default="127.0.0.1", help="the requests' client address")
+    parser.add_argument("--set", action="append", default=[], help="setting=value (repeatable)")
     parser.add_argument("--encryption-key", action="store_true", help="personal fields sealed (AES-GCM)")
     parser.add_argument("--account-cache", type=int, help="account_cache_size (0: no cache)")
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.n, args.encryption_key, args.account_cache))
+    changes = dict(item.split("=", 1) for item in args.set)
+    asyncio.run(
+        main(args.rounds, args.n, args.only, args.client, changes, args.encryption_key, args.account_cache)
+    )

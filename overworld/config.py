@@ -122,6 +122,21 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     lockout_address_failures: Positive = 50
     lockout_account_ceiling: Positive = 100
     lockout_window_sec: Positive = 900
+    # Growing delays (docs/security.md#password-guessing): after a failed guess at an account from
+    # an address, that address waits before its next guess there: lockout_delay_sec, doubled at
+    # each further failure, at most lockout_delay_max_sec (0: no delays).
+    lockout_delay_sec: NonNegative = 1
+    lockout_delay_max_sec: NonNegative = 300
+    # Rate limits (docs/security.md#rate-limits): every REST call and socket message kind has a
+    # budget per address, per user and per title, each written "N/period" ("100/s", "30/m",
+    # "600/10m", "1000/h") or "off". The defaults below apply to every call; `rate_limit_calls`
+    # overrides them by call name or socket kind, e.g. {AuthenticateEmail = {address = "60/m"}}.
+    rate_limits: bool = True  # false: no rate limit at all (the sign-up limit stays)
+    rate_limit_address: str = "1000/s"
+    rate_limit_user: str = "100/s"
+    rate_limit_title: str = "off"
+    rate_limit_calls: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+    signup_limit_address: str = "30/h"  # accounts one address may create ("off": no limit)
     # Server code: a folder of Python modules (docs/runtime.md), and the time limit of each call.
     runtime_path: str = ""
     runtime_timeout_ms: Positive = 5000
@@ -139,7 +154,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     socket_max_message_bytes: Annotated[int, msgspec.Meta(ge=256)] = 4096
     socket_rate_limit: Positive = 100  # messages a socket may send per second (burst: twice that)
     socket_outbound_queue: Positive = 256  # messages queued for a slow reader before it is dropped
-    socket_max_per_user: NonNegative = 0  # 0: no limit; 1: Nakama's single_socket
+    socket_max_per_user: NonNegative = 0  # 0: no limit; 1: Nakama's single_socket (replaces older sockets)
+    socket_cap_per_user: NonNegative = 8  # sockets a user may hold open at once; more are refused (0: no cap)
     socket_ping_interval_sec: Positive = 15
     socket_pong_timeout_sec: Positive = 25
     # Garbage collector (overworld serve): freeze start-up objects, collect the young generation
@@ -155,6 +171,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     matchmaker_max_tickets: Positive = 3  # tickets a session (or a party) may have waiting
     matchmaker_max_intervals: NonNegative = 2  # from its Nth pass a ticket takes its min count (Nakama's)
     shutdown_grace_sec: NonNegative = 10
+    # Security headers (docs/security.md#headers): Strict-Transport-Security's max-age, sent only
+    # when set (TLS ends at a proxy in front of Overworld); 0: no such header.
+    hsts_max_age_sec: NonNegative = 0
     # Data protection (docs/data-protection.md). Retention: days to keep each kind of data (0: for
     # ever), the default of every title's policy (server code's retention_policy_set overrides).
     retention_chat_days: NonNegative = 0
@@ -205,6 +224,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 raise ValueError(f"setting 'encryption_keys': {title!r} is not a title name (or '*')")
             if not spec.strip():
                 raise ValueError(f"setting 'encryption_keys' [{title!r}]: no keyring given")
+        for name in ("rate_limit_address", "rate_limit_user", "rate_limit_title", "signup_limit_address"):
+            _rate(name, getattr(self, name))
+        for call, scopes in self.rate_limit_calls.items():
+            for scope, text in scopes.items():
+                where = f"rate_limit_calls[{call!r}][{scope!r}]"
+                if scope not in RATE_SCOPES:
+                    raise ValueError(f"setting {where}: the scope is one of {', '.join(RATE_SCOPES)}")
+                _rate(where, text)
 
     @property
     def is_postgres(self) -> bool:
@@ -219,6 +246,67 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def cluster(self) -> bool:
         return bool(self.redis_url)
+
+
+class Rate:
+    """`count` events per `period` seconds, up to `count` at once (a token bucket of `count`
+    tokens refilled at `count / period` per second). `interval`: the seconds one event's token
+    takes to come back."""
+
+    __slots__ = ("count", "interval", "period")
+
+    def __init__(self, count: int, period: float) -> None:
+        if count < 1 or period <= 0:
+            raise ValueError("a rate needs a count of at least one and a positive period")
+        self.count = count
+        self.period = float(period)
+        self.interval = self.period / count
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rate) and (self.count, self.period) == (other.count, other.period)
+
+    def __hash__(self) -> int:
+        return hash((self.count, self.period))
+
+    def __repr__(self) -> str:
+        return f"Rate({self})"
+
+    def __str__(self) -> str:
+        for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)):
+            if self.period % seconds == 0:
+                n = int(self.period // seconds)
+                return f"{self.count}/{n if n != 1 else ''}{unit}"
+        seconds_text = f"{self.period:g}" if self.period != 1 else ""
+        return f"{self.count}/{seconds_text}s"
+
+
+RATE_SCOPES = ("address", "user", "title")
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(text: str) -> Rate | None:
+    """ "100/s", "30/m", "600/10m", "1000/h", "5/d" -> a Rate; "off" (or "0/...") -> None."""
+    if text.strip().lower() in ("off", "none", "0"):
+        return None
+    found = _RATE.match(text.lower())
+    if found is None:
+        raise ValueError(f"{text!r} is not a rate like 100/s, 30/m, 600/10m or 1000/h, or off")
+    count, every, unit = int(found[1]), int(found[2] or 1), _UNITS[found[3][0]]
+    if count == 0:
+        return None
+    if every == 0:
+        raise ValueError(f"{text!r}: the period is zero")
+    return Rate(count, float(every * unit))
+
+
+def _rate(where: str, text: str) -> Rate | None:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        if not where.startswith("rate_limit_calls"):
+            where = f"{where!r} (env {ENV_PREFIX}{where.upper()})"
+        raise ValueError(f"setting {where}: {exc}") from None
 
 
 FIELDS: tuple[str, ...] = Settings.__struct_fields__
@@ -265,6 +353,8 @@ def _env_value(name: str, value: str) -> Any:
                 )
             rings[title.strip()] = spec.strip()
         return rings
+    if name == "rate_limit_calls":
+        return _rate_calls(value)
     if name == "cors_title_origins":
         titles: dict[str, list[str]] = {}
         for part in value.split(";"):
@@ -279,6 +369,30 @@ def _env_value(name: str, value: str) -> Any:
             titles[title.strip()] = origins.split(",")
         return titles
     return value
+
+
+def _rate_calls(value: str) -> dict[str, dict[str, str]]:
+    """`OVERWORLD_RATE_LIMIT_CALLS`: `Call:scope=rate,scope=rate;Call:scope=rate`."""
+    calls: dict[str, dict[str, str]] = {}
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        call, sep, scopes = part.partition(":")
+        if not sep or not call.strip():
+            raise ConfigError(
+                f"setting 'rate_limit_calls' (env {ENV_PREFIX}RATE_LIMIT_CALLS): expected"
+                f" Call:scope=rate,scope=rate;Call:scope=rate, got {part!r}"
+            )
+        entry = calls.setdefault(call.strip(), {})
+        for item in scopes.split(","):
+            scope, eq, rate = item.partition("=")
+            if not eq:
+                raise ConfigError(
+                    f"setting 'rate_limit_calls' (env {ENV_PREFIX}RATE_LIMIT_CALLS): expected"
+                    f" scope=rate after {call.strip()}:, got {item!r}"
+                )
+            entry[scope.strip()] = rate.strip()
+    return calls
 
 
 def _read_toml(path: str) -> dict[str, Any]:

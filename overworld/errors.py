@@ -97,6 +97,21 @@ class ResourceExhausted(ApiError):
     code = Code.RESOURCE_EXHAUSTED
 
 
+class RateLimited(ResourceExhausted):
+    """A rate limit or a growing delay: RESOURCE_EXHAUSTED (HTTP 429) with the whole seconds to
+    wait before trying again (`Retry-After`)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after_seconds(retry_after)
+
+
+def retry_after_seconds(seconds: float) -> int:
+    """`Retry-After`'s value: whole seconds, rounded up, at least one."""
+    whole = int(seconds)
+    return max(1, whole + (whole < seconds))
+
+
 class Internal(ApiError):
     code = Code.INTERNAL
 

@@ -23,6 +23,7 @@ from overworld.accounts.lockout import LoginLockout
 from overworld.accounts.peers import PeerCaches
 from overworld.accounts.service import AccountService
 from overworld.api.calls import NAMES as API_CALLS
+from overworld.api.calls import REST_CALLS, SOCKET_CALLS
 from overworld.chat.service import ChatService
 from overworld.config import ConfigError, Settings
 from overworld.db import Tx, migrate, open_database
@@ -61,6 +62,7 @@ from overworld.subsystems.counters import Counters, EmbeddedCounters
 from overworld.subsystems.presence import EmbeddedTracker, Tracker
 from overworld.subsystems.pubsub import EmbeddedPubSub, PubSub
 from overworld.subsystems.ranks import EmbeddedRankIndex, RankIndex
+from overworld.subsystems.ratelimit import EmbeddedRateLimiter, RateLimiter, RateLimits
 from overworld.subsystems.scheduler import CronError, EmbeddedScheduler, Scheduler
 from overworld.titles.crypto import Encryption, KeyConfigError
 from overworld.titles.keys_used import check_keys, record_current
@@ -102,6 +104,7 @@ class Subsystems:
     tracker: Tracker
     tickets: TicketStore
     parties: PartyIndex
+    limiter: RateLimiter
 
 
 @dataclass(kw_only=True)
@@ -155,6 +158,7 @@ class Node(Services):
         outages = Outages(probes)
         stack.push_async_callback(outages.close)
         sub = _subsystems(settings, identity, redis)
+        limits = rate_limits(settings, sub.limiter)
         stack.push_async_callback(sub.pubsub.close)  # registered first: start may fail half-way
         await sub.pubsub.start()
 
@@ -192,10 +196,13 @@ class Node(Services):
             address_failures=settings.lockout_address_failures,
             account_ceiling=settings.lockout_account_ceiling,
             window_sec=settings.lockout_window_sec,
+            delay_sec=settings.lockout_delay_sec,
+            delay_max_sec=settings.lockout_delay_max_sec,
         )
         accounts = AccountService(
-            db, sessions, lockout, cache_size=settings.account_cache_size, encryption=encryption
-        )
+            db, sessions, lockout, cache_size=settings.account_cache_size, encryption=encryption,
+            signup_limit=limits.check_signup,
+        )  # fmt: skip
         storage = StorageService(db)
         friends, groups = FriendService(db), GroupService(db)
         wallets = WalletService(db, accounts, storage)
@@ -333,7 +340,7 @@ class Node(Services):
             matchmaker=matchmaker, leaderboards=leaderboards, tournaments=tournaments,
             live_events=live_events, wallets=wallets, privacy=privacy, store=store, inventory=inventory,
             purchases=purchases, default_title=default_title, redis=redis, identity=identity,
-            outages=outages, _stack=stack,
+            outages=outages, limits=limits, _stack=stack,
         )  # fmt: skip
 
     async def drain(self) -> None:
@@ -397,6 +404,14 @@ def listens_beyond_loopback(host: str) -> bool:
         return True  # a host name: whatever it resolves to
 
 
+def rate_limits(settings: Settings, limiter: RateLimiter) -> RateLimits:
+    """The settings' rate limits over `limiter`, for every call of the registry by name, every
+    socket message kind (a socket call's name stands for its kind) and RPCs (`rpc`)."""
+    names = [c.name for c in REST_CALLS] + [c.kind for c in SOCKET_CALLS] + ["rpc", "ping", "pong"]
+    aliases = {c.name: c.kind for c in SOCKET_CALLS} | {"Rpc": "rpc"}
+    return RateLimits.of(settings, limiter, names, aliases)
+
+
 def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None) -> Subsystems:
     """Embedded (one process) or cluster (Redis) implementations: chosen here and nowhere else."""
     engine = MatchmakerEngine(max_intervals=settings.matchmaker_max_intervals)
@@ -409,6 +424,7 @@ def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None)
             tracker=EmbeddedTracker(identity.id),
             tickets=EmbeddedTicketStore(engine),
             parties=EmbeddedPartyIndex(),
+            limiter=EmbeddedRateLimiter(),
         )
     from overworld.matchmaking.redis_store import RedisTicketStore
     from overworld.parties.redis_index import RedisPartyIndex
@@ -416,6 +432,7 @@ def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None)
     from overworld.subsystems.presence.cluster import ClusterTracker
     from overworld.subsystems.pubsub.redis import RedisPubSub
     from overworld.subsystems.ranks.redis import RedisRankIndex
+    from overworld.subsystems.ratelimit.redis import RedisRateLimiter
     from overworld.subsystems.scheduler.redis import RedisScheduler
 
     prefix = settings.redis_prefix
@@ -430,4 +447,5 @@ def _subsystems(settings: Settings, identity: NodeIdentity, redis: Redis | None)
             redis, prefix, identity.id, engine, lease_ms=max(3000, 3 * settings.matchmaker_interval_ms)
         ),
         parties=RedisPartyIndex(redis, prefix),
+        limiter=RedisRateLimiter(redis, prefix),
     )

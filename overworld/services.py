@@ -33,6 +33,7 @@ from overworld.storage.service import StorageService
 from overworld.store.service import StoreService
 from overworld.subsystems.counters import Counters
 from overworld.subsystems.pubsub import PubSub
+from overworld.subsystems.ratelimit import RateLimits
 from overworld.subsystems.scheduler import Scheduler
 from overworld.titles.models import Title
 from overworld.titles.service import TitleService
@@ -75,3 +76,4 @@ class Services:
     default_title: Title
     redis: Redis | None = None
     outages: Outages = field(default_factory=Outages)  # the database or Redis found unreachable
+    limits: RateLimits = field(default_factory=RateLimits.disabled)  # the rate limits of every call

@@ -83,6 +83,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "default_http_key": unique("http-"),
             "log_level": "warning",
             "metrics": False,
+            # Tests sign up as many players as they need from the test client's one address;
+            # the sign-up limit has its own tests (tests/security/test_rate_limits.py).
+            "signup_limit_address": "off",
         },
     )
 

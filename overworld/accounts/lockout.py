@@ -19,33 +19,34 @@ client usually owns whole.
 For a title with an encryption key (docs/data-protection.md) the counters are not named by the
 email or the address themselves but by their blind indexes (`hide`): the counters' store (Redis)
 then holds no personal data either.
+
+**Growing delays.** Each failed guess at an account from an address also makes that address wait
+before its next guess there: `delay_sec` after the first failure, twice as long after each
+further one, at most `delay_max_sec` (1 s, 2 s, 4 s, ... 300 s by default). A guess that comes too
+early is refused with RESOURCE_EXHAUSTED and the seconds left (HTTP 429, `Retry-After`), before
+any password is checked or counted. The wait is a counter whose window is the delay
+(`Counters.ttl` reads what is left of it), so it holds on every node. Like the first limit, it
+concerns one account from one address only: a player typing their password elsewhere never
+waits for a stranger's failures, and a correct password ends the wait of its address.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from overworld.errors import ResourceExhausted
+from overworld.errors import RateLimited, retry_after_seconds
 from overworld.subsystems.counters import Counters
+from overworld.subsystems.ratelimit import address_key
 
 LOCKED = "Too many failed login attempts, try again later."
 KNOWN_SEC = 30 * 24 * 3600
 
+__all__ = ["LOCKED", "Attempt", "LoginLockout", "address_key"]
 
-def address_key(address: str) -> str:
-    """What an address counts under: itself, or its /64 network for IPv6."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if ip.version == 6:
-        mapped = ip.ipv4_mapped
-        if mapped is not None:
-            return str(mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
+
+def wait_message(seconds: float) -> str:
+    return f"Too many failed login attempts: retry in {retry_after_seconds(seconds)} s"
 
 
 def account_counter(title_id: str, account: str, hide: Callable[[str], str] | None = None) -> str:
@@ -61,6 +62,7 @@ class Attempt:
     pair: str | None
     counted: tuple[str, ...]  # the account and address keys the reservation added one to
     known: str | None
+    wait: str | None = None  # the key of this account and address's growing delay
 
 
 class LoginLockout:
@@ -72,6 +74,8 @@ class LoginLockout:
         account_ceiling: int,
         window_sec: int,
         known_sec: int = KNOWN_SEC,
+        delay_sec: int = 0,
+        delay_max_sec: int = 0,
     ) -> None:
         self._counters = counters
         self._pair_failures = pair_failures
@@ -79,24 +83,33 @@ class LoginLockout:
         self._account_ceiling = account_ceiling
         self._window = window_sec
         self._known_sec = known_sec
+        self._delay = delay_sec
+        self._delay_max = max(delay_max_sec, delay_sec)
 
     async def attempt(
         self, title_id: str, account: str, address: str | None, hide: Callable[[str], str] | None = None
     ) -> Attempt:
-        """Reserve one guess at `account` from `address`, or raise RESOURCE_EXHAUSTED when a limit
-        is reached (nothing is counted then). With `hide`, counters are named by hide(account)
-        and hide(address's key) instead."""
+        """Reserve one guess at `account` from `address`, or raise RESOURCE_EXHAUSTED (a
+        `RateLimited`, with the seconds to wait) when a limit is reached or the address's growing
+        delay has not passed (nothing is counted then). With `hide`, counters are named by
+        hide(account) and hide(address's key) instead."""
         account_key = account_counter(title_id, account, hide)
         if hide is not None:
             account = hide(account)
         if not address:
             # No address (server code, tests): only the account's own ceiling applies.
-            if not await self._counters.reserve([(account_key, self._account_ceiling)], self._window):
-                raise ResourceExhausted(LOCKED)
+            limits = [(account_key, self._account_ceiling)]
+            if not await self._counters.reserve(limits, self._window):
+                raise RateLimited(LOCKED, await self._locked_for(limits))
             return Attempt(None, (account_key,), None)
         where = address_key(address) if hide is None else hide(address_key(address))
         pair_key = f"lock:pair:{title_id}:{account}:{where}"
         known_key = f"lock:known:{title_id}:{account}:{where}"
+        wait_key = f"lock:wait:{title_id}:{account}:{where}"
+        if self._delay:
+            left = await self._counters.ttl(wait_key)
+            if left > 0:
+                raise RateLimited(wait_message(left), left)
         limits = [(pair_key, self._pair_failures)]
         counted: tuple[str, ...] = ()
         if not await self._counters.get(known_key):
@@ -104,13 +117,39 @@ class LoginLockout:
             limits += [(account_key, self._account_ceiling), (address_key_, self._address_failures)]
             counted = (account_key, address_key_)
         if not await self._counters.reserve(limits, self._window):
-            raise ResourceExhausted(LOCKED)
-        return Attempt(pair_key, counted, known_key)
+            raise RateLimited(LOCKED, await self._locked_for(limits))
+        return Attempt(pair_key, counted, known_key, wait_key if self._delay else None)
+
+    async def _locked_for(self, limits: list[tuple[str, int]]) -> float:
+        """The seconds until the limits that are reached let a guess through again."""
+        left = 0.0
+        for key, limit in limits:
+            if await self._counters.get(key) >= limit:
+                left = max(left, await self._counters.ttl(key))
+        return left or float(self._window)
+
+    def delay(self, failures: int) -> int:
+        """The seconds an address waits after its `failures`th failed guess at an account."""
+        if not self._delay or failures < 1:
+            return 0
+        return min(self._delay << min(failures - 1, 40), self._delay_max)
+
+    async def failed_guess(self, attempt: Attempt) -> None:
+        """The guess was wrong (a wrong password, or no such account): it stays counted, and its
+        address waits before guessing at this account again, longer after each failure."""
+        if attempt.wait is None or attempt.pair is None:
+            return
+        seconds = self.delay(await self._counters.get(attempt.pair))
+        if seconds:
+            await self._counters.reset(attempt.wait)
+            await self._counters.incr(attempt.wait, seconds)
 
     async def succeeded(self, attempt: Attempt) -> None:
         """The password was right: the guess does not count, and the address becomes known."""
         if attempt.pair is not None:
             await self._counters.reset(attempt.pair)
+        if attempt.wait is not None:
+            await self._counters.reset(attempt.wait)
         await self._counters.release(attempt.counted)
         if attempt.known is not None and attempt.counted:
             await self._counters.incr(attempt.known, self._known_sec)

@@ -51,6 +51,8 @@ DeletionStep = Callable[[Tx, str, str], Awaitable[None]]
 SignupGuard = Callable[[Title, str | None, str | None, str | None], Awaitable[None]]
 # Told of each new account: title, user id, username, how it was made ("device", "email", "custom").
 CreatedCallback = Callable[[Title, str, str, str], None]
+# (title id, address or None) -> None, or raises RateLimited: the sign-up limit per address.
+SignupLimit = Callable[[str, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ class AccountService:
         passwords: Passwords | None = None,
         cache_size: int = 0,
         encryption: Encryption | None = None,
+        signup_limit: SignupLimit | None = None,
     ) -> None:
         self._db = db
         self._encryption = encryption or Encryption({})
@@ -93,6 +96,7 @@ class AccountService:
         self._sessions = sessions
         self._lockout = lockout
         self._passwords = passwords or Passwords()
+        self._signup_limit = signup_limit
         self._deletion_steps: list[DeletionStep] = []
         self._created_callbacks: list[CreatedCallback] = []
         self._signup_guards: list[SignupGuard] = []
@@ -197,7 +201,9 @@ class AccountService:
             await self._lockout.failed(title.id, address, self._hider(title))
             raise NotFound(NOT_FOUND)
         try:
-            return await self._create(title, username, device_id=device_id, custom_id=custom_id)
+            return await self._create(
+                title, username, device_id=device_id, custom_id=custom_id, address=address
+            )
         except _IdentifierTaken:  # created by a concurrent request with the same identifier
             row = await lookup()
             if row is None:
@@ -224,11 +230,12 @@ class AccountService:
         if row is not None:
             return await self._password_login(row, password, attempt)
         if not create:
+            await self._lockout.failed_guess(attempt)
             raise NotFound(NOT_FOUND)  # the reserved guess counts: it told whether the email exists
         await self._lockout.not_a_guess(attempt)
         hashed = await self._passwords.hash(password)
         try:
-            return await self._create(title, username, email=email, password=hashed)
+            return await self._create(title, username, email=email, password=hashed, address=address)
         except _IdentifierTaken:
             raise AlreadyExists("Email address is already in use.") from None
 
@@ -243,6 +250,7 @@ class AccountService:
         attempt = await self._lockout.attempt(title.id, account, address, self._hider(title))
         row = await self._store.by_username(title.id, username)
         if row is None:
+            await self._lockout.failed_guess(attempt)
             raise NotFound(NOT_FOUND)
         return await self._password_login(row, password, attempt)
 
@@ -250,6 +258,7 @@ class AccountService:
         """Check the password of a guess reserved with the lockout (which stays counted unless
         the password is right)."""
         if row["password"] is None or not await self._passwords.verify(bytes(row["password"]), password):
+            await self._lockout.failed_guess(attempt)
             raise Unauthenticated(BAD_CREDENTIALS)
         await self._lockout.succeeded(attempt)
         return self._existing(row)
@@ -268,10 +277,13 @@ class AccountService:
         email: str | None = None,
         password: bytes | None = None,
         custom_id: str | None = None,
+        address: str | None = None,
     ) -> AuthResult:
         chosen = check.username(username) if username else ""
         for guard in self._signup_guards:
             await guard(title, device_id, custom_id, email)
+        if self._signup_limit is not None:  # after the guards: a refused sign-up spends nothing
+            await self._signup_limit(title.id, address)  # sign-ups per address (RateLimited)
         for _ in range(5):
             name = chosen or _generated_username()
             user_id = new_user_id()

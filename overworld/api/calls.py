@@ -122,7 +122,13 @@ class Call(Generic[Req, Resp]):
         self.nk = nk
 
     async def run(self, node: Services, ctx: CallContext, request: Req) -> Resp:
-        """The operation on `request`, through the call's before and after hooks."""
+        """The operation on `request`, through the call's before and after hooks, once the
+        caller's rate limits for this call let it through (else RateLimited: HTTP 429)."""
+        limits = node.limits
+        if limits.enabled:
+            pending = limits.spend(self.name, ctx.title.id, ctx.user_id, ctx.client_ip)
+            if pending is not None:  # the limiter must ask Redis first
+                await pending
         return await node.hooks.call(self.name, ctx, request, partial(self.operation, node, ctx))
 
     def binding(self, method: str = "", path: str = "") -> Rest:

@@ -18,7 +18,7 @@ Everything a response needs is computed once here, so the per-request cost is a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from overworld.config import Settings
 from overworld.errors import PermissionDenied
@@ -44,18 +44,21 @@ class ResponseHeaders:
 
 
 class Cors:
-    """The deployment's CORS policy, built once from the settings."""
+    """The deployment's CORS policy, built once from the settings. `always`: headers every
+    response carries besides (the security headers), precomputed with the CORS ones."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, always: Sequence[Header] = ()) -> None:
         self.any = settings.cors_origins == ["*"]
         self.origins = frozenset(settings.cors_origins)
         self.max_age = str(settings.cors_max_age_sec).encode()
         # With `*`, what every response carries, whatever its origin (the edge's shortcut).
-        self.wildcard = ResponseHeaders([(_ACAO, b"*")]) if self.any else None
+        self.wildcard = ResponseHeaders([(_ACAO, b"*"), *always]) if self.any else None
         self._by_origin = {
-            o.encode(): ResponseHeaders([(_ACAO, o.encode()), _VARY]) for o in self.origins if o != "*"
+            o.encode(): ResponseHeaders([(_ACAO, o.encode()), _VARY, *always])
+            for o in self.origins
+            if o != "*"
         }
-        self._refused = ResponseHeaders([_VARY])
+        self._refused = ResponseHeaders([_VARY, *always])
 
     def allows(self, origin: bytes) -> bool:
         return self.any or origin.lower() in self._by_origin

@@ -97,6 +97,10 @@ class Hub:
 
     # -- sockets ---------------------------------------------------------------------------------
 
+    def sockets_of(self, title_id: str, user_id: str) -> int:
+        """The sockets the user holds open, on every node (as far as the tracker knows)."""
+        return len(self.tracker.presences(notifications_stream(title_id, user_id)))
+
     def connected(self, conn: Connection) -> None:
         title_id, user_id = conn.title_id, conn.user_id
         if self._max_per_user:

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import itertools
 import json
+import time
+from typing import Any
 
+import msgspec
 import pytest
 
+from overworld.config import Settings
 from tests.conftest import Api
 from tests.support import basic, bearer, unique
 
 pytestmark = pytest.mark.anyio
+# The count limits on their own, without the growing delays between failures (tested below).
+NO_DELAYS = pytest.mark.parametrize("changes", [{"lockout_delay_sec": 0}], indirect=True, ids=["no-delays"])
+
+
+@pytest.fixture
+def changes(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def settings(settings: Settings, changes: dict[str, Any]) -> Settings:
+    return msgspec.structs.replace(settings, **changes)
 
 
 def claims(token: str) -> dict[str, object]:
@@ -194,6 +212,7 @@ async def test_email_authentication_without_an_email_logs_in_by_username(client,
     assert status == 400 and body["message"] == "Password must be at least 8 characters long."
 
 
+@NO_DELAYS
 async def test_repeated_failures_lock_the_account_out(client, server_key, node):
     email = f"{unique('lock')}@example.com"
     good = {"email": email, "password": "the right one"}
@@ -205,6 +224,31 @@ async def test_repeated_failures_lock_the_account_out(client, server_key, node):
     locked = await client.post("/v2/account/authenticate/email", json=good, headers=basic(server_key))
     assert locked.status_code == 429
     assert locked.json()["code"] == 8
+
+
+async def test_each_failure_makes_the_next_guess_wait_longer(client, server_key, node):
+    """Growing delays (lockout_delay_sec = 1, doubling): a guess that comes before the wait is
+    over is refused with 429, Retry-After and code 8, and is not counted; each wait is longer
+    than the one before (1 s, 2 s, 4 s: measured from below, which a slow machine cannot break)."""
+    email = f"{unique('slow')}@example.com"
+    url, key = "/v2/account/authenticate/email", basic(server_key)
+    await client.post(url, json={"email": email, "password": "the right one"}, headers=key)
+    bad = {"email": email, "password": "the wrong one"}
+    assert (await client.post(url, json=bad, headers=key)).status_code == 401
+    failures = [time.monotonic()]
+    for _ in range(3):
+        while (answer := await client.post(url, json=bad, headers=key)).status_code == 429:
+            assert time.monotonic() - failures[-1] < 30, "the wait did not end"
+            await asyncio.sleep(0.05)
+        assert answer.status_code == 401, answer.text
+        failures.append(time.monotonic())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(failures)]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9, gaps
+    # Now an 8 s wait: even the right password is refused until it is over.
+    early = await client.post(url, json={"email": email, "password": "the right one"}, headers=key)
+    assert early.status_code == 429 and early.json()["code"] == 8, early.text
+    assert "Too many failed login attempts: retry in" in early.json()["message"]
+    assert 1 <= int(early.headers["retry-after"]) <= 8
 
 
 async def test_custom_id_round_trip(client, server_key):
@@ -320,6 +364,7 @@ async def test_parallel_guesses_check_no_more_passwords_than_allowed(client, ser
     assert statuses[-1] == 429 or checked < allowed  # the right password came too late to be checked
 
 
+@NO_DELAYS
 async def test_a_stranger_cannot_lock_the_player_out(node):
     """Issue 15, 2: failures from one address lock that address out of the account, not the
     player signing in from elsewhere."""

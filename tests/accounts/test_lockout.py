@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from overworld.accounts.lockout import LoginLockout, address_key
-from overworld.errors import ResourceExhausted
+from overworld.errors import RateLimited, ResourceExhausted
 from overworld.subsystems.counters import EmbeddedCounters
 from tests.support import REDIS_URL, unique
 
@@ -110,3 +110,45 @@ async def test_ipv6_addresses_count_by_their_64_network():
     assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
     assert address_key("203.0.113.7") == "203.0.113.7"
     assert address_key("testclient") == "testclient"
+
+
+async def test_each_failed_guess_makes_its_address_wait_longer(counters):
+    """Growing delays: 10 s after the first failure, 20 s after the second, 40 s after the third
+    (capped at 60 s), for this account from this address only; a guess that comes early is
+    refused with the seconds left and counts nothing. (Long delays, so that a slow machine
+    cannot see them run out; the test ends each wait itself instead of sleeping.)"""
+    lock = LoginLockout(
+        counters, pair_failures=10, address_failures=100, account_ceiling=100, window_sec=600,
+        delay_sec=10, delay_max_sec=60,
+    )  # fmt: skip
+    assert [lock.delay(n) for n in range(1, 6)] == [10, 20, 40, 60, 60]
+    account, address = "a@example.com", "1.2.3.4"
+    wait_key = f"lock:wait:t:{account}:{address}"
+    for expected in (10, 20, 40, 60):
+        attempt = await lock.attempt("t", account, address)
+        await lock.failed_guess(attempt)
+        left = await counters.ttl(wait_key)
+        assert expected - 5 < left <= expected
+        before = await counters.get(f"lock:pair:t:{account}:{address}")
+        with pytest.raises(RateLimited) as refused:
+            await lock.attempt("t", account, address)
+        assert expected - 5 < refused.value.retry_after <= expected
+        assert refused.value.http_status == 429
+        assert await counters.get(f"lock:pair:t:{account}:{address}") == before  # not counted
+        # Nobody else waits: the player from elsewhere, or another account from this address.
+        await lock.succeeded(await lock.attempt("t", account, "5.6.7.8"))
+        await lock.not_a_guess(await lock.attempt("t", "b@example.com", address))
+        await counters.reset(wait_key)  # the wait is over
+    # A correct password ends the failures and the wait of its address.
+    attempt = await lock.attempt("t", account, address)
+    await lock.succeeded(attempt)
+    await lock.failed_guess(await lock.attempt("t", account, address))
+    assert 5 < await counters.ttl(wait_key) <= 10
+
+
+async def test_a_reached_limit_says_how_long_it_lasts(counters):
+    lock = lockout(counters, pair=2)
+    assert await guesses(lock, "a@example.com", "1.2.3.4", 2) == 2
+    with pytest.raises(RateLimited) as locked:
+        await lock.attempt("t", "a@example.com", "1.2.3.4")
+    assert 50 < locked.value.retry_after <= 60  # the window's rest (window_sec=60)

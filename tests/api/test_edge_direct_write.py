@@ -78,7 +78,9 @@ def test_answers_on_one_keep_alive_connection(server):
             status, headers, body = read_response(sock, buffer)
             assert status == "HTTP/1.1 200 OK"
             assert sorted(headers) == [
-                "access-control-allow-origin", "content-length", "content-type", "date", "x-request-id"
+                "access-control-allow-origin", "cache-control", "content-length", "content-security-policy",
+                "content-type", "date", "referrer-policy", "x-content-type-options", "x-frame-options",
+                "x-request-id",
             ]  # fmt: skip
             assert headers["access-control-allow-origin"] == ["*"]  # CORS, as Nakama (docs/api.md)
             assert all(len(values) == 1 for values in headers.values())

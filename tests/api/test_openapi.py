@@ -329,7 +329,8 @@ async def test_errors_the_server_really_answers_are_documented(client, api, serv
 
 
 def test_docs_page_renders_offline_in_a_browser(live: str, request: pytest.FixtureRequest):
-    """Swagger UI draws every operation with every request to another host refused."""
+    """Swagger UI draws every operation with every request to another host refused, and its
+    Content-Security-Policy (overworld.api.http.security) refuses nothing the page does."""
     if request.node.callspec.params["live"] != "sqlite":
         pytest.skip("the page does not depend on the database: once is enough")
     from tests.api.test_browser import BROWSER_ARGS, CHROMIUM, sync_playwright
@@ -353,6 +354,8 @@ def test_docs_page_renders_offline_in_a_browser(live: str, request: pytest.Fixtu
         try:
             page = browser.new_page()
             page.route("**/*", only_local)
+            console: list[str] = []  # the page's Content-Security-Policy must not refuse anything
+            page.on("console", lambda message: console.append(message.text))
             page.goto(live + "/docs")
             page.wait_for_selector(".opblock", timeout=20_000)
             drawn = page.locator(".opblock").count()
@@ -361,6 +364,7 @@ def test_docs_page_renders_offline_in_a_browser(live: str, request: pytest.Fixtu
             browser.close()
     assert elsewhere == []
     assert drawn >= len(registry_operations()) and "Overworld" in title
+    assert not [text for text in console if "Content Security Policy" in text], console
 
 
 def test_the_table_of_own_statuses_names_only_calls_of_the_registry():

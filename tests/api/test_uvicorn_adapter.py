@@ -148,7 +148,9 @@ def test_overworld_serve_under_an_untested_uvicorn(tmp_path: Path) -> None:
         )
         assert echo.status_code == 200 and echo.json() == {"id": "echo", "payload": "x"}
         assert sorted(echo.headers) == [
-            "access-control-allow-origin", "content-length", "content-type", "date", "x-request-id"
+            "access-control-allow-origin", "cache-control", "content-length", "content-security-policy",
+            "content-type", "date", "referrer-policy", "x-content-type-options", "x-frame-options",
+            "x-request-id",
         ]  # fmt: skip
         assert echo.headers["x-request-id"] == "r1"
 

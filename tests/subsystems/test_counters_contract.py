@@ -115,3 +115,13 @@ async def test_release_gives_one_back_and_keeps_the_window(nodes):
     assert await nodes[-1].reserve([("k", 1)], 3600)
     assert await nodes[0].get("k") == 1
     await until_zero(lambda: nodes[0].get("k"))  # the first window (1 s), not the later one
+
+
+async def test_ttl_is_what_is_left_of_a_keys_window(nodes):
+    assert await nodes[0].ttl("absent") == 0.0
+    await nodes[0].incr("windowed", 30)
+    for node in nodes:
+        left = await node.ttl("windowed")
+        assert 20 < left <= 30
+    await nodes[-1].reset("windowed")
+    assert await nodes[0].ttl("windowed") == 0.0

@@ -17,6 +17,7 @@ from overworld.api.http.edge import Edge
 from overworld.api.http.errors import EXCEPTION_HANDLERS, JsonRequest
 from overworld.api.http.openapi import docs_assets_router, render_plugins
 from overworld.api.http.routes import ROUTES
+from overworld.api.http.security import SecurityHeaders
 from overworld.api.origins import Cors
 from overworld.config import ConfigError, Settings
 from overworld.ops import metrics
@@ -99,9 +100,11 @@ def create_app(
 
         await litestar(scope, receive, send_plain_failure)
 
+    security = SecurityHeaders(settings)
     edge = Edge(
-        app, settings.max_request_bytes, Cors(settings), metrics=settings.metrics, fast_path=fast_path
-    )
+        app, settings.max_request_bytes, Cors(settings, security.api),
+        metrics=settings.metrics, fast_path=fast_path, settings=settings,
+    )  # fmt: skip
 
     def attach(running: Services) -> None:
         litestar.state.node = running

@@ -9,7 +9,10 @@ write.
 
 Query parameter names in lowerCamelCase are renamed here, for both paths (overworld.api.http.names).
 CORS (overworld.api.origins): preflights are answered here, before any route or authentication;
-every other response, the fast path's and the framework's, carries the policy's headers.
+every other response, the fast path's and the framework's, carries the policy's headers, and the
+security headers (overworld.api.http.security), precomputed with them. A refusal by a rate limit
+(`RateLimited`) is answered 429 with `Retry-After`, here for the fast path and by the framework's
+error handler for its routes.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ from overworld.api.http.fastpath import (
 )
 from overworld.api.http.names import QueryNames
 from overworld.api.http.routes.rpc import serve_rpc
+from overworld.api.http.security import DOCS_PREFIX, SecurityHeaders, html_csp
 from overworld.api.origins import ORIGIN_REFUSED, Cors, ResponseHeaders
 from overworld.api.socket.endpoint import serve_socket
-from overworld.errors import HTTP_STATUS, ApiError, Code
+from overworld.config import Settings
+from overworld.errors import HTTP_STATUS, ApiError, Code, RateLimited
 from overworld.protocol.base import error_body
 from overworld.services import Services
 
@@ -113,11 +118,20 @@ _RPC_TEMPLATE = "/v2/rpc/{id}"  # one metric series for all RPC ids
 
 class Edge:
     def __init__(
-        self, app: ASGIApp, max_body: int, cors: Cors, metrics: bool = True, fast_path: bool = True
+        self,
+        app: ASGIApp,
+        max_body: int,
+        cors: Cors,
+        metrics: bool = True,
+        fast_path: bool = True,
+        settings: Settings | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body
-        self.cors = cors
+        self.security = SecurityHeaders(settings or Settings())
+        self.cors = cors  # API responses: CORS and the API's security headers
+        # The docs pages: CORS and the common security headers (their HTML gets its own policy).
+        self.docs_cors = Cors(settings, self.security.common) if settings is not None else cors
         self.query_names = QueryNames(call.request for call in calls.REST_CALLS)
         self.metrics = metrics
         self.routes = FAST_ROUTES if fast_path else {}
@@ -143,7 +157,9 @@ class Edge:
         rid = incoming or f"{getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = rid
         id_header = (b"x-request-id", rid.encode("latin-1"))
-        cors = self.cors.wildcard or self.cors.response_headers(origin)
+        docs = scope["path"].startswith(DOCS_PREFIX)
+        policy = self.docs_cors if docs else self.cors
+        cors = policy.wildcard or policy.response_headers(origin)
         query = scope["query_string"]
         if query and not scope["path"].startswith(_RPC_PREFIX):  # lowerCamelCase names (names.py)
             scope["query_string"] = self.query_names.rename(query)
@@ -158,11 +174,25 @@ class Edge:
         if self.metrics:
             METRICS.in_progress += 1
 
+        held: list[Message] = []  # an HTML page's start, until its body is known (its CSP)
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), id_header, *cors.pairs]
+                if docs and _is_html(message["headers"]):
+                    held.append(message)
+                    return
+            elif held:
+                held.append(message)
+                if message.get("more_body", False):
+                    return
+                body = b"".join(m.get("body", b"") for m in held[1:])
+                held[0]["headers"].append((b"content-security-policy", html_csp(body)))
+                await send(held[0])
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=rid)
@@ -225,7 +255,7 @@ class Edge:
         if headers is None:
             body = error_body(Code.PERMISSION_DENIED, ORIGIN_REFUSED)
             start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            status, headers = 403, [*start, (b"vary", b"Origin")]
+            status, headers = 403, [*start, (b"vary", b"Origin"), *self.security.api]
         else:
             status, body = 204, b""
         await send({"type": "http.response.start", "status": status, "headers": [*headers, id_header]})
@@ -288,6 +318,9 @@ class Edge:
         assert self.node is not None
         try:
             status, payload, content_type = await produce(self.node, body)
+        except RateLimited as exc:
+            body = error_body(exc.code, exc.message)
+            return await self._respond(send, 429, body, extra, more=retry_after(exc))
         except ApiError as exc:
             return await self._respond(send, exc.http_status, error_body(exc.code, exc.message), extra)
         except Exception as exc:
@@ -302,10 +335,18 @@ class Edge:
         return await self._respond(send, status, payload, extra, content_type)
 
     async def _respond(
-        self, send: Send, status: int, body: bytes, extra: Extra, content_type: str = ""
+        self,
+        send: Send,
+        status: int,
+        body: bytes,
+        extra: Extra,
+        content_type: str = "",
+        more: Header | None = None,
     ) -> int:
         kind = content_type.encode("latin-1") if content_type else b"application/json"
         id_header, cors = extra
+        if more is not None:  # rare (Retry-After): the precomputed headers plus this one
+            cors = ResponseHeaders([*cors.pairs, more])
         direct = self.direct_respond
         if direct is not None and direct(send, status, body, kind, id_header[1], cors.raw):
             return status
@@ -323,6 +364,17 @@ class Edge:
         )
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return status
+
+
+def retry_after(exc: RateLimited) -> Header:
+    return (b"retry-after", str(exc.retry_after).encode())
+
+
+def _is_html(headers: list[Header]) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.startswith(b"text/html")
+    return False
 
 
 def _replay(body: bytes) -> Receive:

@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from overworld.api.http.names import CamelRequest
-from overworld.errors import HTTP_STATUS, ApiError, Code
+from overworld.errors import HTTP_STATUS, ApiError, Code, RateLimited
 from overworld.protocol.base import error_body
 from overworld.protocol.jsondepth import check_depth
 
@@ -28,15 +28,20 @@ _STATUS_CODES: dict[int, Code] = {
 }
 
 
-def error_response(code: Code, message: str, status: int | None = None) -> Response[Any]:
+def error_response(
+    code: Code, message: str, status: int | None = None, headers: dict[str, str] | None = None
+) -> Response[Any]:
     return Response(
         content=error_body(code, message),
         status_code=status or HTTP_STATUS.get(code, 500),
         media_type="application/json",
+        headers=headers,
     )
 
 
 def api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    if isinstance(exc, RateLimited):  # 429 with the seconds to wait
+        return error_response(exc.code, exc.message, 429, {"Retry-After": str(exc.retry_after)})
     return error_response(exc.code, exc.message, exc.http_status)
 
 

@@ -105,7 +105,8 @@ _REASONS = {
     404: "Not found (code 5).",
     409: "Already exists (code 6).",
     413: "Request body too large (code 3).",
-    429: "Resource exhausted (code 8).",
+    429: "Resource exhausted (code 8): a rate limit, the sign-up limit or a login lockout;"
+    " `Retry-After` gives the seconds to wait.",
     500: "Internal error (code 13).",
     501: "Unimplemented (code 12).",
     503: "Unavailable (code 14): the database or Redis cannot be reached.",
@@ -206,10 +207,18 @@ def _security(path: str) -> list[dict[str, list[str]]] | None:
 
 
 def _error(status: int) -> dict[str, Any]:
-    return {
+    answer: dict[str, Any] = {
         "description": _REASONS[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+    if status == 429:
+        answer["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again (whole, rounded up).",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return answer
 
 
 def _statuses(
@@ -223,6 +232,7 @@ def _statuses(
     if "requestBody" in operation:
         statuses.add(413)
     if call is not None:
+        statuses.add(429)  # every call has rate limits (docs/security.md)
         statuses.update(_OWN.get(call.name, ()))
     statuses.update(_WEBHOOKS.get(path, ()))
     return sorted(statuses)

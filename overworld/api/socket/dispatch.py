@@ -26,7 +26,7 @@ from overworld.api.socket.errors import (
     SocketError,
     realtime_code,
 )
-from overworld.errors import ApiError, Code
+from overworld.errors import ApiError, Code, RateLimited
 from overworld.protocol import protobuf
 from overworld.protocol import realtime as rt
 from overworld.protocol.jsondepth import MAX_JSON_DEPTH, too_deep, top_level_string
@@ -116,6 +116,21 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
         conn.send(codec.error(UNRECOGNIZED_PAYLOAD, f"Unsupported message: {kind}", cid))
         return
     _KIND_COUNTERS[kind].inc()
+    limits = node.limits
+    if limits.enabled:
+        try:
+            pending = limits.spend(kind, conn.title_id, conn.user_id, conn.ctx.client_ip)
+            if pending is not None:
+                await pending
+        except RateLimited as exc:  # answered, and the socket stays open
+            conn.send(codec.error(int(exc.code), exc.message, cid, {"retry_after": str(exc.retry_after)}))
+            return
+        except Exception as exc:
+            unavailable = node.outages.unavailable(exc)
+            if unavailable is None:
+                raise
+            conn.send(codec.error(int(unavailable.code), unavailable.message, cid))
+            return
     # `conn.reply` sends the answer ahead of what the handler may have held back (a join's own
     # presence events, which must not reach the client before the join's reply).
     try:

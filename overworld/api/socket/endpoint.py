@@ -7,7 +7,10 @@ The session token is checked before the upgrade: a missing, bad, expired or revo
 refused with HTTP 401 and Nakama's error body (or a close, on servers without the ASGI denial
 response extension). So is the `Origin` a browser sends (WebSockets are not covered by CORS): one
 the deployment does not allow, or the token's title narrows away, is refused with HTTP 403
-(overworld.api.origins). Frames from one socket are handled one at a time, in order. Where the server
+(overworld.api.origins). A user already holding `socket_cap_per_user` sockets (on any node) is
+refused with HTTP 429 and RESOURCE_EXHAUSTED, unless `socket_max_per_user` (Nakama's
+single_socket rule: the oldest sockets are closed to make way) is set at or below the cap.
+Frames from one socket are handled one at a time, in order. Where the server
 offers a direct transport in the scope's extensions (`overworld serve` under a supported uvicorn:
 `overworld.api.uvicorn_adapter`), outgoing frames skip ASGI (see `overworld.realtime.transport`).
 """
@@ -20,6 +23,7 @@ from urllib.parse import parse_qs
 
 import structlog
 
+from overworld.api.http.security import SecurityHeaders
 from overworld.api.origins import ORIGIN_REFUSED, header, title_allows
 from overworld.api.socket.dispatch import handle
 from overworld.context import CallContext
@@ -36,7 +40,7 @@ Scope = dict[str, Any]
 FORMATS = {"": False, "json": False, "protobuf": True}  # format -> binary frames
 
 
-async def _deny(scope: Scope, send: Any, status: int, code: int, message: str) -> None:
+async def _deny(node: Services, scope: Scope, send: Any, status: int, code: int, message: str) -> None:
     if "websocket.http.response" in scope.get("extensions", {}):
         body = error_body(code, message)
         await send(
@@ -46,6 +50,7 @@ async def _deny(scope: Scope, send: Any, status: int, code: int, message: str) -
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *SecurityHeaders(node.settings).api,
                 ],
             }
         )
@@ -60,26 +65,32 @@ async def serve_socket(node: Services, scope: Scope, receive: Any, send: Any) ->
         return
     query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
     if node.hub.draining:
-        await _deny(scope, send, 503, Code.UNAVAILABLE, "Server is shutting down")
+        await _deny(node, scope, send, 503, Code.UNAVAILABLE, "Server is shutting down")
         return
     fmt = query.get("format", "")
     binary = FORMATS.get(fmt)
     if binary is None:
         message = f"Unsupported socket format {fmt!r}: use json or protobuf"
-        await _deny(scope, send, 400, Code.INVALID_ARGUMENT, message)
+        await _deny(node, scope, send, 400, Code.INVALID_ARGUMENT, message)
         return
     settings = node.settings
     origin = header(scope["headers"], b"origin").decode("latin-1").lower()
     if origin and settings.cors_origins != ["*"] and origin not in settings.cors_origins:
-        await _deny(scope, send, 403, Code.PERMISSION_DENIED, ORIGIN_REFUSED)
+        await _deny(node, scope, send, 403, Code.PERMISSION_DENIED, ORIGIN_REFUSED)
         return
     try:
         title, claims = node.sessions.authenticate(query.get("token", ""))
     except ApiError as exc:
-        await _deny(scope, send, 401, Code.UNAUTHENTICATED, exc.message)
+        await _deny(node, scope, send, 401, Code.UNAUTHENTICATED, exc.message)
         return
     if origin and not title_allows(settings, title, origin):
-        await _deny(scope, send, 403, Code.PERMISSION_DENIED, ORIGIN_REFUSED)
+        await _deny(node, scope, send, 403, Code.PERMISSION_DENIED, ORIGIN_REFUSED)
+        return
+    cap = settings.socket_cap_per_user
+    replaces = 0 < settings.socket_max_per_user <= cap  # single_socket-like: older sockets make way
+    if cap and not replaces and node.hub.sockets_of(title.id, claims.user_id) >= cap:
+        message = f"Too many sockets for this user: at most {cap} open at once (socket_cap_per_user)"
+        await _deny(node, scope, send, 429, Code.RESOURCE_EXHAUSTED, message)
         return
     client = scope.get("client")
     ctx = CallContext(

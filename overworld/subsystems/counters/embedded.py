@@ -32,6 +32,11 @@ class EmbeddedCounters:
         count, expires = self._counts.get(key, (0, 0.0))
         return count if expires > now else 0
 
+    async def ttl(self, key: str) -> float:
+        count, expires = self._counts.get(key, (0, 0.0))
+        left = expires - time.monotonic()
+        return left if count > 0 and left > 0 else 0.0
+
     async def reset(self, key: str) -> None:
         self._counts.pop(key, None)
 

@@ -34,6 +34,12 @@ return 0
 """
 
 
+# Counters.ttl: the count and the milliseconds left of its window, read together.
+_TTL = """
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}
+"""
+
+
 class RedisCounters:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._redis = client
@@ -41,6 +47,7 @@ class RedisCounters:
         self._incr = client.register_script(_INCR)
         self._reserve = client.register_script(_RESERVE)
         self._release = client.register_script(_RELEASE)
+        self._ttl = client.register_script(_TTL)
 
     async def incr(self, key: str, window_sec: int) -> int:
         return int(await self._incr(keys=[self._prefix + key], args=[window_sec]))
@@ -48,6 +55,10 @@ class RedisCounters:
     async def get(self, key: str) -> int:
         value = await self._redis.get(self._prefix + key)
         return int(value) if value else 0
+
+    async def ttl(self, key: str) -> float:
+        count, left_ms = await self._ttl(keys=[self._prefix + key])
+        return int(left_ms) / 1000 if int(count) > 0 and int(left_ms) > 0 else 0.0
 
     async def reset(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)

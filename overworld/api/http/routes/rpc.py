@@ -25,7 +25,7 @@ from overworld.api.http.auth import client_ip, node_of, request_id, session_from
 from overworld.api.operations.rpc import call_rpc
 from overworld.api.origins import check_title_origin
 from overworld.context import CallContext
-from overworld.errors import ApiError, InvalidArgument, Unauthenticated
+from overworld.errors import ApiError, InvalidArgument, RateLimited, Unauthenticated
 from overworld.protocol.base import error_body
 from overworld.protocol.jsondepth import check_depth
 from overworld.services import Services
@@ -81,7 +81,14 @@ async def serve_rpc(
         else:
             payload = body.decode("utf-8", errors="replace")
         query.pop("http_key", None)
+        limits = node.limits
+        if limits.enabled:
+            pending = limits.spend("rpc", ctx.title.id, ctx.user_id, ctx.client_ip)
+            if pending is not None:
+                await pending
         result = await call_rpc(node, ctx, rpc_id, payload, query, visible)
+    except RateLimited:
+        raise  # answered by the caller with Retry-After (the edge, or the route's error handler)
     except ApiError as exc:
         return RpcReply(exc.http_status, error_body(exc.code, exc.message))
     if unwrap:

@@ -1,0 +1,167 @@
+"""Which budgets a call spends: the rate limits of the settings, resolved once per call name.
+
+Every REST call (by its name in the registry, `overworld.api.calls`) and every socket message
+kind (`match_data_send`, `rpc`, ...; RPCs over REST count as `rpc` too) has a budget per address,
+per user and per title: the scope's default (`rate_limit_address`, `rate_limit_user`,
+`rate_limit_title`) unless `rate_limit_calls` overrides it for that call. A call spends one event
+of each budget that applies (the user's only when there is one, the address's only when it is
+known) in one atomic `RateLimiter.take`; every key is scoped by title, so one title's traffic
+never spends another's budget.
+
+Loopback addresses (127.0.0.0/8, ::1) have no address budget and no sign-up limit: they are this
+machine, i.e. server-to-server callers or a reverse proxy on the same host that is not listed in
+`trusted_proxies` (then every player would seem to come from it, and share one budget). Their
+calls still spend the user's and the title's budgets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Iterable, Mapping
+
+from overworld.config import RATE_SCOPES, ConfigError, Rate, Settings, parse_rate
+from overworld.errors import RateLimited, retry_after_seconds
+from overworld.subsystems.ratelimit.base import Limit, RateLimiter, address_key
+
+Rates = tuple[Rate | None, Rate | None, Rate | None]  # address, user, title
+RATE_LIMITED = "Rate limit exceeded"
+
+
+class RateLimits:
+    def __init__(
+        self,
+        limiter: RateLimiter | None,
+        defaults: Rates = (None, None, None),
+        overrides: Mapping[str, Mapping[str, Rate | None]] | None = None,
+        signups: Rate | None = None,
+    ) -> None:
+        self.limiter = limiter
+        some = any(defaults) or any(r is not None for o in (overrides or {}).values() for r in o.values())
+        self.enabled = limiter is not None and some  # False: `check` is never needed
+        self._defaults = defaults
+        self._overrides = dict(overrides or {})
+        self._rates: dict[str, Rates] = {}
+        self.signups = signups if limiter is not None else None
+
+    @classmethod
+    def disabled(cls) -> RateLimits:
+        return cls(None)
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        limiter: RateLimiter,
+        names: Iterable[str],
+        aliases: Mapping[str, str] | None = None,
+    ) -> RateLimits:
+        """The settings' limits. `names`: every call name and socket kind there is (an override
+        for another name is a configuration error); `aliases`: other names of some of them (a
+        socket call's name for its kind)."""
+        known = set(names)
+        aliases = aliases or {}
+        overrides: dict[str, dict[str, Rate | None]] = {}
+        for name, scopes in settings.rate_limit_calls.items():
+            target = aliases.get(name, name)
+            if target not in known:
+                raise ConfigError(
+                    f"setting rate_limit_calls: {name!r} is neither a call name (e.g."
+                    " AuthenticateEmail) nor a socket message kind (e.g. match_data_send)"
+                )
+            entry = overrides.setdefault(target, {})
+            for scope, text in scopes.items():
+                entry[scope] = parse_rate(text)
+        signups = parse_rate(settings.signup_limit_address)
+        if not settings.rate_limits:
+            return cls(limiter, signups=signups)
+        defaults = (
+            parse_rate(settings.rate_limit_address),
+            parse_rate(settings.rate_limit_user),
+            parse_rate(settings.rate_limit_title),
+        )
+        return cls(limiter, defaults, overrides, signups)
+
+    def rates(self, name: str) -> Rates:
+        """The (address, user, title) rates of the call or kind `name` (None: no limit)."""
+        found = self._rates.get(name)
+        if found is None:
+            own = self._overrides.get(name, {})
+            address, user, title = (
+                own.get(scope, default) for scope, default in zip(RATE_SCOPES, self._defaults, strict=True)
+            )
+            found = self._rates[name] = (address, user, title)
+        return found
+
+    def spend(self, name: str, title_id: str, user_id: str, address: str) -> Awaitable[None] | None:
+        """Spend one event of `name`'s budgets, or raise RateLimited (HTTP 429, Retry-After).
+        Decided at once when the limiter can (None); otherwise the awaitable that decides:
+
+            pending = limits.spend(...)
+            if pending is not None:
+                await pending
+        """
+        rates = self._rates.get(name)
+        by_address, by_user, by_title = rates if rates is not None else self.rates(name)
+        limits: list[Limit] = []
+        if by_address is not None and address:
+            where = _LIMITED.get(address)
+            if where is None:
+                where = _limited_address(address)
+            if where:
+                limits.append(((title_id, "a", name, where), by_address))
+        if by_user is not None and user_id:
+            limits.append(((title_id, "u", name, user_id), by_user))
+        if by_title is not None:
+            limits.append(((title_id, "t", name), by_title))
+        if not limits:
+            return None
+        assert self.limiter is not None
+        wait = self.limiter.take_now(limits)
+        if wait is None:
+            return self._take(name, limits)
+        if wait > 0:
+            raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+        return None
+
+    async def _take(self, name: str, limits: list[Limit]) -> None:
+        assert self.limiter is not None
+        wait = await self.limiter.take(limits)
+        if wait > 0:
+            raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+
+    async def check(self, name: str, title_id: str, user_id: str, address: str) -> None:
+        """`spend`, awaited."""
+        if self.enabled:
+            pending = self.spend(name, title_id, user_id, address)
+            if pending is not None:
+                await pending
+
+    async def check_signup(self, title_id: str, address: str | None) -> None:
+        """Spend one of the address's sign-ups (`signup_limit_address`), or raise RateLimited."""
+        where = _limited_address(address) if address else ""
+        if self.signups is None or not where:
+            return
+        assert self.limiter is not None
+        wait = await self.limiter.take([(f"{title_id}:signup:{where}", self.signups)])
+        if wait > 0:
+            raise RateLimited(
+                f"Too many accounts created from this address: retry in {retry_after_seconds(wait)} s", wait
+            )
+
+
+_LIMITED: dict[str, str] = {}
+
+
+def _limited_address(address: str) -> str:
+    """The key an address's budgets count under (`address_key`), or "" for a loopback address."""
+    found = _LIMITED.get(address)
+    if found is None:
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = False
+        found = "" if loopback else address_key(address)
+        if len(_LIMITED) >= 65536:
+            _LIMITED.clear()
+        _LIMITED[address] = found
+    return found

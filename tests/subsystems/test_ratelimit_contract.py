@@ -1,0 +1,138 @@
+"""The RateLimiter contract (overworld/subsystems/ratelimit/base.py), run against the embedded
+limiter and the Redis one: GCRA buckets per key, all-or-nothing across the keys of one take, and
+shared by every node.
+
+A deployment is a list of nodes' limiters: embedded, the one instance; on Redis, two
+`RedisRateLimiter`s on one prefix, each with its own connection (and its own local batches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from overworld.config import Rate, parse_rate
+from overworld.subsystems.ratelimit import EmbeddedRateLimiter, RateLimiter
+from tests.subsystems.support import IMPLEMENTATIONS, redis_space
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[list[RateLimiter]]:
+    if request.param == "embedded":
+        yield [EmbeddedRateLimiter()]
+        return
+    from overworld.subsystems.ratelimit.redis import RedisRateLimiter
+
+    async with redis_space("rltest") as space:
+        prefix = space.prefix()
+        yield [RedisRateLimiter(space.client(), prefix) for _ in range(2)]
+
+
+async def allowed(limiter: RateLimiter, key: str, rate: Rate, n: int) -> int:
+    return sum([await limiter.take([(key, rate)]) == 0.0 for _ in range(n)])
+
+
+def test_rates_are_written_as_count_per_period():
+    assert parse_rate("100/s") == Rate(100, 1)
+    assert parse_rate("30/m") == Rate(30, 60)
+    assert parse_rate(" 600 / 10m ") == Rate(600, 600)
+    assert parse_rate("5/2h") == Rate(5, 7200)
+    assert parse_rate("off") is None and parse_rate("0/s") is None
+    assert str(Rate(30, 3600)) == "30/h" and str(Rate(600, 600)) == "600/10m" and str(Rate(5, 1)) == "5/s"
+    for bad in ("100", "x/s", "10/0s", "10/w", "-1/s"):
+        with pytest.raises(ValueError, match=r"is not a rate|period is zero"):
+            parse_rate(bad)
+
+
+async def test_a_bucket_lets_its_count_through_at_once_then_refuses_with_the_wait(nodes):
+    rate = Rate(5, 60)
+    assert await allowed(nodes[0], "k", rate, 5) == 5
+    wait = await nodes[0].take([("k", rate)])
+    assert 0 < wait <= 12.5  # one interval (60 s / 5), give or take the clock
+    assert await nodes[0].take([("other", rate)]) == 0.0  # another key has its own bucket
+
+
+async def test_a_bucket_refills_at_its_rate(nodes):
+    rate = Rate(2, 1)  # two at once, one more every half second
+    assert await allowed(nodes[0], "k", rate, 3) == 2
+    started = time.monotonic()
+    while await nodes[0].take([("k", rate)]) > 0:
+        assert time.monotonic() - started < 10, "the bucket did not refill"
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - started >= 0.3  # no sooner than (about) one interval
+
+
+async def test_every_node_spends_the_same_bucket(nodes):
+    rate = Rate(6, 60)
+    results = [await nodes[i % len(nodes)].take([("shared", rate)]) for i in range(12)]
+    assert sum(r == 0.0 for r in results) == 6
+    assert results[:6] == [0.0] * 6 and all(r > 0 for r in results[6:])
+
+
+async def test_one_take_spends_every_bucket_or_none(nodes):
+    small, big = Rate(1, 60), Rate(10, 60)
+    assert await nodes[0].take([("user", small), ("title", big)]) == 0.0
+    # The user's bucket is empty: the title's is not spent by the refusals (on one node; on Redis
+    # another node would hold a batch of the title's borrowed alongside, the documented slack).
+    for _ in range(5):
+        assert await nodes[0].take([("user", small), ("title", big)]) > 0
+    assert await allowed(nodes[0], "title", big, 20) == 9
+
+
+async def test_concurrent_takes_never_pass_the_count(nodes):
+    rate = Rate(10, 60)
+    results = await asyncio.gather(*(nodes[i % len(nodes)].take([("burst", rate)]) for i in range(60)))
+    allowed = sum(r == 0.0 for r in results)
+    # Never more; on Redis a node may hold a borrowed batch (a fifth: 2) it had no taker left for.
+    assert (
+        allowed == 10 if isinstance(nodes[0], EmbeddedRateLimiter) else 10 - 2 * len(nodes) <= allowed <= 10
+    )
+
+
+async def test_a_large_count_is_shared_within_one_batch_per_node(nodes):
+    """On Redis each node borrows half the count at a time (counts of 100 and more): the nodes
+    together never pass the count, and leave at most a batch per node unspent."""
+    rate = Rate(200, 3600)
+    total = 0
+    for _ in range(250):
+        for node in nodes:
+            total += await node.take([("big", rate)]) == 0.0
+    assert total <= 200 and (total == 200 if len(nodes) == 1 else total >= 200 - 100 * (len(nodes) - 1))
+
+
+async def test_without_redis_each_node_limits_on_its_own():
+    """Redis unreachable: the Redis limiter fails open to this node's own buckets."""
+    import redis.asyncio as aioredis
+
+    from overworld.subsystems.ratelimit.redis import RedisRateLimiter
+    from tests.support import free_port
+
+    client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    limiter = RedisRateLimiter(client, "down")
+    try:
+        rate = Rate(3, 60)
+        results = [await limiter.take([("k", rate)]) for _ in range(5)]
+        assert results[:3] == [0.0] * 3 and all(r > 0 for r in results[3:])  # open, not unlimited
+    finally:
+        await client.aclose()
+
+
+async def test_take_now_decides_at_once_or_hands_over_to_take(nodes):
+    """`take_now` is the hot path: a decision without awaiting, or None when only `take` can
+    decide (the Redis limiter before it has borrowed for a key); never a different answer."""
+    rate = Rate(3, 60)
+    results: list[float] = []
+    for _ in range(5):
+        now = nodes[0].take_now([("hot", rate)])
+        results.append(await nodes[0].take([("hot", rate)]) if now is None else now)
+    assert [r == 0.0 for r in results] == [True, True, True, False, False]
+    if isinstance(nodes[0], EmbeddedRateLimiter):
+        assert nodes[0].take_now([("cold", rate)]) == 0.0
+    else:
+        assert nodes[0].take_now([("cold", rate)]) is None  # nothing borrowed yet
+        assert nodes[0].take_now([("hot", rate)]) > 0  # a refusal remembered: no round trip
