@@ -22,6 +22,10 @@ _INSERT_USER = (
 )
 _INSERT_DEVICE = "INSERT INTO user_devices (title_id, id, user_id) VALUES ($1, $2, $3)"
 _DELETE_USER = "DELETE FROM users WHERE title_id = $1 AND id = $2"
+# The columns `update` may set (their names are written into the statement).
+UPDATABLE = frozenset(
+    {"username", "display_name", "avatar_url", "lang_tag", "location", "timezone", "metadata"}
+)
 # The same, qualified for queries that join users as "u".
 JOINED_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
 
@@ -120,7 +124,7 @@ class AccountStore:
 
     async def account(self, title_id: str, user_id: str) -> Account | None:
         rows = await self._db.fetch(
-            f"SELECT {JOINED_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time, u.wallet,"
+            f"SELECT {JOINED_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time, u.wallet,"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " d.id AS device_id, d.vars AS device_vars FROM users u LEFT JOIN user_devices d"
             " ON d.title_id = u.title_id AND d.user_id = u.id WHERE u.title_id = $1 AND u.id = $2",
             title_id,
@@ -152,7 +156,7 @@ class AccountStore:
             return []
         marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
         rows = await self._db.fetch(
-            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({marks})", title_id, *ids
+            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({marks})", title_id, *ids  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
         )
         return [user_from_row(r) for r in rows]
 
@@ -161,7 +165,7 @@ class AccountStore:
             return []
         marks = ", ".join(f"${i + 2}" for i in range(len(usernames)))
         rows = await self._db.fetch(
-            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND username IN ({marks})",
+            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND username IN ({marks})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             *usernames,
         )
@@ -173,10 +177,13 @@ class AccountStore:
         self, ex: Executor, title_id: str, user_id: str, fields: dict[str, Any], now: int
     ) -> int:
         """Change the user's fields (on the database, or in a transaction); returns the rows changed."""
+        unknown = fields.keys() - UPDATABLE
+        if unknown:  # the names go into the SQL text: never anything but these columns
+            raise ValueError(f"not updatable user columns: {sorted(unknown)}")
         assignments = [f"{name} = ${i + 3}" for i, name in enumerate(fields)]
         assignments.append(f"update_time = ${len(fields) + 3}")
         return await ex.execute(
-            f"UPDATE users SET {', '.join(assignments)} WHERE title_id = $1 AND id = $2",
+            f"UPDATE users SET {', '.join(assignments)} WHERE title_id = $1 AND id = $2",  # nosec B608 # column names checked against UPDATABLE; values bound as $n
             title_id,
             user_id,
             *fields.values(),
@@ -186,7 +193,7 @@ class AccountStore:
     async def lock_identity(self, tx: Tx, title_id: str, user_id: str) -> Row | None:
         """Lock the user row for an identity change; returns its identifiers and device count."""
         row = await tx.fetchrow(
-            f"SELECT id, email, custom_id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",
+            f"SELECT id, email, custom_id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             user_id,
         )
@@ -201,7 +208,7 @@ class AccountStore:
         """Lock the user row before a deletion removes the user's rows in every domain: a write
         holding the row (`hold_users`) finishes first, and one that comes later finds no user."""
         row = await tx.fetchrow(
-            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}", title_id, user_id
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}", title_id, user_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
         )
         return row is not None
 
@@ -266,7 +273,7 @@ class AccountStore:
         if password is not None:
             args.append(password)
         await tx.execute(
-            f"UPDATE users SET {column} = $3, update_time = $4{extra} WHERE title_id = $1 AND id = $2",
+            f"UPDATE users SET {column} = $3, update_time = $4{extra} WHERE title_id = $1 AND id = $2",  # nosec B608 # column is an IdentifierColumn literal; values bound as $n
             *args,
         )
 
@@ -276,7 +283,7 @@ class AccountStore:
         """Unlink the email (and its password) or custom id if the user has this one; False if not."""
         extra = ", password = NULL" if column == "email" else ""
         changed = await tx.execute(
-            f"UPDATE users SET {column} = NULL, update_time = $4{extra}"
+            f"UPDATE users SET {column} = NULL, update_time = $4{extra}"  # nosec B608 # column is an IdentifierColumn literal; values bound as $n
             f" WHERE title_id = $1 AND id = $2 AND {column} = $3",
             title_id,
             user_id,
@@ -294,7 +301,7 @@ async def hold_users(tx: Tx, sql: SqlDialect, title_id: str, user_ids: Iterable[
     found: set[str] = set()
     for user_id in sorted(set(user_ids)):  # one order everywhere: no deadlocks between holders
         row = await tx.fetchrow(
-            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{sql.share_rows}", title_id, user_id
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{sql.share_rows}", title_id, user_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
         )
         if row is not None:
             found.add(user_id)

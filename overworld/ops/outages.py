@@ -137,7 +137,7 @@ class Outages:
                 continue
             try:
                 await asyncio.wait_for(probe(), timeout=max(self._interval, 1.0))
-            except Exception:  # noqa: S112 - still down: probe again
+            except Exception:  # noqa: S112  # nosec B112 # still down: probe again
                 continue
             break
         self._down.pop(service, None)

@@ -53,7 +53,8 @@ def _is_map(field: FieldDescriptor) -> bool:
 def _message_type(field: Any) -> Descriptor:
     """The message type of a message field (typed loosely by the protobuf stubs)."""
     message: Descriptor | None = field.message_type
-    assert message is not None, field.full_name
+    if message is None:
+        raise TypeError(f"{field.full_name} is not a message field")
     return message
 
 
