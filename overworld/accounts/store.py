@@ -156,7 +156,9 @@ class AccountStore:
             return []
         marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
         rows = await self._db.fetch(
-            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({marks})", title_id, *ids  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({marks})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            *ids,
         )
         return [user_from_row(r) for r in rows]
 
@@ -208,7 +210,9 @@ class AccountStore:
         """Lock the user row before a deletion removes the user's rows in every domain: a write
         holding the row (`hold_users`) finishes first, and one that comes later finds no user."""
         row = await tx.fetchrow(
-            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}", title_id, user_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            user_id,
         )
         return row is not None
 
@@ -301,7 +305,9 @@ async def hold_users(tx: Tx, sql: SqlDialect, title_id: str, user_ids: Iterable[
     found: set[str] = set()
     for user_id in sorted(set(user_ids)):  # one order everywhere: no deadlocks between holders
         row = await tx.fetchrow(
-            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{sql.share_rows}", title_id, user_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{sql.share_rows}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            user_id,
         )
         if row is not None:
             found.add(user_id)

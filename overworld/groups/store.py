@@ -92,7 +92,9 @@ class GroupStore:
     async def groups(self, title_id: str, ids: list[str]) -> list[Group]:
         marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
         rows = await self._db.fetch(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id IN ({marks})", title_id, *ids  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id IN ({marks})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            *ids,
         )
         return [group_from_row(r) for r in rows]
 
@@ -251,7 +253,9 @@ class GroupStore:
         user; only before locking a group, the order an account deletion takes (user, groups)."""
         lock = self._share if hold else ""
         name: str | None = await tx.fetchval(
-            f"SELECT username FROM users WHERE title_id = $1 AND id = $2{lock}", title_id, user_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT username FROM users WHERE title_id = $1 AND id = $2{lock}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            user_id,
         )
         return name
 

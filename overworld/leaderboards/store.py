@@ -274,7 +274,9 @@ class LeaderboardStore:
 
     async def board(self, title_id: str, board_id: str) -> Leaderboard | None:
         row = await self.db.fetchrow(
-            f"SELECT {BOARD_COLUMNS} FROM leaderboards WHERE title_id = $1 AND id = $2", title_id, board_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT {BOARD_COLUMNS} FROM leaderboards WHERE title_id = $1 AND id = $2",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            board_id,
         )
         return None if row is None else board_of(title_id, row)
 
@@ -314,7 +316,9 @@ class LeaderboardStore:
         async with self.db.transaction() as tx:
             for table in ("leaderboard_records", "leaderboard_resets"):
                 await tx.execute(
-                    f"DELETE FROM {table} WHERE title_id = $1 AND leaderboard_id = $2", title_id, board_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                    f"DELETE FROM {table} WHERE title_id = $1 AND leaderboard_id = $2",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                    title_id,
+                    board_id,
                 )
             removed = await tx.execute(
                 "DELETE FROM leaderboards WHERE title_id = $1 AND id = $2", title_id, board_id
@@ -487,7 +491,10 @@ class LeaderboardStore:
     async def count(self, title_id: str, board_id: str, expiry: int) -> int:
         return int(
             await self.db.fetchval(
-                f"SELECT COUNT(*) FROM leaderboard_records WHERE {_PERIOD}", title_id, board_id, expiry  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                f"SELECT COUNT(*) FROM leaderboard_records WHERE {_PERIOD}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                title_id,
+                board_id,
+                expiry,
             )
         )
 

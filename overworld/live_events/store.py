@@ -87,14 +87,17 @@ class LiveEventStore:
 
     async def get(self, title_id: str, event_id: str) -> LiveEvent | None:
         r = await self._db.fetchrow(
-            f"SELECT {COLUMNS} FROM live_events WHERE title_id = $1 AND id = $2", title_id, event_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT {COLUMNS} FROM live_events WHERE title_id = $1 AND id = $2",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            event_id,
         )
         return event_of(r) if r is not None else None
 
     async def events(self, title_id: str) -> list[LiveEvent]:
         """Every event of the title, by start time then id."""
         rows = await self._db.fetch(
-            f"SELECT {COLUMNS} FROM live_events WHERE title_id = $1 ORDER BY start_time, id", title_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT {COLUMNS} FROM live_events WHERE title_id = $1 ORDER BY start_time, id",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
         )
         return [event_of(r) for r in rows]
 

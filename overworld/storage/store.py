@@ -106,7 +106,11 @@ class StorageStore:
     ) -> int | None:
         """The stored object's write permission, or None if there is no such object."""
         row = await tx.fetchrow(
-            f"SELECT write FROM storage_objects WHERE {_OBJECT}", title_id, collection, user_id, key  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT write FROM storage_objects WHERE {_OBJECT}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            collection,
+            user_id,
+            key,
         )
         return None if row is None else int(row["write"])
 
@@ -133,7 +137,11 @@ class StorageStore:
 
     async def get(self, title_id: str, collection: str, user_id: str, key: str) -> StoredObject | None:
         row = await self._db.fetchrow(
-            f"SELECT {COLUMNS} FROM storage_objects WHERE {_OBJECT}", title_id, collection, user_id, key  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            f"SELECT {COLUMNS} FROM storage_objects WHERE {_OBJECT}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            collection,
+            user_id,
+            key,
         )
         return None if row is None else object_of(row)
 

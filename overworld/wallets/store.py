@@ -123,7 +123,9 @@ class WalletStore:
         found: dict[WalletKey, str] = {}
         for title_id, user_id in keys:
             wallet = await tx.fetchval(
-                f"SELECT wallet FROM users WHERE title_id = $1 AND id = $2{self._lock}", title_id, user_id  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                f"SELECT wallet FROM users WHERE title_id = $1 AND id = $2{self._lock}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                title_id,
+                user_id,
             )
             if wallet is not None:
                 found[(title_id, user_id)] = wallet

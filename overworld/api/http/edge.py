@@ -268,7 +268,7 @@ class Edge:
                 return 200, msgspec.json.encode(await handler(node, scope, body, rid)), ""
             except Fallback:
                 if send_with_id is None:
-                    raise RuntimeError("a fallback needs the send with the request id")
+                    raise RuntimeError("a fallback needs the send with the request id") from None
                 await self.app(scope, _replay(body), send_with_id)  # type: ignore[arg-type]
                 return 0, b"", ""
 
