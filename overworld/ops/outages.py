@@ -38,6 +38,7 @@ def _asyncpg_unavailable(exc: BaseException) -> bool:
             pg.OperatorInterventionError,  # class 57: shutting down, starting up
             pg.InsufficientResourcesError,  # class 53: too many connections, disk full
             pg.InterfaceError,  # "connection is closed", "pool is closing"
+            pg.InvalidCatalogNameError,  # 3D000: the database is gone (dropped, or not restored yet)
         ),
     )
 

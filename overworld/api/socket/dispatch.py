@@ -66,6 +66,8 @@ async def _rpc(node: Services, conn: Connection, msg: rt.Rpc) -> Reply:
     except ApiError as exc:
         missing = exc.code == Code.NOT_FOUND and exc.message == RPC_NOT_FOUND
         code = RUNTIME_FUNCTION_NOT_FOUND if missing else RUNTIME_FUNCTION_EXCEPTION
+        if exc.code == Code.UNAVAILABLE:  # the database or Redis, not the function: as other calls
+            code = int(Code.UNAVAILABLE)
         raise SocketError(code, exc.message) from None
     return "rpc", rt.Rpc(id=msg.id, payload=payload)
 
