@@ -178,7 +178,7 @@ CHECKS_NAMES = (
 DOCUMENTED: list[tuple[str, str, str, str, str]] = [
     (
         "Schema-violating request accepted", "*", "*",
-        r"query: violates `(type|oneOf)`|in query - violates `(type|oneOf)`",
+        r"query: violates `(type|oneOf)`|in query( - |\n  - )violates `(type|oneOf)`",
         "A query string has no types: `ids=5` is the list of the one id \"5\" (an array is the"
         " parameter repeated), `limit=true` a text the parameter's own check refuses or reads.",
     ),
@@ -294,6 +294,8 @@ class Conformance:
 
 
 def _documented(title: str, method: str, path: str, message: str) -> bool:
+    if "body" in message.lower():  # the exceptions are about query strings only
+        return False
     return any(
         t == title and m in ("*", method.upper()) and p in ("*", path) and re.search(pattern, message)
         for t, m, p, pattern, _reason in DOCUMENTED
@@ -339,6 +341,11 @@ def test_the_documented_schemathesis_failures_are_narrow():
     accepted = "Schema-violating request accepted"
     typed = "Invalid component:\n  - query: violates `type` at /properties/ids/oneOf/0 (was array, became integer)"
     assert _documented(accepted, "DELETE", "/v2/notification", typed)
+    both = (
+        "Invalid component: parameters `ids`, `usernames` in query\n  - violates `oneOf` at /properties/ids"
+        "\n  - violates `type` at /properties/usernames/oneOf/0 (was array, became integer)"
+    )
+    assert _documented(accepted, "GET", "/v2/user", both)
     body = "Invalid component: body - violates `type` at /properties/id (was string, became integer)"
     assert not _documented(accepted, "POST", "/v2/account/authenticate/device", body)
     assert not _documented("Server error", "DELETE", "/v2/notification", typed)
