@@ -13,7 +13,7 @@ answers. What must hold:
 - a healthy socket opened afterwards still works.
 
 The cases come from a seeded generator: `OVERWORLD_SOCKET_FUZZ_CASES` frames per format (default
-250) and `OVERWORLD_SOCKET_FUZZ_SEED` (default: a new seed per run, printed, and named in any
+1000) and `OVERWORLD_SOCKET_FUZZ_SEED` (default: a new seed per run, printed, and named in any
 failure so that it can be replayed).
 """
 
@@ -39,7 +39,7 @@ from overworld.protocol import realtime as rt
 from overworld.protocol.pb import realtime_pb2
 from tests.support import ServerProcess, basic, unique
 
-CASES = int(os.environ.get("OVERWORLD_SOCKET_FUZZ_CASES", "250"))
+CASES = int(os.environ.get("OVERWORLD_SOCKET_FUZZ_CASES", "1000"))
 SEED = int(os.environ.get("OVERWORLD_SOCKET_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
 MAX_BYTES = 4096  # socket_max_message_bytes of the server under test
 ANSWER_SEC = 15.0  # the server answers the sync ping within this (a loaded CI machine)
