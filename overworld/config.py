@@ -141,7 +141,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runtime_path: str = ""
     runtime_timeout_ms: Positive = 5000
     runtime_reload: bool = False  # development: reload the server code when a file changes
-    # An RPC's unexpected exception answers with its message (as Nakama: code 13, the error's text)
+    # An RPC's or a before hook's unexpected exception answers with its message (as Nakama: code 13)
     runtime_rpc_error_messages: bool = True
     # Requests.
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262_144

@@ -217,7 +217,7 @@ class Node(Services):
             serves=lambda title_id: titles.get(title_id) is not None,
         )  # fmt: skip
         tournaments = TournamentService(leaderboards)
-        hub = Hub(identity.id, sub.tracker, sub.pubsub, settings.socket_max_per_user)
+        hub = Hub(identity.id, sub.tracker, sub.pubsub, settings.socket_max_per_user, outages)
 
         async def username_of(title_id: str, user_id: str) -> str | None:
             title = titles.get(title_id)
@@ -277,6 +277,7 @@ class Node(Services):
             ),
             hooks=hooks, scheduler=sub.scheduler, timeout_ms=settings.runtime_timeout_ms,
             node_name=settings.node_name, rpc_error_messages=settings.runtime_rpc_error_messages,
+            outages=outages,
         )  # fmt: skip
 
         # -- events flow upwards through listeners ------------------------------------------------

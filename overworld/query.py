@@ -249,9 +249,9 @@ class _Parser:
                 raise QueryError(f"empty property name at position {start}")
             return self.value(occur, prop, start)
         boost = self.boost()
-        if token == "*" and not occur:  # noqa: S105 - a query term, not a secret
+        if token == "*" and not occur:  # noqa: S105  # nosec B105 # a query term, not a secret
             return Clause("+", None, "all", boost=boost)
-        if token == "*":  # noqa: S105
+        if token == "*":  # noqa: S105  # nosec B105 # a query term, not a secret
             return Clause(occur, None, "all", boost=boost)
         if not token:
             raise QueryError(f"unexpected {s[self.i]!r} at position {self.i}")
@@ -303,7 +303,7 @@ class _Parser:
         if not token:
             raise QueryError(f"unexpected {s[self.i]!r} at position {self.i}")
         boost = self.boost()
-        if token == "*":  # noqa: S105
+        if token == "*":  # noqa: S105  # nosec B105 # a query term, not a secret
             return Clause(occur, prop, "wild", _regex(r"(?s:.*)\z"), boost=boost)
         if _has_wildcard(token):
             return Clause(occur, prop, "wild", _regex(_glob(token)), boost=boost)
@@ -497,7 +497,7 @@ def _compiled_shape(
         "_nan": math.nan, "_no_number": (math.nan,), "_re_any": _re_any, "_in_any": _in_any,
     }  # fmt: skip
     source = f"def match(s, n, k):\n    return bool({body})\ndef score(s, n, k):\n    return {score_body}\n"
-    exec(compile(source, "<query>", "exec"), namespace)  # noqa: S102 - built from fixed fragments
+    exec(compile(source, "<query>", "exec"), namespace)  # noqa: S102  # nosec B102 # fixed fragments; values in k
     return namespace["match"], namespace["score"]
 
 

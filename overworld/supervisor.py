@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # the workers: our own command, no shell
 import sys
 import time
 from collections.abc import Sequence
@@ -117,7 +117,7 @@ class Supervisor:
         try:
             for command in self.commands:
                 # Own process group: a terminal's Ctrl-C reaches the workers once, through _signal.
-                self.workers.append(subprocess.Popen(command, start_new_session=True))  # noqa: S603
+                self.workers.append(subprocess.Popen(command, start_new_session=True))  # noqa: S603  # nosec B603 # our own interpreter and arguments, no shell
                 if self.stop_requested:
                     self._stop_all()
             self._log(f"{len(self.workers)} workers: pids {' '.join(str(p.pid) for p in self.workers)}")

@@ -34,6 +34,10 @@ _BY_DEVICE = (
 )
 _BY_EMAIL = "SELECT id, username, disable_time, password FROM users WHERE title_id = $1 AND email = $2"
 _BY_CUSTOM_ID = "SELECT id, username, disable_time FROM users WHERE title_id = $1 AND custom_id = $2"
+# The columns `update` may set (their names are written into the statement).
+UPDATABLE = frozenset(
+    {"username", "display_name", "avatar_url", "lang_tag", "location", "timezone", "metadata"}
+)
 # The same, qualified for queries that join users as "u".
 JOINED_USER_COLUMNS = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
 
@@ -193,7 +197,7 @@ class AccountStore:
 
     async def account(self, title_id: str, user_id: str, keys: TitleKeys | None = None) -> Account | None:
         rows = await self._db.fetch(
-            f"SELECT {JOINED_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time, u.wallet,"
+            f"SELECT {JOINED_USER_COLUMNS}, u.email, u.custom_id, u.verify_time, u.disable_time, u.wallet,"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " u.email_sealed, u.custom_id_sealed,"
             " d.id AS device_id, d.id_sealed AS device_sealed, d.vars AS device_vars"
             " FROM users u LEFT JOIN user_devices d"
@@ -262,7 +266,9 @@ class AccountStore:
             return []
         marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
         rows = await self._db.fetch(
-            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({marks})", title_id, *ids
+            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND id IN ({marks})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            *ids,
         )
         return [user_from_row(r) for r in rows]
 
@@ -271,7 +277,7 @@ class AccountStore:
             return []
         marks = ", ".join(f"${i + 2}" for i in range(len(usernames)))
         rows = await self._db.fetch(
-            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND username IN ({marks})",
+            f"SELECT {USER_COLUMNS} FROM users WHERE title_id = $1 AND username IN ({marks})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             *usernames,
         )
@@ -283,10 +289,13 @@ class AccountStore:
         self, ex: Executor, title_id: str, user_id: str, fields: dict[str, Any], now: int
     ) -> int:
         """Change the user's fields (on the database, or in a transaction); returns the rows changed."""
+        unknown = fields.keys() - UPDATABLE
+        if unknown:  # the names go into the SQL text: never anything but these columns
+            raise ValueError(f"not updatable user columns: {sorted(unknown)}")
         assignments = [f"{name} = ${i + 3}" for i, name in enumerate(fields)]
         assignments.append(f"update_time = ${len(fields) + 3}")
         return await ex.execute(
-            f"UPDATE users SET {', '.join(assignments)} WHERE title_id = $1 AND id = $2",
+            f"UPDATE users SET {', '.join(assignments)} WHERE title_id = $1 AND id = $2",  # nosec B608 # column names checked against UPDATABLE; values bound as $n
             title_id,
             user_id,
             *fields.values(),
@@ -296,7 +305,7 @@ class AccountStore:
     async def lock_identity(self, tx: Tx, title_id: str, user_id: str) -> Row | None:
         """Lock the user row for an identity change; returns its identifiers and device count."""
         row = await tx.fetchrow(
-            f"SELECT id, email, custom_id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",
+            f"SELECT id, email, custom_id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             user_id,
         )
@@ -311,7 +320,9 @@ class AccountStore:
         """Lock the user row before a deletion removes the user's rows in every domain: a write
         holding the row (`hold_users`) finishes first, and one that comes later finds no user."""
         row = await tx.fetchrow(
-            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}", title_id, user_id
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            user_id,
         )
         return row is not None
 
@@ -327,7 +338,9 @@ class AccountStore:
         """The id of the user the device is linked to, or None."""
         where, args = _match(keys, DEVICE_ID, device_id, 2)
         owner: str | None = await tx.fetchval(
-            f"SELECT user_id FROM user_devices WHERE title_id = $1 AND {where}", title_id, *args
+            f"SELECT user_id FROM user_devices WHERE title_id = $1 AND {where}",  # nosec B608 # where is built from IdentifierColumn literals; values bound as $n
+            title_id,
+            *args,
         )
         return owner
 
@@ -367,7 +380,7 @@ class AccountStore:
         """Unlink the device if it is linked to this user; False if it is not."""
         where, args = _match(keys, DEVICE_ID, device_id, 3)
         removed = await tx.execute(
-            f"DELETE FROM user_devices WHERE title_id = $1 AND user_id = $2 AND {where}",
+            f"DELETE FROM user_devices WHERE title_id = $1 AND user_id = $2 AND {where}",  # nosec B608 # where is built from IdentifierColumn literals; values bound as $n
             title_id,
             user_id,
             *args,
@@ -391,7 +404,7 @@ class AccountStore:
         if keys is not None:
             where, match_args = _match(keys, name, value, 3)
             other = await tx.fetchval(
-                f"SELECT id FROM users WHERE title_id = $1 AND id <> $2 AND {where}",
+                f"SELECT id FROM users WHERE title_id = $1 AND id <> $2 AND {where}",  # nosec B608 # where is built from IdentifierColumn literals; values bound as $n
                 title_id,
                 user_id,
                 *match_args,
@@ -404,7 +417,7 @@ class AccountStore:
         if password is not None:
             args.append(password)
         await tx.execute(
-            f"UPDATE users SET {column} = $3, update_time = $4, {column}_sealed = $5{extra}"
+            f"UPDATE users SET {column} = $3, update_time = $4, {column}_sealed = $5{extra}"  # nosec B608 # column is an IdentifierColumn literal; values bound as $n
             " WHERE title_id = $1 AND id = $2",
             *args,
         )
@@ -423,7 +436,7 @@ class AccountStore:
         extra = ", password = NULL" if column == "email" else ""
         where, args = _match(keys, _COLUMN_NAMES[column], value, 4)
         changed = await tx.execute(
-            f"UPDATE users SET {column} = NULL, {column}_sealed = NULL, update_time = $3{extra}"
+            f"UPDATE users SET {column} = NULL, {column}_sealed = NULL, update_time = $3{extra}"  # nosec B608 # column is an IdentifierColumn literal; values bound as $n
             f" WHERE title_id = $1 AND id = $2 AND {where}",
             title_id,
             user_id,
@@ -441,7 +454,9 @@ async def hold_users(tx: Tx, sql: SqlDialect, title_id: str, user_ids: Iterable[
     found: set[str] = set()
     for user_id in sorted(set(user_ids)):  # one order everywhere: no deadlocks between holders
         row = await tx.fetchrow(
-            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{sql.share_rows}", title_id, user_id
+            f"SELECT id FROM users WHERE title_id = $1 AND id = $2{sql.share_rows}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            user_id,
         )
         if row is not None:
             found.add(user_id)

@@ -59,7 +59,7 @@ class ChatStore:
             await ex.execute(_INSERT + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", *args)
             return True
         stored = await ex.execute(
-            _INSERT + " SELECT $1, $2, $3, CAST($4 AS INTEGER), $5, $6, $7, CAST($8 AS BIGINT),"
+            _INSERT + " SELECT $1, $2, $3, CAST($4 AS INTEGER), $5, $6, $7, CAST($8 AS BIGINT),"  # nosec B608 # a constant statement and the dialect's lock clause; values bound as $n
             " CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM users WHERE title_id = CAST($1 AS VARCHAR)"
             " AND id = CAST($5 AS VARCHAR)"
             f"{self._db.sql.share_rows})",

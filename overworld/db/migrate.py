@@ -33,7 +33,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
+    if head is None:
+        raise RuntimeError("the migrations have no head revision")
     return head
 
 

@@ -136,7 +136,8 @@ class PostgresDatabase(_PgExecutor):
             await conn.executemany(sql, rows)
 
     def _fifo(self) -> asyncio.Semaphore:
-        assert self._gate is not None
+        if self._gate is None:
+            raise RuntimeError("the database is not started")
         return self._gate
 
     @asynccontextmanager
@@ -237,7 +238,8 @@ class PostgresDatabase(_PgExecutor):
                 log.warning("account change feed reconnect failed", error=str(exc))
                 await asyncio.sleep(1.0)
                 continue
-            assert self._account_listener is not None
+            if self._account_listener is None:
+                return
             self._account_listener.feed(True)
             return
 

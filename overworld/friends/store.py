@@ -53,7 +53,7 @@ class FriendStore:
 
     async def ids_by_usernames(self, title_id: str, usernames: list[str]) -> list[str]:
         rows = await self._db.fetch(
-            f"SELECT id FROM users WHERE title_id = $1 AND username IN ({_marks(len(usernames), 2)})",
+            f"SELECT id FROM users WHERE title_id = $1 AND username IN ({_marks(len(usernames), 2)})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             *usernames,
         )
@@ -82,7 +82,7 @@ class FriendStore:
             n = len(args)
             where += f" AND (e.state, e.position, e.destination_id) > (${n - 2}, ${n - 1}, ${n})"
         rows = await self._db.fetch(
-            f"SELECT {JOINED_USER_COLUMNS}, e.state AS edge_state, e.position AS edge_position,"
+            f"SELECT {JOINED_USER_COLUMNS}, e.state AS edge_state, e.position AS edge_position,"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " e.update_time AS edge_update_time, e.metadata AS edge_metadata"
             " FROM user_edges e JOIN users u ON u.title_id = e.title_id AND u.id = e.destination_id"
             f" WHERE e.title_id = $1 AND e.source_id = $2{where}"
@@ -113,7 +113,7 @@ class FriendStore:
             args.extend(after)
             position = " AND (f2.source_id, f2.destination_id) > ($5, $6)"
         rows = await self._db.fetch(
-            "SELECT f2.source_id AS referrer, f2.destination_id AS friend_id FROM user_edges f1"
+            "SELECT f2.source_id AS referrer, f2.destination_id AS friend_id FROM user_edges f1"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " JOIN user_edges f2 ON f2.title_id = f1.title_id AND f2.source_id = f1.destination_id"
             " WHERE f1.title_id = $1 AND f1.source_id = $2 AND f1.state = $3 AND f2.state = $3"
             " AND f2.destination_id <> $2 AND NOT EXISTS (SELECT 1 FROM user_edges f3"
@@ -129,7 +129,7 @@ class FriendStore:
         """Lock the users (those that exist), in id order; returns their usernames by id."""
         unique = sorted(set(user_ids))
         rows = await tx.fetch(
-            f"SELECT id, username FROM users WHERE title_id = $1 AND id IN ({_marks(len(unique), 2)})"
+            f"SELECT id, username FROM users WHERE title_id = $1 AND id IN ({_marks(len(unique), 2)})"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f" ORDER BY id{self._lock}",
             title_id,
             *unique,
@@ -141,7 +141,7 @@ class FriendStore:
         backend does not lock rows)."""
         if self._lock:
             await tx.fetch(
-                "SELECT id FROM users WHERE title_id = $1 AND (id = $2 OR id IN (SELECT source_id"
+                "SELECT id FROM users WHERE title_id = $1 AND (id = $2 OR id IN (SELECT source_id"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
                 f" FROM user_edges WHERE title_id = $1 AND destination_id = $2)) ORDER BY id{self._lock}",
                 title_id,
                 user_id,
@@ -150,7 +150,7 @@ class FriendStore:
     async def pair(self, tx: Tx, title_id: str, user_id: str, friend_id: str) -> dict[str, Edge]:
         """The edges between two users, by source id."""
         rows = await tx.fetch(
-            f"SELECT source_id, state, metadata FROM user_edges WHERE title_id = $1 AND {_PAIR}",
+            f"SELECT source_id, state, metadata FROM user_edges WHERE title_id = $1 AND {_PAIR}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             user_id,
             friend_id,
@@ -182,7 +182,7 @@ class FriendStore:
     ) -> None:
         """Both edges between two users to `state`; the user's edge gets `metadata`."""
         await tx.execute(
-            "UPDATE user_edges SET state = $4, update_time = $5, metadata = CASE"
+            "UPDATE user_edges SET state = $4, update_time = $5, metadata = CASE"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f" WHEN source_id = $2 THEN $6 ELSE metadata END WHERE title_id = $1 AND {_PAIR}",
             title_id, user_id, friend_id, state, now, metadata,
         )  # fmt: skip

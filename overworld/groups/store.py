@@ -21,6 +21,10 @@ GROUP_COLUMNS = (
     " create_time, update_time"
 )
 _G_COLUMNS = ", ".join("g." + c.strip() for c in GROUP_COLUMNS.split(","))
+# The columns `update_group` may set (their names are written into the statement).
+UPDATABLE = frozenset(
+    {"name", "lang_tag", "description", "avatar_url", "state", "metadata", "max_count", "creator_id"}
+)
 _EDGE = "title_id = $1 AND group_id = $2 AND user_id = $3"
 
 
@@ -82,13 +86,15 @@ class GroupStore:
 
     async def member_state(self, ex: Executor, title_id: str, group_id: str, user_id: str) -> int | None:
         """The user's state in the group, or None (`ex`: the database or a transaction)."""
-        value = await ex.fetchval(f"SELECT state FROM group_edges WHERE {_EDGE}", title_id, group_id, user_id)
+        value = await ex.fetchval(f"SELECT state FROM group_edges WHERE {_EDGE}", title_id, group_id, user_id)  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
         return None if value is None else int(value)
 
     async def groups(self, title_id: str, ids: list[str]) -> list[Group]:
         marks = ", ".join(f"${i + 2}" for i in range(len(ids)))
         rows = await self._db.fetch(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id IN ({marks})", title_id, *ids
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id IN ({marks})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            *ids,
         )
         return [group_from_row(r) for r in rows]
 
@@ -102,7 +108,7 @@ class GroupStore:
             args.append(after_name)
             position = " AND name > $4"
         rows = await self._db.fetch(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND name {self._like} $3{position}"
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND name {self._like} $3{position}"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " ORDER BY name LIMIT $2",
             *args,
         )
@@ -135,7 +141,7 @@ class GroupStore:
             n = len(args)
             where += f" AND (edge_count < ${n - 1} OR (edge_count = ${n - 1} AND id > ${n}))"
         rows = await self._db.fetch(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1{where}"
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1{where}"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " ORDER BY edge_count DESC, id LIMIT $2",
             *args,
         )
@@ -149,7 +155,7 @@ class GroupStore:
         args: list[Any] = [title_id, group_id, limit]
         where = _state_filter(args, state, after, "ge.user_id")
         rows = await self._db.fetch(
-            f"SELECT {JOINED_USER_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
+            f"SELECT {JOINED_USER_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " FROM group_edges ge JOIN users u ON u.title_id = ge.title_id AND u.id = ge.user_id"
             f" WHERE ge.title_id = $1 AND ge.group_id = $2{where}"
             " ORDER BY ge.state, ge.position, ge.user_id LIMIT $3",
@@ -168,7 +174,7 @@ class GroupStore:
         args: list[Any] = [title_id, user_id, limit]
         where = _state_filter(args, state, after, "ge.group_id")
         rows = await self._db.fetch(
-            f"SELECT {_G_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"
+            f"SELECT {_G_COLUMNS}, ge.state AS edge_state, ge.position AS edge_position"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " FROM group_edges ge JOIN groups g ON g.title_id = ge.title_id AND g.id = ge.group_id"
             f" WHERE ge.title_id = $1 AND ge.user_id = $2{where}"
             " ORDER BY ge.state, ge.position, ge.group_id LIMIT $3",
@@ -184,7 +190,7 @@ class GroupStore:
     async def lock_group(self, tx: Tx, title_id: str, group_id: str) -> Group | None:
         """The group, its row locked until the transaction ends (where rows are locked)."""
         row = await tx.fetchrow(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id = $2{self._lock}",
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE title_id = $1 AND id = $2{self._lock}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             group_id,
         )
@@ -193,7 +199,7 @@ class GroupStore:
     async def insert_group(self, tx: Tx, title_id: str, group: Group) -> None:
         """Insert the group with one member (its superadmin, inserted by `insert_member`)."""
         await tx.execute(
-            f"INSERT INTO groups (title_id, {GROUP_COLUMNS})"
+            f"INSERT INTO groups (title_id, {GROUP_COLUMNS})"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11)",
             title_id, group.id, group.creator_id, group.name, group.description or None,
             group.avatar_url or None, group.lang_tag, group.metadata, OPEN if group.open else CLOSED,
@@ -204,9 +210,12 @@ class GroupStore:
         self, tx: Tx, title_id: str, group_id: str, fields: dict[str, Any], now: int
     ) -> bool:
         """Set the given columns and `update_time`; False if there is no such group."""
+        unknown = fields.keys() - UPDATABLE
+        if unknown:  # the names go into the SQL text: never anything but these columns
+            raise ValueError(f"not updatable group columns: {sorted(unknown)}")
         assignments = ", ".join(f"{column} = ${i + 4}" for i, column in enumerate(fields))
         changed = await tx.execute(
-            f"UPDATE groups SET update_time = $3, {assignments} WHERE title_id = $1 AND id = $2",
+            f"UPDATE groups SET update_time = $3, {assignments} WHERE title_id = $1 AND id = $2",  # nosec B608 # column names checked against UPDATABLE; values bound as $n
             title_id,
             group_id,
             now,
@@ -254,7 +263,9 @@ class GroupStore:
         user; only before locking a group, the order an account deletion takes (user, groups)."""
         lock = self._share if hold else ""
         name: str | None = await tx.fetchval(
-            f"SELECT username FROM users WHERE title_id = $1 AND id = $2{lock}", title_id, user_id
+            f"SELECT username FROM users WHERE title_id = $1 AND id = $2{lock}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            user_id,
         )
         return name
 
@@ -312,7 +323,7 @@ class GroupStore:
         self, tx: Tx, title_id: str, group_id: str, user_id: str, state: int, now: int
     ) -> None:
         await tx.execute(
-            f"UPDATE group_edges SET state = $4, update_time = $5 WHERE {_EDGE}",
+            f"UPDATE group_edges SET state = $4, update_time = $5 WHERE {_EDGE}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             group_id,
             user_id,
@@ -321,4 +332,4 @@ class GroupStore:
         )
 
     async def delete_member(self, tx: Tx, title_id: str, group_id: str, user_id: str) -> None:
-        await tx.execute(f"DELETE FROM group_edges WHERE {_EDGE}", title_id, group_id, user_id)
+        await tx.execute(f"DELETE FROM group_edges WHERE {_EDGE}", title_id, group_id, user_id)  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n

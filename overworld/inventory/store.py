@@ -45,7 +45,9 @@ class InventoryStore:
     async def lock_user(self, tx: Tx, title_id: str, user_id: str) -> bool:
         """Lock the owner's row (the order every change of one player takes); False: no such user."""
         found = await tx.fetchval(
-            f"SELECT 1 FROM users WHERE title_id = $1 AND id = $2{self._lock}", title_id, user_id
+            f"SELECT 1 FROM users WHERE title_id = $1 AND id = $2{self._lock}",  # nosec B608 # constant column list and lock clause; values bound as $n
+            title_id,
+            user_id,
         )
         return found is not None
 
@@ -54,7 +56,7 @@ class InventoryStore:
         found: dict[str, Row] = {}
         for item_id in sorted(set(item_ids)):
             row = await tx.fetchrow(
-                f"SELECT {_COLUMNS} FROM inventory_items"
+                f"SELECT {_COLUMNS} FROM inventory_items"  # nosec B608 # constant column list and lock clause; values bound as $n
                 " WHERE title_id = $1 AND user_id = $2 AND item_id = $3",
                 title_id,
                 user_id,
@@ -77,7 +79,7 @@ class InventoryStore:
                     found[(title_id, user_id, item_id)] = row
             return found
         rows = await tx.fetch(
-            f"SELECT title_id, user_id, {_COLUMNS} FROM inventory_items WHERE (title_id, user_id, item_id) IN"
+            f"SELECT title_id, user_id, {_COLUMNS} FROM inventory_items WHERE (title_id, user_id, item_id) IN"  # nosec B608 # constant column list and lock clause; values bound as $n
             " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
             [k[0] for k in keys],
             [k[1] for k in keys],
@@ -110,7 +112,7 @@ class InventoryStore:
     async def items(self, title_id: str, user_id: str, now: int) -> list[InventoryItem]:
         """The user's items that have not expired, by item id."""
         rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM inventory_items WHERE title_id = $1 AND user_id = $2"
+            f"SELECT {_COLUMNS} FROM inventory_items WHERE title_id = $1 AND user_id = $2"  # nosec B608 # constant column list and lock clause; values bound as $n
             " AND (expire_time = 0 OR expire_time > $3) ORDER BY item_id",
             title_id,
             user_id,

@@ -202,7 +202,7 @@ class WriteBatcher:
             # The records the upsert left alone (not better...) come back too, flagged, so that
             # their writers need no second round trip to read them.
             text = self._sql[key] = (
-                "WITH up AS (INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time,"
+                "WITH up AS (INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time,"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
                 " owner_id, username, score, subscore, num_score, max_num_score, metadata, create_time,"
                 " update_time)"
                 " SELECT $1, $2, $3, o, u, s, ss, 1, m, md, n, n FROM unnest($4::text[], $5::text[],"
@@ -253,7 +253,7 @@ class WriteBatcher:
                 # inserted the row after this statement's snapshot: read it now.
                 try:
                     again = await self.db.fetch(
-                        f"SELECT {RECORD_COLUMNS}, false FROM leaderboard_records"
+                        f"SELECT {RECORD_COLUMNS}, false FROM leaderboard_records"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
                         f" WHERE {_PERIOD} AND owner_id = ANY($4::text[])",
                         title_id, board_id, expiry, unseen,
                     )  # fmt: skip
@@ -282,19 +282,21 @@ class LeaderboardStore:
     # -- boards -----------------------------------------------------------------------------------
 
     async def all_boards(self) -> list[Leaderboard]:
-        rows = await self.db.fetch(f"SELECT title_id, {BOARD_COLUMNS} FROM leaderboards")
+        rows = await self.db.fetch(f"SELECT title_id, {BOARD_COLUMNS} FROM leaderboards")  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
         return [board_of(r["title_id"], r) for r in rows]
 
     async def board(self, title_id: str, board_id: str) -> Leaderboard | None:
         row = await self.db.fetchrow(
-            f"SELECT {BOARD_COLUMNS} FROM leaderboards WHERE title_id = $1 AND id = $2", title_id, board_id
+            f"SELECT {BOARD_COLUMNS} FROM leaderboards WHERE title_id = $1 AND id = $2",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            board_id,
         )
         return None if row is None else board_of(title_id, row)
 
     async def insert_board(self, b: Leaderboard) -> bool:
         """Insert unless a board of that id exists; True if inserted."""
         created = await self.db.execute(
-            f"INSERT INTO leaderboards (title_id, {BOARD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+            f"INSERT INTO leaderboards (title_id, {BOARD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
             b.title_id, b.id, b.tournament, b.authoritative, b.sort_order, b.operator, b.reset_schedule,
             b.metadata, b.create_time, b.title, b.description, b.category, b.start_time, b.end_time,
@@ -327,7 +329,9 @@ class LeaderboardStore:
         async with self.db.transaction() as tx:
             for table in ("leaderboard_records", "leaderboard_resets"):
                 await tx.execute(
-                    f"DELETE FROM {table} WHERE title_id = $1 AND leaderboard_id = $2", title_id, board_id
+                    f"DELETE FROM {table} WHERE title_id = $1 AND leaderboard_id = $2",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                    title_id,
+                    board_id,
                 )
             removed = await tx.execute(
                 "DELETE FROM leaderboards WHERE title_id = $1 AND id = $2", title_id, board_id
@@ -349,7 +353,7 @@ class LeaderboardStore:
                     + _HELD_OWNER.format(share=self.db.sql.share_rows)
                 )
             sql = self._write_sql[key] = (
-                "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id, username,"
+                "INSERT INTO leaderboard_records (title_id, leaderboard_id, expiry_time, owner_id, username,"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
                 " score, subscore, num_score, max_num_score, metadata, create_time, update_time)"
                 f"{values}"
                 " ON CONFLICT (title_id, leaderboard_id, expiry_time, owner_id) DO UPDATE SET "
@@ -421,7 +425,7 @@ class LeaderboardStore:
         self, ex: Executor, title_id: str, board_id: str, expiry: int, owner_id: str
     ) -> Row | None:
         return await ex.fetchrow(
-            f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD} AND owner_id = $4",
+            f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD} AND owner_id = $4",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id, board_id, expiry, owner_id,
         )  # fmt: skip
 
@@ -460,7 +464,7 @@ class LeaderboardStore:
 
     async def delete_record(self, title_id: str, board_id: str, expiry: int, owner_id: str) -> int:
         return await self.db.execute(
-            f"DELETE FROM leaderboard_records WHERE {_PERIOD} AND owner_id = $4",
+            f"DELETE FROM leaderboard_records WHERE {_PERIOD} AND owner_id = $4",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id, board_id, expiry, owner_id,
         )  # fmt: skip
 
@@ -469,7 +473,7 @@ class LeaderboardStore:
             return []
         marks = ", ".join(f"${i}" for i in range(4, 4 + len(owner_ids)))
         return await self.db.fetch(
-            f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD} AND owner_id IN ({marks})",
+            f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD} AND owner_id IN ({marks})",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id, board_id, expiry, *owner_ids,
         )  # fmt: skip
 
@@ -490,7 +494,7 @@ class LeaderboardStore:
         if after is not None:
             position = f" AND (score, subscore, owner_id) {'<' if direction else '>'} ($5, $6, $7)"
         return await self.db.fetch(
-            f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD}{position}"
+            f"SELECT {RECORD_COLUMNS} FROM leaderboard_records WHERE {_PERIOD}{position}"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f"{order_by(direction)} LIMIT $4",
             title_id, board_id, expiry, limit, *(after or ()),
         )  # fmt: skip
@@ -508,7 +512,7 @@ class LeaderboardStore:
         """How many records of a period rank above (score, subscore, owner)."""
         cmp = ">" if descending else "<"
         value = await self.db.fetchval(
-            f"SELECT COUNT(*) FROM leaderboard_records WHERE {_PERIOD}"
+            f"SELECT COUNT(*) FROM leaderboard_records WHERE {_PERIOD}"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f" AND (score, subscore, owner_id) {cmp} ($4, $5, $6)",
             title_id, board_id, expiry, score, subscore, owner,
         )  # fmt: skip
@@ -517,7 +521,10 @@ class LeaderboardStore:
     async def count(self, title_id: str, board_id: str, expiry: int) -> int:
         return int(
             await self.db.fetchval(
-                f"SELECT COUNT(*) FROM leaderboard_records WHERE {_PERIOD}", title_id, board_id, expiry
+                f"SELECT COUNT(*) FROM leaderboard_records WHERE {_PERIOD}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                title_id,
+                board_id,
+                expiry,
             )
         )
 
@@ -527,7 +534,7 @@ class LeaderboardStore:
         while True:
             position = " AND (score, subscore, owner_id) > ($5, $6, $7)" if after else ""
             rows = await self.db.fetch(
-                "SELECT owner_id, score, subscore, num_score FROM leaderboard_records"
+                "SELECT owner_id, score, subscore, num_score FROM leaderboard_records"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
                 f" WHERE {_PERIOD}{position} ORDER BY score, subscore, owner_id LIMIT $4",
                 title_id, board_id, expiry, _REBUILD_PAGE, *(after or ()),
             )  # fmt: skip

@@ -25,7 +25,8 @@ class Timing:
 
     def _end_of(self, fire: int) -> int:
         """The end of the occurrence that starts at cron fire time `fire`."""
-        assert self.cron is not None
+        if self.cron is None:
+            raise ValueError("a one-off live event has no occurrences")
         end = min(fire + self.duration_ms, self.cron.next_after(fire))
         return min(end, self.end_time) if self.end_time else end
 

@@ -311,8 +311,8 @@ class WsConnection(asyncio.Protocol):
             status = parts[1] if len(parts) > 1 else "?"
             if status != "101":
                 self.upgraded.set_exception(ClientError(f"http {status}", status_line))
-                assert self.transport is not None
-                self.transport.abort()
+                if self.transport is not None:
+                    self.transport.abort()
                 return
             del self.buffer[: end + 4]
             self.open = True
@@ -399,5 +399,6 @@ async def open_socket(
         if proto is not None and proto.transport is not None:
             proto.transport.abort()
         raise connect_error(exc) from None
-    assert isinstance(proto, WsConnection)
+    if not isinstance(proto, WsConnection):
+        raise ClientError("connect", "no WebSocket connection was made")
     return proto

@@ -56,7 +56,7 @@ class RatingStore:
             return out
         marks = ", ".join(f"${i + 3}" for i in range(len(user_ids)))
         rows = await self._db.fetch(
-            "SELECT user_id, mu, sigma, matches FROM matchmaker_ratings"
+            "SELECT user_id, mu, sigma, matches FROM matchmaker_ratings"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f" WHERE title_id = $1 AND queue = $2 AND user_id IN ({marks})",
             title_id, queue, *user_ids,
         )  # fmt: skip
@@ -110,7 +110,7 @@ class RatingStore:
             )
             marks = ", ".join(f"${i + 3}" for i in range(len(users)))
             rows = await tx.fetch(
-                "SELECT user_id, mu, sigma, matches FROM matchmaker_ratings"
+                "SELECT user_id, mu, sigma, matches FROM matchmaker_ratings"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
                 f" WHERE title_id = $1 AND queue = $2 AND user_id IN ({marks}) ORDER BY user_id{self._lock}",
                 title_id, queue, *users,
             )  # fmt: skip

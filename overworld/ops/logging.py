@@ -30,19 +30,32 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-class _RefusedSocket(logging.Filter):
-    """uvicorn (websockets-sansio) logs every socket refused with an HTTP response (the ASGI denial
-    response: a bad token's 401, a 503 while shutting down) as an ERROR "ASGI callable returned
-    without completing handshake". The client got its answer and nothing failed: that line becomes
-    a DEBUG one. (The socket endpoint refuses only that way, so no real failure hides behind it.)"""
+class _ClientFaults(logging.Filter):
+    """uvicorn (websockets-sansio) logs as ERRORs two things a client did, which were answered as
+    they should be and where nothing failed on the server; those lines become DEBUG ones (without
+    the traceback), so that a client cannot fill the log with errors:
 
-    MESSAGE = "ASGI callable returned without completing handshake."
+    - every socket refused with an HTTP response (the ASGI denial response: a bad token's 401, a
+      503 while shutting down): "ASGI callable returned without completing handshake" (the
+      socket endpoint refuses only that way, so no real failure hides behind it);
+    - a text frame that is not UTF-8: "Invalid UTF-8 sequence received from client", with the
+      decoding error's traceback; uvicorn closes the socket with 1007 (invalid data), a close
+      frame the client gets (tests/realtime/test_socket_fuzz.py)."""
+
+    MESSAGES = {
+        "ASGI callable returned without completing handshake.": (
+            "socket refused with an HTTP error before its handshake"
+        ),
+        "Invalid UTF-8 sequence received from client.": "socket closed (1007): a text frame not in UTF-8",
+    }
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("uvicorn") and record.msg == self.MESSAGE:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            record.msg, record.args = "socket refused with an HTTP error before its handshake", ()
-            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        if record.name.startswith("uvicorn") and isinstance(record.msg, str):
+            replacement = self.MESSAGES.get(record.msg)
+            if replacement is not None:
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+                record.msg, record.args, record.exc_info, record.exc_text = replacement, (), None, None
+                return logging.getLogger().isEnabledFor(logging.DEBUG)
         return True
 
 
@@ -76,7 +89,7 @@ def configure(level: str = "info", fmt: str = "json", cache: bool = True) -> Non
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
-    handler.addFilter(_RefusedSocket())
+    handler.addFilter(_ClientFaults())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)

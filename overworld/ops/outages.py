@@ -38,6 +38,7 @@ def _asyncpg_unavailable(exc: BaseException) -> bool:
             pg.OperatorInterventionError,  # class 57: shutting down, starting up
             pg.InsufficientResourcesError,  # class 53: too many connections, disk full
             pg.InterfaceError,  # "connection is closed", "pool is closing"
+            pg.InvalidCatalogNameError,  # 3D000: the database is gone (dropped, or not restored yet)
         ),
     )
 
@@ -137,7 +138,7 @@ class Outages:
                 continue
             try:
                 await asyncio.wait_for(probe(), timeout=max(self._interval, 1.0))
-            except Exception:  # noqa: S112 - still down: probe again
+            except Exception:  # noqa: S112  # nosec B112 # still down: probe again
                 continue
             break
         self._down.pop(service, None)

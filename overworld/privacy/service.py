@@ -135,7 +135,7 @@ class PrivacyService:
             "files": [{"name": name, "items": counts[name.removesuffix(".json")]} for name in files],
             "not_included": {
                 "live_state": "presences, parties and matchmaker tickets exist only while connected",
-                "password": "only whether one is set; the hash is not exported",
+                "password": "only whether one is set; the hash is not exported",  # nosec B105 # a sentence of the export's manifest, not a password
             },
         }
         metrics.PRIVACY_OPERATIONS.labels("export").inc()
@@ -263,7 +263,7 @@ class PrivacyService:
         iap = 0
         for table in ("purchases", "subscriptions"):
             iap += await tx.execute(
-                f"UPDATE {table} SET user_id = $3, provider_response = '{{}}', update_time = $4"  # nosec B608: a table of the two above
+                f"UPDATE {table} SET user_id = $3, provider_response = '{{}}', update_time = $4"  # nosec B608 # one of the two tables above; values bound as $n
                 " WHERE title_id = $1 AND user_id = $2",
                 title_id, user_id, SYSTEM_USER, now,
             )  # fmt: skip
@@ -297,7 +297,7 @@ class PrivacyService:
         digests = [digest(title, kind, value) for kind, value in marks]
         places = ", ".join(f"${i + 3}" for i in range(len(digests)))
         found = await self._db.fetchval(
-            f"SELECT count(*) FROM erasures WHERE title_id = $1 AND digest IN ({places})"
+            f"SELECT count(*) FROM erasures WHERE title_id = $1 AND digest IN ({places})"  # nosec B608 # placeholders and the dialect's lock clause only; values bound as $n
             " AND (expire_time = 0 OR expire_time > $2)",
             title.id, now_ms(), *digests,
         )  # fmt: skip
@@ -327,7 +327,7 @@ class PrivacyService:
         async with self._db.transaction() as tx:
             # The user's row held: a consent is never recorded for an account deleted meanwhile.
             held = await tx.fetchval(
-                f"SELECT 1 FROM users WHERE title_id = $1 AND id = $2{self._db.sql.share_rows}",
+                f"SELECT 1 FROM users WHERE title_id = $1 AND id = $2{self._db.sql.share_rows}",  # nosec B608 # placeholders and the dialect's lock clause only; values bound as $n
                 title.id,
                 user_id,
             )

@@ -28,7 +28,12 @@ from google.protobuf.message import DecodeError
 
 from overworld.protocol.pb import realtime_pb2 as pb
 
-__all__ = ["DecodeError", "decode", "encode", "has_unknown", "kinds"]
+__all__ = ["DecodeError", "InvalidMessage", "decode", "encode", "has_unknown", "kinds"]
+
+
+class InvalidMessage(ValueError):
+    """A well-formed envelope with a value no wire message may hold (a timestamp out of range)."""
+
 
 _WRAPPERS = {
     "google.protobuf.StringValue",
@@ -53,7 +58,8 @@ def _is_map(field: FieldDescriptor) -> bool:
 def _message_type(field: Any) -> Descriptor:
     """The message type of a message field (typed loosely by the protobuf stubs)."""
     message: Descriptor | None = field.message_type
-    assert message is not None, field.full_name
+    if message is None:
+        raise TypeError(f"{field.full_name} is not a message field")
     return message
 
 
@@ -226,12 +232,16 @@ _IN_ENVELOPE = {f.name: _in_message(_message_type(f)) for f in _KIND_FIELDS}
 
 def decode(data: bytes) -> tuple[str, str | None, dict[str, Any] | None]:
     """A protobuf envelope as `(cid, kind, message builtins)`; kind None when it holds no message
-    (see `has_unknown`). Raises `DecodeError` when `data` is not a protobuf envelope."""
+    (see `has_unknown`). Raises `DecodeError` when `data` is not a protobuf envelope, and
+    `InvalidMessage` when a value in it has no JSON form (a timestamp out of range)."""
     envelope = _parse(data)
     kind = envelope.WhichOneof("message")
     if kind is None:
         return envelope.cid, None, None
-    return envelope.cid, kind, _IN_ENVELOPE[kind](getattr(envelope, kind))
+    try:
+        return envelope.cid, kind, _IN_ENVELOPE[kind](getattr(envelope, kind))
+    except (ValueError, OverflowError) as exc:  # Timestamp.ToDatetime: nanos < 0, year 10000, ...
+        raise InvalidMessage(str(exc)) from None
 
 
 def has_unknown(data: bytes, cid: str) -> bool:

@@ -220,7 +220,9 @@ class PurchaseService:
     async def _lock_user(self, tx: Tx, title_id: str, user_id: str) -> None:
         """Lock the user's row (purchases of one user run one at a time; the grant writes it)."""
         found = await tx.fetchval(
-            f"SELECT 1 FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}", title_id, user_id
+            f"SELECT 1 FROM users WHERE title_id = $1 AND id = $2{self._db.sql.lock_rows}",  # nosec B608 # the dialect's lock clause; values bound as $n
+            title_id,
+            user_id,
         )
         if found is None:
             raise InvalidArgument(f"user_id: no user {user_id} in this title.")

@@ -62,7 +62,7 @@ class PurchaseStore:
         self, ex: Executor, title_id: str, store: str, transaction_id: str, *, lock: bool = False
     ) -> Row | None:
         row: Row | None = await ex.fetchrow(
-            f"SELECT {_PURCHASE} FROM purchases WHERE title_id = $1 AND store = $2 AND transaction_id = $3"
+            f"SELECT {_PURCHASE} FROM purchases WHERE title_id = $1 AND store = $2 AND transaction_id = $3"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
             f"{self._lock if lock else ''}",
             title_id, store, transaction_id,
         )  # fmt: skip
@@ -70,7 +70,7 @@ class PurchaseStore:
 
     async def purchase_by_transaction(self, title_id: str, transaction_id: str) -> Row | None:
         row: Row | None = await self._db.fetchrow(
-            f"SELECT {_PURCHASE} FROM purchases WHERE title_id = $1 AND transaction_id = $2"
+            f"SELECT {_PURCHASE} FROM purchases WHERE title_id = $1 AND transaction_id = $2"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
             " ORDER BY store LIMIT 1",
             title_id, transaction_id,
         )  # fmt: skip
@@ -110,7 +110,7 @@ class PurchaseStore:
             )
         args.append(limit)
         rows: list[Row] = await self._db.fetch(
-            f"SELECT {_PURCHASE} FROM purchases WHERE {' AND '.join(where)}"
+            f"SELECT {_PURCHASE} FROM purchases WHERE {' AND '.join(where)}"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
             f" ORDER BY purchase_time DESC, store DESC, transaction_id DESC LIMIT ${len(args)}",
             *args,
         )
@@ -135,7 +135,7 @@ class PurchaseStore:
         self, ex: Executor, title_id: str, store: str, original_id: str, *, lock: bool = False
     ) -> Row | None:
         row: Row | None = await ex.fetchrow(
-            f"SELECT {_SUBSCRIPTION} FROM subscriptions WHERE title_id = $1 AND store = $2"
+            f"SELECT {_SUBSCRIPTION} FROM subscriptions WHERE title_id = $1 AND store = $2"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
             f" AND original_transaction_id = $3{self._lock if lock else ''}",
             title_id, store, original_id,
         )  # fmt: skip
@@ -155,14 +155,14 @@ class PurchaseStore:
         names = sorted(values)
         sets = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(names))
         await tx.execute(
-            f"UPDATE subscriptions SET {sets}"
+            f"UPDATE subscriptions SET {sets}"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
             " WHERE title_id = $1 AND store = $2 AND original_transaction_id = $3",
             title_id, store, original_id, *(values[n] for n in names),
         )  # fmt: skip
 
     async def subscription_by_product(self, title_id: str, user_id: str, product_id: str) -> Row | None:
         row: Row | None = await self._db.fetchrow(
-            f"SELECT {_SUBSCRIPTION} FROM subscriptions"
+            f"SELECT {_SUBSCRIPTION} FROM subscriptions"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
             " WHERE title_id = $1 AND user_id = $2 AND product_id = $3"
             " ORDER BY expiry_time DESC, purchase_time DESC LIMIT 1",
             title_id, user_id, product_id,
@@ -186,7 +186,7 @@ class PurchaseStore:
             )
         args.append(limit)
         rows: list[Row] = await self._db.fetch(
-            f"SELECT {_SUBSCRIPTION} FROM subscriptions WHERE {' AND '.join(where)}"
+            f"SELECT {_SUBSCRIPTION} FROM subscriptions WHERE {' AND '.join(where)}"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
             f" ORDER BY purchase_time DESC, store DESC, original_transaction_id DESC LIMIT ${len(args)}",
             *args,
         )
@@ -210,6 +210,6 @@ class PurchaseStore:
         store transactions stay used, so they cannot be validated again for another account."""
         for table in ("purchases", "subscriptions"):
             await tx.execute(
-                f"UPDATE {table} SET user_id = $3, update_time = $4 WHERE title_id = $1 AND user_id = $2",
+                f"UPDATE {table} SET user_id = $3, update_time = $4 WHERE title_id = $1 AND user_id = $2",  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
                 title_id, user_id, owner, now,
             )  # fmt: skip

@@ -33,6 +33,7 @@ from overworld.realtime.transport import DirectTransport
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
 
 NORMAL, POLICY, TOO_BIG, GOING_AWAY = 1000, 1008, 1009, 1001
+INTERNAL_ERROR = 1011  # a frame the server failed to handle (a bug: logged)
 HELD_DELAY_SEC = 0.02  # how long after a reply the frames its request held follow it
 
 

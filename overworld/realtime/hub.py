@@ -20,6 +20,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from overworld.clock import now_ms, rfc3339
+from overworld.ops.outages import Outages
 from overworld.protocol import realtime as rt
 from overworld.protocol.notifications import SINGLE_SOCKET
 from overworld.protocol.streams import Mode, Stream, notifications_stream, status_stream
@@ -56,11 +57,12 @@ class Hub:
         tracker: Tracker,
         pubsub: PubSub,
         max_per_user: int = 0,
+        outages: Outages | None = None,
     ) -> None:
         self.node = node
         self.tracker = tracker
         self.registry = Registry()
-        self.router = Router(node, self.registry, tracker, pubsub)
+        self.router = Router(node, self.registry, tracker, pubsub, outages)
         self.follows = StatusFollows()
         self._event_listeners: list[EventListener] = []
         self._max_per_user = max_per_user

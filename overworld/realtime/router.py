@@ -19,6 +19,7 @@ import orjson
 import structlog
 
 from overworld.errors import ApiError, Code, Unavailable
+from overworld.ops.outages import Outages
 from overworld.protocol.streams import Stream
 from overworld.realtime.codec import Frame
 from overworld.realtime.connection import POLICY, Connection
@@ -37,8 +38,11 @@ def node_topic(node: str) -> str:
 
 
 class Router:
-    def __init__(self, node: str, registry: Registry, tracker: Tracker, pubsub: PubSub) -> None:
+    def __init__(
+        self, node: str, registry: Registry, tracker: Tracker, pubsub: PubSub, outages: Outages | None = None
+    ) -> None:
         self.node = node
+        self._outages = outages  # tells an unreachable database or Redis (UNAVAILABLE) from a bug
         self._registry = registry
         self._tracker = tracker
         self._pubsub = pubsub
@@ -53,7 +57,8 @@ class Router:
 
     async def call(self, node: str, method: str, args: dict[str, Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
         """Run `method` on `node` (this one runs it directly) and return its JSON result; an
-        `ApiError` it raises is raised here with the same code and message."""
+        `ApiError` it raises is raised here with the same code and message (UNAVAILABLE when the
+        other node could not reach the database or Redis)."""
         if node == self.node:
             return await self._methods[method](args)
         call_id = uuid.uuid4().hex
@@ -77,9 +82,13 @@ class Router:
             reply["ok"] = await fn(request["a"])
         except ApiError as exc:
             reply["e"] = [int(exc.code), exc.message]
-        except Exception:
-            log.exception("node method failed", method=request.get("m"))
-            reply["e"] = [int(Code.INTERNAL), "Internal server error"]
+        except Exception as exc:
+            unavailable = self._outages.unavailable(exc) if self._outages is not None else None
+            if unavailable is not None:  # logged once per outage by Outages
+                reply["e"] = [int(unavailable.code), unavailable.message]
+            else:
+                log.exception("node method failed", method=request.get("m"))
+                reply["e"] = [int(Code.INTERNAL), "Internal server error"]
         self._outbox.put(node_topic(request["f"]), _RESULT + orjson.dumps(reply))
 
     async def start(self) -> None:

@@ -98,7 +98,8 @@ def import_code(runtime_path: str) -> LoadedCode:
         n += 1
         package = f"{PACKAGE}_{n}"
     spec = importlib.util.spec_from_loader(package, loader=None, is_package=True)
-    assert spec is not None
+    if spec is None:
+        raise RuntimeError(f"cannot make a package spec for {package}")
     top = importlib.util.module_from_spec(spec)
     top.__path__ = [str(root)]
     sys.modules[package] = top

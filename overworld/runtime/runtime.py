@@ -30,6 +30,7 @@ from prometheus_client import Counter
 from overworld.clock import now_ms
 from overworld.context import CallContext, CronContext, Event, EventContext, InitContext, RpcContext
 from overworld.errors import ApiError, Code, NotFound
+from overworld.ops.outages import Outages
 from overworld.runtime.hooks import AfterHook, BeforeHook, Hooks
 from overworld.runtime.initializer import Initializer
 from overworld.runtime.loader import LoadedCode, LoadedModule, RuntimeLoadError, import_code, load_error
@@ -107,16 +108,19 @@ class Runtime:
         timeout_ms: int = 5000,
         node_name: str = "",
         rpc_error_messages: bool = True,
+        outages: Outages | None = None,
     ) -> None:
-        """`rpc_error_messages`: an RPC that raises an unexpected exception answers with the
-        exception's message (as Nakama answers with a Go or Lua error's text), else with
-        "Internal server error" only."""
+        """`rpc_error_messages`: an RPC or a before hook that raises an unexpected exception
+        answers with the exception's message (as Nakama answers with a Go or Lua error's text),
+        else with "Internal server error" only. `outages`: the node's, which tells an exception
+        raised because the database or Redis is unreachable (UNAVAILABLE) from a bug."""
         self.services = services
         self.hooks = hooks
         self.scheduler = scheduler
         self.timeout = timeout_ms / 1000
         self.node_name = node_name
         self.rpc_error_messages = rpc_error_messages
+        self.outages = outages
         self.runtime_path = ""
         self.code = LoadedCode()
         self._titles: dict[str, Title] = {}  # every title seen, by id
@@ -271,7 +275,9 @@ class Runtime:
         name = module.name
 
         async def before(ctx: CallContext, request: Any) -> Any:
-            result = await self._guarded(fn, (ctx, request), "before hook", call, name, ctx.title.name)
+            result = await self._guarded(
+                fn, (ctx, request), "before hook", call, name, ctx.title.name, expose=self.rpc_error_messages
+            )
             if result is None:  # as in Nakama: the hook disabled the call
                 log.warning("before hook rejected the call", call=call, module=name, title=ctx.title.name)
                 raise NotFound(DISABLED)
@@ -332,9 +338,10 @@ class Runtime:
         title: str,
         expose: bool = False,
     ) -> Any:
-        """Call a module function: ApiErrors pass, a timeout is DEADLINE_EXCEEDED, anything
-        else is logged (with the module and function) and becomes INTERNAL: with the exception's
-        message when `expose`, else a bare "Internal server error"."""
+        """Call a module function: ApiErrors pass, a timeout is DEADLINE_EXCEEDED, a failure to
+        reach the database or Redis is UNAVAILABLE (counted and logged once per outage by
+        `Outages`), anything else is logged (with the module and function) and becomes INTERNAL:
+        with the exception's message when `expose`, else a bare "Internal server error"."""
         try:
             return await self._call(fn, args)
         except ApiError as exc:
@@ -349,6 +356,9 @@ class Runtime:
             log.warning(f"{kind} timed out", name=name, module=module, title=title, timeout_sec=self.timeout)
             raise _Failed(DEADLINE, Code.DEADLINE_EXCEEDED) from None
         except Exception as exc:
+            unavailable = self.outages.unavailable(exc) if self.outages is not None else None
+            if unavailable is not None:  # not a bug in the function: logged by Outages
+                raise _Failed(unavailable.message, Code.UNAVAILABLE) from None
             log.exception(f"{kind} failed", name=name, module=module, title=title)
             raise _Failed(_message(exc) if expose else INTERNAL, Code.INTERNAL) from None
 

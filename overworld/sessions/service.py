@@ -13,7 +13,7 @@ from overworld.sessions.tokens import Claims, TokenError, VerifiedTokenCache
 from overworld.titles.models import Title
 from overworld.titles.service import TitleService, wrong_region
 
-TOKEN_INVALID = "Auth token invalid"  # noqa: S105 - a message, not a secret
+TOKEN_INVALID = "Auth token invalid"  # noqa: S105  # nosec B105 # a message, not a secret
 REFRESH_INVALID = "Refresh token invalid or expired."
 
 

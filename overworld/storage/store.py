@@ -80,7 +80,7 @@ class StorageStore:
         """Replace the object if it is at version `expected` (and, `writable_only`, writable by its
         owner); its creation time, or None if left alone."""
         row = await tx.fetchrow(
-            "UPDATE storage_objects SET value = $5, version = $6, read = $7, write = $8, update_time = $9"
+            "UPDATE storage_objects SET value = $5, version = $6, read = $7, write = $8, update_time = $9"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f" WHERE {_OBJECT} AND version = $10{_writable(writable_only)} RETURNING create_time",
             *_args(title_id, obj, version, now),
             expected,
@@ -93,7 +93,7 @@ class StorageStore:
         """Insert or replace the object (replace: if writable by its owner, with `writable_only`);
         its creation time, or None if left alone."""
         row = await tx.fetchrow(
-            f"{_INSERT} ON CONFLICT (title_id, collection, user_id, key) DO UPDATE SET"
+            f"{_INSERT} ON CONFLICT (title_id, collection, user_id, key) DO UPDATE SET"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " value = excluded.value, version = excluded.version, read = excluded.read,"
             " write = excluded.write, update_time = excluded.update_time"
             f" WHERE true{_writable(writable_only)} RETURNING create_time",
@@ -106,7 +106,11 @@ class StorageStore:
     ) -> int | None:
         """The stored object's write permission, or None if there is no such object."""
         row = await tx.fetchrow(
-            f"SELECT write FROM storage_objects WHERE {_OBJECT}", title_id, collection, user_id, key
+            f"SELECT write FROM storage_objects WHERE {_OBJECT}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            collection,
+            user_id,
+            key,
         )
         return None if row is None else int(row["write"])
 
@@ -115,7 +119,7 @@ class StorageStore:
         `writable_only`); False if nothing matched."""
         condition = " AND version = $5" if oid.version else ""
         removed = await tx.execute(
-            f"DELETE FROM storage_objects WHERE {_OBJECT}{_writable(writable_only)}{condition}",
+            f"DELETE FROM storage_objects WHERE {_OBJECT}{_writable(writable_only)}{condition}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             oid.collection,
             oid.user_id,
@@ -133,7 +137,11 @@ class StorageStore:
 
     async def get(self, title_id: str, collection: str, user_id: str, key: str) -> StoredObject | None:
         row = await self._db.fetchrow(
-            f"SELECT {COLUMNS} FROM storage_objects WHERE {_OBJECT}", title_id, collection, user_id, key
+            f"SELECT {COLUMNS} FROM storage_objects WHERE {_OBJECT}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+            title_id,
+            collection,
+            user_id,
+            key,
         )
         return None if row is None else object_of(row)
 
@@ -148,7 +156,7 @@ class StorageStore:
     ) -> list[StoredObject]:
         """Up to `limit` of an owner's objects in a collection, in key order (after `after_key`)."""
         rows = await self._db.fetch(
-            f"SELECT {COLUMNS} FROM storage_objects WHERE title_id = $1 AND collection = $2"
+            f"SELECT {COLUMNS} FROM storage_objects WHERE title_id = $1 AND collection = $2"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f" AND user_id = $3{_OWNER_READ_SQL[read]}{' AND key > $5' if after_key else ''}"
             " ORDER BY key LIMIT $4",
             title_id,
@@ -173,7 +181,7 @@ class StorageStore:
         read_rule = f" AND read = {PUBLIC_READ}" if public_only else " AND read >= 0"
         position = " AND (key > $4 OR (key = $4 AND user_id > $5))" if after else ""
         rows = await self._db.fetch(
-            f"SELECT {COLUMNS} FROM storage_objects WHERE title_id = $1 AND collection = $2{read_rule}"
+            f"SELECT {COLUMNS} FROM storage_objects WHERE title_id = $1 AND collection = $2{read_rule}"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             f"{position} ORDER BY key, user_id LIMIT $3",
             title_id,
             collection,

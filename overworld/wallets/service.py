@@ -529,7 +529,8 @@ def _replayed(job: _Job, seen: tuple[str, str]) -> tuple[list[WalletUpdateResult
     another request."""
     request_hash, text = seen
     if request_hash != job.request_hash:
-        assert job.request is not None
+        if job.request is None:
+            raise InvalidArgument("idempotency_key: it was used before for a different change.")
         raise InvalidArgument(f"idempotency_key: {job.request[2]!r} was used before for a different change.")
     data = orjson.loads(text)
     results = [WalletUpdateResult(r["user_id"], r["updated"], r["previous"]) for r in data["wallets"]]

@@ -113,7 +113,7 @@ class WalletStore:
             return {}
         if self._arrays:
             rows = await tx.fetch(
-                "SELECT title_id, id, wallet FROM users WHERE (title_id, id) IN"
+                "SELECT title_id, id, wallet FROM users WHERE (title_id, id) IN"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
                 " (SELECT * FROM unnest($1::text[], $2::text[]))"
                 f" ORDER BY title_id, id{self._lock}",
                 [k[0] for k in keys],
@@ -123,7 +123,9 @@ class WalletStore:
         found: dict[WalletKey, str] = {}
         for title_id, user_id in keys:
             wallet = await tx.fetchval(
-                f"SELECT wallet FROM users WHERE title_id = $1 AND id = $2{self._lock}", title_id, user_id
+                f"SELECT wallet FROM users WHERE title_id = $1 AND id = $2{self._lock}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
+                title_id,
+                user_id,
             )
             if wallet is not None:
                 found[(title_id, user_id)] = wallet
@@ -224,7 +226,7 @@ class WalletStore:
 
     async def lock_ledger_item(self, tx: Tx, title_id: str, item_id: str) -> Row | None:
         row: Row | None = await tx.fetchrow(
-            f"SELECT {_LEDGER_COLUMNS} FROM wallet_ledger WHERE title_id = $1 AND id = $2{self._lock}",
+            f"SELECT {_LEDGER_COLUMNS} FROM wallet_ledger WHERE title_id = $1 AND id = $2{self._lock}",  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             title_id,
             item_id,
         )
@@ -256,7 +258,7 @@ class WalletStore:
         """Up to `limit` of the user's ledger rows, newest (highest `seq`) first, below `before`."""
         position = " AND seq < $4" if before is not None else ""
         rows: list[Row] = await self._db.fetch(
-            f"SELECT {_LEDGER_COLUMNS} FROM wallet_ledger WHERE title_id = $1 AND user_id = $2{position}"
+            f"SELECT {_LEDGER_COLUMNS} FROM wallet_ledger WHERE title_id = $1 AND user_id = $2{position}"  # nosec B608 # SQL built from constant fragments and column lists; values bound as $n
             " ORDER BY seq DESC LIMIT $3",
             title_id,
             user_id,

@@ -340,13 +340,34 @@ async def test_a_before_hook_returning_none_turns_the_call_off_as_in_nakama(clie
     assert (await client.get("/v2/friend", headers=token)).status_code == 200  # other calls run
 
 
-async def test_a_crashing_hook_is_an_internal_error_without_details(client, api):
+async def test_a_crashing_before_hook_is_an_internal_error_with_its_message_as_in_nakama(client, api):
+    """Nakama answers a before hook's Go or Lua error as an RPC's: code 13 with the error's text
+    (runtime_rpc_error_messages, on by default, covers both); never the traceback."""
     token = bearer((await session(api))["token"])
-    response = await client.post("/v2/account/link/custom", json={"id": unique("explode-")}, headers=token)
-    assert response.status_code == 500 and response.json()["message"] == "Internal server error"
-    assert "hidden" not in response.text
+    with capture_logs() as logs:
+        response = await client.post(
+            "/v2/account/link/custom", json={"id": unique("explode-")}, headers=token
+        )
+    assert response.status_code == 500
+    assert response.json() == {"error": "'hidden hook detail'", "code": 13, "message": "'hidden hook detail'"}
+    assert "Traceback" not in response.text and "KeyError" not in response.text
+    failure = next(entry for entry in logs if entry["event"] == "before hook failed")
+    assert failure["name"] == "LinkCustom" and failure["module"] == "testing"
     fine = await client.post("/v2/account/link/custom", json={"id": unique("custom-")}, headers=token)
     assert fine.status_code == 200
+
+
+async def test_before_hook_error_messages_can_be_kept_from_callers(client, node, api):
+    node.runtime.rpc_error_messages = False  # setting runtime_rpc_error_messages = false
+    token = bearer((await session(api))["token"])
+    response = await client.post("/v2/account/link/custom", json={"id": unique("explode-")}, headers=token)
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "Internal server error",
+        "code": 13,
+        "message": "Internal server error",
+    }
+    assert "hidden" not in response.text
 
 
 async def test_module_after_hook_audits_storage_writes(client, node, api):

@@ -20,6 +20,7 @@ def test_classify():
     assert classify(pg.ConnectionDoesNotExistError("connection was closed")) == "database"
     assert classify(pg.CannotConnectNowError("the database system is starting up")) == "database"
     assert classify(pg.TooManyConnectionsError("too many")) == "database"
+    assert classify(pg.InvalidCatalogNameError('database "x" does not exist')) == "database"
     assert classify(rx.ConnectionError("refused")) == "redis"
     assert classify(rx.TimeoutError("timed out")) == "redis"
     assert classify(sqlite3.OperationalError("disk I/O error")) == "database"

@@ -119,7 +119,7 @@ def create_app(
 
 def _announce(settings: Settings, node: Services) -> None:
     """The start banner: what this node serves (nothing it does not), and where the keys come from."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # nosec B104 # compared, not bound
     base = f"http://{host}:{settings.port}"
     backend = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.resolved_database_url[10:]})"
     redis = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1@", settings.redis_url)  # no password in the log

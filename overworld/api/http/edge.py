@@ -154,7 +154,7 @@ class Edge:
                 origin = value
         # 128 random bits; Mersenne Twister rather than os.urandom (a getrandom syscall per
         # request): request ids correlate log lines and need not be unpredictable.
-        rid = incoming or f"{getrandbits(128):032x}"
+        rid = incoming or f"{getrandbits(128):032x}"  # nosec B311 # not a secret (above)
         scope.setdefault("state", {})["request_id"] = rid
         id_header = (b"x-request-id", rid.encode("latin-1"))
         docs = scope["path"].startswith(DOCS_PREFIX)
@@ -297,7 +297,8 @@ class Edge:
             try:
                 return 200, msgspec.json.encode(await handler(node, scope, body, rid)), ""
             except Fallback:
-                assert send_with_id is not None
+                if send_with_id is None:
+                    raise RuntimeError("a fallback needs the send with the request id") from None
                 await self.app(scope, _replay(body), send_with_id)  # type: ignore[arg-type]
                 return 0, b"", ""
 
@@ -315,7 +316,8 @@ class Edge:
         body = await self._read_body(receive)
         if isinstance(body, int):
             return await self._refuse(send, body, extra)
-        assert self.node is not None
+        if self.node is None:
+            raise RuntimeError("the edge serves no node yet")
         try:
             status, payload, content_type = await produce(self.node, body)
         except RateLimited as exc:

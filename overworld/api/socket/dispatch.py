@@ -66,6 +66,8 @@ async def _rpc(node: Services, conn: Connection, msg: rt.Rpc) -> Reply:
     except ApiError as exc:
         missing = exc.code == Code.NOT_FOUND and exc.message == RPC_NOT_FOUND
         code = RUNTIME_FUNCTION_NOT_FOUND if missing else RUNTIME_FUNCTION_EXCEPTION
+        if exc.code == Code.UNAVAILABLE:  # the database or Redis, not the function: as other calls
+            code = int(Code.UNAVAILABLE)
         raise SocketError(code, exc.message) from None
     return "rpc", rt.Rpc(id=msg.id, payload=payload)
 
@@ -87,7 +89,7 @@ HANDLERS: dict[str, Handler] = {
 async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
     """Handle one frame from `conn`."""
     if len(data) > node.settings.socket_max_message_bytes:
-        conn.send(
+        conn.reply(
             codec.error(
                 BAD_INPUT,
                 f"Message too large: at most {node.settings.socket_max_message_bytes} bytes",
@@ -97,7 +99,7 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
         conn.close(TOO_BIG, "Message too large", flush=True)
         return
     if not conn.limit.take():
-        conn.send(
+        conn.reply(
             codec.error(
                 BAD_INPUT,
                 f"Rate limit exceeded: at most {node.settings.socket_rate_limit} messages per second",
@@ -113,7 +115,7 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
     cid, kind, message = decoded
     handler = HANDLERS.get(kind)
     if handler is None:
-        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, f"Unsupported message: {kind}", cid))
+        conn.reply(codec.error(UNRECOGNIZED_PAYLOAD, f"Unsupported message: {kind}", cid))
         return
     _KIND_COUNTERS[kind].inc()
     limits = node.limits
@@ -159,7 +161,7 @@ async def handle(node: Services, conn: Connection, data: str | bytes) -> None:
 def _decode_json(conn: Connection, data: str | bytes) -> Decoded | None:
     """A JSON frame's cid, kind and message, or None once an error has been sent back."""
     if too_deep(data):
-        conn.send(
+        conn.reply(
             codec.error(
                 BAD_INPUT,
                 f"Invalid message: JSON nested deeper than {MAX_JSON_DEPTH} levels",
@@ -170,10 +172,10 @@ def _decode_json(conn: Connection, data: str | bytes) -> Decoded | None:
     try:
         envelope = _decode(data)
     except msgspec.ValidationError as exc:
-        conn.send(codec.error(BAD_INPUT, f"Invalid message: {exc}", _cid_of(data)))
+        conn.reply(codec.error(BAD_INPUT, f"Invalid message: {exc}", _cid_of(data)))
         return None
     except msgspec.DecodeError:
-        conn.send(
+        conn.reply(
             codec.error(
                 UNRECOGNIZED_PAYLOAD,
                 "Could not parse message: expected a JSON object",
@@ -185,11 +187,11 @@ def _decode_json(conn: Connection, data: str | bytes) -> Decoded | None:
     kinds = [k for k in rt.KINDS if getattr(envelope, k) is not None]
     if len(kinds) != 1:
         if kinds:
-            conn.send(codec.error(BAD_INPUT, "An envelope must hold exactly one message", cid))
+            conn.reply(codec.error(BAD_INPUT, "An envelope must hold exactly one message", cid))
         elif _has_other_fields(data):
-            conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
+            conn.reply(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
         else:
-            conn.send(codec.error(MISSING_PAYLOAD, "Missing message", cid))
+            conn.reply(codec.error(MISSING_PAYLOAD, "Missing message", cid))
         return None
     kind = kinds[0]
     return cid, kind, getattr(envelope, kind)
@@ -200,12 +202,15 @@ def _decode_protobuf(conn: Connection, data: str | bytes) -> Decoded | None:
     message is the same Struct as from JSON (`overworld.protocol.protobuf` makes the protojson
     builtins of the protobuf message)."""
     if isinstance(data, str):
-        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a binary frame"))
+        conn.reply(codec.error(UNRECOGNIZED_PAYLOAD, "Could not parse message: expected a binary frame"))
         return None
     try:
         cid, kind, body = protobuf.decode(data)
+    except protobuf.InvalidMessage as exc:
+        conn.reply(codec.error(BAD_INPUT, f"Invalid message: {exc}", protobuf.cid_of(data)))
+        return None
     except protobuf.DecodeError:
-        conn.send(
+        conn.reply(
             codec.error(
                 UNRECOGNIZED_PAYLOAD,
                 "Could not parse message: expected a protobuf Envelope",
@@ -215,18 +220,18 @@ def _decode_protobuf(conn: Connection, data: str | bytes) -> Decoded | None:
         return None
     if kind is None:
         if protobuf.has_unknown(data, cid):
-            conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
+            conn.reply(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
         else:
-            conn.send(codec.error(MISSING_PAYLOAD, "Missing message", cid))
+            conn.reply(codec.error(MISSING_PAYLOAD, "Missing message", cid))
         return None
     message_type = _TYPES.get(kind)
     if message_type is None:  # a message only the server sends, or one not served
-        conn.send(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
+        conn.reply(codec.error(UNRECOGNIZED_PAYLOAD, "Unrecognized message", cid))
         return None
     try:
         message = _convert(body, message_type)
     except msgspec.ValidationError as exc:
-        conn.send(codec.error(BAD_INPUT, f"Invalid message: {exc}", cid))
+        conn.reply(codec.error(BAD_INPUT, f"Invalid message: {exc}", cid))
         return None
     return cid, kind, message
 
@@ -241,7 +246,12 @@ def _loose_object(data: str | bytes) -> dict[str, Any]:
 
 
 def _cid_of(data: str | bytes) -> str:
-    cid = _loose_object(data).get("cid")
+    """The cid of a frame msgspec decoded but found invalid, for its error reply."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:  # numbers msgspec reads but orjson does not (1e999, 2**70)
+        return top_level_string(data, "cid")
+    cid = value.get("cid") if isinstance(value, dict) else None
     return cid if isinstance(cid, str) else ""
 
 

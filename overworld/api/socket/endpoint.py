@@ -29,7 +29,7 @@ from overworld.api.socket.dispatch import handle
 from overworld.context import CallContext
 from overworld.errors import ApiError, Code
 from overworld.protocol.base import error_body
-from overworld.realtime.connection import Connection
+from overworld.realtime.connection import INTERNAL_ERROR, Connection
 from overworld.realtime.transport import EXTENSION
 
 if TYPE_CHECKING:
@@ -111,10 +111,16 @@ async def serve_socket(node: Services, scope: Scope, receive: Any, send: Any) ->
             message = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
+                if conn.closed:  # closed by the server: frames still in flight are not handled
+                    continue
                 data = message.get("text")
                 if data is None:
                     data = message.get("bytes") or b""
-                await handle(node, conn, data)
+                try:
+                    await handle(node, conn, data)
+                except Exception:  # a bug: the socket ends with a close frame, never a TCP drop
+                    log.exception("socket frame failed", binary=conn.binary)
+                    conn.close(INTERNAL_ERROR, "Internal server error", flush=True)
             elif kind == "websocket.disconnect":
                 conn.closed = True
                 break

@@ -34,4 +34,6 @@ def realtime_code(exc: ApiError) -> int:
         Code.OUT_OF_RANGE,
     ):
         return BAD_INPUT
+    if exc.code == Code.UNAVAILABLE:  # no realtime code for it: the gRPC code, as REST answers
+        return int(Code.UNAVAILABLE)
     return RUNTIME_EXCEPTION

@@ -115,7 +115,8 @@ class RateLimits:
             limits.append(((title_id, "t", name), by_title))
         if not limits:
             return None
-        assert self.limiter is not None
+        if self.limiter is None:
+            raise RuntimeError("rate limits are off: no limiter to ask")
         wait = self.limiter.take_now(limits)
         if wait is None:
             return self._take(name, limits)
@@ -124,7 +125,8 @@ class RateLimits:
         return None
 
     async def _take(self, name: str, limits: list[Limit]) -> None:
-        assert self.limiter is not None
+        if self.limiter is None:
+            raise RuntimeError("rate limits are off: no limiter to ask")
         wait = await self.limiter.take(limits)
         if wait > 0:
             raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
@@ -141,7 +143,8 @@ class RateLimits:
         where = _limited_address(address) if address else ""
         if self.signups is None or not where:
             return
-        assert self.limiter is not None
+        if self.limiter is None:
+            raise RuntimeError("rate limits are off: no limiter to ask")
         wait = await self.limiter.take([(f"{title_id}:signup:{where}", self.signups)])
         if wait > 0:
             raise RateLimited(
