@@ -8,10 +8,12 @@ balancer (so the tests' clients and sockets land on different nodes).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -58,18 +60,22 @@ def _text(output: str | bytes | None) -> str:
 
 @pytest.fixture(scope="module")
 def node_modules() -> Path:
-    if _needs_install():
-        npm = shutil.which("npm")
-        assert npm is not None
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            env={**os.environ, "SCARF_ANALYTICS": "false"},
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
-        )
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    # Test processes running side by side (pytest-xdist) install one at a time: the first installs,
+    # the others find it done.
+    with open(Path(tempfile.gettempdir()) / "overworld-tests-npm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _needs_install():
+            npm = shutil.which("npm")
+            assert npm is not None
+            result = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=NODE_DIR,
+                env={**os.environ, "SCARF_ANALYTICS": "false"},
+                capture_output=True,
+                text=True,
+                timeout=NPM_TIMEOUT,
+            )
+            assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
     return NODE_DIR / "node_modules"
 
 
