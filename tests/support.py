@@ -135,3 +135,9 @@ def have_node() -> bool:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def title_jobs(node: Any, title_id: str) -> list[str]:
+    """The scheduler's jobs of one title (server code's cron jobs), without the node's own
+    (retention, inventory expiry, ...)."""
+    return [name for name in node.scheduler.names() if name.startswith(f"{title_id}:")]

@@ -153,7 +153,7 @@ def _settings(database_url: str, tmp_path: Any, **extra: Any) -> Settings:
         "database_url": database_url, "data_dir": str(tmp_path), "auto_migrate": False,
         "default_title": unique("t"), "default_server_key": unique("key-"),
         "default_http_key": unique("http-"), "log_level": "warning", "metrics": False,
-        "chat_rate_limit": 10_000, "socket_rate_limit": 10_000, **extra,
+        "chat_rate_limit": 10_000, "socket_rate_limit": 10_000, "rate_limits": False, **extra,
     }  # fmt: skip
     return load_settings(environ={}, overrides=overrides)
 

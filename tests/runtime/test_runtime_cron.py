@@ -31,6 +31,7 @@ from tests.support import (
     drop_pg_database,
     run,
     running_server,
+    title_jobs,
     unique,
 )
 
@@ -97,7 +98,7 @@ async def test_a_modules_cron_job_runs_with_its_context_and_failures_are_logged(
         node = await Node.start(settings)
         try:
             title = node.default_title
-            assert node.scheduler.names() == [f"{title.id}:{n}" for n in ("broken", "slow", "tick")]
+            assert title_jobs(node, title.id) == [f"{title.id}:{n}" for n in ("broken", "slow", "tick")]
             nk = ServerApi(node.runtime, title, "tests")
 
             async def ticks() -> list:

@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from overworld.config import Settings, load_settings
-from tests.support import basic, unique
+from tests.support import basic, title_jobs, unique
 
 pytestmark = pytest.mark.anyio
 WAIT_SEC = 15
@@ -120,7 +120,7 @@ async def test_a_changed_module_replaces_its_rpcs_hooks_and_cron_jobs(client, no
     assert await login(client, node, unique("v1-banned-")) == 200
     assert await login(client, node, unique("v2-banned-")) == 403
     assert len(node.hooks._before[(title.id, "AuthenticateDevice")]) == 1
-    assert node.scheduler.names() == [f"{title.id}:v2_job"]
+    assert title_jobs(node, title.id) == [f"{title.id}:v2_job"]
     # A helper module and a new file in the title's folder are picked up too.
     write(code / "_helpers.py", 'GREETING = "bonjour"\n')
     await until_rpc(client, node, "version", "v2 bonjour")
@@ -165,7 +165,7 @@ async def test_a_broken_change_keeps_the_old_code_and_logs_file_and_line(client,
     assert "game.py, line 4, in init" in failure["error"]
     assert "cron job 'job': invalid cron expression 'every day'" in failure["error"]
     assert await rpc(client, node, "version") == (200, "v1 hello")
-    assert node.scheduler.names() == [f"{node.default_title.id}:v1_job"]
+    assert title_jobs(node, node.default_title.id) == [f"{node.default_title.id}:v1_job"]
     # Once fixed, the new code is served.
     write(code / "game.py", game("v3"))
     await until_rpc(client, node, "version", "v3 hello")
@@ -184,7 +184,7 @@ async def test_reload_returns_whether_the_new_code_is_in_place(node, code):
 
     packages = {name.split(".")[0] for name in sys.modules if name.startswith("overworld_modules")}
     assert packages == {node.runtime.code.package}
-    assert node.scheduler.names() == [f"{node.default_title.id}:v4_job"]
+    assert title_jobs(node, node.default_title.id) == [f"{node.default_title.id}:v4_job"]
 
 
 def test_reload_is_off_unless_set():

@@ -44,7 +44,8 @@ def test_logout_on_one_node_ends_the_session_on_the_other_at_once(cluster_env, t
 
 
 def test_login_lockout_is_shared_between_nodes(cluster_env, tmp_path):
-    env = {**cluster_env, "OVERWORLD_LOCKOUT_ACCOUNT_FAILURES": "3"}
+    # The counts, not the growing delays (tests/security/test_rate_limits_e2e.py has those).
+    env = {**cluster_env, "OVERWORLD_LOCKOUT_ACCOUNT_FAILURES": "3", "OVERWORLD_LOCKOUT_DELAY_SEC": "0"}
     with running_server(env, tmp_path) as a, running_server(env, tmp_path) as b:
         email = f"{unique('c')}@example.com"
         url = "/v2/account/authenticate/email"
