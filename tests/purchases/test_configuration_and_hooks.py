@@ -130,3 +130,16 @@ async def test_a_revoked_google_token_is_replaced_once(iap: Iap):
     assert (await iap.post("/v2/iap/purchase/google", headers, {"purchase": second})).status_code == 200
     assert iap.stores.token_requests == 2 and iap.stores.bad_tokens == 1
     assert await iap.wallet(user) == {"gems": 200}
+
+
+def test_inline_keys_are_never_mistaken_for_file_paths(tmp_path) -> None:
+    """A base64 key (Huawei's public key) is longer than a file name may be: it is the key
+    itself, not a path. With no '/' in it (one key in a few hundred) the path check raised
+    ENAMETOOLONG and the server refused to start (found by a CI run)."""
+    from overworld.purchases.validators.common import text_or_file
+
+    key = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "qCVBN9nj4e95KPP+" * 20  # no "/" in 364 characters
+    assert text_or_file(key) == key
+    pem = tmp_path / "root.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n")
+    assert text_or_file(str(pem)).startswith("-----BEGIN CERTIFICATE-----")

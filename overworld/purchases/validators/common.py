@@ -120,7 +120,11 @@ def text_or_file(value: str) -> str:
     if stripped.startswith(("-----BEGIN", "{")) or "\n" in stripped:
         return value
     path = Path(stripped).expanduser()
-    if path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # not a path at all: a base64 key with a '/' longer than a file name can be
+        return value
+    if is_file:
         return path.read_text()
     return value
 
