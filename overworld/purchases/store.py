@@ -96,6 +96,20 @@ class PurchaseStore:
         self, title_id: str, user_id: str, limit: int, after: tuple[int, str, str] | None
     ) -> list[Row]:
         """Newest first (purchase time, then store and transaction id, descending)."""
+        return await self._page("purchases", _PURCHASE, "transaction_id", title_id, user_id, limit, after)
+
+    async def _page(
+        self,
+        table: str,
+        columns: str,
+        id_column: str,
+        title_id: str,
+        user_id: str,
+        limit: int,
+        after: tuple[int, str, str] | None,
+    ) -> list[Row]:
+        """A page of `table` (purchases or subscriptions), of one user or of all ("" user id),
+        newest first by (purchase_time, store, `id_column`), after the cursor's key."""
         where: list[str] = ["title_id = $1"]
         args: list[Any] = [title_id]
         if user_id:
@@ -106,12 +120,12 @@ class PurchaseStore:
             n = len(args)
             where.append(
                 f"(purchase_time < ${n - 2} OR (purchase_time = ${n - 2} AND (store < ${n - 1}"
-                f" OR (store = ${n - 1} AND transaction_id < ${n}))))"
+                f" OR (store = ${n - 1} AND {id_column} < ${n}))))"
             )
         args.append(limit)
         rows: list[Row] = await self._db.fetch(
-            f"SELECT {_PURCHASE} FROM purchases WHERE {' AND '.join(where)}"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
-            f" ORDER BY purchase_time DESC, store DESC, transaction_id DESC LIMIT ${len(args)}",
+            f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)}"  # nosec B608 # constant table, column lists and conditions; values bound as $n
+            f" ORDER BY purchase_time DESC, store DESC, {id_column} DESC LIMIT ${len(args)}",
             *args,
         )
         return rows
@@ -172,25 +186,10 @@ class PurchaseStore:
     async def subscriptions(
         self, title_id: str, user_id: str, limit: int, after: tuple[int, str, str] | None
     ) -> list[Row]:
-        where: list[str] = ["title_id = $1"]
-        args: list[Any] = [title_id]
-        if user_id:
-            args.append(user_id)
-            where.append(f"user_id = ${len(args)}")
-        if after is not None:
-            args.extend(after)
-            n = len(args)
-            where.append(
-                f"(purchase_time < ${n - 2} OR (purchase_time = ${n - 2} AND (store < ${n - 1}"
-                f" OR (store = ${n - 1} AND original_transaction_id < ${n}))))"
-            )
-        args.append(limit)
-        rows: list[Row] = await self._db.fetch(
-            f"SELECT {_SUBSCRIPTION} FROM subscriptions WHERE {' AND '.join(where)}"  # nosec B608 # constant column lists, conditions and lock clauses; values bound as $n
-            f" ORDER BY purchase_time DESC, store DESC, original_transaction_id DESC LIMIT ${len(args)}",
-            *args,
+        """Newest first (purchase time, then store and original transaction id, descending)."""
+        return await self._page(
+            "subscriptions", _SUBSCRIPTION, "original_transaction_id", title_id, user_id, limit, after
         )
-        return rows
 
     # -- notifications and accounts ---------------------------------------------------------------
 
