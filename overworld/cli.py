@@ -109,24 +109,18 @@ def _check_encryption_keys(settings: Settings) -> None:
         raise ConfigError(str(exc)) from None
 
 
-# Young-generation threshold with `gc_tuning` (CPython's default is 700): fewer collections, each
-# still short; generation 1 as usual; the full collection by `gc_full_collect_sec` instead.
-GC_THRESHOLDS = (10_000, 10, 1_000_000)
-
-
 def tune_gc(settings: Settings) -> asyncio.Task[None] | None:
-    """With `gc_tuning` (call once the server is up): move everything alive after start-up out of
-    the collector's sight (`gc.freeze`), raise the young-generation threshold and stop the
-    automatic full collections, whose pause grows with every connected socket (~40 µs each);
-    instead a task runs one every `gc_full_collect_sec` to reclaim reference cycles. Returns the
-    task (None without tuning or interval)."""
+    """With `gc_tuning` (call once the server is up): `overworld.ops.gc.freeze_and_tune`, which
+    also stops the automatic full collections, whose pause grows with every connected socket
+    (~40 µs each); instead a task runs one every `gc_full_collect_sec` to reclaim reference
+    cycles. Returns the task (None without tuning or interval)."""
     import gc
+
+    from overworld.ops.gc import freeze_and_tune
 
     if not settings.gc_tuning:
         return None
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    freeze_and_tune()
     if not settings.gc_full_collect_sec:
         return None
 

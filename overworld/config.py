@@ -158,8 +158,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     socket_cap_per_user: NonNegative = 8  # sockets a user may hold open at once; more are refused (0: no cap)
     socket_ping_interval_sec: Positive = 15
     socket_pong_timeout_sec: Positive = 25
-    # Garbage collector (overworld serve): freeze start-up objects, collect the young generation
-    # less often, and the whole heap only every gc_full_collect_sec (0: never); see docs/realtime.md.
+    # Garbage collector (overworld serve): freeze start-up objects, collect the young generations as
+    # overworld/ops/gc.py sets, and the whole heap only every gc_full_collect_sec (0: never).
     gc_tuning: bool = True
     gc_full_collect_sec: NonNegative = 600
     match_max_empty_sec: NonNegative = 0  # an authoritative match this long without players ends (0: never)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from overworld.loadtest.metrics import count, maximum, percentile
-from overworld.loadtest.plan import GENERATOR_OPS, OPERATIONS, Plan
+from overworld.loadtest.plan import GENERATOR_OPS, OPERATIONS, START, Plan
 from overworld.loadtest.runner import Outcome
 
 
@@ -28,13 +28,14 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
     t = out.totals
     seconds = t.seconds()
     rows: list[dict[str, Any]] = []
-    logins = count(t.overall("login"))
+    logins = count(t.overall("login")) + count(t.overall("login" + START))
     for op in OPERATIONS:
         h = t.overall(op)
         errors = t.errors_of(op)
-        if op == "login":
+        if op.startswith("login"):
             # a failed sign-up or socket open is a failed log-in
-            errors = t.errors_of("signup") + t.errors_of("socket_open")
+            phase = op.removeprefix("login")
+            errors = t.errors_of("signup" + phase) + t.errors_of("socket_open" + phase)
         if not h and not errors:
             continue
         done = count(h)
@@ -91,8 +92,7 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
     if bugs:  # the generator's own failures: its figures cannot be trusted
         fatal.append(f"{bugs} players stopped by an error of the generator (see errors)")
     passed = bool(rows) and all(r["pass"] for r in rows) and not fatal
-    login_row = next((r for r in rows if r["operation"] == "login"), None)
-    attempted = login_row["ok"] + login_row["errors"] if login_row else 0
+    attempted = sum(r["ok"] + r["errors"] for r in rows if r["operation"] in ("login", "login" + START))
     peak = max((s["connected"] for s in series), default=0)
     return {
         "scenario": plan.scenario,

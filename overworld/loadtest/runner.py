@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overworld.loadtest.metrics import Totals, count, percentile
-from overworld.loadtest.plan import OPERATIONS, Plan
+from overworld.loadtest.plan import OPERATIONS, START, Plan
 from overworld.loadtest.worker import worker_main
 
 
@@ -138,12 +138,14 @@ def _line(plan: Plan, out: Outcome) -> str:
     t = out.totals
     secs = t.seconds()
     last = secs[-1] if secs else 0
-    login = t.overall("login")
+    start, login = t.overall("login" + START), t.overall("login")
+    shown = login or start  # the ramp's log-ins once it has begun
+    which = "" if login else "start, "
     errors = sum(t.errors_by_kind().values())
     return (
         f"[{last:>4d} s] connected {t.connected_now():,}/{plan.players:,}  "
-        f"log-ins {count(login):,} "
-        f"(p50 {_fmt(percentile(login, 50))} / p99 {_fmt(percentile(login, 99))} ms)  "
+        f"log-ins {count(start) + count(login):,} "
+        f"({which}p50 {_fmt(percentile(shown, 50))} / p99 {_fmt(percentile(shown, 99))} ms)  "
         f"errors {errors:,}"
     )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import gc
 import itertools
 import random
 import signal
@@ -18,7 +17,8 @@ import orjson
 
 from overworld.loadtest.client import ClientError, HttpPool, WsConnection, open_socket
 from overworld.loadtest.metrics import Recorder
-from overworld.loadtest.plan import Plan
+from overworld.loadtest.plan import START, Plan
+from overworld.ops.gc import freeze_and_tune
 
 DELIVERY = b'{"channel_message":'
 PRESENCE = b'{"channel_presence_event":'
@@ -32,9 +32,10 @@ class Stop(Exception):
 class Player:
     """One simulated player: its session, its socket and the requests it is waiting for."""
 
-    def __init__(self, worker: Worker, index: int) -> None:
+    def __init__(self, worker: Worker, index: int, phase: str = "") -> None:
         self.w = worker
         self.index = index
+        self.phase = phase  # START for the players there from the start: their own log-in rows
         self.token = ""  # nosec B105 # not a secret: the load test's own throwaway accounts
         self.user_id = ""
         self.sock: WsConnection | None = None
@@ -174,12 +175,12 @@ class Player:
                 "POST", path, orjson.dumps(body), self.w.basic, fresh=True
             )
         except ClientError as exc:
-            self.w.rec.error("signup", exc.kind, time.time())
+            self.w.rec.error("signup" + self.phase, exc.kind, time.time())
             return False
         if status != 200:
-            self.w.rec.error("signup", f"http {status}{_message(answer)}", time.time())
+            self.w.rec.error("signup" + self.phase, f"http {status}{_message(answer)}", time.time())
             return False
-        self.w.rec.ok("signup", time.time(), time.perf_counter() - started)
+        self.w.rec.ok("signup" + self.phase, time.time(), time.perf_counter() - started)
         self.token = orjson.loads(answer)["token"]
         return True
 
@@ -196,11 +197,11 @@ class Player:
                 self.on_text, self.on_close, plan.timeout_sec,
             )  # fmt: skip
         except ClientError as exc:
-            self.w.rec.error("socket_open", exc.kind, time.time())
+            self.w.rec.error("socket_open" + self.phase, exc.kind, time.time())
             return False
         now = time.perf_counter()
-        self.w.rec.ok("socket_open", time.time(), now - opened)
-        self.w.rec.ok("login", time.time(), now - started)
+        self.w.rec.ok("socket_open" + self.phase, time.time(), now - opened)
+        self.w.rec.ok("login" + self.phase, time.time(), now - started)
         return True
 
     async def run(self, scheduled: float | None) -> None:
@@ -429,7 +430,7 @@ class Worker:
 
         async def first_player(i: int) -> None:
             nonlocal waiting
-            player = Player(self, i)
+            player = Player(self, i, START)
             try:
                 async with gate:
                     ok = not self.stopping and await player.log_in()
@@ -492,7 +493,7 @@ def worker_main(index: int, plan: Plan, queue: Any, stop: Any, go: Any, ramp_sta
     """A generator process (multiprocessing target). Ctrl-C is the coordinator's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _raise_nofile()
-    _tune_gc()
+    freeze_and_tune()  # the server's setting: its pauses would be in every latency measured
     try:
         import uvloop
 
@@ -504,19 +505,6 @@ def worker_main(index: int, plan: Plan, queue: Any, stop: Any, go: Any, ramp_sta
     except Exception as exc:  # report it rather than die silently
         queue.put(("fatal", index, f"{type(exc).__name__}: {exc}"))
         raise
-
-
-# Young collections every 10,000 allocations, and no automatic full collection during the run (a
-# run is bounded in time): CPython's defaults make a full collection every few seconds whose pause
-# grows with the players the process holds (~0.1-0.3 s at 12,000), and every latency measured in
-# that moment would carry it. The server makes the same choice (`overworld.cli.tune_gc`).
-GC_THRESHOLDS = (10_000, 10, 1_000_000)
-
-
-def _tune_gc() -> None:
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _raise_nofile() -> None:

@@ -107,7 +107,9 @@ def test_surge_report_matches_what_the_server_holds(server: Deployment, tmp_path
     run_id = report["run_id"]
     # every player signed up and connected; the probe account of the checks before the run is one more
     assert report["players_logged_in"] == 40 and report["peak_connected"] == 40
-    assert op(report, "login")["ok"] == op(report, "signup")["ok"] == op(report, "socket_open")["ok"] == 40
+    for phase, players in (("", 30), ("_start", 10)):  # the ramp's arrivals and those there from the start
+        assert op(report, "login" + phase)["ok"] == op(report, "signup" + phase)["ok"] == players
+        assert op(report, "socket_open" + phase)["ok"] == players
     devices = query(server, "SELECT count(*) FROM user_devices WHERE id LIKE $1", f"lt-{run_id}-%")
     assert devices == 40 + 1
     # every acknowledged leaderboard write left its player's record
@@ -167,10 +169,10 @@ def test_chat_storm_matchmaking_rush_leaderboard_burst_purchases(server: Deploym
 
     report = lb[2]
     assert report is not None and report["leaderboard_writers"] == 24
-    assert {r["operation"] for r in report["operations"]} == {
-        "login",
-        "signup",
-        "socket_open",
+    assert {r["operation"] for r in report["operations"]} == {  # all there from the start
+        "login_start",
+        "signup_start",
+        "socket_open_start",
         "leaderboard_write",
     }
 
@@ -189,7 +191,7 @@ def test_a_missed_objective_fails_and_the_run_is_bounded(server: Deployment, tmp
     assert code == 1, output
     assert report is not None and report["verdict"] == "FAIL"
     assert "FAIL (p99" in output and "verdict: FAIL" in output
-    assert not op(report, "login")["pass"]
+    assert not op(report, "login_start")["pass"]
 
     _, output, report = capped
     assert report is not None, output
@@ -293,6 +295,21 @@ def test_verdict_per_operation() -> None:
     )
     assert report["verdict"] == "FAIL" and "errors" in op(report, "login")["why"]
     assert "FAIL" in summary_table(report)
+    # the players there from the start have rows of their own: their failures and their slow
+    # burst are theirs, not the ramp's, and each row is judged
+    report = build(
+        plan(),
+        outcome(
+            {"login": fast, "login_start": slow[2:], "signup_start": slow[2:]},
+            {"signup_start: http 503": 2},
+        ),
+        objectives,
+        "t",
+    )
+    assert op(report, "login")["pass"] and op(report, "login")["errors"] == 0
+    start = op(report, "login_start")
+    assert not start["pass"] and start["errors"] == 2 and start["p99_ms"] > 200
+    assert report["verdict"] == "FAIL" and report["players_logged_in"] == 100 + 98
     # sockets the server closed count against the run
     report = build(plan(), outcome({"login": fast}, {"connection: closed by the server": 5}), objectives, "t")
     assert report["verdict"] == "FAIL" and op(report, "connection")["errors"] == 5

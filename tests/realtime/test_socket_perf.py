@@ -22,9 +22,10 @@ from websockets.streams import StreamReader
 
 from overworld.api import uvicorn_adapter
 from overworld.api.http.app import create_app
-from overworld.cli import GC_THRESHOLDS, tune_gc
+from overworld.cli import tune_gc
 from overworld.config import Settings, load_settings
 from overworld.node import Node
+from overworld.ops.gc import THRESHOLDS as GC_THRESHOLDS
 from overworld.protocol import protobuf
 from overworld.protocol import realtime as rt
 from overworld.protocol.pb import realtime_pb2
