@@ -205,6 +205,7 @@ class Pool:
     device_ids: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     user_ids: list[str] = field(default_factory=list)
+    rotate: int = 0  # --rotate-users: the connections' count, else 0 (one user per connection)
 
 
 def user_id_of(token: str) -> str:
@@ -247,6 +248,22 @@ def make_request_fn(
     token = pool.tokens[conn_id % len(pool.tokens)]
     uid = pool.user_ids[conn_id % len(pool.user_ids)]
     bearer = b"Authorization: Bearer " + token.encode() + b"\r\n"
+    if scenario in ("account-get", "rpc-echo") and pool.rotate:
+        # every request as the next user: connection c sends as users c, c + C, c + 2C, ...
+        def one(token: str) -> bytes:
+            auth = b"Authorization: Bearer " + token.encode() + b"\r\n"
+            if scenario == "account-get":
+                return build_request("GET", "/v2/account", hh, auth)
+            body = jdumps(jdumps({"hello": "world"}).decode())
+            return build_request("POST", "/v2/rpc/echo", hh, auth, body)
+
+        every = [one(tok) for tok in pool.tokens]
+        n, step = len(every), pool.rotate
+
+        def rotated(seq: int) -> bytes:
+            return every[(conn_id + seq * step) % n]
+
+        return rotated
     if scenario == "account-get":
         raw = build_request("GET", "/v2/account", hh, bearer)
         return lambda seq: raw
@@ -660,6 +677,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-c", "--connections", type=int, default=64, help="concurrent connections (default 64)")
     ap.add_argument("--procs", type=int, default=1, help="load-generator processes (default 1)")
     ap.add_argument("--pool", type=int, default=1000, help="pre-created accounts (default 1000)")
+    ap.add_argument(
+        "--rotate-users",
+        action="store_true",
+        help="account-get, rpc-echo: each request as the next pool user (default: one user per"
+        " connection, which puts each user far above a per-user rate limit at full speed)",
+    )
     ap.add_argument("--keys", type=int, default=100, help="storage-write: keys cycled per connection")
     ap.add_argument("--read-keys", type=int, default=10, help="storage-read: objects written per pool user")
     ap.add_argument(
@@ -713,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             t0 = time.perf_counter()
             pool = loop.run_until_complete(create_pool(t, args.pool, run_tag, min(args.connections, 64)))
+            pool.rotate = args.connections if args.rotate_users else 0
             print(f"# setup: {len(pool.tokens)} pool accounts in {time.perf_counter() - t0:.1f}s", flush=True)
             if "storage-read" in scenarios:
                 t0 = time.perf_counter()

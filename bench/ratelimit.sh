@@ -4,8 +4,10 @@
 # run (or PostgreSQL + Redis with CLUSTER=1: the Redis limiter with its local batches).
 #
 # "on" spends all three budgets of every call: per address and per title with rates too high to
-# refuse anything (so that the cost is measured, not refusals), per user the default (100/s; the
-# generator's 1,000 pool users ask ~10/s each). The server listens on a non-loopback address of
+# refuse anything (so that the cost is measured, not refusals), per user the default (100/s): the
+# generator sends each request as the next of its 1,000 pool users (--rotate-users), ~17/s per
+# user at 17,000 req/s (one user per connection would put each far above 100/s at full speed, and
+# measure the limiter holding them to it). The server listens on a non-loopback address of
 # this machine (HOST, default: the first of `hostname -I`), because loopback callers have no
 # address budget. The sign-up limit is off in both (the generator signs up its pool from one address).
 # bench/http_load.py reports req/s and the server's CPU per request.
@@ -58,7 +60,7 @@ for run in $(seq 1 "$REPEAT"); do
         env "${env[@]}" "$OVERWORLD" serve --host "$HOST" --port "$PORT" >"$OUT_DIR/server-$mode-$run.log" 2>&1 &
         SERVER_PID=$!
         for _ in $(seq 1 300); do curl -sf "http://$HOST:$PORT/readyz" >/dev/null && break; sleep 0.2; done
-        "$PYTHON" "$ROOT/bench/http_load.py" --url "http://$HOST:$PORT" --scenario rpc-echo \
+        "$PYTHON" "$ROOT/bench/http_load.py" --url "http://$HOST:$PORT" --scenario rpc-echo --rotate-users \
             --duration "$DURATION" --connections "$CONNECTIONS" --procs "$GEN_PROCS" --label "$mode" \
             --server-pid "$SERVER_PID" --json-out "$OUT_DIR/$mode-$run.json" >"$OUT_DIR/load-$mode-$run.txt"
         stop

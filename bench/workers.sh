@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `overworld serve --workers N` against one process: the same deployment (PostgreSQL + Redis on this
 # machine, examples/runtime for the echo RPC) started with --workers 1 and --workers 2, REPEAT times
-# each, alternating; bench/http_load.py runs echo RPC and account fetch against each. Nothing is
+# each, alternating; bench/http_load.py runs echo RPC and account fetch against each, each request as
+# the next of 1,000 users (--rotate-users: within the default per-user rate limit). Nothing is
 # pinned: the servers, the load generator (--procs 2), PostgreSQL and Redis share the machine's cores.
 # The chat fan-out of the same comparison: bench/sockets.py --scenario workers --server-workers N.
 #
@@ -50,7 +51,7 @@ a,b=s(); time.sleep(1); c,d=s(); import os; print(f"{(os.cpu_count() or 1)*(c-a)
         SERVER_PID=$!
         for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
         sleep 3  # every worker listening
-        "$PYTHON" "$ROOT/bench/http_load.py" --url "http://127.0.0.1:$PORT" --scenario "$SCENARIOS" \
+        "$PYTHON" "$ROOT/bench/http_load.py" --url "http://127.0.0.1:$PORT" --scenario "$SCENARIOS" --rotate-users \
             --duration "$DURATION" --connections "$CONNECTIONS" --procs "$GEN_PROCS" --label "workers$n" \
             --server-pid "$SERVER_PID" --db-cpu --db-name "$PG_DB" --json-out "$OUT_DIR/workers-$n-$run.json" >"$OUT_DIR/load-$n-$run.txt"
         stop

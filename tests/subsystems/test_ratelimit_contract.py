@@ -136,3 +136,33 @@ async def test_take_now_decides_at_once_or_hands_over_to_take(nodes):
     else:
         assert nodes[0].take_now([("cold", rate)]) is None  # nothing borrowed yet
         assert nodes[0].take_now([("hot", rate)]) > 0  # a refusal remembered: no round trip
+
+
+async def test_the_borrows_of_one_turn_go_to_redis_in_one_call():
+    """Many players' first calls in the same turn of the event loop: one script call borrows for
+    all their keys (and the shared one once), and each call is decided by what it brought."""
+    from overworld.subsystems.ratelimit.redis import RedisRateLimiter
+
+    async with redis_space("rltest") as space:
+        limiter = RedisRateLimiter(space.client(), space.prefix())
+        script = limiter._borrow
+        calls: list[int] = []
+
+        async def counting(keys: list[str], args: list[float | int]) -> object:
+            calls.append(len(keys))
+            return await script(keys=keys, args=args)
+
+        limiter._borrow = counting  # type: ignore[assignment]
+        user, title = Rate(100, 1), Rate(1000, 1)
+        results = await asyncio.gather(*(limiter.take([(f"u{i}", user), ("t", title)]) for i in range(50)))
+        assert results == [0.0] * 50
+        assert calls == [51]  # 50 users' keys and the title's, in one call
+        # a refusal in the batch reaches its own caller only
+        tight = Rate(1, 60)
+        assert await limiter.take([("once", tight)]) == 0.0
+        results = await asyncio.gather(
+            limiter.take([("once-more", tight)]),
+            limiter.take([("u0", user)]),
+            limiter.take([("once", tight)]),
+        )
+        assert results[0] == 0.0 and results[1] == 0.0 and results[2] > 0
