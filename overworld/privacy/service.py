@@ -50,6 +50,10 @@ class Consent:
     create_time: int
 
 
+# How long a store server notification's id is kept to recognise its redelivery (purge).
+STORE_NOTIFICATION_DAYS = 30
+
+
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     """Days to keep each kind of data (0: forever)."""
@@ -432,6 +436,11 @@ class PrivacyService:
                 log.info("retention purged", title=title.name, **counts)
             done[title.name] = counts
         await self._db.execute("DELETE FROM erasures WHERE expire_time > 0 AND expire_time <= $1", now)
+        # The stores' notification ids kept so that a redelivery acts once: the stores give up
+        # redelivering within days (Apple after 3, Google Pub/Sub after 7 by default).
+        await self._db.execute(
+            "DELETE FROM purchase_notifications WHERE create_time < $1", now - STORE_NOTIFICATION_DAYS * DAY_MS
+        )
         return done
 
     async def _batched(self, sql: str, title_id: str, before: int) -> int:

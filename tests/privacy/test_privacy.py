@@ -332,6 +332,28 @@ async def test_retention_purges_old_rows_by_the_titles_policy(client, node):
     assert done[title.name]["notifications"] == notes > 0
 
 
+async def test_the_purge_forgets_store_notifications_after_30_days(node):
+    """A store's notification id is kept to act once on a redelivery; the stores stop redelivering
+    within days, so the purge drops the ids older than 30 days (every title's)."""
+    from overworld.privacy.service import STORE_NOTIFICATION_DAYS
+
+    day = 86_400_000
+    now = 100 * day + 1_700_000_000_000
+    title = node.default_title
+    store = unique("s")[:16]
+    for notification, age in (("old", STORE_NOTIFICATION_DAYS * day + 1), ("recent", day)):
+        await node.db.execute(
+            "INSERT INTO purchase_notifications (title_id, store, notification_id, create_time)"
+            " VALUES ($1, $2, $3, $4)",
+            title.id, store, notification, now - age,
+        )  # fmt: skip
+    await node.privacy.purge(now)
+    kept = await node.db.fetch(
+        "SELECT notification_id FROM purchase_notifications WHERE title_id = $1 AND store = $2", title.id, store
+    )
+    assert [r["notification_id"] for r in kept] == ["recent"]
+
+
 async def test_the_scheduler_runs_the_retention_purge(settings):
     """Every node adds the job under one name (the cluster scheduler runs each fire time on one
     node); here every second, with a title policy of one day and messages two days old."""
