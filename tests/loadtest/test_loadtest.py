@@ -240,6 +240,45 @@ def test_what_the_store_lacks_is_said(server: Deployment, tmp_path: Path) -> Non
         assert admin_call("PUT", admin, definition) == 200
 
 
+def test_only_the_load_tests_accounts_are_funded(server: Deployment) -> None:
+    """loadtest_fund needs the http key, and gives currency to the load test's own accounts only."""
+    import uuid
+
+    import httpx
+
+    from overworld.loadtest.client import token_user
+
+    def sign_up(device: str) -> tuple[str, str]:
+        res = httpx.post(
+            f"{server.url}/v2/account/authenticate/device?create=true",
+            json={"id": device}, auth=("defaultkey", ""), timeout=10,
+        )  # fmt: skip
+        token = res.json()["token"]
+        return token, token_user(token)
+
+    def fund(user_id: str, purchases: int, bearer: str = "") -> httpx.Response:
+        auth = {"headers": {"Authorization": f"Bearer {bearer}"}} if bearer else {}
+        key = "" if bearer else "&http_key=defaulthttpkey"
+        return httpx.post(
+            f"{server.url}/v2/rpc/loadtest_fund?unwrap=true{key}",
+            json={"user_id": user_id, "purchases": purchases, "key": "k"}, timeout=10, **auth,
+        )  # fmt: skip
+
+    def ledger_rows(user_id: str) -> int:
+        return query(server, "SELECT count(*) FROM wallet_ledger WHERE user_id = $1", user_id)
+
+    player_token, player = sign_up(f"a-game-player-{uuid.uuid4().hex[:8]}")
+    _, tester = sign_up(f"lt-{uuid.uuid4().hex[:8]}-0")
+    assert fund(player, 5).status_code == 403  # not a load-test account, even with the http key
+    assert fund(player, 5, bearer=player_token).status_code in (401, 403)  # a player cannot call it
+    assert fund(tester, 1_000_001).status_code == 400
+    assert ledger_rows(player) == ledger_rows(tester) == 0
+    for _ in range(2):  # a retry with the same key grants once
+        res = fund(tester, 5)
+        assert res.status_code == 200 and res.json()["granted"] == {"loadtest_coins": 5}
+    assert ledger_rows(tester) == 1
+
+
 def admin_call(method: str, url: str, body: Any = None) -> int:
     import httpx
 
