@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from overworld.loadtest.plan import GENERAL_DEFAULTS, SCENARIOS, Plan
+from overworld.loadtest.plan import FUND_RPC, GENERAL_DEFAULTS, SCENARIOS, STORE_BUNDLE, Plan
 
 
 class UsageError(Exception):
@@ -31,7 +31,7 @@ def add_parser(commands: Any) -> None:
         "loadtest",
         help="drive a server with simulated players and report against a p99 objective",
         description="Simulated players sign up, open a socket and act (ping, chat, leaderboard, "
-        "matchmaker, wallet) while a live view shows progress; at the end a summary table, "
+        "matchmaker, wallet, store purchase) while a live view shows progress; at the end a summary table, "
         "report.json, report.md and PNG plots go to --out, and the exit status is 0 if every "
         "operation met its p99 objective, 1 if not, 2 for a usage error. Each scenario sets "
         "defaults for the flags below; flags given override them.",
@@ -57,6 +57,12 @@ def add_parser(commands: Any) -> None:
                    help="wait after a match before the next matchmaker ticket (surge: 60)")  # fmt: skip
     a.add_argument("--matchmaker-size", type=_count, help="players per match (default 2)")
     a.add_argument("--wallet-every", type=_seconds, help="wallet read (purchases: 1)")
+    a.add_argument(
+        "--purchase-every",
+        type=_seconds,
+        help=f"store purchase of the bundle {STORE_BUNDLE} with virtual currency (each player "
+        f"funded first by the RPC {FUND_RPC} of examples/loadtest; purchases: 1)",
+    )
     b = p.add_argument_group("bounds and objectives")
     b.add_argument(
         "--duration", type=_seconds, default=300.0, help="hard cap on the run, seconds (default 300)"
@@ -72,7 +78,8 @@ def add_parser(commands: Any) -> None:
     )
     t = p.add_argument_group("target and generator")
     t.add_argument("--server-key", default="defaultkey", help="the title's server key (default defaultkey)")
-    t.add_argument("--http-key", default="defaulthttpkey", help="the title's http key, for --setup")
+    t.add_argument("--http-key", default="defaulthttpkey",
+                   help=f"the title's http key, for --setup and the RPC {FUND_RPC} (purchases)")  # fmt: skip
     t.add_argument("--setup", action="store_true",
                    help="create the leaderboard first (RPC loadtest_setup of examples/loadtest)")  # fmt: skip
     t.add_argument(
@@ -187,19 +194,20 @@ def make_plan(args: argparse.Namespace, host: str, port: int) -> Plan:
         chat_room_size=int(pick("chat_room_size")), chat_persist=args.chat_persist,
         leaderboard=args.leaderboard, leaderboard_every=float(pick("leaderboard_every")),
         matchmaker_every=float(pick("matchmaker_every")), matchmaker_size=int(pick("matchmaker_size")),
-        wallet_every=float(pick("wallet_every")), timeout_sec=args.timeout,
+        wallet_every=float(pick("wallet_every")), purchase_every=float(pick("purchase_every")),
+        http_key=args.http_key, timeout_sec=args.timeout,
         http_connections=args.http_connections, login_concurrency=args.login_concurrency,
     )  # fmt: skip
 
 
 async def preflight(plan: Plan, setup: bool, http_key: str) -> None:
     """One probe account: the server answers, the key is right, and what the scenario needs is
-    there (the leaderboard; the wallet call)."""
+    there (the leaderboard; the wallet call; the store's bundle and the RPC that funds its buyers)."""
     import base64
 
     import orjson
 
-    from overworld.loadtest.client import ClientError, HttpPool
+    from overworld.loadtest.client import ClientError, HttpPool, token_user
 
     pool = HttpPool(plan.host, plan.port, 2, plan.timeout_sec)
     where = f"http://{plan.host}:{plan.port}"
@@ -216,7 +224,8 @@ async def preflight(plan: Plan, setup: bool, http_key: str) -> None:
             raise RunError(f"{where} refused the server key (401): give the title's key with --server-key")
         if status != 200:
             raise RunError(f"{where}: sign-up answered HTTP {status}: {body[:200]!r}")
-        bearer = f"Authorization: Bearer {orjson.loads(body)['token']}\r\n"
+        token = orjson.loads(body)["token"]
+        bearer = f"Authorization: Bearer {token}\r\n"
         if plan.leaderboard_every > 0:
             if setup:
                 path = f"/v2/rpc/loadtest_setup?unwrap=true&http_key={quote(http_key)}"
@@ -242,8 +251,38 @@ async def preflight(plan: Plan, setup: bool, http_key: str) -> None:
             status, body = await pool.request("GET", "/v2/overworld/wallet", b"", bearer)
             if status != 200:
                 raise RunError(f"the target does not serve GET /v2/overworld/wallet (HTTP {status})")
+        if plan.purchase_every > 0:
+            await _check_store(plan, pool, bearer, token_user(token))
     finally:
         pool.close()
+
+
+async def _check_store(plan: Plan, pool: Any, bearer: str, user_id: str) -> None:
+    """The purchases' needs: the bundle for sale in the store, and the RPC that funds a player
+    (asked for nothing, for the probe account: it checks the RPC and the http key)."""
+    import orjson
+
+    status, body = await pool.request("GET", "/v2/overworld/store", b"", bearer)
+    if status != 200:
+        raise RunError(f"the target does not serve GET /v2/overworld/store (HTTP {status} {_message(body)})")
+    bundles = {b.get("id"): b for b in orjson.loads(body).get("bundles") or []}
+    if STORE_BUNDLE not in bundles or not bundles[STORE_BUNDLE].get("price"):
+        raise RunError(
+            f"the target's store has no bundle {STORE_BUNDLE!r} for sale with virtual currency: load "
+            "examples/loadtest as server code on the target (it sets the bundle up at start), or "
+            "--purchase-every 0"
+        )
+    path = f"/v2/rpc/{FUND_RPC}?unwrap=true&http_key={quote(plan.http_key, safe='')}"
+    status, body = await pool.request("POST", path, orjson.dumps({"user_id": user_id, "purchases": 0}))
+    if status == 404:
+        raise RunError(
+            f"the target has no RPC {FUND_RPC}, which gives each player the currency it buys "
+            "with: load examples/loadtest as server code on the target, or --purchase-every 0"
+        )
+    if status == 401:
+        raise RunError(f"RPC {FUND_RPC}: the target refused the http key (401): give it with --http-key")
+    if status != 200:
+        raise RunError(f"RPC {FUND_RPC} answered HTTP {status} ({_message(body)})")
 
 
 def _message(body: bytes) -> str:

@@ -23,8 +23,15 @@ OPERATIONS = (
     "matchmaker_add",
     "matchmaker_matched",
     "wallet_get",
+    "wallet_fund",
+    "store_purchase",
 )
 GENERATOR_OPS = ("start_lag",)
+
+# The purchases scenario's bundle and its funding RPC: examples/loadtest/loadtest.py sets them up.
+STORE_BUNDLE = "loadtest_token"
+FUND_RPC = "loadtest_fund"
+MAX_FUNDED_PURCHASES = 1_000_000  # what one call of the RPC may pay for
 
 # Per scenario: the defaults of the flags it does not get (None: the flag's general default).
 SCENARIOS: dict[str, dict[str, float | int]] = {
@@ -33,33 +40,33 @@ SCENARIOS: dict[str, dict[str, float | int]] = {
     "surge": {
         "players": 12_000, "start_players": 500, "ramp_sec": 60, "hold_sec": 10,
         "ping_every": 5, "chat_every": 30, "leaderboard_every": 60, "matchmaker_every": 60,
-        "wallet_every": 0,
+        "wallet_every": 0, "purchase_every": 0,
     },
     # Everyone in rooms of 20, sending a message every second (under the server's default
     # chat_rate_limit of 10/s per user).
     "chat-storm": {
         "players": 500, "start_players": 500, "ramp_sec": 0, "hold_sec": 30,
         "ping_every": 0, "chat_every": 1, "chat_room_size": 20, "leaderboard_every": 0,
-        "matchmaker_every": 0, "wallet_every": 0,
+        "matchmaker_every": 0, "wallet_every": 0, "purchase_every": 0,
     },
     # Players arriving fast, each in the matchmaker again one second after each match.
     "matchmaking-rush": {
         "players": 2_000, "start_players": 0, "ramp_sec": 10, "hold_sec": 20,
         "ping_every": 0, "chat_every": 0, "leaderboard_every": 0, "matchmaker_every": 1,
-        "wallet_every": 0,
+        "wallet_every": 0, "purchase_every": 0,
     },
     # Everyone writing a score every second to one leaderboard.
     "leaderboard-burst": {
         "players": 1_000, "start_players": 1_000, "ramp_sec": 0, "hold_sec": 30,
         "ping_every": 0, "chat_every": 0, "leaderboard_every": 1, "matchmaker_every": 0,
-        "wallet_every": 0,
+        "wallet_every": 0, "purchase_every": 0,
     },
-    # The economy: players reading their wallet (GET /v2/overworld/wallet). The store's purchase
-    # call is not served yet; it becomes the `purchase` action of worker.Player when it is.
+    # The economy: each player, funded once with the load test's currency (RPC loadtest_fund),
+    # buys the bundle `loadtest_token` every second and reads its wallet every second.
     "purchases": {
         "players": 1_000, "start_players": 1_000, "ramp_sec": 0, "hold_sec": 30,
         "ping_every": 0, "chat_every": 0, "leaderboard_every": 0, "matchmaker_every": 0,
-        "wallet_every": 1,
+        "wallet_every": 1, "purchase_every": 1,
     },
 }  # fmt: skip
 
@@ -91,6 +98,8 @@ class Plan:
     matchmaker_every: float
     matchmaker_size: int
     wallet_every: float
+    purchase_every: float
+    http_key: str  # for the purchases' funding RPC (the title's http key)
     timeout_sec: float
     http_connections: int
     login_concurrency: int
@@ -103,3 +112,11 @@ class Plan:
     def end_offset(self) -> float:
         """Seconds from the ramp's start to the end of the run."""
         return self.ramp_sec + self.hold_sec
+
+    @property
+    def purchases_per_player(self) -> int:
+        """The most purchases one player can make in this run (it never lasts beyond the duration
+        cap, and a player buys at most once per `purchase_every`): what its funding pays for."""
+        if self.purchase_every <= 0:
+            return 0
+        return min(int(self.duration_sec / self.purchase_every) + 2, MAX_FUNDED_PURCHASES)

@@ -115,6 +115,7 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
             "matchmaker_every": plan.matchmaker_every,
             "matchmaker_size": plan.matchmaker_size,
             "wallet_every": plan.wallet_every,
+            "purchase_every": plan.purchase_every,
             "duration_cap_sec": plan.duration_sec,
             "max_requests": plan.max_requests,
             "processes": plan.processes,

@@ -12,12 +12,13 @@ import random
 import signal
 import time
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
-from overworld.loadtest.client import ClientError, HttpPool, WsConnection, open_socket
+from overworld.loadtest.client import ClientError, HttpPool, WsConnection, open_socket, token_user
 from overworld.loadtest.metrics import Recorder
-from overworld.loadtest.plan import START, Plan
+from overworld.loadtest.plan import FUND_RPC, START, STORE_BUNDLE, Plan
 from overworld.ops.gc import freeze_and_tune
 
 DELIVERY = b'{"channel_message":'
@@ -47,6 +48,7 @@ class Player:
         self.matched: asyncio.Future[None] | None = None
         self.closed = False
         self.score = 0
+        self.purchases = 0  # purchases asked for: each one's idempotency key
         self.alarm: asyncio.Future[None] | None = None  # what the player sleeps on
 
     async def sleep(self, delay: float) -> None:
@@ -133,14 +135,17 @@ class Player:
         self.w.rec.ok(op, time.time(), time.perf_counter() - started)
         return msg
 
-    async def http(self, op: str, method: str, path: str, body: Any = None) -> dict[str, Any] | None:
-        """One REST call with the player's session; its JSON answer, or None after recording."""
+    async def http(
+        self, op: str, method: str, path: str, body: Any = None, session: bool = True
+    ) -> dict[str, Any] | None:
+        """One REST call with the player's session (`session`; else none: the path carries its
+        key); its JSON answer, or None after recording."""
         self.w.count_request()
         data = b"" if body is None else orjson.dumps(body)
         started = time.perf_counter()
         try:
             status, answer = await self.w.pool.request(
-                method, path, data, f"Authorization: Bearer {self.token}\r\n"
+                method, path, data, f"Authorization: Bearer {self.token}\r\n" if session else ""
             )
         except ClientError as exc:
             self.w.rec.error(op, exc.kind, time.time())
@@ -182,6 +187,7 @@ class Player:
             return False
         self.w.rec.ok("signup" + self.phase, time.time(), time.perf_counter() - started)
         self.token = orjson.loads(answer)["token"]
+        self.user_id = token_user(self.token)
         return True
 
     async def log_in(self) -> bool:
@@ -228,13 +234,15 @@ class Player:
         loop = asyncio.get_running_loop()
         now = loop.time()
         due: dict[str, float] = {}
-        for action, every in (
-            ("ping", plan.ping_every),
-            ("chat", plan.chat_every),
-            ("leaderboard", plan.leaderboard_every),
-            ("matchmaker", plan.matchmaker_every),
-            ("wallet", plan.wallet_every),
-        ):
+        intervals = {
+            "ping": plan.ping_every,
+            "chat": plan.chat_every,
+            "leaderboard": plan.leaderboard_every,
+            "matchmaker": plan.matchmaker_every,
+            "wallet": plan.wallet_every,
+            "purchase": plan.purchase_every,
+        }
+        for action, every in intervals.items():
             if every > 0:
                 due[action] = now + random.uniform(0, every)  # spread the players' phases  # nosec B311 # spreading simulated players' timing and scores, not security
         if plan.chat_every > 0:
@@ -247,6 +255,8 @@ class Player:
                 due.pop("chat")
             else:
                 self.channel = joined["channel"]["id"]
+        if plan.purchase_every > 0 and not await self.fund():
+            due.pop("purchase")
         while due and not self.w.stopping:
             action, at = min(due.items(), key=lambda kv: kv[1])
             delay = at - loop.time()
@@ -256,9 +266,7 @@ class Player:
                     break
                 if loop.time() < due[action]:
                     continue  # woken early: a match came, the schedule changed
-            every = {"ping": plan.ping_every, "chat": plan.chat_every,
-                     "leaderboard": plan.leaderboard_every, "wallet": plan.wallet_every,
-                     "matchmaker": plan.matchmaker_every}[action]  # fmt: skip
+            every = intervals[action]
             due[action] = max(at + every, loop.time())
             if action == "ping":
                 await self.call("ping", "ping", {})
@@ -282,12 +290,28 @@ class Player:
                     self.w.leaderboard_writers.add(self.index)
             elif action == "wallet":
                 await self.http("wallet_get", "GET", "/v2/overworld/wallet")
+            elif action == "purchase":
+                self.purchases += 1
+                await self.http(
+                    "store_purchase", "POST", "/v2/overworld/store/purchase",
+                    {"bundle_id": STORE_BUNDLE,
+                     "idempotency_key": f"lt-{plan.run_id}-{self.index}-{self.purchases}"},
+                )  # fmt: skip
             elif action == "matchmaker":
                 # The next ticket once this one is matched: `every` after the match.
                 due[action] = float("inf")
                 self.w.spawn(self.matchmake(due, every))
         while not self.w.stopping and not self.closed:  # connected until the end, even idle
             await self.sleep(3600.0)
+
+    async def fund(self) -> bool:
+        """The currency for this run's purchases, once (RPC loadtest_fund of examples/loadtest,
+        with the title's http key; its idempotency key makes a retried grant count once)."""
+        plan = self.w.plan
+        path = f"/v2/rpc/{FUND_RPC}?unwrap=true&http_key={quote(plan.http_key, safe='')}"
+        body = {"user_id": self.user_id, "purchases": plan.purchases_per_player,
+                "key": f"lt-{plan.run_id}-{self.index}-fund"}  # fmt: skip
+        return await self.http("wallet_fund", "POST", path, body, session=False) is not None
 
     async def matchmake(self, due: dict[str, float], every: float) -> None:
         plan = self.w.plan

@@ -141,7 +141,7 @@ def test_surge_report_matches_what_the_server_holds(server: Deployment, tmp_path
 
 def test_chat_storm_matchmaking_rush_leaderboard_burst_purchases(server: Deployment, tmp_path: Path) -> None:
     common = ["--players", "24", "--hold-sec", "2", *LOOSE]
-    chat, mm, lb, wallet = loadtests(
+    chat, mm, lb, shop = loadtests(
         (
             server.url,
             tmp_path / "chat",
@@ -153,9 +153,9 @@ def test_chat_storm_matchmaking_rush_leaderboard_burst_purchases(server: Deploym
             ["--scenario", "matchmaking-rush", "--ramp-sec", "1", *common, "--hold-sec", "5"],
         ),
         (server.url, tmp_path / "lb", ["--scenario", "leaderboard-burst", *common]),
-        (server.url, tmp_path / "wallet", ["--scenario", "purchases", *common]),
+        (server.url, tmp_path / "shop", ["--scenario", "purchases", *common]),
     )
-    for code, output, report in (chat, mm, lb, wallet):
+    for code, output, report in (chat, mm, lb, shop):
         assert code == 0 and report is not None, output
     code, output, report = chat
     assert report is not None
@@ -176,8 +176,29 @@ def test_chat_storm_matchmaking_rush_leaderboard_burst_purchases(server: Deploym
         "leaderboard_write",
     }
 
-    report = wallet[2]
+    report = shop[2]
     assert report is not None and op(report, "wallet_get")["ok"] >= 24
+    assert report["errors"] == {} and report["settings"]["purchase_every"] == 1
+    assert op(report, "wallet_fund")["ok"] == 24  # each player funded once (the probe: asked nothing)
+    bought = op(report, "store_purchase")["ok"]
+    assert bought >= 24
+    # every acknowledged purchase is in the store's records, and charged in the wallet's ledger
+    players = f"lt-{report['run_id']}-%"
+    mine = "JOIN user_devices d ON d.user_id = x.user_id AND d.title_id = x.title_id WHERE d.id LIKE $1"
+    purchases = query(
+        server,
+        f"SELECT count(*) FROM store_purchases x {mine} AND x.source = 'bundle:loadtest_token'",
+        players,
+    )
+    assert purchases == bought
+    charged = query(
+        server, f"SELECT count(*) FROM wallet_ledger x {mine} AND x.metadata LIKE '%purchase_id%'", players
+    )
+    assert charged == bought
+    funded = query(
+        server, f"SELECT count(*) FROM wallet_ledger x {mine} AND x.metadata LIKE '%\"fund\"%'", players
+    )
+    assert funded == 24
 
 
 def test_a_missed_objective_fails_and_the_run_is_bounded(server: Deployment, tmp_path: Path) -> None:
@@ -198,6 +219,70 @@ def test_a_missed_objective_fails_and_the_run_is_bounded(server: Deployment, tmp
     assert "max requests" in report["stopped_by"]
     assert report["duration_sec"] < 30
     assert 30 <= report["requests"] <= 40  # what was in flight when the cap was reached
+
+
+def test_what_the_store_lacks_is_said(server: Deployment, tmp_path: Path) -> None:
+    args = ["--scenario", "purchases", "--players", "2", "--hold-sec", "1", *LOOSE]
+    code, output, _ = loadtest(server.url, tmp_path / "key", *args, "--http-key", "wrong")
+    assert code == 1 and "RPC loadtest_fund" in output and "http key" in output, output
+    # without the bundle (deleted by an operator, then put back as examples/loadtest defines it)
+    admin = f"{server.url}/v2/overworld/admin/store/bundles/loadtest_token?http_key=defaulthttpkey"
+    definition = {"contents": {"items": {"loadtest_token": 1}}, "price": {"loadtest_coins": 1}}
+    assert admin_call("DELETE", admin) == 200
+    try:
+        code, output, report = loadtest(server.url, tmp_path / "none", *args)
+        assert code == 1 and report is None
+        assert "no bundle 'loadtest_token'" in output and "examples/loadtest" in output
+        # a run that does not buy does not need it
+        code, output, _ = loadtest(server.url, tmp_path / "read", *args, "--purchase-every", "0")
+        assert code == 0, output
+    finally:
+        assert admin_call("PUT", admin, definition) == 200
+
+
+def test_only_the_load_tests_accounts_are_funded(server: Deployment) -> None:
+    """loadtest_fund needs the http key, and gives currency to the load test's own accounts only."""
+    import uuid
+
+    import httpx
+
+    from overworld.loadtest.client import token_user
+
+    def sign_up(device: str) -> tuple[str, str]:
+        res = httpx.post(
+            f"{server.url}/v2/account/authenticate/device?create=true",
+            json={"id": device}, auth=("defaultkey", ""), timeout=10,
+        )  # fmt: skip
+        token = res.json()["token"]
+        return token, token_user(token)
+
+    def fund(user_id: str, purchases: int, bearer: str = "") -> httpx.Response:
+        auth = {"headers": {"Authorization": f"Bearer {bearer}"}} if bearer else {}
+        key = "" if bearer else "&http_key=defaulthttpkey"
+        return httpx.post(
+            f"{server.url}/v2/rpc/loadtest_fund?unwrap=true{key}",
+            json={"user_id": user_id, "purchases": purchases, "key": "k"}, timeout=10, **auth,
+        )  # fmt: skip
+
+    def ledger_rows(user_id: str) -> int:
+        return query(server, "SELECT count(*) FROM wallet_ledger WHERE user_id = $1", user_id)
+
+    player_token, player = sign_up(f"a-game-player-{uuid.uuid4().hex[:8]}")
+    _, tester = sign_up(f"lt-{uuid.uuid4().hex[:8]}-0")
+    assert fund(player, 5).status_code == 403  # not a load-test account, even with the http key
+    assert fund(player, 5, bearer=player_token).status_code in (401, 403)  # a player cannot call it
+    assert fund(tester, 1_000_001).status_code == 400
+    assert ledger_rows(player) == ledger_rows(tester) == 0
+    for _ in range(2):  # a retry with the same key grants once
+        res = fund(tester, 5)
+        assert res.status_code == 200 and res.json()["granted"] == {"loadtest_coins": 5}
+    assert ledger_rows(tester) == 1
+
+
+def admin_call(method: str, url: str, body: Any = None) -> int:
+    import httpx
+
+    return httpx.request(method, url, json=body, timeout=10).status_code
 
 
 def test_what_the_target_lacks_is_said(server: Deployment, tmp_path: Path) -> None:
@@ -260,7 +345,7 @@ def plan(**kw: Any) -> Plan:
         players=2, start_players=2, ramp_sec=0, hold_sec=1, duration_sec=10, max_requests=0,
         processes=1, auth="device", ping_every=1, chat_every=0, chat_room_size=2, chat_persist=True,
         leaderboard="l", leaderboard_every=0, matchmaker_every=0, matchmaker_size=2, wallet_every=0,
-        timeout_sec=1, http_connections=1, login_concurrency=1,
+        purchase_every=0, http_key="h", timeout_sec=1, http_connections=1, login_concurrency=1,
     )  # fmt: skip
     return Plan(**(base | kw))
 
