@@ -438,9 +438,8 @@ class PrivacyService:
         await self._db.execute("DELETE FROM erasures WHERE expire_time > 0 AND expire_time <= $1", now)
         # The stores' notification ids kept so that a redelivery acts once: the stores give up
         # redelivering within days (Apple after 3, Google Pub/Sub after 7 by default).
-        await self._db.execute(
-            "DELETE FROM purchase_notifications WHERE create_time < $1", now - STORE_NOTIFICATION_DAYS * DAY_MS
-        )
+        forget = now - STORE_NOTIFICATION_DAYS * DAY_MS
+        await self._db.execute("DELETE FROM purchase_notifications WHERE create_time < $1", forget)
         return done
 
     async def _batched(self, sql: str, title_id: str, before: int) -> int:
