@@ -770,6 +770,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, so that a reader gone away is seen below
+    except BrokenPipeError:
+        # The output's reader stopped reading (`overworld title list | head -1`): stop quietly, as
+        # a Unix tool killed by SIGPIPE does, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except ConfigError as exc:
         print(f"overworld: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -349,7 +349,9 @@ async def test_the_purge_forgets_store_notifications_after_30_days(node):
         )  # fmt: skip
     await node.privacy.purge(now)
     kept = await node.db.fetch(
-        "SELECT notification_id FROM purchase_notifications WHERE title_id = $1 AND store = $2", title.id, store
+        "SELECT notification_id FROM purchase_notifications WHERE title_id = $1 AND store = $2",
+        title.id,
+        store,
     )
     assert [r["notification_id"] for r in kept] == ["recent"]
 

@@ -120,6 +120,25 @@ def test_title_commands_refuse_a_missing_database_instead_of_creating_one(tmp_pa
     assert not (tmp_path / "data").exists()
 
 
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    """`overworld title list | head -1`: the pipe's reader goes away; the command stops with
+    SIGPIPE's status and says nothing (it used to print Python's BrokenPipeError)."""
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path)}
+    assert overworld("migrate", env=env, cwd=tmp_path).returncode == 0
+    for i in range(20):
+        assert overworld("title", "create", f"game-{i}", env=env, cwd=tmp_path).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OVERWORLD_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "overworld", "title", "list"],
+        env={**clean, **env}, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # gone before the command writes
+    with process.stderr:
+        error = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and error == ""
+
+
 def test_banner_lists_only_what_is_served_and_refused_sockets_are_not_errors(tmp_path):
     env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data"), "OVERWORLD_METRICS": "false"}
     with running_server(env, tmp_path) as server:
