@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import uuid
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -368,6 +369,9 @@ class CatalogGrants:
     async def revoke(self, tx: Tx, grant: ProductGrant) -> GrantResult:
         done = await self._store.revoke(tx, grant)
         return GrantResult(done.applied, dict(done.currencies), dict(done.items))
+
+    async def committed(self, title_id: str, user_ids: Sequence[str]) -> None:
+        await self._store.committed(title_id, user_ids)
 
 
 def _refuse_well_known_keys(settings: Settings, titles: TitleService) -> None:

@@ -13,6 +13,7 @@ second refund takes nothing more.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,4 +52,9 @@ class ProductGrants(Protocol):
     async def revoke(self, tx: Tx, grant: ProductGrant) -> GrantResult:
         """Take back what `grant` gave for this store transaction (a refund or a revocation), once;
         a currency already spent is taken down to zero, never below."""
+        ...
+
+    async def committed(self, title_id: str, user_ids: Sequence[str]) -> None:
+        """After the transaction of `grant` or `revoke` committed: what caches the players' wallets
+        (every node's account cache) drops them, so that the next read sees the commit."""
         ...

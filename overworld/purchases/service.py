@@ -239,6 +239,7 @@ class PurchaseService:
         if seen is not None:
             return seen
         results: dict[str, Purchase] = {}
+        granted = False
         async with self._db.transaction() as tx:
             await self._lock_user(tx, title_id, user_id)
             now = now_ms()
@@ -247,6 +248,7 @@ class PurchaseService:
                     if not p.refund_time:
                         grant = _grant(title_id, user_id, p, p.transaction_id)
                         await self._grants.grant(tx, grant)
+                        granted = True
                     results[p.transaction_id] = replace(
                         _unrecorded(user_id, p), create_time=now, update_time=now
                     )
@@ -257,6 +259,8 @@ class PurchaseService:
                 if row["user_id"] != user_id:
                     raise FailedPrecondition(OTHER_USER)
                 results[p.transaction_id] = purchase_of(row, seen_before=True)
+        if granted:
+            await self._grants.committed(title_id, [user_id])
         return [results[p.transaction_id] for p in found]
 
     async def _seen(self, title_id: str, user_id: str, found: list[StorePurchase]) -> list[Purchase] | None:
@@ -544,7 +548,11 @@ class PurchaseService:
         )
 
     async def _fire(self, title_id: str, fired: list[tuple[str, Any]], payload: str) -> None:
-        """The title's notification hooks, after the commit; their errors are logged."""
+        """After the commit: the caches drop the players whose grants a notification may have
+        taken back, then the title's notification hooks run; their errors are logged."""
+        users = sorted({record.user_id for _, record in fired})
+        if users:
+            await self._grants.committed(title_id, users)
         for kind, record in fired:
             hook = self.notification_hooks.get((title_id, kind))
             if hook is None:

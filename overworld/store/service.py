@@ -18,6 +18,7 @@ transaction grants once and is revoked once.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -330,7 +331,6 @@ class StoreService:
             grant.transaction_id,
             inv.dumps({"currencies": currencies, "items": added}),
         )
-        self._after_commit(tx, grant.title_id, grant.user_id)
         return GrantOutcome(True, currencies, added)
 
     async def revoke(self, tx: Tx, grant: ProductGrantLike) -> GrantOutcome:
@@ -369,17 +369,12 @@ class StoreService:
                 now=now,
                 taken=items_taken,
             )
-        self._after_commit(tx, grant.title_id, grant.user_id)
         return GrantOutcome(True, taken, items_taken)
 
-    def _after_commit(self, tx: Tx, title_id: str, user_id: str) -> None:
-        """The account caches must drop the player once the caller's transaction commits; the
-        caller owns it, so this is done at once (a cache that reads before the commit only sees
-        the old wallet, and the database's change feed tells every node again)."""
-        del tx
-        task = asyncio.get_running_loop().create_task(self._wallets.committed(title_id, [user_id]))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    async def committed(self, title_id: str, user_ids: Sequence[str]) -> None:
+        """After the caller's transaction of `grant` or `revoke` committed: every node's account
+        cache drops the players (their `wallet` changed)."""
+        await self._wallets.committed(title_id, user_ids)
 
     # -- account deletion ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -344,6 +345,7 @@ class WalletGrants:
     def __init__(self) -> None:
         self.granted: list[ProductGrant] = []
         self.revoked: list[ProductGrant] = []
+        self.committed_users: list[tuple[str, str]] = []
         self.fail_next = False
 
     async def _change(self, tx: Tx, grant: ProductGrant, sign: int) -> dict[str, int]:
@@ -372,3 +374,6 @@ class WalletGrants:
         contents = await self._change(tx, grant, -1)
         self.revoked.append(grant)
         return GrantResult(applied=True, currencies=contents)
+
+    async def committed(self, title_id: str, user_ids: Sequence[str]) -> None:
+        self.committed_users.extend((title_id, u) for u in user_ids)

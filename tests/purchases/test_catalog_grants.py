@@ -77,3 +77,35 @@ async def test_a_validated_purchase_grants_its_catalog_bundle_once_and_a_refund_
         assert (await shop.client.post(webhook, content=body)).status_code == 200
     assert await shop.wallet(user) == {"gems": 0}
     assert await nk.inventory_list(user) == []
+
+
+async def test_the_account_caches_drop_the_player_once_the_grant_committed(shop: Iap):
+    """Every node's account cache (`AccountService.changed`, which waits for the peers) drops the
+    player after the purchase and its grant committed, before the answer: so the player's next
+    read, on any node, sees the new wallet. Dropped before the commit, a read in between could
+    cache the old wallet again."""
+    nk = ServerApi(shop.node.runtime, shop.node.default_title, "test")
+    await nk.store_bundle_set(
+        "gems", {"contents": {"currencies": {"gems": 300}}, "product_ids": {"apple": "g_1"}}
+    )
+    user, headers = await shop.player()
+    accounts = shop.node.accounts
+    real_changed = accounts.changed
+    seen: list[tuple[list[tuple[str, str]], dict[str, int]]] = []
+
+    async def changed(keys):  # type: ignore[no-untyped-def]
+        # what another connection reads at that moment: committed or not
+        seen.append((list(keys), await shop.wallet(user)))
+        await real_changed(keys)
+
+    accounts.changed = changed  # type: ignore[method-assign]
+    try:
+        receipt = shop.pki.sign(apple_transaction("g_1"))
+        answer = await shop.post("/v2/iap/purchase/apple", headers, {"receipt": receipt})
+    finally:
+        del accounts.changed
+    assert answer.status_code == 200, answer.text
+    title = shop.node.default_title.id
+    assert seen == [([(title, user)], {"gems": 300})]
+    account = await shop.client.get("/v2/account", headers=headers)
+    assert account.json()["wallet"] == '{"gems":300}'
