@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import os
 import shutil
 import socket
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 PG_URL = os.environ.get("OVERWORLD_TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("OVERWORLD_TEST_REDIS_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
+_inside = contextvars.ContextVar("inside", default=False)
 
 
 def basic(key: str) -> dict[str, str]:
@@ -141,3 +144,25 @@ def title_jobs(node: Any, title_id: str) -> list[str]:
     """The scheduler's jobs of one title (server code's cron jobs), without the node's own
     (retention, inventory expiry, ...)."""
     return [name for name in node.scheduler.names() if name.startswith(f"{title_id}:")]
+
+
+def count_reads(node: Any, monkeypatch: pytest.MonkeyPatch, *tables: str) -> dict[str, list[str]]:
+    """The queries sent to the database that read each of `tables` (a call made inside another,
+    such as SQLite's fetchval through fetchrow, counted once)."""
+    sent: dict[str, list[str]] = {table: [] for table in tables}
+    for name in ("fetch", "fetchrow", "fetchval"):
+        real = getattr(node.db, name)
+
+        async def counted(sql: str, *args: Any, _real: Any = real) -> Any:
+            if not _inside.get() and sql.startswith("SELECT"):
+                for table in tables:
+                    if table in sql:
+                        sent[table].append(sql)
+            token = _inside.set(True)
+            try:
+                return await _real(sql, *args)
+            finally:
+                _inside.reset(token)
+
+        monkeypatch.setattr(node.db, name, counted)
+    return sent

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import orjson
 import structlog
 
+from overworld.accounts.lookups import LookupBatcher
 from overworld.accounts.models import Account, Device, User
 from overworld.accounts.signups import SignupBatcher
 from overworld.db import Database, IntegrityError, Row, SqlDialect, Tx
@@ -32,6 +33,16 @@ _BY_DEVICE = (
     "SELECT u.id, u.username, u.disable_time FROM user_devices d JOIN users u"
     " ON u.title_id = d.title_id AND u.id = d.user_id WHERE d.title_id = $1 AND d.id = $2"
 )
+# The same for the (title id, identifier) pairs of a batch of lookups (accounts/lookups.py).
+_BY_DEVICES = (
+    "SELECT d.title_id AS lookup_title, d.id AS lookup_key, u.id, u.username, u.disable_time"
+    " FROM user_devices d JOIN users u ON u.title_id = d.title_id AND u.id = d.user_id"
+    " WHERE (d.title_id, d.id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+)
+_BY_CUSTOM_IDS = (
+    "SELECT title_id AS lookup_title, custom_id AS lookup_key, id, username, disable_time FROM users"
+    " WHERE (title_id, custom_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+)
 _BY_EMAIL = "SELECT id, username, disable_time, password FROM users WHERE title_id = $1 AND email = $2"
 _BY_CUSTOM_ID = "SELECT id, username, disable_time FROM users WHERE title_id = $1 AND custom_id = $2"
 # The columns `update` may set (their names are written into the statement).
@@ -52,6 +63,8 @@ IdentifierColumn = Literal["email", "custom_id"]
 # `<column>_sealed` is NULL. A lookup tries every form the value can have (`TitleKeys.lookups`):
 # sign-ins one after the other, newest key first (one `=` probe when the title has one key and no
 # plaintext rows left: an `IN` list costs SQLite ~5 us more per sign-in), the others in one query.
+# On PostgreSQL, device and custom-id sign-ins are batched per turn of the event loop, every form
+# of each in one query (accounts/lookups.py).
 EMAIL = "users.email"
 CUSTOM_ID = "users.custom_id"
 DEVICE_ID = "user_devices.id"
@@ -117,6 +130,8 @@ class AccountStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._signups = SignupBatcher(db) if db.sql.batch_writes else None
+        self._devices = LookupBatcher(db, _BY_DEVICES) if db.sql.batch_writes else None
+        self._custom_ids = LookupBatcher(db, _BY_CUSTOM_IDS) if db.sql.batch_writes else None
 
     # -- lookups used by authentication -------------------------------------------------------
 
@@ -133,6 +148,10 @@ class AccountStore:
         return None
 
     async def by_device(self, title_id: str, device_id: str, keys: TitleKeys | None = None) -> Row | None:
+        if self._devices is not None:
+            return await self._devices.find(
+                title_id, keys.lookups(DEVICE_ID, device_id) if keys else (device_id,)
+            )
         return await self._first(_BY_DEVICE, title_id, keys, DEVICE_ID, device_id)
 
     async def by_email(self, title_id: str, email: str, keys: TitleKeys | None = None) -> Row | None:
@@ -146,6 +165,9 @@ class AccountStore:
         )
 
     async def by_custom_id(self, title_id: str, custom_id: str, keys: TitleKeys | None = None) -> Row | None:
+        if self._custom_ids is not None:
+            forms = keys.lookups(CUSTOM_ID, custom_id) if keys else (custom_id,)
+            return await self._custom_ids.find(title_id, forms)
         return await self._first(_BY_CUSTOM_ID, title_id, keys, CUSTOM_ID, custom_id)
 
     async def login_state(self, title_id: str, user_id: str) -> Row | None:

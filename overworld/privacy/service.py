@@ -23,6 +23,7 @@ from overworld.db import Database, Tx
 from overworld.errors import InvalidArgument, NotFound, PermissionDenied
 from overworld.ops import metrics
 from overworld.privacy import domains
+from overworld.privacy.tombstones import TombstoneLookups
 from overworld.protocol.streams import notifications_stream
 from overworld.realtime.hub import Hub
 from overworld.storage.models import SYSTEM_USER
@@ -112,6 +113,7 @@ class PrivacyService:
         self._tombstone_days = tombstone_days
         self._schedule = parse_cron(schedule)
         self._batch = batch
+        self._tombstones = TombstoneLookups(db)
 
     def start(self) -> None:
         """Arm the retention job: every node adds it, the scheduler runs each fire time on one."""
@@ -294,18 +296,14 @@ class PrivacyService:
     ) -> None:
         """A sign-up guard (`accounts.guard_signups`): an identifier of an erased account cannot
         create an account while its tombstone lasts (a stale client would bring the account back
-        under a new id without the player asking)."""
+        under a new id without the player asking). The checks of one turn of the event loop share
+        one query (privacy/tombstones.py)."""
         marks = [(k, v) for k, v in (("device", device_id), ("custom", custom_id), ("email", email)) if v]
         if not marks:
             return
-        digests = [digest(title, kind, value) for kind, value in marks]
-        places = ", ".join(f"${i + 3}" for i in range(len(digests)))
-        found = await self._db.fetchval(
-            f"SELECT count(*) FROM erasures WHERE title_id = $1 AND digest IN ({places})"  # nosec B608 # placeholders and the dialect's lock clause only; values bound as $n
-            " AND (expire_time = 0 OR expire_time > $2)",
-            title.id, now_ms(), *digests,
-        )  # fmt: skip
-        if found:
+        now = now_ms()
+        found = await self._tombstones.find(title.id, [digest(title, kind, value) for kind, value in marks])
+        if any(expire == 0 or expire > now for expire in found.values()):
             raise PermissionDenied(ERASED)
 
     async def erased(self, title: Title, user_id: str) -> bool:

@@ -307,6 +307,38 @@ async def test_plaintext_rows_work_after_a_first_key_and_rotation_seals_them(set
         assert await sign_in(client, key, "device", {"id": devices[3]}, create="false")
 
 
+async def test_concurrent_sign_ins_find_every_stored_form(settings: Settings):
+    """Sign-ins of one turn share one lookup on PostgreSQL (accounts/lookups.py): rows in
+    plaintext, under the old key and under the new one are each found by their own caller."""
+    plain, old, new = unique("device-"), unique("device-"), unique("device-")
+    custom_plain, custom_old = unique("custom-"), unique("custom-")
+    ids: dict[str, str] = {}
+    async with serving(with_keys(settings, None)) as (node, _):
+        title = node.default_title
+        ids[plain] = (await node.accounts.authenticate_device(title, plain, True)).user_id
+        ids[custom_plain] = (await node.accounts.authenticate_custom(title, custom_plain, True)).user_id
+    async with serving(with_keys(settings, K1)) as (node, _):
+        title = node.default_title
+        ids[old] = (await node.accounts.authenticate_device(title, old, True)).user_id
+        ids[custom_old] = (await node.accounts.authenticate_custom(title, custom_old, True)).user_id
+    async with serving(with_keys(settings, f"{K2},{K1}")) as (node, _):
+        title = node.default_title
+        ids[new] = (await node.accounts.authenticate_device(title, new, True)).user_id
+        keys = node.accounts._keys(title)
+        assert keys is not None and keys.current == "k2" and keys.plaintext
+        results = await asyncio.gather(
+            *(node.accounts.authenticate_device(title, d, False) for d in (new, plain, old)),
+            *(node.accounts.authenticate_custom(title, c, False) for c in (custom_old, custom_plain)),
+        )
+        assert [r.user_id for r in results] == [ids[k] for k in (new, plain, old, custom_old, custom_plain)]
+        assert not any(r.created for r in results)
+        # Signing up again with any of them logs in instead (no second account).
+        again = await asyncio.gather(
+            *(node.accounts.authenticate_device(title, d, True) for d in (plain, old))
+        )
+        assert [r.user_id for r in again] == [ids[plain], ids[old]] and not any(r.created for r in again)
+
+
 async def test_rotation_to_a_new_key_while_serving(settings: Settings):
     async with serving(with_keys(settings, K1)) as (node, client):
         key, title_id = node.default_title.server_key, node.default_title.id

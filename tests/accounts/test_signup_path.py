@@ -11,8 +11,9 @@ import pytest
 from overworld.accounts.service import new_user_id
 from overworld.db import IntegrityError
 from overworld.db.sqlite import SqliteDatabase
+from overworld.errors import NotFound
 from overworld.node import Node
-from tests.support import unique
+from tests.support import count_reads, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -77,3 +78,57 @@ def test_token_ids_are_random_uuid4():
     for value in ids:
         parsed = uuid.UUID(value)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == value
+
+
+async def test_concurrent_device_and_custom_id_log_ins_share_one_lookup(node: Node, monkeypatch):
+    """PostgreSQL answers the lookups of one turn with one query (accounts/lookups.py), each
+    caller its own account; SQLite probes one at a time. The same on both: who gets what."""
+    title = node.default_title
+    other = await node.titles.create(unique("iso-"))
+    devices = [unique("dev-") for _ in range(4)]
+    customs = [unique("custom-") for _ in range(3)]
+    mine = {d: (await node.accounts.authenticate_device(title, d, True)).user_id for d in devices}
+    mine |= {c: (await node.accounts.authenticate_custom(title, c, True)).user_id for c in customs}
+    elsewhere = (await node.accounts.authenticate_device(other, devices[0], True)).user_id
+    reads = count_reads(node, monkeypatch, "FROM user_devices d", "custom_id")
+
+    results = await asyncio.gather(
+        *(node.accounts.authenticate_device(title, d, False) for d in devices),
+        node.accounts.authenticate_device(other, devices[0], False),
+        node.accounts.authenticate_device(other, devices[1], False),  # only in the default title
+        *(node.accounts.authenticate_custom(title, c, False) for c in customs),
+        node.accounts.authenticate_custom(title, unique("custom-"), False),
+        return_exceptions=True,
+    )
+
+    assert [r.user_id for r in results[:4]] == [mine[d] for d in devices]  # type: ignore[union-attr]
+    assert results[4].user_id == elsewhere  # type: ignore[union-attr]
+    assert isinstance(results[5], NotFound), results[5]
+    assert [r.user_id for r in results[6:9]] == [mine[c] for c in customs]  # type: ignore[union-attr]
+    assert isinstance(results[9], NotFound), results[9]
+    assert not any(r.created for r in results if not isinstance(r, BaseException))
+    if node.db.sql.batch_writes:
+        assert len(reads["FROM user_devices d"]) == 1, reads
+        assert len(reads["custom_id"]) == 1, reads
+    else:
+        assert len(reads["FROM user_devices d"]) == 6, reads
+
+
+async def test_an_error_of_the_shared_lookup_reaches_every_caller(node: Node, monkeypatch):
+    title = node.default_title
+    devices = [unique("dev-") for _ in range(5)]
+    for device in devices:
+        await node.accounts.authenticate_device(title, device, True)
+
+    async def broken(sql: str, *args: object) -> object:
+        raise ConnectionError("database gone")
+
+    for name in ("fetch", "fetchrow", "fetchval"):
+        monkeypatch.setattr(node.db, name, broken)
+    results = await asyncio.gather(
+        *(node.accounts.authenticate_device(title, d, False) for d in devices), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results), results
+    monkeypatch.undo()
+    again = await node.accounts.authenticate_device(title, devices[0], False)  # the next batch works
+    assert not again.created
