@@ -166,3 +166,30 @@ async def test_the_borrows_of_one_turn_go_to_redis_in_one_call():
             limiter.take([("once", tight)]),
         )
         assert results[0] == 0.0 and results[1] == 0.0 and results[2] > 0
+
+
+async def test_a_batch_running_low_is_topped_up_before_it_runs_out():
+    """A quarter of a key's batch left: the key is borrowed for again in the background, with the
+    other keys running low in the next 20 ms, in one script call; a steady caller never waits."""
+    from overworld.subsystems.ratelimit.redis import RedisRateLimiter
+
+    async with redis_space("rltest") as space:
+        limiter = RedisRateLimiter(space.client(), space.prefix())
+        script = limiter._borrow
+        calls: list[int] = []
+
+        async def counting(keys: list[str], args: list[float | int]) -> object:
+            calls.append(len(keys))
+            return await script(keys=keys, args=args)
+
+        limiter._borrow = counting  # type: ignore[assignment]
+        rate = Rate(100, 1)  # batches of 50, topped up below 12 left
+        assert await limiter.take([("a", rate)]) == 0.0 and await limiter.take([("b", rate)]) == 0.0
+        assert calls == [1, 1]
+        for _ in range(38):  # 11 left of each: both low
+            assert limiter.take_now([("a", rate)]) == 0.0 and limiter.take_now([("b", rate)]) == 0.0
+        assert calls == [1, 1]  # not yet: the top-ups wait for the window
+        await asyncio.sleep(0.1)
+        assert calls == [1, 1, 2]  # both keys in one call
+        decided = [limiter.take_now([("a", rate)]) for _ in range(55)]
+        assert decided == [0.0] * 55  # 11 + 50: never handed over to `take`, never refused

@@ -17,7 +17,10 @@ borrowed events behind). And the borrows that requests need in the same turn of 
 whatever their keys, go to Redis together as one script call: a borrow costs the node a few
 hundred µs of CPU (redis-py, asyncio) however many keys it carries, and many players each calling
 now and then (each of their keys borrowing anew once its lease is out) would otherwise cost one
-call each.
+call each. A batch is also topped up before it runs out: once a quarter of it is left, the key
+joins the top-ups gathered over the next `REFILL_WINDOW_SEC` (20 ms), one script call for them
+all, so a steady caller does not wait for Redis and the node sends a few calls a second however
+many keys are busy. (A node then holds up to a batch and a quarter of a key unspent.)
 
 A refusal is remembered locally until the time Redis said to wait, so a client that keeps sending
 while limited costs no Redis calls. If Redis does not answer (an error, or no answer within
@@ -69,6 +72,8 @@ end
 return out
 """
 _LEASE_SEC = 30.0
+# Keys whose batch runs low within this long are topped up by one script call.
+REFILL_WINDOW_SEC = 0.02
 
 
 def batch(rate: Rate) -> int:
@@ -84,7 +89,7 @@ class RedisRateLimiter:
         self._borrow = client.register_script(_BORROW)
         self._timeout = timeout_sec
         self._retry = retry_sec
-        # key -> [events left, until (monotonic), refused until (monotonic)]
+        # key -> [events left, until (monotonic), refused until (monotonic), refill below]
         self._local: dict[Key, list[float]] = {}
         self._fallback = EmbeddedRateLimiter()
         self._down_until = 0.0
@@ -93,6 +98,8 @@ class RedisRateLimiter:
         self._next: dict[Key, Rate] = {}  # the keys of this turn's borrow, sent at its end
         self._next_done: asyncio.Future[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._refill: dict[Key, Rate] = {}  # keys running low, borrowed for together shortly
+        self._refill_timer: asyncio.TimerHandle | None = None
 
     def take_now(self, limits: Sequence[Limit]) -> float | None:
         now = time.monotonic()
@@ -105,9 +112,35 @@ class RedisRateLimiter:
                 return None
             if entry[0] < 1:
                 return entry[2] - now if entry[2] > now else None
-        for key, _ in limits:
-            local[key][0] -= 1
+        self._spend(limits)
         return 0.0
+
+    def _spend(self, limits: Sequence[Limit]) -> None:
+        """Count one event of each key's local batch; a batch running low (a quarter left) is
+        topped up in the background before it runs out (`_refill_soon`)."""
+        local = self._local
+        for key, rate in limits:
+            entry = local[key]
+            entry[0] -= 1
+            if entry[0] < entry[3] and key not in self._refill and key not in self._inflight:
+                self._refill_soon(key, rate)
+
+    def _refill_soon(self, key: Key, rate: Rate) -> None:
+        self._refill[key] = rate
+        if self._refill_timer is None:
+            self._refill_timer = asyncio.get_running_loop().call_later(REFILL_WINDOW_SEC, self._send_refills)
+
+    def _send_refills(self) -> None:
+        self._refill_timer = None
+        limits = [(k, r) for k, r in self._refill.items() if k not in self._inflight]
+        self._refill.clear()
+        if limits:
+            done = asyncio.get_running_loop().create_future()
+            for key, _ in limits:
+                self._inflight[key] = done
+            task = asyncio.get_running_loop().create_task(self._borrow_all(limits, done))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def take(self, limits: Sequence[Limit]) -> float:
         now = time.monotonic()
@@ -133,8 +166,7 @@ class RedisRateLimiter:
                 if now < self._down_until:
                     return self._fallback.take_at(limits, now)
                 continue
-            for key, _ in limits:
-                local[key][0] -= 1
+            self._spend(limits)
             return 0.0
         return max(rate.interval for _, rate in limits)  # contended: let the client come back
 
@@ -192,11 +224,11 @@ class RedisRateLimiter:
             if granted:
                 lease = max(_LEASE_SEC, rate.period)
                 left = entry[0] if entry is not None and entry[1] > now else 0
-                local[key] = [left + granted, now + lease, 0.0]
+                local[key] = [left + granted, now + lease, 0.0, batch(rate) // 4]
             else:
                 until = now + max(wait_ms, 1) / 1000
                 if entry is None:
-                    local[key] = [0, 0.0, until]
+                    local[key] = [0, 0.0, until, 0]
                 else:
                     entry[2] = until
         if len(local) > 100_000:
