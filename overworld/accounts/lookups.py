@@ -12,20 +12,12 @@ a lookup in microseconds on the event loop's thread: it keeps one probe per form
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from overworld.db import Database, Row
+from overworld.db.turns import TurnBatcher
 
-
-@dataclass(slots=True)
-class Lookup:
-    title_id: str
-    forms: Sequence[str]
-    done: asyncio.Future[Row | None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+Lookup = tuple[str, Sequence[str]]  # (title id, the identifier's stored forms)
 
 
 class LookupBatcher:
@@ -34,35 +26,16 @@ class LookupBatcher:
         $2, with the pair as its columns `lookup_title` and `lookup_key`."""
         self._db = db
         self._sql = sql
-        self._pending: list[Lookup] = []
-        self._max_batch = max_batch
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._batcher: TurnBatcher[Lookup, Row | None] = TurnBatcher(self._flush, max_batch)
 
     async def find(self, title_id: str, forms: Sequence[str]) -> Row | None:
-        lookup = Lookup(title_id, forms)
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._start_flush)
-        self._pending.append(lookup)
-        return await asyncio.shield(lookup.done)
+        return await self._batcher.submit((title_id, forms))
 
-    def _start_flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            task = asyncio.get_running_loop().create_task(self._flush(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _flush(self, batch: list[Lookup]) -> None:
-        pairs = [(lookup.title_id, form) for lookup in batch for form in lookup.forms]
-        try:
-            rows = await self._db.fetch(self._sql, [p[0] for p in pairs], [p[1] for p in pairs])
-        except Exception as exc:
-            for lookup in batch:
-                if not lookup.done.done():
-                    lookup.done.set_exception(exc)
-            return
+    async def _flush(self, batch: list[Lookup]) -> list[Row | None]:
+        pairs = [(title_id, form) for title_id, forms in batch for form in forms]
+        rows = await self._db.fetch(self._sql, [p[0] for p in pairs], [p[1] for p in pairs])
         found = {(r["lookup_title"], r["lookup_key"]): r for r in rows}
-        for lookup in batch:
-            if not lookup.done.done():
-                rows_of = (found.get((lookup.title_id, form)) for form in lookup.forms)
-                lookup.done.set_result(next((r for r in rows_of if r is not None), None))
+        return [
+            next((r for r in (found.get((title_id, form)) for form in forms) if r is not None), None)
+            for title_id, forms in batch
+        ]

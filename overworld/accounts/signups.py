@@ -11,10 +11,10 @@ would have raised; the rest of the batch is unaffected. Each caller is answered 
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from overworld.db import Database, IntegrityError
+from overworld.db.turns import TurnBatcher
 
 
 @dataclass(slots=True)
@@ -27,15 +27,12 @@ class Signup:
     custom_id: str | None
     device_sealed: str | None
     custom_sealed: str | None
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class SignupBatcher:
     def __init__(self, db: Database, max_batch: int = 500) -> None:
         self._db = db
-        self._pending: list[Signup] = []
-        self._max_batch = max_batch
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._batcher: TurnBatcher[Signup, None] = TurnBatcher(self._flush, max_batch)
 
     async def create(
         self,
@@ -52,77 +49,54 @@ class SignupBatcher:
         identifiers are as stored (accounts/store.py: a blind index and its sealed value, or the
         plaintext)."""
         signup = Signup(title_id, user_id, username, now, device_id, custom_id, device_sealed, custom_sealed)
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._start_flush)
-        self._pending.append(signup)
-        await asyncio.shield(signup.done)
+        await self._batcher.submit(signup)
 
-    def _start_flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            task = asyncio.get_running_loop().create_task(self._flush(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _flush(self, batch: list[Signup]) -> None:
-        outcome: dict[str, Exception | None] = {}
-        try:
-            async with self._db.transaction() as tx:
-                rows = await tx.fetch(
-                    "INSERT INTO users (title_id, id, username, lang_tag, metadata, custom_id, edge_count,"
-                    " create_time, update_time, custom_id_sealed)"
-                    " SELECT t, i, u, 'en', '{}', c, 0, n, n, cs FROM"
-                    " unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])"
-                    " x(t, i, u, c, n, cs) ON CONFLICT DO NOTHING RETURNING id",
-                    [s.title_id for s in batch],
-                    [s.user_id for s in batch],
-                    [s.username for s in batch],
-                    [s.custom_id for s in batch],
-                    [s.now for s in batch],
-                    [s.custom_sealed for s in batch],
-                )
-                inserted = {r["id"] for r in rows}
-                for s in batch:
-                    if s.user_id not in inserted:
-                        # Which unique column clashed: the custom id (taken: log in instead) or the username.
-                        taken = s.custom_id is not None and await tx.fetchval(
-                            "SELECT 1 FROM users WHERE title_id = $1 AND custom_id = $2",
-                            s.title_id,
-                            s.custom_id,
-                        )
-                        outcome[s.user_id] = IntegrityError("custom_id" if taken else "username")
-                with_device = [s for s in batch if s.device_id is not None and s.user_id in inserted]
-                if with_device:
-                    rows = await tx.fetch(
-                        "INSERT INTO user_devices (title_id, id, user_id, id_sealed)"
-                        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-                        " ON CONFLICT DO NOTHING RETURNING user_id",
-                        [s.title_id for s in with_device],
-                        [s.device_id for s in with_device],
-                        [s.user_id for s in with_device],
-                        [s.device_sealed for s in with_device],
-                    )
-                    linked = {r["user_id"] for r in rows}
-                    orphans = [s for s in with_device if s.user_id not in linked]
-                    for s in orphans:
-                        outcome[s.user_id] = IntegrityError("device id")
-                    if orphans:
-                        await tx.execute(
-                            "DELETE FROM users WHERE (title_id, id) IN"
-                            " (SELECT * FROM unnest($1::text[], $2::text[]))",
-                            [s.title_id for s in orphans],
-                            [s.user_id for s in orphans],
-                        )
-        except Exception as exc:
+    async def _flush(self, batch: list[Signup]) -> list[IntegrityError | None]:
+        outcome: dict[str, IntegrityError] = {}
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch(
+                "INSERT INTO users (title_id, id, username, lang_tag, metadata, custom_id, edge_count,"
+                " create_time, update_time, custom_id_sealed)"
+                " SELECT t, i, u, 'en', '{}', c, 0, n, n, cs FROM"
+                " unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])"
+                " x(t, i, u, c, n, cs) ON CONFLICT DO NOTHING RETURNING id",
+                [s.title_id for s in batch],
+                [s.user_id for s in batch],
+                [s.username for s in batch],
+                [s.custom_id for s in batch],
+                [s.now for s in batch],
+                [s.custom_sealed for s in batch],
+            )
+            inserted = {r["id"] for r in rows}
             for s in batch:
-                if not s.done.done():
-                    s.done.set_exception(exc)
-            return
-        for s in batch:
-            if s.done.done():
-                continue
-            error = outcome.get(s.user_id)
-            if error is None:
-                s.done.set_result(None)
-            else:
-                s.done.set_exception(error)
+                if s.user_id not in inserted:
+                    # Which unique column clashed: the custom id (taken: log in instead) or the username.
+                    taken = s.custom_id is not None and await tx.fetchval(
+                        "SELECT 1 FROM users WHERE title_id = $1 AND custom_id = $2",
+                        s.title_id,
+                        s.custom_id,
+                    )
+                    outcome[s.user_id] = IntegrityError("custom_id" if taken else "username")
+            with_device = [s for s in batch if s.device_id is not None and s.user_id in inserted]
+            if with_device:
+                rows = await tx.fetch(
+                    "INSERT INTO user_devices (title_id, id, user_id, id_sealed)"
+                    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+                    " ON CONFLICT DO NOTHING RETURNING user_id",
+                    [s.title_id for s in with_device],
+                    [s.device_id for s in with_device],
+                    [s.user_id for s in with_device],
+                    [s.device_sealed for s in with_device],
+                )
+                linked = {r["user_id"] for r in rows}
+                orphans = [s for s in with_device if s.user_id not in linked]
+                for s in orphans:
+                    outcome[s.user_id] = IntegrityError("device id")
+                if orphans:
+                    await tx.execute(
+                        "DELETE FROM users WHERE (title_id, id) IN"
+                        " (SELECT * FROM unnest($1::text[], $2::text[]))",
+                        [s.title_id for s in orphans],
+                        [s.user_id for s in orphans],
+                    )
+        return [outcome.get(s.user_id) for s in batch]
