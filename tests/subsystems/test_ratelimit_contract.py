@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -138,6 +139,19 @@ async def test_take_now_decides_at_once_or_hands_over_to_take(nodes):
         assert nodes[0].take_now([("hot", rate)]) > 0  # a refusal remembered: no round trip
 
 
+def count_borrows(limiter: Any) -> list[int]:
+    """The keys of each script call `limiter` (a RedisRateLimiter) makes from now on."""
+    script = limiter._borrow
+    calls: list[int] = []
+
+    async def counting(keys: list[str], args: list[float | int]) -> object:
+        calls.append(len(keys))
+        return await script(keys=keys, args=args)
+
+    limiter._borrow = counting
+    return calls
+
+
 async def test_the_borrows_of_one_turn_go_to_redis_in_one_call():
     """Many players' first calls in the same turn of the event loop: one script call borrows for
     all their keys (and the shared one once), and each call is decided by what it brought."""
@@ -145,14 +159,7 @@ async def test_the_borrows_of_one_turn_go_to_redis_in_one_call():
 
     async with redis_space("rltest") as space:
         limiter = RedisRateLimiter(space.client(), space.prefix())
-        script = limiter._borrow
-        calls: list[int] = []
-
-        async def counting(keys: list[str], args: list[float | int]) -> object:
-            calls.append(len(keys))
-            return await script(keys=keys, args=args)
-
-        limiter._borrow = counting  # type: ignore[assignment]
+        calls = count_borrows(limiter)
         user, title = Rate(100, 1), Rate(1000, 1)
         results = await asyncio.gather(*(limiter.take([(f"u{i}", user), ("t", title)]) for i in range(50)))
         assert results == [0.0] * 50
@@ -175,14 +182,7 @@ async def test_a_batch_running_low_is_topped_up_before_it_runs_out():
 
     async with redis_space("rltest") as space:
         limiter = RedisRateLimiter(space.client(), space.prefix())
-        script = limiter._borrow
-        calls: list[int] = []
-
-        async def counting(keys: list[str], args: list[float | int]) -> object:
-            calls.append(len(keys))
-            return await script(keys=keys, args=args)
-
-        limiter._borrow = counting  # type: ignore[assignment]
+        calls = count_borrows(limiter)
         rate = Rate(100, 1)  # batches of 50, topped up below 12 left
         assert await limiter.take([("a", rate)]) == 0.0 and await limiter.take([("b", rate)]) == 0.0
         assert calls == [1, 1]
