@@ -96,3 +96,23 @@ async def test_single_socket_replaces_instead_of_refusing(host, node):
     assert code == 1008
     for sock in others:
         await sock.close()
+
+
+async def test_sockets_opened_at_once_never_pass_the_cap(host, node):
+    """Ten upgrades of one user at once, on one node: exactly the cap (2) are accepted, the others
+    refused with 429 (the check and the socket's registration happen in one turn of the event
+    loop: the accept does not let another upgrade in between)."""
+    session = await authenticate(host, node.default_title.server_key)
+
+    async def attempt() -> Any:
+        try:
+            return await open_socket(host, session)
+        except InvalidStatus as exc:
+            assert exc.response.status_code == 429
+            return None
+
+    opened = await asyncio.gather(*(attempt() for _ in range(10)))
+    accepted = [s for s in opened if s is not None]
+    assert len(accepted) == 2
+    for sock in accepted:
+        await sock.close()
