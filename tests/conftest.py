@@ -19,9 +19,25 @@ from overworld.node import Node
 from overworld.ops import logging as ow_logging
 from tests import realtime_support
 from tests.deployments import deployment  # noqa: F401 - the end-to-end fixture, for every test module
-from tests.support import PG_URL, REDIS_URL, basic, create_pg_database, drop_pg_database, run, unique
+from tests.support import (
+    PG_URL,
+    REDIS_URL,
+    basic,
+    create_pg_database,
+    drop_pg_database,
+    drop_redis_prefixes,
+    redis_prefix,
+    run,
+    unique,
+)
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The Redis keys under the prefixes this process's tests used (each xdist worker drops its own)."""
+    drop_redis_prefixes()
+
 
 # Log as the server does (JSON, plain tracebacks): structlog's default console renderer draws rich
 # tracebacks with local variables, which takes seconds for each error the tests provoke.
@@ -146,7 +162,7 @@ def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield {
         "OVERWORLD_DATABASE_URL": url,
         "OVERWORLD_REDIS_URL": REDIS_URL,
-        "OVERWORLD_REDIS_PREFIX": unique("owtest"),
+        "OVERWORLD_REDIS_PREFIX": redis_prefix("owtest"),
         "OVERWORLD_DATA_DIR": str(tmp_path / "data"),
         "OVERWORLD_LOG_LEVEL": "warning",
         "OVERWORLD_PRESENCE_TIMEOUT_SEC": "2",

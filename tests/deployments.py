@@ -29,8 +29,8 @@ from tests.support import (
     ServerProcess,
     create_pg_database,
     drop_pg_database,
+    redis_prefix,
     run,
-    unique,
 )
 from tools.balancer import Balancer
 
@@ -91,7 +91,7 @@ def deploy(kind: str, workdir: Path, env: dict[str, str] | None = None) -> Itera
         database = run(create_pg_database(PG_URL))
         base["OVERWORLD_DATABASE_URL"] = database
     if kind == "cluster":
-        base |= {"OVERWORLD_REDIS_URL": REDIS_URL, "OVERWORLD_REDIS_PREFIX": unique("owdeploy")}
+        base |= {"OVERWORLD_REDIS_URL": REDIS_URL, "OVERWORLD_REDIS_PREFIX": redis_prefix("owdeploy")}
     nodes: list[ServerProcess] = []
     balancer: Balancer | None = None
     try:

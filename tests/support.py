@@ -38,6 +38,40 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
+# The Redis key prefixes this test process handed out (`redis_prefix`): their keys are deleted
+# when the process's session ends (tests/conftest.py), whatever the servers left behind (a rank
+# index written by a node's background task, a scheduler's lease ...).
+REDIS_PREFIXES: set[str] = set()
+
+
+def redis_prefix(name: str) -> str:
+    """A fresh Redis key prefix for a test's nodes or servers, deleted with its keys at the end."""
+    prefix = unique(name)
+    REDIS_PREFIXES.add(prefix)
+    return prefix
+
+
+def drop_redis_prefixes() -> int:
+    """Delete every key under the prefixes `redis_prefix` handed out; returns how many."""
+    if not REDIS_URL or not REDIS_PREFIXES:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    dropped = 0
+    try:
+        for prefix in sorted(REDIS_PREFIXES):
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            for start in range(0, len(keys), 500):
+                dropped += int(client.delete(*keys[start : start + 500]))
+        REDIS_PREFIXES.clear()
+    except redis.RedisError:
+        pass  # Redis gone: nothing to clean
+    finally:
+        client.close()
+    return dropped
+
+
 async def create_pg_database(admin_url: str) -> str:
     """A fresh, empty database on the server of `admin_url`; returns its URL."""
     import asyncpg

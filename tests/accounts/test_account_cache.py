@@ -12,7 +12,7 @@ from overworld.accounts.models import AccountUpdate
 from overworld.config import Settings
 from overworld.node import Node
 from overworld.titles.models import Title
-from tests.support import REDIS_URL, unique
+from tests.support import REDIS_URL, redis_prefix, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -216,7 +216,7 @@ async def test_a_write_answers_once_other_nodes_caches_dropped_it(pg_database: s
     read on node A, which had the account cached (B tells its peers before answering)."""
     if not REDIS_URL:
         pytest.skip("a cluster needs OVERWORLD_TEST_REDIS_URL")
-    prefix = unique("owcache")
+    prefix = redis_prefix("owcache")
     base = _cluster_settings(pg_database, tmp_path)
 
     def settings(name: str) -> Settings:

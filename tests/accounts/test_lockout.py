@@ -11,7 +11,7 @@ import pytest
 from overworld.accounts.lockout import LoginLockout, address_key
 from overworld.errors import RateLimited, ResourceExhausted
 from overworld.subsystems.counters import EmbeddedCounters
-from tests.support import REDIS_URL, unique
+from tests.support import REDIS_URL, redis_prefix
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,7 @@ async def counters(request):
     from overworld.subsystems.counters.redis import RedisCounters
 
     client = aioredis.from_url(REDIS_URL)
-    prefix = unique("owtest")
+    prefix = redis_prefix("owtest")
     yield RedisCounters(client, prefix)
     keys = [key async for key in client.scan_iter(f"{prefix}:*")]
     if keys:

@@ -12,6 +12,7 @@ from tests.support import (
     bearer,
     create_pg_database,
     drop_pg_database,
+    redis_prefix,
     run,
     running_server,
     unique,
@@ -36,7 +37,7 @@ def cluster_env(tmp_path):
     yield {
         "OVERWORLD_DATABASE_URL": url,
         "OVERWORLD_REDIS_URL": REDIS_URL,
-        "OVERWORLD_REDIS_PREFIX": unique("owtest"),
+        "OVERWORLD_REDIS_PREFIX": redis_prefix("owtest"),
         "OVERWORLD_DATA_DIR": str(tmp_path / "data"),
         "OVERWORLD_LOG_LEVEL": "warning",
         "OVERWORLD_RUNTIME_PATH": str(code),

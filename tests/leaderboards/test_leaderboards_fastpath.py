@@ -16,7 +16,7 @@ from overworld.api.http.app import create_app
 from overworld.node import Node
 from overworld.runtime import ServerApi
 from tests.conftest import Api
-from tests.support import basic, bearer, unique
+from tests.support import basic, bearer, redis_prefix, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -135,7 +135,7 @@ async def test_a_write_on_another_node_drops_the_cached_page(pg_database: str, t
     common = {
         "database_url": pg_database,
         "redis_url": REDIS_URL,
-        "redis_prefix": unique("owtest"),
+        "redis_prefix": redis_prefix("owtest"),
         "auto_migrate": False,
         "default_title": unique("t"),
         "default_server_key": unique("key-"),

@@ -17,7 +17,7 @@ from overworld.errors import ApiError
 from overworld.node import Node
 from tests.purchases.conftest import Iap, iap_settings, store_config
 from tests.purchases.fakes import CATALOG, FakeStores, HuaweiKeys, Pki, WalletGrants, apple_transaction
-from tests.support import REDIS_URL, unique
+from tests.support import REDIS_URL, redis_prefix, unique
 
 pytestmark = pytest.mark.anyio
 RECEIPTS, ATTEMPTS, USERS = 250, 4, 20
@@ -106,7 +106,7 @@ async def test_two_nodes_grant_each_transaction_once(
     clustered = msgspec.structs.replace(
         iap_settings(settings, store_config(pki, stores, huawei)),
         redis_url=REDIS_URL,
-        redis_prefix=unique("owiap"),
+        redis_prefix=redis_prefix("owiap"),
     )
     grants = [WalletGrants(), WalletGrants()]
     nodes = [await Node.start(clustered, grants=grants[0])]

@@ -34,7 +34,7 @@ from overworld.realtime.connection import POLICY, TokenBucket
 from overworld.subsystems.pubsub.embedded import EmbeddedPubSub
 from overworld.subsystems.pubsub.outbox import Outbox
 from tests.realtime_support import Socket, authenticate, open_socket
-from tests.support import REDIS_URL, free_port, unique
+from tests.support import REDIS_URL, free_port, redis_prefix, unique
 
 pytestmark = pytest.mark.anyio
 # With the uvicorn adapter's direct paths, and with plain ASGI sends (uvicorn's websockets-sansio).
@@ -319,7 +319,7 @@ async def test_outbox_batches_keep_publish_order_redis() -> None:
     from overworld.subsystems.pubsub.redis import RedisPubSub
 
     client = aioredis.from_url(REDIS_URL)
-    pubsub = RedisPubSub(client, unique("owtest"))
+    pubsub = RedisPubSub(client, redis_prefix("owtest"))
     await pubsub.start()
     try:
         await _outbox_keeps_order(pubsub, "order")

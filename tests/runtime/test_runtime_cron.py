@@ -29,6 +29,7 @@ from tests.support import (
     ROOT,
     create_pg_database,
     drop_pg_database,
+    redis_prefix,
     run,
     running_server,
     title_jobs,
@@ -219,7 +220,7 @@ def test_a_cron_job_runs_once_per_fire_time_across_two_server_processes(tmp_path
     env = {
         "OVERWORLD_DATABASE_URL": url,
         "OVERWORLD_REDIS_URL": REDIS_URL,
-        "OVERWORLD_REDIS_PREFIX": unique("owtest"),
+        "OVERWORLD_REDIS_PREFIX": redis_prefix("owtest"),
         "OVERWORLD_DATA_DIR": str(tmp_path / "data"),
         "OVERWORLD_LOG_LEVEL": "warning",
         "OVERWORLD_RUNTIME_PATH": str(code),

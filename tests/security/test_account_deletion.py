@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.support import bearer
+from tests.support import bearer, redis_prefix
 
 pytestmark = pytest.mark.anyio
 
@@ -88,7 +88,7 @@ def test_two_nodes_deletion_on_one_writes_on_the_other(tmp_path):
         "OVERWORLD_LOG_LEVEL": "warning",
         "OVERWORLD_DATABASE_URL": database,
         "OVERWORLD_REDIS_URL": REDIS_URL,
-        "OVERWORLD_REDIS_PREFIX": unique("owdel"),
+        "OVERWORLD_REDIS_PREFIX": redis_prefix("owdel"),
     }
     a = ServerProcess(env, tmp_path)
     b = ServerProcess({**env, "OVERWORLD_REDIS_URL": _through(REDIS_URL, proxy.port)}, tmp_path)

@@ -15,7 +15,7 @@ import pytest
 from overworld.node import Node
 from overworld.runtime import ServerApi
 from tests.realtime_support import authenticate, live_server, open_socket
-from tests.support import bearer, unique
+from tests.support import bearer, redis_prefix, unique
 
 pytestmark = pytest.mark.anyio
 TRIALS = 6
@@ -268,7 +268,7 @@ def test_a_node_cut_off_from_redis_refuses_a_deleted_players_writes(tmp_path):
         "OVERWORLD_LOG_LEVEL": "warning",
         "OVERWORLD_DATABASE_URL": database,
         "OVERWORLD_REDIS_URL": REDIS_URL,
-        "OVERWORLD_REDIS_PREFIX": unique("owdel"),
+        "OVERWORLD_REDIS_PREFIX": redis_prefix("owdel"),
     }
     a = ServerProcess(env, tmp_path)
     b = ServerProcess({**env, "OVERWORLD_REDIS_URL": _through(REDIS_URL, proxy.port)}, tmp_path)

@@ -23,6 +23,7 @@ from tests.support import (
     bearer,
     create_pg_database,
     drop_pg_database,
+    redis_prefix,
     run,
     unique,
 )
@@ -163,7 +164,7 @@ def test_redis_outage_is_unavailable_not_a_server_error(tmp_path: Path):
         "OVERWORLD_LOG_LEVEL": "warning",
         "OVERWORLD_DATABASE_URL": database,
         "OVERWORLD_REDIS_URL": _through(REDIS_URL, proxy.port),
-        "OVERWORLD_REDIS_PREFIX": unique("owout"),
+        "OVERWORLD_REDIS_PREFIX": redis_prefix("owout"),
     }
     server = ServerProcess(env, tmp_path)
     stack = contextlib.ExitStack()

@@ -36,6 +36,7 @@ from tests.support import (
     create_pg_database,
     drop_pg_database,
     free_port,
+    redis_prefix,
     run,
     unique,
 )
@@ -176,7 +177,7 @@ def test_a_stopped_redis_inside_an_rpc_is_unavailable(tmp_path: Path):
         env = {
             "OVERWORLD_DATABASE_URL": database,
             "OVERWORLD_REDIS_URL": f"redis://127.0.0.1:{port}/0",
-            "OVERWORLD_REDIS_PREFIX": unique("owscan"),
+            "OVERWORLD_REDIS_PREFIX": redis_prefix("owscan"),
         }
         server = _server(tmp_path, env, ("code.py", SERVER_CODE), ("board.py", BOARD))
         try:

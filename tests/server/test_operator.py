@@ -17,7 +17,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.support import ROOT, basic, bearer, running_server, unique
+from tests.support import ROOT, basic, bearer, redis_prefix, running_server, unique
 
 
 def overworld(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -275,7 +275,7 @@ def test_title_delete_on_postgresql_also_deletes_its_redis_keys(tmp_path):
     import redis
 
     database = run(create_pg_database(PG_URL))
-    prefix = unique("owdel")
+    prefix = redis_prefix("owdel")
     env = {
         "OVERWORLD_DATABASE_URL": database,
         "OVERWORLD_REDIS_URL": REDIS_URL,

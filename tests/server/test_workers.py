@@ -20,7 +20,15 @@ import httpx
 import pytest
 
 from tests.realtime_support import Socket, authenticate, open_socket
-from tests.support import PG_URL, REDIS_URL, create_pg_database, drop_pg_database, free_port, run, unique
+from tests.support import (
+    PG_URL,
+    REDIS_URL,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    redis_prefix,
+    run,
+)
 
 WHOAMI = """
 import asyncio
@@ -135,7 +143,7 @@ def workers(tmp_path: Path, count: int = 2, env_extra: dict[str, str] | None = N
         **os.environ,
         "OVERWORLD_DATABASE_URL": database,
         "OVERWORLD_REDIS_URL": REDIS_URL,
-        "OVERWORLD_REDIS_PREFIX": unique("owworkers"),
+        "OVERWORLD_REDIS_PREFIX": redis_prefix("owworkers"),
         "OVERWORLD_RUNTIME_PATH": str(runtime),
         "OVERWORLD_NODE_NAME": "box",
         "OVERWORLD_HOST": "127.0.0.1",
