@@ -17,7 +17,6 @@ transaction grants once and is revoked once.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from uuid_utils import uuid7
 
 from overworld.clock import now_ms
 from overworld.db import Database, Tx
+from overworld.db.turns import TurnBatcher
 from overworld.errors import ApiError, FailedPrecondition, InvalidArgument, NotFound
 from overworld.inventory import validation as inv
 from overworld.inventory.models import ItemSpec
@@ -66,7 +66,6 @@ class _Job:
     request_hash: str
     sale: _Sale
     purchase_id: str
-    done: asyncio.Future[Purchase] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 @dataclass(slots=True)
@@ -95,12 +94,9 @@ class StoreService:
         self.catalog = catalog
         self._wallets = wallets
         self._inventory = inventory
-        self._pending: set[asyncio.Task[None]] = set()
-        self._queue: list[_Job] = []
-        self._scheduled = False
-        self._in_flight = 0
-        self._max_batch = max_batch
-        self._max_in_flight = max_in_flight
+        self._batcher: TurnBatcher[_Job, Purchase] = TurnBatcher(
+            self._flush, max_batch, max_in_flight, "purchase batch failed, retrying its purchases one by one"
+        )
 
     # -- buying with virtual currency ---------------------------------------------------------------
 
@@ -119,12 +115,7 @@ class StoreService:
             if seen is not None:
                 return _replayed(seen["request_hash"], seen["result"], request_hash, key)
         sale = await self._sale(title_id, user_id, bundle_id, offer_id)
-        job = _Job(title_id, user_id, key, request_hash, sale, str(uuid7()))
-        self._queue.append(job)
-        if not self._scheduled and self._in_flight < self._max_in_flight:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_batches)
-        return await asyncio.shield(job.done)
+        return await self._batcher.submit(_Job(title_id, user_id, key, request_hash, sale, str(uuid7())))
 
     # Purchases are written in batches (a group commit, as wallet updates are): those that arrive
     # while a batch is written form the next one, up to `max_batch`, `max_in_flight` at a time. A
@@ -132,55 +123,21 @@ class StoreService:
     # purchase in turn in memory (one that fails is left out and told its error; the others are
     # unaffected), then writes the wallets, the ledger, the stacks and the records once.
 
-    def _start_batches(self) -> None:
-        self._scheduled = False
-        loop = asyncio.get_running_loop()
-        while self._queue and self._in_flight < self._max_in_flight:
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            self._in_flight += 1
-            task = loop.create_task(self._flush(batch))
-            self._pending.add(task)
-            task.add_done_callback(self._flushed)
-
-    def _flushed(self, task: asyncio.Task[None]) -> None:
-        self._pending.discard(task)
-        self._in_flight -= 1
-        if self._queue and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_batches)
-
     async def close(self) -> None:
         """Wait for the purchases in flight (their callers are waiting for them)."""
-        while self._pending or self._queue:
-            if self._queue and not self._scheduled:
-                self._start_batches()
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._batcher.close()
 
-    async def _flush(self, jobs: list[_Job]) -> None:
-        try:
-            outcome = await self._transact(jobs)
-        except Exception as exc:
-            if len(jobs) > 1:  # what no purchase's checks foresaw: one at a time, so only its own fails
-                log.warning("purchase batch failed, retrying its purchases one by one", error=repr(exc))
-                for job in jobs:
-                    await self._flush([job])
-                return
-            if not jobs[0].done.done():
-                jobs[0].done.set_exception(exc)
-            return
+    async def _flush(self, jobs: list[_Job]) -> list[Purchase | ApiError]:
+        """One batch (`TurnBatcher`: a failure of the whole batch, which no purchase's checks
+        foresaw, runs its purchases one at a time, so that only the one at fault fails)."""
+        outcome = await self._transact(jobs)
         bought: dict[str, set[str]] = {}
         for job, result in zip(jobs, outcome, strict=True):
             if isinstance(result, Purchase) and not result.replayed:
                 bought.setdefault(job.title_id, set()).add(job.user_id)
         for title_id, users in bought.items():  # the callers read their wallets through any node
             await self._wallets.committed(title_id, sorted(users))
-        for job, result in zip(jobs, outcome, strict=True):
-            if job.done.done():
-                continue
-            if isinstance(result, ApiError):
-                job.done.set_exception(result)
-            else:
-                job.done.set_result(result)
+        return outcome
 
     async def _transact(self, jobs: list[_Job]) -> list[Purchase | ApiError]:
         outcome: list[Purchase | ApiError] = []

@@ -21,9 +21,8 @@ in the same order first.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 import structlog
@@ -33,6 +32,7 @@ from overworld.accounts.models import AccountUpdate
 from overworld.accounts.service import AccountService
 from overworld.clock import now_ms
 from overworld.db import Database, Tx
+from overworld.db.turns import TurnBatcher
 from overworld.errors import ApiError, Code, InvalidArgument, NotFound
 from overworld.ids import parse_uuid
 from overworld.storage.models import SYSTEM_USER, Ack, ObjectWrite
@@ -79,9 +79,6 @@ class _Job:
     ledger: bool
     request: RequestKey | None = None
     request_hash: str = ""
-    done: asyncio.Future[list[WalletUpdateResult]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
     def field(self, index: int, name: str) -> str:
         return f"{self.prefix}[{index}].{name}" if self.prefix else name
@@ -101,20 +98,14 @@ class WalletService:
         self._accounts = accounts
         self._storage = storage
         self._ids = LedgerIds()
-        self._max_batch = max_batch
-        self._max_in_flight = max_in_flight
-        self._pending: list[_Job] = []
-        self._scheduled = False
-        self._in_flight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._batcher: TurnBatcher[_Job, list[WalletUpdateResult]] = TurnBatcher(
+            self._flush, max_batch, max_in_flight, "wallet batch failed, retrying its calls one by one"
+        )
         self.batches = 0  # transactions written (tests and benchmarks read it)
 
     async def close(self) -> None:
         """Wait for the batches in flight (their callers are waiting for them)."""
-        while self._tasks or self._pending:
-            if self._pending and not self._scheduled:
-                self._start_batches()
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._batcher.close()
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -193,43 +184,12 @@ class WalletService:
             scope = updates[0].user_id if single else SYSTEM_USER
             job.request = (title_id, scope, key)
             job.request_hash = check.request_hash("wallets", _described(updates), job.ledger)
-        self._pending.append(job)
-        if not self._scheduled and self._in_flight < self._max_in_flight:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_batches)
-        return await asyncio.shield(job.done)
+        return await self._batcher.submit(job)
 
-    def _start_batches(self) -> None:
-        self._scheduled = False
-        loop = asyncio.get_running_loop()
-        while self._pending and self._in_flight < self._max_in_flight:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            self._in_flight += 1
-            task = loop.create_task(self._flush(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._flushed)
-
-    def _flushed(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._in_flight -= 1
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_batches)
-
-    async def _flush(self, jobs: list[_Job]) -> None:
-        try:
-            outcome = await self._with_retries(jobs)
-        except Exception as exc:
-            if len(jobs) > 1:
-                # Something no single call's check foresaw failed the batch's transaction: run the
-                # calls one at a time, so that only the one at fault fails.
-                log.warning("wallet batch failed, retrying its calls one by one", error=repr(exc))
-                for job in jobs:
-                    await self._flush([job])
-                return
-            if not jobs[0].done.done():
-                jobs[0].done.set_exception(exc)
-            return
+    async def _flush(self, jobs: list[_Job]) -> list[list[WalletUpdateResult] | ApiError]:
+        """One batch (`TurnBatcher`: a failure of the whole batch runs its calls one at a time,
+        so that only the one at fault fails)."""
+        outcome = await self._with_retries(jobs)
         changed = {(j.title_id, u.user_id) for j, o in zip(jobs, outcome, strict=True) if isinstance(o, list)
                    for u in j.updates}  # fmt: skip
         if changed:  # the callers read their write through any node once answered
@@ -237,13 +197,7 @@ class WalletService:
                 await self._accounts.changed(sorted(changed))
             except Exception:  # the change feed still tells every node
                 log.exception("telling the account caches of wallet changes failed")
-        for job, result in zip(jobs, outcome, strict=True):
-            if job.done.done():
-                continue
-            if isinstance(result, ApiError):
-                job.done.set_exception(result)
-            else:
-                job.done.set_result(result)
+        return outcome
 
     async def _with_retries(self, jobs: list[_Job]) -> list[list[WalletUpdateResult] | ApiError]:
         for _ in range(3):
