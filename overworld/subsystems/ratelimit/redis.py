@@ -135,12 +135,7 @@ class RedisRateLimiter:
         limits = [(k, r) for k, r in self._refill.items() if k not in self._inflight]
         self._refill.clear()
         if limits:
-            done = asyncio.get_running_loop().create_future()
-            for key, _ in limits:
-                self._inflight[key] = done
-            task = asyncio.get_running_loop().create_task(self._borrow_all(limits, done))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._borrow_soon(limits)  # with whatever else this turn borrows
 
     async def take(self, limits: Sequence[Limit]) -> float:
         now = time.monotonic()
