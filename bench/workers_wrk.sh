@@ -53,25 +53,7 @@ for run in $(seq 1 "$REPEAT"); do
         SERVER_PID=$!
         for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
         sleep 3  # every worker listening
-        "$PYTHON" - "$PORT" >"$WORK/tokens.lua" <<'PY'
-import asyncio, base64, sys
-import httpx
-
-async def main() -> None:
-    auth = {"Authorization": "Basic " + base64.b64encode(b"defaultkey:").decode()}
-    gate = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sys.argv[1]}") as client:
-        async def one(i: int) -> str:
-            async with gate:
-                answer = await client.post(
-                    "/v2/account/authenticate/device?create=true", json={"id": f"wrk-{i:06d}"}, headers=auth
-                )
-                return str(answer.json()["token"])
-        tokens = await asyncio.gather(*(one(i) for i in range(1000)))
-    print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
-
-asyncio.run(main())
-PY
+        "$PYTHON" "$ROOT/bench/wrk_tokens.py" "http://127.0.0.1:$PORT" >"$WORK/tokens.lua"
         for scenario in rpc-echo account-get; do
             if [[ "$scenario" == rpc-echo ]]; then
                 call='wrk.format("POST", "/v2/rpc/echo", {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"}, "\"{\\\"hello\\\":\\\"world\\\"}\"")'

@@ -17,6 +17,7 @@ import pytest
 
 from overworld.config import Rate, parse_rate
 from overworld.subsystems.ratelimit import EmbeddedRateLimiter, RateLimiter
+from overworld.subsystems.ratelimit.base import limits_of
 from tests.subsystems.support import IMPLEMENTATIONS, redis_space
 
 pytestmark = pytest.mark.anyio
@@ -129,14 +130,41 @@ async def test_take_now_decides_at_once_or_hands_over_to_take(nodes):
     rate = Rate(3, 60)
     results: list[float] = []
     for _ in range(5):
-        now = nodes[0].take_now([("hot", rate)])
+        now = nodes[0].take_now("hot", rate)
         results.append(await nodes[0].take([("hot", rate)]) if now is None else now)
     assert [r == 0.0 for r in results] == [True, True, True, False, False]
     if isinstance(nodes[0], EmbeddedRateLimiter):
-        assert nodes[0].take_now([("cold", rate)]) == 0.0
+        assert nodes[0].take_now("cold", rate) == 0.0
     else:
-        assert nodes[0].take_now([("cold", rate)]) is None  # nothing borrowed yet
-        assert nodes[0].take_now([("hot", rate)]) > 0  # a refusal remembered: no round trip
+        assert nodes[0].take_now("cold", rate) is None  # nothing borrowed yet
+        assert nodes[0].take_now("hot", rate) > 0  # a refusal remembered: no round trip
+
+
+async def take_now_or_take(
+    limiter: RateLimiter,
+    k1: str,
+    r1: Rate | None,
+    k2: str = "",
+    r2: Rate | None = None,
+    k3: str = "",
+    r3: Rate | None = None,
+) -> float:
+    """What the policy does: `take_now`, and `take` when it cannot decide alone."""
+    now = limiter.take_now(k1, r1, k2, r2, k3, r3)
+    return await limiter.take(limits_of(k1, r1, k2, r2, k3, r3)) if now is None else now
+
+
+async def test_take_now_takes_up_to_three_buckets_all_or_nothing(nodes):
+    """The hot path's buckets are its arguments (address, user, title): any of them may be left
+    out (rate None); one that is full refuses the others too, and they count nothing then."""
+    small, big, title = Rate(2, 60), Rate(100, 60), Rate(1000, 60)
+    results = [await take_now_or_take(nodes[0], "s", small, "b", big, "t", title) for _ in range(3)]
+    assert results[:2] == [0.0, 0.0] and results[2] > 0  # "s" is full: "b" and "t" not counted
+    assert [await take_now_or_take(nodes[0], "b", big) == 0.0 for _ in range(99)].count(True) == 98
+    assert await take_now_or_take(nodes[0], "", None, "", None, "t", title) == 0.0  # the title's alone
+    assert await take_now_or_take(nodes[0], "", None, "s2", small) == 0.0  # the user's alone
+    assert await take_now_or_take(nodes[0], "s2", small, "", None, "t", title) == 0.0
+    assert await take_now_or_take(nodes[0], "", None, "s2", small) > 0
 
 
 def count_borrows(limiter: Any) -> list[int]:
@@ -187,9 +215,9 @@ async def test_a_batch_running_low_is_topped_up_before_it_runs_out():
         assert await limiter.take([("a", rate)]) == 0.0 and await limiter.take([("b", rate)]) == 0.0
         assert calls == [1, 1]
         for _ in range(38):  # 11 left of each: both low
-            assert limiter.take_now([("a", rate)]) == 0.0 and limiter.take_now([("b", rate)]) == 0.0
+            assert limiter.take_now("a", rate) == 0.0 and limiter.take_now("b", rate) == 0.0
         assert calls == [1, 1]  # not yet: the top-ups wait for the window
         await asyncio.sleep(0.1)
         assert calls == [1, 1, 2]  # both keys in one call
-        decided = [limiter.take_now([("a", rate)]) for _ in range(55)]
+        decided = [limiter.take_now("a", rate) for _ in range(55)]
         assert decided == [0.0] * 55  # 11 + 50: never handed over to `take`, never refused

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Iterable, Mapping
 
 from overworld.config import RATE_SCOPES, ConfigError, Rate, Settings, parse_rate
 from overworld.errors import RateLimited, retry_after_seconds
-from overworld.subsystems.ratelimit.base import Limit, RateLimiter, address_key
+from overworld.subsystems.ratelimit.base import Key, Limit, RateLimiter, address_key, limits_of
 
 Rates = tuple[Rate | None, Rate | None, Rate | None]  # address, user, title
 RATE_LIMITED = "Rate limit exceeded"
@@ -102,24 +102,31 @@ class RateLimits:
         """
         rates = self._rates.get(name)
         by_address, by_user, by_title = rates if rates is not None else self.rates(name)
-        limits: list[Limit] = []
-        if by_address is not None and address:
+        ka: Key = ""
+        ku: Key = ""
+        kt: Key = ""
+        if by_address is not None:
             where = _LIMITED.get(address)
             if where is None:
                 where = _limited_address(address)
             if where:
-                limits.append(((title_id, "a", name, where), by_address))
-        if by_user is not None and user_id:
-            limits.append(((title_id, "u", name, user_id), by_user))
+                ka = (title_id, "a", name, where)
+            else:  # no address, or a loopback one
+                by_address = None
+        if by_user is not None:
+            if user_id:
+                ku = (title_id, "u", name, user_id)
+            else:
+                by_user = None
         if by_title is not None:
-            limits.append(((title_id, "t", name), by_title))
-        if not limits:
+            kt = (title_id, "t", name)
+        elif by_address is None and by_user is None:
             return None
         if self.limiter is None:
             raise RuntimeError("rate limits are off: no limiter to ask")
-        wait = self.limiter.take_now(limits)
+        wait = self.limiter.take_now(ka, by_address, ku, by_user, kt, by_title)
         if wait is None:
-            return self._take(name, limits)
+            return self._take(name, limits_of(ka, by_address, ku, by_user, kt, by_title))
         if wait > 0:
             raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
         return None

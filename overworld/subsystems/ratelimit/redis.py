@@ -101,31 +101,66 @@ class RedisRateLimiter:
         self._refill: dict[Key, Rate] = {}  # keys running low, borrowed for together shortly
         self._refill_timer: asyncio.TimerHandle | None = None
 
-    def take_now(self, limits: Sequence[Limit]) -> float | None:
+    def take_now(
+        self,
+        k1: Key,
+        r1: Rate | None,
+        k2: Key = "",
+        r2: Rate | None = None,
+        k3: Key = "",
+        r3: Rate | None = None,
+    ) -> float | None:
         now = time.monotonic()
         if now < self._down_until:
-            return self._fallback.take_at(limits, now)
+            return self._fallback.take_now(k1, r1, k2, r2, k3, r3)
         local = self._local
-        for key, _ in limits:
-            entry = local.get(key)
-            if entry is None or entry[1] <= now:
+        e1 = e2 = e3 = None
+        if r1 is not None:
+            e1 = local.get(k1)
+            if e1 is None or e1[1] <= now:
                 return None
-            if entry[0] < 1:
-                return entry[2] - now if entry[2] > now else None
-        self._spend(limits)
+            if e1[0] < 1:
+                return e1[2] - now if e1[2] > now else None
+        if r2 is not None:
+            e2 = local.get(k2)
+            if e2 is None or e2[1] <= now:
+                return None
+            if e2[0] < 1:
+                return e2[2] - now if e2[2] > now else None
+        if r3 is not None:
+            e3 = local.get(k3)
+            if e3 is None or e3[1] <= now:
+                return None
+            if e3[0] < 1:
+                return e3[2] - now if e3[2] > now else None
+        # one event of each batch; a batch running low (a quarter left) is topped up in the
+        # background before it runs out (`_refill_soon`)
+        if e1 is not None:
+            e1[0] -= 1
+            if e1[0] < e1[3] and r1 is not None:
+                self._refill_soon(k1, r1)
+        if e2 is not None:
+            e2[0] -= 1
+            if e2[0] < e2[3] and r2 is not None:
+                self._refill_soon(k2, r2)
+        if e3 is not None:
+            e3[0] -= 1
+            if e3[0] < e3[3] and r3 is not None:
+                self._refill_soon(k3, r3)
         return 0.0
 
     def _spend(self, limits: Sequence[Limit]) -> None:
-        """Count one event of each key's local batch; a batch running low (a quarter left) is
-        topped up in the background before it runs out (`_refill_soon`)."""
+        """Count one event of each key's local batch (`take_now`'s second half, for a list)."""
         local = self._local
         for key, rate in limits:
             entry = local[key]
             entry[0] -= 1
-            if entry[0] < entry[3] and key not in self._refill and key not in self._inflight:
+            if entry[0] < entry[3]:
                 self._refill_soon(key, rate)
 
     def _refill_soon(self, key: Key, rate: Rate) -> None:
+        if key in self._refill or key in self._inflight:
+            return
         self._refill[key] = rate
         if self._refill_timer is None:
             self._refill_timer = asyncio.get_running_loop().call_later(REFILL_WINDOW_SEC, self._send_refills)
