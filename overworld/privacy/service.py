@@ -226,10 +226,12 @@ class PrivacyService:
                 )  # fmt: skip
             report["tombstones"] = len(marks)
 
+        # Counted before the deletion: revoking the sessions everywhere (one of its steps) closes
+        # the player's sockets too, and on a cluster node that can be over before it returns.
+        sockets = self._hub.tracker.count(notifications_stream(title.id, user_id))
         # The deletion's own steps (every domain's rows, rank indexes, edge counts, the account
         # caches of every node, the sessions everywhere) run after `first`, in its transaction.
         await self._accounts.delete_account(title, user_id, first)
-        sockets = self._hub.tracker.count(notifications_stream(title.id, user_id))
         self._hub.disconnect_user(title.id, user_id, "Account erased")
         report["sockets_closed"] = sockets
         # Login lockout counters naming the account (per-address ones expire with their window).

@@ -15,8 +15,9 @@ from overworld.errors import InvalidArgument, NotFound
 from overworld.migrations.schema import metadata
 from overworld.node import Node
 from overworld.privacy import domains
-from overworld.protocol.streams import Mode, Stream
+from overworld.protocol.streams import Mode, Stream, notifications_stream
 from overworld.runtime import ServerApi
+from overworld.subsystems.presence.base import Presence, PresenceMeta
 from overworld.titles.models import Title
 from tests.support import basic, bearer, unique
 
@@ -233,6 +234,28 @@ async def test_tombstones_expire_and_the_device_signs_up_anew(client, node):
     )
     assert again.status_code == 200, again.text
     assert again.json()["created"] is True
+
+
+async def test_the_report_counts_the_sockets_the_deletion_closed_first(client, node, monkeypatch):
+    """On a cluster node the deletion's revocation of every session can close the player's sockets
+    (and untrack them) before the erasure counts them: the count is taken before the deletion."""
+    title = node.default_title
+    me = await sign_up(client, title)
+    stream = notifications_stream(title.id, me["id"])
+    node.hub.tracker.track(
+        Presence(stream, "socket-1", me["id"], node.hub.node, PresenceMeta("p", hidden=True))
+    )
+    accounts = node.privacy._accounts
+    delete = accounts.delete_account
+
+    async def closing_first(title: Title, user_id: str, first: Any) -> None:
+        await delete(title, user_id, first)
+        node.hub.tracker.untrack_session("socket-1")  # the revocation's listener got there first
+
+    monkeypatch.setattr(accounts, "delete_account", closing_first)
+    report = await node.privacy.erase(title, me["id"])
+    assert report["sockets_closed"] == 1
+    assert node.hub.tracker.count(stream) == 0
 
 
 async def test_erasing_in_one_title_touches_nothing_in_another(client, node):
