@@ -48,9 +48,7 @@ class TurnBatcher(Generic[T, R]):
         """`item`'s outcome, once its batch is through."""
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, done))
-        if not self._scheduled and self._room():
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start)
+        self._schedule()
         return await asyncio.shield(done)
 
     async def close(self) -> None:
@@ -62,6 +60,12 @@ class TurnBatcher(Generic[T, R]):
 
     def _room(self) -> bool:
         return not self._max_in_flight or self._in_flight < self._max_in_flight
+
+    def _schedule(self) -> None:
+        """Start batches once this turn's callbacks have run, if some wait and may start."""
+        if self._pending and not self._scheduled and self._room():
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start)
 
     def _start(self) -> None:
         self._scheduled = False
@@ -76,9 +80,7 @@ class TurnBatcher(Generic[T, R]):
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         self._in_flight -= 1
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._start)
+        self._schedule()
 
     async def _flush(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         outcomes = await self._outcomes([item for item, _ in batch])
