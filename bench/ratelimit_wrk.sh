@@ -20,7 +20,7 @@
 # (bench/wrk_tokens.py), ~18/s per user at 18,000 req/s. The servers listen on a non-loopback
 # address of this machine (HOST, default: the first of `hostname -I`), because loopback callers
 # have no address budget. The sign-up limit is off in both (the pool signs up from one address).
-# ENV_ON="OVERWORLD_X=y ..." adds settings to the "on" server.
+# ENV_ON="OVERWORLD_X=y ..." adds settings to the "on" server; WRK_CPU (default 1) is where wrk runs.
 #
 #   bench/ratelimit_wrk.sh    # REPEAT=2 SLICES=20 DURATION=2 CONNECTIONS=64 USERS=1000 BUDGETS=default CLUSTER=0
 set -euo pipefail
@@ -41,7 +41,7 @@ stop() {
     for mode in "${!PIDS[@]}"; do kill -TERM "${PIDS[$mode]}" 2>/dev/null || true; wait "${PIDS[$mode]}" 2>/dev/null || true; done
     for mode in "${!DBS[@]}"; do "$PYTHON" "$ROOT/bench/pg_admin.py" drop "${DBS[$mode]}" --admin-url "$PG_ADMIN_URL"; done
     for mode in "${!PREFIXES[@]}"; do
-        "$PYTHON" -c 'import sys, redis; c = redis.Redis.from_url(sys.argv[1]); [c.delete(k) for k in c.scan_iter(match=sys.argv[2] + "*", count=1000)]' "$REDIS_URL" "${PREFIXES[$mode]}"
+        "$PYTHON" "$ROOT/bench/redis_drop.py" "${PREFIXES[$mode]}" --url "$REDIS_URL"
     done
     PIDS=() DBS=() PREFIXES=()
 }
@@ -53,7 +53,6 @@ uticks() { awk '{print $14}' "/proc/$1/stat"; }  # user only
 echo "# rate limiter off and on, echo RPC, wrk: $(nproc) CPUs, commit $(git -C "$ROOT" rev-parse --short HEAD),"\
      "cluster=$CLUSTER, budgets=$BUDGETS, $USERS users, $CONNECTIONS connections, $SLICES turns of ${DURATION}s each,"\
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-call='wrk.format("POST", "/v2/rpc/echo", {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"}, "\"{\\\"hello\\\":\\\"world\\\"}\"")'
 for run in $(seq 1 "$REPEAT"); do
     for mode in off on; do
         env=(OVERWORLD_RUNTIME_PATH="$ROOT/examples/runtime" OVERWORLD_LOG_LEVEL=warning OVERWORLD_ALLOW_DEFAULT_KEYS=true
@@ -78,7 +77,6 @@ for run in $(seq 1 "$REPEAT"); do
         url="http://$HOST:${PORTS[$mode]}"
         for _ in $(seq 1 300); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.2; done
         "$PYTHON" "$ROOT/bench/wrk_tokens.py" "$url" --users "$USERS" --prefix "wrk-$mode" >"$WORK/tokens-$mode.lua"
-        { cat "$WORK/tokens-$mode.lua"; printf 'i = 0\nrequest = function()\n  i = i + 1\n  local t = tokens[(i %% #tokens) + 1]\n  return %s\nend\n' "$call"; } >"$WORK/echo-$mode.lua"
     done
     declare -A requests=([off]=0 [on]=0) cpu=([off]=0 [on]=0) ucpu=([off]=0 [on]=0)
     for slice in $(seq 0 "$SLICES"); do  # slice 0: warm-up, not counted
@@ -86,7 +84,8 @@ for run in $(seq 1 "$REPEAT"); do
         for mode in "${order[@]}"; do
             seconds=$(( slice == 0 ? 2 : DURATION ))
             before=$(ticks "${PIDS[$mode]}") ubefore=$(uticks "${PIDS[$mode]}")
-            out=$(taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --latency -s "$WORK/echo-$mode.lua" "http://$HOST:${PORTS[$mode]}")
+            out=$(taskset -c "${WRK_CPU:-1}" wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" --latency -s "$ROOT/bench/wrk_users.lua" \
+                "http://$HOST:${PORTS[$mode]}" -- "$WORK/tokens-$mode.lua" POST /v2/rpc/echo '"{\"hello\":\"world\"}"')
             used=$(( $(ticks "${PIDS[$mode]}") - before )) uused=$(( $(uticks "${PIDS[$mode]}") - ubefore ))
             echo "$out" >"$WORK/wrk-$run-$slice-$mode.txt"
             if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers ($mode): $WORK/wrk-$run-$slice-$mode.txt" >&2; exit 1; fi

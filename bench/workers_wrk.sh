@@ -22,15 +22,7 @@ SERVER_PID="" PG_DB="" PREFIX=""
 stop() {
     if [[ -n "$SERVER_PID" ]]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; fi
     if [[ -n "$PG_DB" ]]; then "$PYTHON" "$ROOT/bench/pg_admin.py" drop "$PG_DB" --admin-url "$PG_ADMIN_URL"; PG_DB=""; fi
-    if [[ -n "$PREFIX" ]]; then "$PYTHON" - "$REDIS_URL" "$PREFIX" <<'PY'
-import sys, redis
-client = redis.Redis.from_url(sys.argv[1])
-keys = list(client.scan_iter(match=sys.argv[2] + "*", count=1000))
-for start in range(0, len(keys), 500):
-    client.delete(*keys[start : start + 500])
-PY
-        PREFIX=""
-    fi
+    if [[ -n "$PREFIX" ]]; then "$PYTHON" "$ROOT/bench/redis_drop.py" "$PREFIX" --url "$REDIS_URL"; PREFIX=""; fi
 }
 trap stop EXIT
 
@@ -56,13 +48,13 @@ for run in $(seq 1 "$REPEAT"); do
         "$PYTHON" "$ROOT/bench/wrk_tokens.py" "http://127.0.0.1:$PORT" >"$WORK/tokens.lua"
         for scenario in rpc-echo account-get; do
             if [[ "$scenario" == rpc-echo ]]; then
-                call='wrk.format("POST", "/v2/rpc/echo", {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"}, "\"{\\\"hello\\\":\\\"world\\\"}\"")'
+                call=(POST /v2/rpc/echo '"{\"hello\":\"world\"}"')
             else
-                call='wrk.format("GET", "/v2/account", {["Authorization"] = "Bearer " .. t})'
+                call=(GET /v2/account)
             fi
-            { cat "$WORK/tokens.lua"; printf 'i = 0\nrequest = function()\n  i = i + 1\n  local t = tokens[(i %% #tokens) + 1]\n  return %s\nend\n' "$call"; } >"$WORK/$scenario.lua"
             before=$(cpu_ticks "$SERVER_PID")
-            out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/$scenario.lua" "http://127.0.0.1:$PORT")
+            out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$ROOT/bench/wrk_users.lua" \
+                "http://127.0.0.1:$PORT" -- "$WORK/tokens.lua" "${call[@]}")
             after=$(cpu_ticks "$SERVER_PID")
             echo "$out" >"$WORK/wrk-$scenario-$n-$run.txt"
             rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
