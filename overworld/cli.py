@@ -217,6 +217,9 @@ def _serve_one(settings: Settings, worker: int | None) -> int:
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_grace_sec,
+        # uvicorn's default is 5 s: a client (or a balancer) that sends its next request on a
+        # connection just as the server closes it gets no answer ("Server disconnected").
+        timeout_keep_alive=settings.http_idle_timeout_sec,
         backlog=4096,
     )
 

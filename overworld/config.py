@@ -145,6 +145,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runtime_rpc_error_messages: bool = True
     # Requests.
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 262_144
+    # How long an idle keep-alive connection stays open: longer than a load balancer's own idle
+    # timeout (60 s at AWS's and most others), so the balancer, never the server, closes it first.
+    http_idle_timeout_sec: Positive = 75
     # Browsers (CORS, and the socket upgrade's Origin check; docs/api.md#browsers-cors): the web
     # origins allowed (["*"]: any, as Nakama), and per title name a narrower list for that title.
     cors_origins: list[str] = msgspec.field(default_factory=lambda: ["*"])

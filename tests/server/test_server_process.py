@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -153,3 +155,44 @@ def test_sigterm_finishes_in_flight_requests(tmp_path):
             c.close()
     assert statuses == [200] * 8
     assert "Application shutdown complete" in server.output()
+
+
+def _get_healthz(conn: socket.socket) -> bytes:
+    """The whole response (head and body may come in separate reads)."""
+    conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: overworld\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _read(conn)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += _read(conn)
+    return head
+
+
+def _read(conn: socket.socket) -> bytes:
+    data = conn.recv(65536)
+    if not data:
+        raise ConnectionError("the server closed the connection without an answer")
+    return data
+
+
+@pytest.mark.parametrize(
+    ("setting", "pause", "closed"), [({"OVERWORLD_HTTP_IDLE_TIMEOUT_SEC": "1"}, 2.5, True), ({}, 6, False)]
+)
+def test_an_idle_keep_alive_connection_stays_open_for_http_idle_timeout_sec(tmp_path, setting, pause, closed):
+    """uvicorn's own default closes an idle connection after 5 s, and a client or balancer that
+    sends on it just then gets no answer. The default (75 s) keeps it past a 6 s pause; 1 s does
+    not keep it for 2.5 s."""
+    env = {"OVERWORLD_DATA_DIR": str(tmp_path / "data"), **setting}
+    with (
+        running_server(env, tmp_path) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as conn,
+    ):
+        conn.settimeout(5)
+        assert _get_healthz(conn).startswith(b"HTTP/1.1 200")
+        time.sleep(pause)
+        if closed:
+            assert conn.recv(1) == b""  # the server closed it: end of stream
+        else:
+            assert _get_healthz(conn).startswith(b"HTTP/1.1 200")
