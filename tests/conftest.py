@@ -18,7 +18,10 @@ from overworld.db import migrate
 from overworld.node import Node
 from overworld.ops import logging as ow_logging
 from tests import realtime_support
-from tests.deployments import deployment  # noqa: F401 - the end-to-end fixture, for every test module
+from tests.deployments import (
+    Deployment,
+    deployment,  # noqa: F401 - the end-to-end fixture, for every test module
+)
 from tests.support import (
     PG_URL,
     REDIS_URL,
@@ -32,6 +35,22 @@ from tests.support import (
 )
 
 BACKENDS = ["sqlite", "postgresql"]
+LOG_TAIL = 200
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed end-to-end test's report ends with the last lines its servers logged: a server's
+    error (a traceback, a connection it closed) is often the only explanation of a client's."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, Deployment):
+            for node in value.nodes:
+                lines = node.output().splitlines()[-LOG_TAIL:]
+                report.sections.append((f"server {node.port} (last {len(lines)} lines)", "\n".join(lines)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -12,10 +12,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -168,6 +168,22 @@ def running_server(env: dict[str, str], cwd: Path) -> Iterator[ServerProcess]:
 
 def have_node() -> bool:
     return shutil.which("node") is not None and shutil.which("npm") is not None
+
+
+T = TypeVar("T")
+
+
+async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Their results, in order, as `asyncio.gather`; but the first failure cancels the others
+    (an ExceptionGroup then names it), where gather would leave them running past the test's
+    end: their connections, never closed, would then raise ResourceWarnings in a later test."""
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(_awaited(a)) for a in awaitables]
+    return [t.result() for t in tasks]
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 def run(coro: Any) -> Any:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy
 from tests.purchases.fakes import BUNDLE, PACKAGE, FakeStores, Pki, apple_notification, apple_transaction
-from tests.support import basic, bearer, unique
+from tests.support import basic, bearer, gather_all, unique
 
 RECEIPTS, ATTEMPTS, PLAYERS = 250, 4, 20
 DAY = 86_400_000
@@ -104,7 +104,7 @@ def test_a_thousand_concurrent_validations_record_each_transaction_once(running,
                     assert response.status_code == 400, response.text
                     assert response.json()["message"] == "This purchase was validated by another user."
 
-            await asyncio.gather(*(one(*job) for job in jobs))
+            await gather_all(one(*job) for job in jobs)
             assert sum(statuses.values()) == 1000 and set(statuses) <= {200, 400}, statuses
             assert sorted(new) == sorted(owners) and set(new.values()) == {1}
             assert all(len(users) == 1 for users in holders.values())  # one owner, whoever came first

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy_with_code
-from tests.support import basic, bearer, unique
+from tests.support import basic, bearer, gather_all, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -97,7 +97,7 @@ async def test_a_thousand_concurrent_purchases_and_wallet_updates_of_one_wallet(
                 body = {"user_id": user_id, "changeset": {"coins": changes[i]}, "metadata": {"i": i}}
                 return await rpc(http, deployment, "wallet_change", body)
 
-        responses = await asyncio.gather(*(one(*c) for c in calls))
+        responses = await gather_all(one(*c) for c in calls)
         bought: dict[int, set[str]] = {}
         changed: set[int] = set()
         for (kind, i), response in zip(calls, responses, strict=True):

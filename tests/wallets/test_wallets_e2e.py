@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.deployments import DEPLOYMENT_PARAMS, Deployment, deploy_with_code
-from tests.support import basic, bearer, unique
+from tests.support import basic, bearer, gather_all, unique
 
 pytestmark = pytest.mark.anyio
 INT64 = 2**63 - 1
@@ -79,7 +79,7 @@ async def test_a_thousand_concurrent_changes_of_one_wallet(deployment: Deploymen
                 }
                 return await rpc(http, deployment, "wallet_change", body)
 
-        responses = await asyncio.gather(*(change(i) for i in calls))
+        responses = await gather_all(change(i) for i in calls)
         by_call: dict[int, list[httpx.Response]] = {}
         for i, response in zip(calls, responses, strict=True):
             by_call.setdefault(i, []).append(response)
@@ -135,7 +135,7 @@ async def test_concurrent_transfers_between_wallets_conserve_the_total(deploymen
                 body = {"from": giver, "to": taker, "amount": amount}
                 return await rpc(http, deployment, "wallet_transfer", body)
 
-        responses = await asyncio.gather(*(transfer(*t) for t in transfers))
+        responses = await gather_all(transfer(*t) for t in transfers)
         assert all(r.status_code == 200 or r.json()["code"] == 9 for r in responses), [
             r.text for r in responses if r.status_code != 200
         ][:3]
