@@ -27,7 +27,7 @@ PORT="${PORT:-$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("",0)); 
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/ow-ratelimit.XXXXXX)}"
-SERVER_PID="" PG_DB=""
+SERVER_PID="" PG_DB="" PREFIX=""
 
 stop() {
     if [[ -n "$SERVER_PID" ]]; then
@@ -36,6 +36,7 @@ stop() {
         SERVER_PID=""
     fi
     if [[ -n "$PG_DB" ]]; then "$PYTHON" "$ROOT/bench/pg_admin.py" drop "$PG_DB" --admin-url "$PG_ADMIN_URL"; PG_DB=""; fi
+    if [[ -n "$PREFIX" ]]; then "$PYTHON" "$ROOT/bench/redis_drop.py" "$PREFIX" --url "$REDIS_URL"; PREFIX=""; fi
 }
 trap stop EXIT
 
@@ -52,10 +53,10 @@ for run in $(seq 1 "$REPEAT"); do
             env+=(OVERWORLD_RATE_LIMIT_ADDRESS=100000000/s OVERWORLD_RATE_LIMIT_TITLE=100000000/s)
         fi
         if [[ "$CLUSTER" == 1 ]]; then
-            PG_DB="ow_bench_rl_$$_${mode}_${run}"
+            PG_DB="ow_bench_rl_$$_${mode}_${run}" PREFIX="owbrl$$$mode$run"
             "$PYTHON" "$ROOT/bench/pg_admin.py" create "$PG_DB" --admin-url "$PG_ADMIN_URL"
             env+=(OVERWORLD_DATABASE_URL="${PG_ADMIN_URL%/*}/$PG_DB" OVERWORLD_REDIS_URL="$REDIS_URL"
-                  OVERWORLD_REDIS_PREFIX="owbrl$$$mode$run")
+                  OVERWORLD_REDIS_PREFIX="$PREFIX")
         fi
         env "${env[@]}" "$OVERWORLD" serve --host "$HOST" --port "$PORT" >"$OUT_DIR/server-$mode-$run.log" 2>&1 &
         SERVER_PID=$!

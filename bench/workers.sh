@@ -22,7 +22,7 @@ PG_ADMIN_URL="${PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/ow-workers.XXXXXX)}"
 mkdir -p "$OUT_DIR"
-SERVER_PID="" PG_DB=""
+SERVER_PID="" PG_DB="" PREFIX=""
 
 stop() {
     if [[ -n "$SERVER_PID" ]]; then
@@ -31,6 +31,7 @@ stop() {
         SERVER_PID=""
     fi
     if [[ -n "$PG_DB" ]]; then "$PYTHON" "$ROOT/bench/pg_admin.py" drop "$PG_DB" --admin-url "$PG_ADMIN_URL"; PG_DB=""; fi
+    if [[ -n "$PREFIX" ]]; then "$PYTHON" "$ROOT/bench/redis_drop.py" "$PREFIX" --url "$REDIS_URL"; PREFIX=""; fi
 }
 trap stop EXIT
 
@@ -42,10 +43,10 @@ for run in $(seq 1 "$REPEAT"); do
 def s():
     v=[int(x) for x in open("/proc/stat").readline().split()[1:9]]; return sum(v)-v[3]-v[4], sum(v)
 a,b=s(); time.sleep(1); c,d=s(); import os; print(f"{(os.cpu_count() or 1)*(c-a)/max(1,d-b):.2f}")')
-        PG_DB="ow_bench_workers_$$_${n}_${run}"
+        PG_DB="ow_bench_workers_$$_${n}_${run}" PREFIX="owbw$$n$run"
         "$PYTHON" "$ROOT/bench/pg_admin.py" create "$PG_DB" --admin-url "$PG_ADMIN_URL"
         OVERWORLD_DATABASE_URL="${PG_ADMIN_URL%/*}/$PG_DB" OVERWORLD_REDIS_URL="$REDIS_URL" \
-            OVERWORLD_REDIS_PREFIX="owbw$$n$run" OVERWORLD_RUNTIME_PATH="$ROOT/examples/runtime" \
+            OVERWORLD_REDIS_PREFIX="$PREFIX" OVERWORLD_RUNTIME_PATH="$ROOT/examples/runtime" \
             OVERWORLD_LOG_LEVEL=warning OVERWORLD_SHUTDOWN_GRACE_SEC=2 \
             "$OVERWORLD" serve --host 127.0.0.1 --port "$PORT" --workers "$n" >"$OUT_DIR/server-$n-$run.log" 2>&1 &
         SERVER_PID=$!
