@@ -34,8 +34,12 @@ class SessionService:
         self._cache = VerifiedTokenCache()
 
     def issue(self, title: Title, user_id: str, username: str, vars: dict[str, str]) -> SessionPair:
+        token, claims = tokens.sign(title, user_id, username, vars, self.session_ttl_sec, refresh=False)
+        # The client's next call (often its socket's upgrade, right after signing in) finds the
+        # claims here rather than verifying a signature this node has just made.
+        self._cache.put(token, claims)
         return SessionPair(
-            token=tokens.issue(title, user_id, username, vars, self.session_ttl_sec, refresh=False),
+            token=token,
             refresh_token=tokens.issue(title, user_id, username, vars, self.refresh_ttl_sec, refresh=True),
         )
 

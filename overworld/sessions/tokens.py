@@ -42,14 +42,30 @@ class TokenError(Exception):
 def issue(
     title: Title, user_id: str, username: str, vars: dict[str, str], ttl_sec: int, refresh: bool
 ) -> str:
+    return sign(title, user_id, username, vars, ttl_sec, refresh)[0]
+
+
+def sign(
+    title: Title, user_id: str, username: str, vars: dict[str, str], ttl_sec: int, refresh: bool
+) -> tuple[str, Claims]:
+    """A new token, and the claims `verify` will find in it."""
     now_ns = time.time_ns()
+    claims = Claims(
+        title_id=title.id,
+        token_id=_uuid4(),
+        user_id=user_id,
+        username=username,
+        expires_at=now_ns // 1_000_000_000 + ttl_sec,
+        issued_at_us=now_ns // 1_000,  # microseconds, for revocation cut-offs finer than a second
+        vars=dict(vars),
+    )
     payload: dict[str, object] = {
-        "tid": _uuid4(),
+        "tid": claims.token_id,
         "uid": user_id,
         "usn": username,
-        "exp": now_ns // 1_000_000_000 + ttl_sec,
+        "exp": claims.expires_at,
         "iat": now_ns // 1_000_000_000,
-        "ius": now_ns // 1_000,  # microseconds, for revocation cut-offs finer than a second
+        "ius": claims.issued_at_us,
     }
     if vars:
         payload["vrs"] = vars
@@ -59,7 +75,7 @@ def issue(
     # Verification stays with PyJWT (`verify`), and the tests check PyJWT accepts these tokens.
     signing_input = _header(title.id) + b"." + _b64(orjson.dumps(payload))
     signature = _b64(hmac.new(secret, signing_input, hashlib.sha256).digest())
-    return (signing_input + b"." + signature).decode()
+    return (signing_input + b"." + signature).decode(), claims
 
 
 def _uuid4() -> str:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from overworld.errors import Unauthenticated
 from overworld.sessions import tokens
+from overworld.sessions.revocations import SESSION
+from overworld.titles.models import Title
 from tests.conftest import Api
 from tests.support import basic, bearer
 
@@ -96,3 +101,41 @@ async def test_logout_with_someone_elses_or_garbage_tokens_is_invalid_argument(c
         response = await client.post("/v2/session/logout", json=body, headers=bearer(me["token"]))
         assert response.status_code == 400 and response.json()["code"] == 3
     assert (await client.get("/v2/account", headers=bearer(other["token"]))).status_code == 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    username=st.text(max_size=40),
+    vars_=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=4),
+    ttl=st.integers(60, 10**8),
+)
+def test_the_claims_a_token_is_signed_with_are_the_ones_verify_reads(username, vars_, ttl):
+    title = Title(
+        id="t1", name="one", server_key="s", http_key="h", token_secret=b"k" * 32, refresh_secret=b"r" * 32
+    )
+    token, claims = tokens.sign(title, "user-1", username, vars_, ttl, refresh=False)
+    assert tokens.verify(title, token, refresh=False) == claims
+
+
+async def test_a_new_session_is_known_to_its_node_at_once_and_still_revocable(api: Api, node, monkeypatch):
+    """The node that signs a session keeps its claims: the first call with it (a socket's upgrade,
+    as a rule) verifies no signature, and a revocation still applies to it."""
+    title = node.default_title
+    pair = node.sessions.issue(title, "user-7", "seven", {"k": "v"})
+
+    def no_verification(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the signature was verified again")
+
+    monkeypatch.setattr(tokens, "verify", no_verification)
+    _, claims = node.sessions.authenticate(pair.token)
+    assert (claims.user_id, claims.username, claims.vars, claims.title_id) == (
+        "user-7",
+        "seven",
+        {"k": "v"},
+        title.id,
+    )
+    await node.revocations.revoke_token(
+        title.id, claims.token_id, claims.user_id, claims.expires_at * 1000, SESSION
+    )
+    with pytest.raises(Unauthenticated):
+        node.sessions.authenticate(pair.token)
