@@ -1,8 +1,11 @@
 """Batched sign-ups for PostgreSQL.
 
 Every new account costs a commit, and on PostgreSQL a commit is a WAL flush. Under a launch-day
-burst, sign-ups that arrive in the same turn of the event loop are written together: one
-multi-row INSERT of users and one of devices, in one transaction. Rows that clash (a username or
+burst, sign-ups are written together: one multi-row INSERT of users and one of devices, in one
+transaction. One batch is written at a time: the sign-ups that arrive in the same turn of the
+event loop, or while the batch before is being written, form the next one (a group commit;
+without that limit a burst's sign-ups, each arriving in a turn of its own, made batches of 1.3 on
+average). Rows that clash (a username or
 identifier taken, by an earlier account or by another row of the same batch) are skipped by
 `ON CONFLICT DO NOTHING` and reported to their own caller as the IntegrityError a single insert
 would have raised; the rest of the batch is unaffected. Each caller is answered after the commit.
@@ -30,9 +33,9 @@ class Signup:
 
 
 class SignupBatcher:
-    def __init__(self, db: Database, max_batch: int = 500) -> None:
+    def __init__(self, db: Database, max_batch: int = 500, max_in_flight: int = 1) -> None:
         self._db = db
-        self._batcher: TurnBatcher[Signup, None] = TurnBatcher(self._flush, max_batch)
+        self._batcher: TurnBatcher[Signup, None] = TurnBatcher(self._flush, max_batch, max_in_flight)
 
     async def create(
         self,

@@ -1,11 +1,12 @@
 """Erasure tombstones looked up at sign-up, batched.
 
 Every sign-up with create=true asks whether one of its identifiers belongs to an erased account
-(`PrivacyService.check_signup`, docs/data-protection.md). Under a launch-day burst, the checks that
-arrive in the same turn of the event loop are answered by one query instead of one round trip
-each: on PostgreSQL `(title_id, digest) IN (SELECT * FROM unnest(...))` over every check of the
-batch, on SQLite (no array parameters, `Database.sql.batch_writes`) `title_id IN (...) AND
-digest IN (...)`. Each caller is answered with the tombstones of its own digests only; an error
+(`PrivacyService.check_signup`, docs/data-protection.md). Under a launch-day burst, the checks
+that arrive in the same turn of the event loop, or while the query before is running (one runs at
+a time), are answered by one query instead of one round trip each: on PostgreSQL `(title_id,
+digest) IN (SELECT * FROM unnest(...))` over every check of the batch, on SQLite (no array
+parameters, `Database.sql.batch_writes`) `title_id IN (...) AND digest IN (...)`. Each caller is
+answered with the tombstones of its own digests only; an error
 of the shared query is raised to every caller of the batch.
 """
 
@@ -18,10 +19,12 @@ Lookup = tuple[str, list[str]]  # (title id, digests)
 
 
 class TombstoneLookups:
-    def __init__(self, db: Database, max_batch: int = 500) -> None:
+    def __init__(self, db: Database, max_batch: int = 500, max_in_flight: int = 1) -> None:
         self._db = db
         self._arrays = db.sql.batch_writes
-        self._batcher: TurnBatcher[Lookup, dict[str, int]] = TurnBatcher(self._flush, max_batch)
+        self._batcher: TurnBatcher[Lookup, dict[str, int]] = TurnBatcher(
+            self._flush, max_batch, max_in_flight
+        )
 
     async def find(self, title_id: str, digests: list[str]) -> dict[str, int]:
         """The tombstones of these digests in the title: digest -> its expire_time (0: never),
