@@ -12,6 +12,8 @@ from dataclasses import dataclass
 # health (how late a player started against the schedule) and has no objective.
 LOGIN_OPS = ("login", "signup", "socket_open")
 START = "_start"
+# The report's row of every log-in of the run, the start burst's and the ramp's together.
+WHOLE_LOGIN = "login_all"
 OPERATIONS = (
     *LOGIN_OPS,
     *(op + START for op in LOGIN_OPS),

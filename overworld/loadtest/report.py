@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overworld.loadtest.metrics import count, maximum, percentile
-from overworld.loadtest.plan import GENERATOR_OPS, OPERATIONS, START, Plan
+from overworld.loadtest.metrics import count, maximum, merge_into, percentile
+from overworld.loadtest.plan import GENERATOR_OPS, OPERATIONS, START, WHOLE_LOGIN, Plan
 from overworld.loadtest.runner import Outcome
 
 
@@ -29,13 +29,21 @@ def build(plan: Plan, out: Outcome, objectives: Objectives, target: str) -> dict
     seconds = t.seconds()
     rows: list[dict[str, Any]] = []
     logins = count(t.overall("login")) + count(t.overall("login" + START))
-    for op in OPERATIONS:
+    for op in (*OPERATIONS, WHOLE_LOGIN):
         h = t.overall(op)
         errors = t.errors_of(op)
         if op.startswith("login"):
             # a failed sign-up or socket open is a failed log-in
-            phase = op.removeprefix("login")
-            errors = t.errors_of("signup" + phase) + t.errors_of("socket_open" + phase)
+            phases = ("", START) if op == WHOLE_LOGIN else (op.removeprefix("login"),)
+            errors = sum(t.errors_of("signup" + ph) + t.errors_of("socket_open" + ph) for ph in phases)
+        if op == WHOLE_LOGIN:
+            # every player's log-in, the start burst's and the ramp's: only when there were both
+            ramp, start = t.overall("login"), t.overall("login" + START)
+            if not (ramp and start):
+                continue
+            h = {}
+            merge_into(h, ramp)
+            merge_into(h, start)
         if not h and not errors:
             continue
         done = count(h)

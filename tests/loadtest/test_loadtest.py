@@ -394,6 +394,10 @@ def test_verdict_per_operation() -> None:
     assert op(report, "login")["pass"] and op(report, "login")["errors"] == 0
     start = op(report, "login_start")
     assert not start["pass"] and start["errors"] == 2 and start["p99_ms"] > 200
+    # and every log-in together (100 ramp, 98 start, 2 of them failed): the whole run's tail
+    whole = op(report, "login_all")
+    assert whole["ok"] == 198 and whole["errors"] == 2 and not whole["pass"]
+    assert 10 < whole["p50_ms"] < 11 and whole["p99_ms"] > 200
     assert report["verdict"] == "FAIL" and report["players_logged_in"] == 100 + 98
     # sockets the server closed count against the run
     report = build(plan(), outcome({"login": fast}, {"connection: closed by the server": 5}), objectives, "t")
