@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -173,17 +173,13 @@ def have_node() -> bool:
 T = TypeVar("T")
 
 
-async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+async def gather_all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     """Their results, in order, as `asyncio.gather`; but the first failure cancels the others
     (an ExceptionGroup then names it), where gather would leave them running past the test's
     end: their connections, never closed, would then raise ResourceWarnings in a later test."""
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(_awaited(a)) for a in awaitables]
+        tasks = [group.create_task(c) for c in coroutines]
     return [t.result() for t in tasks]
-
-
-async def _awaited(awaitable: Awaitable[T]) -> T:
-    return await awaitable
 
 
 def run(coro: Any) -> Any:
