@@ -17,7 +17,7 @@ import pytest
 
 from overworld.config import Rate, parse_rate
 from overworld.subsystems.ratelimit import EmbeddedRateLimiter, RateLimiter
-from overworld.subsystems.ratelimit.base import limits_of
+from overworld.subsystems.ratelimit.base import spends_of
 from tests.subsystems.support import IMPLEMENTATIONS, redis_space
 
 pytestmark = pytest.mark.anyio
@@ -120,24 +120,84 @@ async def test_without_redis_each_node_limits_on_its_own():
         rate = Rate(3, 60)
         results = [await limiter.take([("k", rate)]) for _ in range(5)]
         assert results[:3] == [0.0] * 3 and all(r > 0 for r in results[3:])  # open, not unlimited
+        # the hot path meanwhile decides on the same buckets, this node's own
+        table = limiter.buckets("", rate)
+        assert (limiter.take_now(table, "k") or 0.0) > 0
+        assert limiter.take_now(table, "other") == 0.0
     finally:
         await client.aclose()
+
+
+async def test_a_table_is_found_by_name_and_rate_and_every_node_spends_its_buckets(nodes):
+    """`buckets(name, rate)` is the same table for the same name and rate, and another for another
+    name (another title's, another call's) or rate: one key is a bucket of each. A table of one
+    name on every node spends the same buckets."""
+    rate = Rate(4, 60)
+    mine = nodes[0].buckets("title-1:u:rpc", rate)
+    assert nodes[0].buckets("title-1:u:rpc", rate) is mine
+    theirs = nodes[0].buckets("title-2:u:rpc", rate)
+    assert theirs is not mine and nodes[0].buckets("title-1:u:rpc", Rate(5, 60)) is not mine
+    results = [await nodes[i % len(nodes)].take_in([(nodes[i % len(nodes)].buckets("title-1:u:rpc", rate), "p")])
+               for i in range(6)]  # fmt: skip
+    assert results[:4] == [0.0] * 4 and all(r > 0 for r in results[4:])
+    assert await nodes[0].take_in([(theirs, "p")]) == 0.0  # the same key in another table: not spent
+    assert await nodes[0].take_in([(mine, "q")]) == 0.0  # another key in the same table: not spent
+
+
+def test_a_buckets_name_across_nodes_joins_the_tables_and_the_key():
+    """What a Redis key is called: the table's name and the key with ":" (the policy's tables are
+    "<title>:<scope>:<call>", keyed by the address or user id, the title's by ""), and `take`'s
+    keys, in the table called "", are their own names."""
+    rate = Rate(1, 1)
+    assert EmbeddedRateLimiter().buckets("t1:u:rpc", rate).key_name("user-9") == "t1:u:rpc:user-9"
+    assert EmbeddedRateLimiter().buckets("t1:t:rpc", rate).key_name("") == "t1:t:rpc"
+    assert EmbeddedRateLimiter().buckets("", rate).key_name("t1:signup:192.0.2.1") == "t1:signup:192.0.2.1"
+
+
+async def test_a_redis_bucket_is_the_key_its_name_says():
+    from overworld.subsystems.ratelimit.redis import RedisRateLimiter
+
+    async with redis_space("rltest") as space:
+        prefix = space.prefix()
+        client = space.client()
+        limiter = RedisRateLimiter(client, prefix)
+        assert await limiter.take_in([(limiter.buckets("t1:u:rpc", Rate(10, 60)), "user-9")]) == 0.0
+        assert await limiter.take_in([(limiter.buckets("t1:t:rpc", Rate(10, 60)), "")]) == 0.0
+        assert sorted(k.decode() for k in await client.keys(f"{prefix}:*")) == [
+            f"{prefix}:rl:t1:t:rpc",
+            f"{prefix}:rl:t1:u:rpc:user-9",
+        ]
+
+
+async def test_an_embedded_table_sweeps_its_full_buckets_then_its_oldest_busy_ones():
+    """Past `max_keys` buckets in a table, the full ones (idle long enough to have refilled) go;
+    if the table is still too big, the older half of it. Other tables keep theirs."""
+    limiter = EmbeddedRateLimiter(max_keys=10)
+    quick, slow = limiter.buckets("quick", Rate(1000, 1)), limiter.buckets("slow", Rate(1, 60))
+    for i in range(10):
+        assert await limiter.take_in([(quick, f"k{i}"), (slow, f"k{i}")]) == 0.0
+    await asyncio.sleep(0.02)  # quick's buckets have refilled: full
+    assert await limiter.take_in([(quick, "k10"), (slow, "k10")]) == 0.0
+    assert list(quick.state) == ["k10"]  # the ten full ones swept
+    assert list(slow.state) == [f"k{i}" for i in range(5, 11)]  # none full: the oldest five went
+    assert await limiter.take_in([(slow, "k9")]) > 0  # a busy bucket that stayed still refuses
 
 
 async def test_take_now_decides_at_once_or_hands_over_to_take(nodes):
     """`take_now` is the hot path: a decision without awaiting, or None when only `take` can
     decide (the Redis limiter before it has borrowed for a key); never a different answer."""
     rate = Rate(3, 60)
+    table = nodes[0].buckets("", rate)  # `take`'s keys are the buckets of the table called ""
     results: list[float] = []
     for _ in range(5):
-        now = nodes[0].take_now("hot", rate)
+        now = nodes[0].take_now(table, "hot")
         results.append(await nodes[0].take([("hot", rate)]) if now is None else now)
     assert [r == 0.0 for r in results] == [True, True, True, False, False]
     if isinstance(nodes[0], EmbeddedRateLimiter):
-        assert nodes[0].take_now("cold", rate) == 0.0
+        assert nodes[0].take_now(table, "cold") == 0.0
     else:
-        assert nodes[0].take_now("cold", rate) is None  # nothing borrowed yet
-        assert nodes[0].take_now("hot", rate) > 0  # a refusal remembered: no round trip
+        assert nodes[0].take_now(table, "cold") is None  # nothing borrowed yet
+        assert nodes[0].take_now(table, "hot") > 0  # a refusal remembered: no round trip
 
 
 async def take_now_or_take(
@@ -149,9 +209,11 @@ async def take_now_or_take(
     k3: str = "",
     r3: Rate | None = None,
 ) -> float:
-    """What the policy does: `take_now`, and `take` when it cannot decide alone."""
-    now = limiter.take_now(k1, r1, k2, r2, k3, r3)
-    return await limiter.take(limits_of(k1, r1, k2, r2, k3, r3)) if now is None else now
+    """What the policy does: `take_now`, and `take_in` when it cannot decide alone (each key a
+    bucket of a table of its own rate)."""
+    b1, b2, b3 = (None if r is None else limiter.buckets("t", r) for r in (r1, r2, r3))
+    now = limiter.take_now(b1, k1, b2, k2, b3, k3)
+    return await limiter.take_in(spends_of(b1, k1, b2, k2, b3, k3)) if now is None else now
 
 
 async def test_take_now_takes_up_to_three_buckets_all_or_nothing(nodes):
@@ -214,10 +276,11 @@ async def test_a_batch_running_low_is_topped_up_before_it_runs_out():
         rate = Rate(100, 1)  # batches of 50, topped up below 12 left
         assert await limiter.take([("a", rate)]) == 0.0 and await limiter.take([("b", rate)]) == 0.0
         assert calls == [1, 1]
+        table = limiter.buckets("", rate)
         for _ in range(38):  # 11 left of each: both low
-            assert limiter.take_now("a", rate) == 0.0 and limiter.take_now("b", rate) == 0.0
+            assert limiter.take_now(table, "a") == 0.0 and limiter.take_now(table, "b") == 0.0
         assert calls == [1, 1]  # not yet: the top-ups wait for the window
         await asyncio.sleep(0.1)
         assert calls == [1, 1, 2]  # both keys in one call
-        decided = [limiter.take_now("a", rate) for _ in range(55)]
+        decided = [limiter.take_now(table, "a") for _ in range(55)]
         assert decided == [0.0] * 55  # 11 + 50: never handed over to `take`, never refused

@@ -11,46 +11,91 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from overworld.config import Rate
 
-# A bucket's key and its rate. A key is a string, or a tuple of strings (its parts: hashed from
-# the parts' cached hashes, so building one per request costs less than formatting a string; the
-# Redis limiter joins the parts with ":" when it must name the key).
-Key = str | tuple[str, ...]
+# A bucket's key (a string: a user id, an address) and, for `take`, its rate.
+Key = str
 Limit = tuple[Key, Rate]
+V = TypeVar("V")
+
+
+class Buckets(Generic[V]):
+    """A table of buckets of one rate: one call's budget of one scope in one title (its name,
+    e.g. "<title id>:u:rpc"), each bucket by its key (a user id, an address; "" for the title's
+    one). Tables make the hot path cheap: a request finds its call's tables once (a dict lookup by
+    call name and title), then each of its buckets by a string it already holds (the session's
+    user id: one string object, its hash cached), where one dict of every key would need a key
+    object built, hashed and compared per bucket. `state` is the limiter's (a TAT per key, or a
+    local batch); `spare` the fallback's table, for a limiter that has one."""
+
+    __slots__ = ("interval", "name", "period", "rate", "spare", "state")
+
+    def __init__(self, name: str, rate: Rate, spare: Buckets[Any] | None = None) -> None:
+        self.name = name
+        self.rate = rate
+        self.interval = rate.interval
+        self.period = rate.period
+        self.state: dict[str, V] = {}
+        self.spare = spare
+
+    def key_name(self, key: str) -> str:
+        """The bucket's name across nodes: the table's and the key's, joined with ":"."""
+        if not self.name:
+            return key
+        return f"{self.name}:{key}" if key else self.name
+
+    def __repr__(self) -> str:
+        return f"Buckets({self.name!r}, {self.rate})"
+
+
+# A bucket of a table: the hot path's and the slow path's unit.
+Spend = tuple[Buckets[Any], str]
 
 
 class RateLimiter(Protocol):
+    def buckets(self, name: str, rate: Rate) -> Buckets[Any]:
+        """The table of buckets called `name`, each of `rate` (the same table for the same name and
+        rate; tables of one name and different rates are apart). A bucket's name across nodes is
+        `Buckets.key_name`: the table's name and the key, joined with ":"."""
+        ...
+
     async def take(self, limits: Sequence[Limit]) -> float:
         """If every bucket of `limits` has room for one more event, count one in each and return
         0.0; otherwise count nothing and return the seconds until they all would have room (> 0).
         Shared by every node: however many nodes take from a key, its rate holds (within the
-        slack an implementation documents)."""
+        slack an implementation documents). A key of `limits` is a bucket of the table called ""
+        for its rate: `take_in` on those."""
+        ...
+
+    async def take_in(self, spends: Sequence[Spend]) -> float:
+        """`take` of buckets in tables (`buckets`)."""
         ...
 
     def take_now(
         self,
-        k1: Key,
-        r1: Rate | None,
-        k2: Key = "",
-        r2: Rate | None = None,
-        k3: Key = "",
-        r3: Rate | None = None,
+        b1: Buckets[Any] | None,
+        k1: str,
+        b2: Buckets[Any] | None = None,
+        k2: str = "",
+        b3: Buckets[Any] | None = None,
+        k3: str = "",
     ) -> float | None:
-        """`take` of the buckets `(k1, r1)`, `(k2, r2)` and `(k3, r3)` (those whose rate is not
-        None), without waiting, when this node can decide alone; None
-        when only `take` can (it must ask elsewhere first). The hot path: every request calls it
-        with its address's, user's and title's budgets, so it takes up to three buckets as
-        arguments rather than a list (building the list and looping over it cost a request more
-        than the buckets themselves), and runs no coroutine and no round trip."""
+        """`take_in` of the buckets `k1` of table `b1`, `k2` of `b2` and `k3` of `b3` (those whose
+        table is not None), without waiting, when this node can decide alone; None when only
+        `take_in` can (it must ask elsewhere first). The hot path: every request calls it with its
+        address's, user's and title's budgets, so it takes up to three buckets as arguments rather
+        than a list (building the list and looping over it cost a request more than the buckets
+        themselves), and runs no coroutine and no round trip."""
         ...
 
 
-def limits_of(k1: Key, r1: Rate | None, k2: Key, r2: Rate | None, k3: Key, r3: Rate | None) -> list[Limit]:
-    """The buckets of a `take_now` as `take`'s list."""
-    return [(k, r) for k, r in ((k1, r1), (k2, r2), (k3, r3)) if r is not None]
+def spends_of(
+    b1: Buckets[Any] | None, k1: str, b2: Buckets[Any] | None, k2: str, b3: Buckets[Any] | None, k3: str
+) -> list[Spend]:
+    """The buckets of a `take_now` as `take_in`'s list."""
+    return [(b, k) for b, k in ((b1, k1), (b2, k2), (b3, k3)) if b is not None]
 
 
 _ADDRESSES: dict[str, str] = {}

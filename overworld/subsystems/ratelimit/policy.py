@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Iterable, Mapping
+from typing import Any
 
 from overworld.config import RATE_SCOPES, ConfigError, Rate, Settings, parse_rate
 from overworld.errors import RateLimited, retry_after_seconds
-from overworld.subsystems.ratelimit.base import Key, Limit, RateLimiter, address_key, limits_of
+from overworld.subsystems.ratelimit.base import Buckets, RateLimiter, Spend, address_key, spends_of
 
 Rates = tuple[Rate | None, Rate | None, Rate | None]  # address, user, title
+Tables = tuple[Buckets[Any] | None, Buckets[Any] | None, Buckets[Any] | None]  # the same, as tables
 RATE_LIMITED = "Rate limit exceeded"
 
 
@@ -41,6 +43,7 @@ class RateLimits:
         self._defaults = defaults
         self._overrides = dict(overrides or {})
         self._rates: dict[str, Rates] = {}
+        self._tables: dict[str, dict[str, Tables]] = {}  # call name -> title id -> its tables
         self.signups = signups if limiter is not None else None
 
     @classmethod
@@ -92,6 +95,24 @@ class RateLimits:
             found = self._rates[name] = (address, user, title)
         return found
 
+    def tables(self, name: str, title_id: str) -> Tables:
+        """The (address, user, title) bucket tables of the call or kind `name` in a title (None:
+        no limit), from the limiter once, then from a dict by name and title."""
+        by_title = self._tables.get(name)
+        if by_title is None:
+            by_title = self._tables[name] = {}
+        found = by_title.get(title_id)
+        if found is None:
+            limiter = self.limiter
+            if limiter is None:
+                raise RuntimeError("rate limits are off: no limiter to ask")
+            address, user, title = (
+                None if rate is None else limiter.buckets(f"{title_id}:{scope}:{name}", rate)
+                for scope, rate in zip("aut", self.rates(name), strict=True)
+            )
+            found = by_title[title_id] = (address, user, title)
+        return found
+
     def spend(self, name: str, title_id: str, user_id: str, address: str) -> Awaitable[None] | None:
         """Spend one event of `name`'s budgets, or raise RateLimited (HTTP 429, Retry-After).
         Decided at once when the limiter can (None); otherwise the awaitable that decides:
@@ -100,41 +121,32 @@ class RateLimits:
             if pending is not None:
                 await pending
         """
-        rates = self._rates.get(name)
-        by_address, by_user, by_title = rates if rates is not None else self.rates(name)
-        ka: Key = ""
-        ku: Key = ""
-        kt: Key = ""
+        by_title = self._tables.get(name)
+        found = by_title.get(title_id) if by_title is not None else None
+        by_address, by_user, by_title_ = found if found is not None else self.tables(name, title_id)
+        where = ""
         if by_address is not None:
-            where = _LIMITED.get(address)
-            if where is None:
-                where = _limited_address(address)
-            if where:
-                ka = (title_id, "a", name, where)
-            else:  # no address, or a loopback one
+            cached = _LIMITED.get(address)
+            where = cached if cached is not None else _limited_address(address)
+            if not where:  # no address, or a loopback one
                 by_address = None
-        if by_user is not None:
-            if user_id:
-                ku = (title_id, "u", name, user_id)
-            else:
-                by_user = None
-        if by_title is not None:
-            kt = (title_id, "t", name)
-        elif by_address is None and by_user is None:
+        if by_user is not None and not user_id:
+            by_user = None
+        if by_address is None and by_user is None and by_title_ is None:
             return None
         if self.limiter is None:
             raise RuntimeError("rate limits are off: no limiter to ask")
-        wait = self.limiter.take_now(ka, by_address, ku, by_user, kt, by_title)
+        wait = self.limiter.take_now(by_address, where, by_user, user_id, by_title_, "")
         if wait is None:
-            return self._take(name, limits_of(ka, by_address, ku, by_user, kt, by_title))
+            return self._take(name, spends_of(by_address, where, by_user, user_id, by_title_, ""))
         if wait > 0:
             raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
         return None
 
-    async def _take(self, name: str, limits: list[Limit]) -> None:
+    async def _take(self, name: str, spends: list[Spend]) -> None:
         if self.limiter is None:
             raise RuntimeError("rate limits are off: no limiter to ask")
-        wait = await self.limiter.take(limits)
+        wait = await self.limiter.take_in(spends)
         if wait > 0:
             raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
 

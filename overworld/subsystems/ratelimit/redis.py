@@ -34,13 +34,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
 from overworld.config import Rate
-from overworld.subsystems.ratelimit.base import Key, Limit
+from overworld.subsystems.ratelimit.base import Buckets, Limit, Spend
 from overworld.subsystems.ratelimit.embedded import EmbeddedRateLimiter
 
 log = structlog.get_logger(__name__)
@@ -89,46 +90,52 @@ class RedisRateLimiter:
         self._borrow = client.register_script(_BORROW)
         self._timeout = timeout_sec
         self._retry = retry_sec
-        # key -> [events left, until (monotonic), refused until (monotonic), refill below]
-        self._local: dict[Key, list[float]] = {}
+        # Each table's state: key -> [events left, until (monotonic), refused until (monotonic),
+        # refill below]
+        self._tables: dict[tuple[str, Rate], Buckets[list[float]]] = {}
         self._fallback = EmbeddedRateLimiter()
         self._down_until = 0.0
         self._down = False
-        self._inflight: dict[Key, asyncio.Future[None]] = {}  # the borrow under way for a key
-        self._next: dict[Key, Rate] = {}  # the keys of this turn's borrow, sent at its end
+        self._inflight: dict[Spend, asyncio.Future[None]] = {}  # the borrow under way for a bucket
+        self._next: set[Spend] = set()  # the buckets of this turn's borrow, sent at its end
         self._next_done: asyncio.Future[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
-        self._refill: dict[Key, Rate] = {}  # keys running low, borrowed for together shortly
+        self._refill: set[Spend] = set()  # buckets running low, borrowed for together shortly
         self._refill_timer: asyncio.TimerHandle | None = None
+
+    def buckets(self, name: str, rate: Rate) -> Buckets[list[float]]:
+        found = self._tables.get((name, rate))
+        if found is None:
+            found = self._tables[name, rate] = Buckets(name, rate, self._fallback.buckets(name, rate))
+        return found
 
     def take_now(
         self,
-        k1: Key,
-        r1: Rate | None,
-        k2: Key = "",
-        r2: Rate | None = None,
-        k3: Key = "",
-        r3: Rate | None = None,
+        b1: Buckets[list[float]] | None,
+        k1: str,
+        b2: Buckets[list[float]] | None = None,
+        k2: str = "",
+        b3: Buckets[list[float]] | None = None,
+        k3: str = "",
     ) -> float | None:
         now = time.monotonic()
         if now < self._down_until:
-            return self._fallback.take_now(k1, r1, k2, r2, k3, r3)
-        local = self._local
+            return self._fallback.take_now(_spare(b1), k1, _spare(b2), k2, _spare(b3), k3)
         e1 = e2 = e3 = None
-        if r1 is not None:
-            e1 = local.get(k1)
+        if b1 is not None:
+            e1 = b1.state.get(k1)
             if e1 is None or e1[1] <= now:
                 return None
             if e1[0] < 1:
                 return e1[2] - now if e1[2] > now else None
-        if r2 is not None:
-            e2 = local.get(k2)
+        if b2 is not None:
+            e2 = b2.state.get(k2)
             if e2 is None or e2[1] <= now:
                 return None
             if e2[0] < 1:
                 return e2[2] - now if e2[2] > now else None
-        if r3 is not None:
-            e3 = local.get(k3)
+        if b3 is not None:
+            e3 = b3.state.get(k3)
             if e3 is None or e3[1] <= now:
                 return None
             if e3[0] < 1:
@@ -137,95 +144,96 @@ class RedisRateLimiter:
         # background before it runs out (`_refill_soon`)
         if e1 is not None:
             e1[0] -= 1
-            if e1[0] < e1[3] and r1 is not None:
-                self._refill_soon(k1, r1)
+            if e1[0] < e1[3] and b1 is not None:
+                self._refill_soon((b1, k1))
         if e2 is not None:
             e2[0] -= 1
-            if e2[0] < e2[3] and r2 is not None:
-                self._refill_soon(k2, r2)
+            if e2[0] < e2[3] and b2 is not None:
+                self._refill_soon((b2, k2))
         if e3 is not None:
             e3[0] -= 1
-            if e3[0] < e3[3] and r3 is not None:
-                self._refill_soon(k3, r3)
+            if e3[0] < e3[3] and b3 is not None:
+                self._refill_soon((b3, k3))
         return 0.0
 
-    def _spend(self, limits: Sequence[Limit]) -> None:
-        """Count one event of each key's local batch (`take_now`'s second half, for a list)."""
-        local = self._local
-        for key, rate in limits:
-            entry = local[key]
+    def _spend(self, spends: Sequence[Spend]) -> None:
+        """Count one event of each bucket's local batch (`take_now`'s second half, for a list)."""
+        for spend in spends:
+            entry = spend[0].state[spend[1]]
             entry[0] -= 1
             if entry[0] < entry[3]:
-                self._refill_soon(key, rate)
+                self._refill_soon(spend)
 
-    def _refill_soon(self, key: Key, rate: Rate) -> None:
-        if key in self._refill or key in self._inflight:
+    def _refill_soon(self, spend: Spend) -> None:
+        if spend in self._refill or spend in self._inflight:
             return
-        self._refill[key] = rate
+        self._refill.add(spend)
         if self._refill_timer is None:
             self._refill_timer = asyncio.get_running_loop().call_later(REFILL_WINDOW_SEC, self._send_refills)
 
     def _send_refills(self) -> None:
         self._refill_timer = None
-        limits = [(k, r) for k, r in self._refill.items() if k not in self._inflight]
+        spends = [spend for spend in self._refill if spend not in self._inflight]
         self._refill.clear()
-        if limits:
-            self._borrow_soon(limits)  # with whatever else this turn borrows
+        if spends:
+            self._borrow_soon(spends)  # with whatever else this turn borrows
 
     async def take(self, limits: Sequence[Limit]) -> float:
+        return await self.take_in([(self.buckets("", rate), key) for key, rate in limits])
+
+    async def take_in(self, spends: Sequence[Spend]) -> float:
         now = time.monotonic()
         if now < self._down_until:
-            return self._fallback.take_at(limits, now)
-        local = self._local
+            return self._fallback.take_at(_spares(spends), now)
         for _ in range(8):
-            missing: list[Limit] = []
-            for limit in limits:
-                entry = local.get(limit[0])
+            missing: list[Spend] = []
+            for spend in spends:
+                entry: list[float] | None = spend[0].state.get(spend[1])
                 if entry is None or entry[0] < 1 or entry[1] <= now:
                     if entry is not None and entry[2] > now:
                         return entry[2] - now  # refused a moment ago: no need to ask Redis
-                    missing.append(limit)
+                    missing.append(spend)
             if missing:
                 inflight = self._inflight
-                borrowing = {inflight[key] for key, _ in missing if key in inflight}
-                rest = [limit for limit in missing if limit[0] not in inflight]
+                borrowing = {inflight[spend] for spend in missing if spend in inflight}
+                rest = [spend for spend in missing if spend not in inflight]
                 if rest:
                     borrowing.add(self._borrow_soon(rest))
                 await asyncio.wait(borrowing)  # then look again: others may have spent it
                 now = time.monotonic()
                 if now < self._down_until:
-                    return self._fallback.take_at(limits, now)
+                    return self._fallback.take_at(_spares(spends), now)
                 continue
-            self._spend(limits)
+            self._spend(spends)
             return 0.0
-        return max(rate.interval for _, rate in limits)  # contended: let the client come back
+        return max(table.interval for table, _ in spends)  # contended: let the client come back
 
-    def _borrow_soon(self, missing: list[Limit]) -> asyncio.Future[None]:
-        """Add `missing` to this turn's borrow (one script call for every key asked for in the
+    def _borrow_soon(self, missing: list[Spend]) -> asyncio.Future[None]:
+        """Add `missing` to this turn's borrow (one script call for every bucket asked for in the
         turn, sent once the turn's callbacks have run); its future is done when the answer is in
-        `_local`, or Redis has failed (then `_down_until` says so)."""
+        the tables, or Redis has failed (then `_down_until` says so)."""
         done = self._next_done
         if done is None:
             loop = asyncio.get_running_loop()
             done = self._next_done = loop.create_future()
             loop.call_soon(self._send_borrow)
-        for key, rate in missing:
-            self._next[key] = rate
-            self._inflight[key] = done
+        for spend in missing:
+            self._next.add(spend)
+            self._inflight[spend] = done
         return done
 
     def _send_borrow(self) -> None:
-        limits, done = list(self._next.items()), self._next_done
-        self._next, self._next_done = {}, None
+        spends, done = list(self._next), self._next_done
+        self._next, self._next_done = set(), None
         if done is None:
             return
-        task = asyncio.get_running_loop().create_task(self._borrow_all(limits, done))
+        task = asyncio.get_running_loop().create_task(self._borrow_all(spends, done))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _borrow_all(self, limits: list[Limit], done: asyncio.Future[None]) -> None:
+    async def _borrow_all(self, spends: list[Spend], done: asyncio.Future[None]) -> None:
         try:
-            await self._borrow_for(limits)
+            await self._borrow_for(spends)
         except (RedisError, OSError, TimeoutError) as exc:
             self._redis_down(exc)
         else:
@@ -233,25 +241,27 @@ class RedisRateLimiter:
                 self._down = False
                 log.info("rate limits shared through Redis again")
         finally:
-            for key, _ in limits:
-                if self._inflight.get(key) is done:
-                    del self._inflight[key]
+            for spend in spends:
+                if self._inflight.get(spend) is done:
+                    del self._inflight[spend]
             done.set_result(None)
 
-    async def _borrow_for(self, missing: list[Limit]) -> None:
+    async def _borrow_for(self, missing: list[Spend]) -> None:
         keys: list[str] = []
         args: list[float | int] = []
-        for key, rate in missing:
-            keys.append(self._prefix + (key if isinstance(key, str) else ":".join(key)))
+        for table, key in missing:
+            keys.append(self._prefix + table.key_name(key))
+            rate = table.rate
             args += [batch(rate), rate.interval * 1000, rate.period * 1000]
         async with asyncio.timeout(self._timeout):
             reply = await self._borrow(keys=keys, args=args)
         now = time.monotonic()
-        local = self._local
-        for i, (key, rate) in enumerate(missing):
+        for i, (table, key) in enumerate(missing):
             granted, wait_ms = int(reply[2 * i]), int(reply[2 * i + 1])
+            local = table.state
             entry = local.get(key)
             if granted:
+                rate = table.rate
                 lease = max(_LEASE_SEC, rate.period)
                 left = entry[0] if entry is not None and entry[1] > now else 0
                 local[key] = [left + granted, now + lease, 0.0, batch(rate) // 4]
@@ -261,8 +271,8 @@ class RedisRateLimiter:
                     local[key] = [0, 0.0, until, 0]
                 else:
                     entry[2] = until
-        if len(local) > 100_000:
-            self._sweep(now)
+            if len(local) > _MAX_LOCAL:
+                _sweep(local, now)
 
     def _redis_down(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + self._retry
@@ -273,6 +283,19 @@ class RedisRateLimiter:
                 error=repr(exc),
             )
 
-    def _sweep(self, now: float) -> None:
-        for key in [k for k, e in self._local.items() if e[1] <= now and e[2] <= now]:
-            del self._local[key]
+
+_MAX_LOCAL = 100_000  # a table's local batches, past which the spent and refused-long-ago go
+
+
+def _sweep(local: dict[str, list[float]], now: float) -> None:
+    for key in [k for k, e in local.items() if e[1] <= now and e[2] <= now]:
+        del local[key]
+
+
+def _spare(table: Buckets[Any] | None) -> Buckets[Any] | None:
+    return None if table is None else table.spare
+
+
+def _spares(spends: Sequence[Spend]) -> list[Spend]:
+    """The fallback's tables' buckets for `spends` (the embedded limiter's, while Redis is out)."""
+    return [(table.spare, key) for table, key in spends if table.spare is not None]
