@@ -44,6 +44,8 @@ class RateLimits:
         self._overrides = dict(overrides or {})
         self._rates: dict[str, Rates] = {}
         self._tables: dict[str, dict[str, Tables]] = {}  # call name -> title id -> its tables
+        self._take_now = limiter.take_now if limiter is not None else _no_limiter
+        self._where = _AddressKeys()
         self.signups = signups if limiter is not None else None
 
     @classmethod
@@ -122,26 +124,25 @@ class RateLimits:
                 await pending
         """
         by_title = self._tables.get(name)
-        found = by_title.get(title_id) if by_title is not None else None
-        by_address, by_user, by_title_ = found if found is not None else self.tables(name, title_id)
+        tables = by_title.get(title_id) if by_title is not None else None
+        if tables is None:
+            tables = self.tables(name, title_id)
+        by_address, by_user, by_title_ = tables
         where = ""
         if by_address is not None:
-            cached = _LIMITED.get(address)
-            where = cached if cached is not None else _limited_address(address)
+            where = self._where[address]
             if not where:  # no address, or a loopback one
                 by_address = None
         if by_user is not None and not user_id:
             by_user = None
         if by_address is None and by_user is None and by_title_ is None:
             return None
-        if self.limiter is None:
-            raise RuntimeError("rate limits are off: no limiter to ask")
-        wait = self.limiter.take_now(by_address, where, by_user, user_id, by_title_, "")
+        wait = self._take_now(by_address, where, by_user, user_id, by_title_, "")
+        if wait == 0.0:
+            return None
         if wait is None:
             return self._take(name, spends_of(by_address, where, by_user, user_id, by_title_, ""))
-        if wait > 0:
-            raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
-        return None
+        raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
 
     async def _take(self, name: str, spends: list[Spend]) -> None:
         if self.limiter is None:
@@ -159,7 +160,7 @@ class RateLimits:
 
     async def check_signup(self, title_id: str, address: str | None) -> None:
         """Spend one of the address's sign-ups (`signup_limit_address`), or raise RateLimited."""
-        where = _limited_address(address) if address else ""
+        where = self._where[address] if address else ""
         if self.signups is None or not where:
             return
         if self.limiter is None:
@@ -171,19 +172,21 @@ class RateLimits:
             )
 
 
-_LIMITED: dict[str, str] = {}
+def _no_limiter(*_: object) -> float:
+    raise RuntimeError("rate limits are off: no limiter to ask")
 
 
-def _limited_address(address: str) -> str:
-    """The key an address's budgets count under (`address_key`), or "" for a loopback address."""
-    found = _LIMITED.get(address)
-    if found is None:
+class _AddressKeys(dict[str, str]):
+    """address -> the key its budgets count under (`address_key`), or "" for a loopback address
+    (no address budget); worked out once per address (a plain lookup per request after that)."""
+
+    def __missing__(self, address: str) -> str:
         try:
             loopback = ipaddress.ip_address(address).is_loopback
         except ValueError:
             loopback = False
         found = "" if loopback else address_key(address)
-        if len(_LIMITED) >= 65536:
-            _LIMITED.clear()
-        _LIMITED[address] = found
-    return found
+        if len(self) >= 65536:
+            self.clear()
+        self[address] = found
+        return found
