@@ -5,8 +5,9 @@ kind (`match_data_send`, `rpc`, ...; RPCs over REST count as `rpc` too) has a bu
 per user and per title: the scope's default (`rate_limit_address`, `rate_limit_user`,
 `rate_limit_title`) unless `rate_limit_calls` overrides it for that call. A call spends one event
 of each budget that applies (the user's only when there is one, the address's only when it is
-known) in one atomic `RateLimiter.take`; every key is scoped by title, so one title's traffic
-never spends another's budget.
+known) in one atomic `RateLimiter.take_now` (or `take_in`, when the limiter must ask Redis first).
+Each budget of a call in a title is a table of buckets of its own (`<title>:<scope>:<call>`, keyed
+by the address or user id), so one title's traffic never spends another's budget.
 
 Loopback addresses (127.0.0.0/8, ::1) have no address budget and no sign-up limit: they are this
 machine, i.e. server-to-server callers or a reverse proxy on the same host that is not listed in
@@ -100,10 +101,10 @@ class RateLimits:
     def tables(self, name: str, title_id: str) -> Tables:
         """The (address, user, title) bucket tables of the call or kind `name` in a title (None:
         no limit), from the limiter once, then from a dict by name and title."""
-        by_title = self._tables.get(name)
-        if by_title is None:
-            by_title = self._tables[name] = {}
-        found = by_title.get(title_id)
+        per_title = self._tables.get(name)
+        if per_title is None:
+            per_title = self._tables[name] = {}
+        found = per_title.get(title_id)
         if found is None:
             limiter = self.limiter
             if limiter is None:
@@ -112,7 +113,7 @@ class RateLimits:
                 None if rate is None else limiter.buckets(f"{title_id}:{scope}:{name}", rate)
                 for scope, rate in zip("aut", self.rates(name), strict=True)
             )
-            found = by_title[title_id] = (address, user, title)
+            found = per_title[title_id] = (address, user, title)
         return found
 
     def spend(self, name: str, title_id: str, user_id: str, address: str) -> Awaitable[None] | None:
@@ -123,11 +124,11 @@ class RateLimits:
             if pending is not None:
                 await pending
         """
-        by_title = self._tables.get(name)
-        tables = by_title.get(title_id) if by_title is not None else None
+        per_title = self._tables.get(name)
+        tables = per_title.get(title_id) if per_title is not None else None
         if tables is None:
             tables = self.tables(name, title_id)
-        by_address, by_user, by_title_ = tables
+        by_address, by_user, by_title = tables
         where = ""
         if by_address is not None:
             where = self._where[address]
@@ -135,13 +136,13 @@ class RateLimits:
                 by_address = None
         if by_user is not None and not user_id:
             by_user = None
-        if by_address is None and by_user is None and by_title_ is None:
+        if by_address is None and by_user is None and by_title is None:
             return None
-        wait = self._take_now(by_address, where, by_user, user_id, by_title_, "")
+        wait = self._take_now(by_address, where, by_user, user_id, by_title, "")
         if wait == 0.0:
             return None
         if wait is None:
-            return self._take(name, spends_of(by_address, where, by_user, user_id, by_title_, ""))
+            return self._take(name, spends_of(by_address, where, by_user, user_id, by_title, ""))
         raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
 
     async def _take(self, name: str, spends: list[Spend]) -> None:
