@@ -1,4 +1,5 @@
-"""Which budgets a call spends: the rate limits of the settings, resolved once per call name.
+"""Which budgets a call spends: the rate limits of the settings, as bucket tables made once per
+call and title.
 
 Every REST call (by its name in the registry, `overworld.api.calls`) and every socket message
 kind (`match_data_send`, `rpc`, ...; RPCs over REST count as `rpc` too) has a budget per address,
@@ -43,7 +44,6 @@ class RateLimits:
         self.enabled = limiter is not None and some  # False: `check` is never needed
         self._defaults = defaults
         self._overrides = dict(overrides or {})
-        self._rates: dict[str, Rates] = {}
         self._tables: dict[str, dict[str, Tables]] = {}  # call name -> title id -> its tables
         self._take_now = limiter.take_now if limiter is not None else _no_limiter
         self._where = _AddressKeys()
@@ -89,31 +89,23 @@ class RateLimits:
 
     def rates(self, name: str) -> Rates:
         """The (address, user, title) rates of the call or kind `name` (None: no limit)."""
-        found = self._rates.get(name)
-        if found is None:
-            own = self._overrides.get(name, {})
-            address, user, title = (
-                own.get(scope, default) for scope, default in zip(RATE_SCOPES, self._defaults, strict=True)
-            )
-            found = self._rates[name] = (address, user, title)
-        return found
+        own = self._overrides.get(name, {})
+        address, user, title = (
+            own.get(scope, default) for scope, default in zip(RATE_SCOPES, self._defaults, strict=True)
+        )
+        return address, user, title
 
-    def tables(self, name: str, title_id: str) -> Tables:
+    def _new_tables(self, name: str, title_id: str) -> Tables:
         """The (address, user, title) bucket tables of the call or kind `name` in a title (None:
-        no limit), from the limiter once, then from a dict by name and title."""
-        per_title = self._tables.get(name)
-        if per_title is None:
-            per_title = self._tables[name] = {}
-        found = per_title.get(title_id)
-        if found is None:
-            limiter = self.limiter
-            if limiter is None:
-                raise RuntimeError("rate limits are off: no limiter to ask")
-            address, user, title = (
-                None if rate is None else limiter.buckets(f"{title_id}:{scope}:{name}", rate)
-                for scope, rate in zip("aut", self.rates(name), strict=True)
-            )
-            found = per_title[title_id] = (address, user, title)
+        no limit), from the limiter, kept for `spend` to find by name and title from then on."""
+        limiter = self.limiter
+        if limiter is None:
+            raise RuntimeError("rate limits are off: no limiter to ask")
+        address, user, title = (
+            None if rate is None else limiter.buckets(f"{title_id}:{scope}:{name}", rate)
+            for scope, rate in zip("aut", self.rates(name), strict=True)
+        )
+        found = self._tables.setdefault(name, {})[title_id] = (address, user, title)
         return found
 
     def spend(self, name: str, title_id: str, user_id: str, address: str) -> Awaitable[None] | None:
@@ -127,7 +119,7 @@ class RateLimits:
         per_title = self._tables.get(name)
         tables = per_title.get(title_id) if per_title is not None else None
         if tables is None:
-            tables = self.tables(name, title_id)
+            tables = self._new_tables(name, title_id)
         by_address, by_user, by_title = tables
         where = ""
         if by_address is not None:
