@@ -91,6 +91,11 @@ class RateLimiter(Protocol):
         ...
 
 
+def spends_in_tables(limiter: RateLimiter, limits: Sequence[Limit]) -> list[Spend]:
+    """`take`'s (key, rate) pairs as buckets: each key in the table called "" of its rate."""
+    return [(limiter.buckets("", rate), key) for key, rate in limits]
+
+
 def spends_of(
     b1: Buckets[Any] | None, k1: str, b2: Buckets[Any] | None, k2: str, b3: Buckets[Any] | None, k3: str
 ) -> list[Spend]:

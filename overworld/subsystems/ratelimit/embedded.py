@@ -4,7 +4,7 @@ import time
 from collections.abc import Sequence
 
 from overworld.config import Rate
-from overworld.subsystems.ratelimit.base import Buckets, Limit, Spend, spends_of
+from overworld.subsystems.ratelimit.base import Buckets, Limit, Spend, spends_in_tables, spends_of
 
 _monotonic = time.monotonic
 _NEW = float("-inf")  # the TAT of a key a table does not hold yet (a full bucket)
@@ -26,7 +26,7 @@ class EmbeddedRateLimiter:
         return found
 
     async def take(self, limits: Sequence[Limit]) -> float:
-        return self.take_at([(self.buckets("", rate), key) for key, rate in limits], _monotonic())
+        return self.take_at(spends_in_tables(self, limits), _monotonic())
 
     async def take_in(self, spends: Sequence[Spend]) -> float:
         return self.take_at(spends, _monotonic())

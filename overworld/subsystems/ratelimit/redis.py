@@ -41,7 +41,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from overworld.config import Rate
-from overworld.subsystems.ratelimit.base import Buckets, Limit, Spend
+from overworld.subsystems.ratelimit.base import Buckets, Limit, Spend, spends_in_tables
 from overworld.subsystems.ratelimit.embedded import EmbeddedRateLimiter
 
 log = structlog.get_logger(__name__)
@@ -179,7 +179,7 @@ class RedisRateLimiter:
             self._borrow_soon(spends)  # with whatever else this turn borrows
 
     async def take(self, limits: Sequence[Limit]) -> float:
-        return await self.take_in([(self.buckets("", rate), key) for key, rate in limits])
+        return await self.take_in(spends_in_tables(self, limits))
 
     async def take_in(self, spends: Sequence[Spend]) -> float:
         now = time.monotonic()
