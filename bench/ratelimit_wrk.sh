@@ -102,5 +102,16 @@ for run in $(seq 1 "$REPEAT"); do
         a = 1e6 * ca / hz / qa; b = 1e6 * cb / hz / qb; ax = 1e6 * ua / hz / qa; bx = 1e6 * ub / hz / qb
         printf "pair %s: off %.0f req/s %.1f us CPU per request (user %.1f), on %.0f req/s %.1f us (user %.1f):", run, qa / d, a, ax, qb / d, b, bx
         printf " limiter %+.1f%% CPU per request, %+.1f%% user CPU\n", 100 * (b - a) / a, 100 * (bx - ax) / ax}'
+    echo "${requests[off]} ${cpu[off]} ${requests[on]} ${cpu[on]}" >>"$WORK/pairs"
 done
+# Over every pair: the median of the pairs' figures, and the pooled one (every pair's CPU time over
+# every pair's requests, so that a pair counts by its requests)
+awk '{
+    cost[NR] = 100 * ($4 / $3 - $2 / $1) / ($2 / $1); rate[NR] = 100 * ($3 - $1) / $1
+    qa += $1; ca += $2; qb += $3; cb += $4 }
+    function median(v, n,   i, j, t) {
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+    END { printf "# %d pairs: limiter %+.1f%% CPU per request (median; pooled %+.1f%%), throughput %+.1f%% (median; pooled %+.1f%%)\n",
+        NR, median(cost, NR), 100 * (cb / qb - ca / qa) / (ca / qa), median(rate, NR), 100 * (qb - qa) / qa }' "$WORK/pairs"
 echo "# logs and wrk output: $WORK"
