@@ -15,7 +15,6 @@ from overworld.titles.service import TitleService, wrong_region
 
 TOKEN_INVALID = "Auth token invalid"  # noqa: S105  # nosec B105 # a message, not a secret
 REFRESH_INVALID = "Refresh token invalid or expired."
-FRESH_SESSIONS = 4096  # sessions signed here and not used yet whose claims a node keeps
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,28 +25,19 @@ class SessionPair:
 
 class SessionService:
     def __init__(
-        self,
-        titles: TitleService,
-        revocations: Revocations,
-        session_ttl_sec: int,
-        refresh_ttl_sec: int,
-        fresh_capacity: int = FRESH_SESSIONS,
+        self, titles: TitleService, revocations: Revocations, session_ttl_sec: int, refresh_ttl_sec: int
     ) -> None:
         self._titles = titles
         self._revocations = revocations
         self.session_ttl_sec = session_ttl_sec
         self.refresh_ttl_sec = refresh_ttl_sec
         self._cache = VerifiedTokenCache()
-        # Sessions this node signed that no call has used yet: the client's first call (often its
-        # socket's upgrade, right after signing in) finds the claims here rather than verifying a
-        # signature this node has just made, and moves them to `_cache`. Small, so that a node
-        # signing many sessions nobody uses (a log-in storm, a load test) keeps only the newest
-        # few thousand rather than filling `_cache` with them (+8% CPU per log-in when it did).
-        self._fresh = VerifiedTokenCache(fresh_capacity)
 
     def issue(self, title: Title, user_id: str, username: str, vars: dict[str, str]) -> SessionPair:
         token, claims = tokens.sign(title, user_id, username, vars, self.session_ttl_sec, refresh=False)
-        self._fresh.put(token, claims)
+        # The client's next call (often its socket's upgrade, right after signing in) finds the
+        # claims here rather than verifying a signature this node has just made.
+        self._cache.put(token, claims)
         return SessionPair(
             token=token,
             refresh_token=tokens.issue(title, user_id, username, vars, self.refresh_ttl_sec, refresh=True),
@@ -56,8 +46,6 @@ class SessionService:
     def authenticate(self, token: str) -> tuple[Title, Claims]:
         """The title and claims of a valid, unexpired, unrevoked session token."""
         claims = self._cache.get(token)
-        if claims is None and (claims := self._fresh.pop(token)) is not None:
-            self._cache.put(token, claims)  # its first use: from now on it is kept as verified ones are
         if claims is None:
             try:
                 title_id = tokens.title_id_of(token)
@@ -131,7 +119,6 @@ class SessionService:
                 title.id, session.token_id, session.user_id, session.expires_at * 1000, SESSION
             )
             self._cache.discard(token)
-            self._fresh.discard(token)
         else:
             await self._revocations.revoke_token(
                 title.id, caller.token_id, caller.user_id, caller.session_expires_at * 1000, SESSION

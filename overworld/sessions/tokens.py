@@ -167,7 +167,3 @@ class VerifiedTokenCache:
 
     def discard(self, token: str) -> None:
         self._items.pop(token, None)
-
-    def pop(self, token: str) -> Claims | None:
-        """The token's claims, which the cache forgets."""
-        return self._items.pop(token, None)

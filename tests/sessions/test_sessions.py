@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from overworld.errors import Unauthenticated
 from overworld.sessions import tokens
 from overworld.sessions.revocations import SESSION
-from overworld.sessions.service import SessionService
 from overworld.titles.models import Title
 from tests.conftest import Api
 from tests.support import basic, bearer
@@ -140,33 +139,3 @@ async def test_a_new_session_is_known_to_its_node_at_once_and_still_revocable(ap
     )
     with pytest.raises(Unauthenticated):
         node.sessions.authenticate(pair.token)
-
-
-async def test_a_node_keeps_the_claims_of_its_newest_unused_sessions_and_of_used_ones(node, monkeypatch):
-    """The claims of sessions a node signs wait for their first use in a small cache: the newest are
-    found without a signature check; one pushed out by newer sessions is verified at its first use
-    (and accepted); a used one stays known among the verified tokens however many are signed later."""
-    sessions = SessionService(node.titles, node.revocations, 3600, 7200, fresh_capacity=2)
-    title = node.default_title
-    first, second, third = (sessions.issue(title, f"user-{i}", f"u{i}", {}) for i in range(3))
-    verified: list[str] = []
-    verify = tokens.verify
-
-    def counting(title: Title, token: str, refresh: bool) -> tokens.Claims:
-        verified.append(token)
-        return verify(title, token, refresh)
-
-    monkeypatch.setattr(tokens, "verify", counting)
-    assert sessions.authenticate(third.token)[1].user_id == "user-2"
-    assert sessions.authenticate(second.token)[1].user_id == "user-1"
-    assert verified == []
-    assert sessions.authenticate(first.token)[1].user_id == "user-0"  # pushed out by the third
-    assert verified == [first.token]
-    for i in range(5):
-        sessions.issue(title, f"later-{i}", "", {})
-    assert [sessions.authenticate(p.token)[1].user_id for p in (first, second, third)] == [
-        "user-0",
-        "user-1",
-        "user-2",
-    ]
-    assert verified == [first.token]
