@@ -29,6 +29,7 @@ from overworld.subsystems.ratelimit.base import Buckets, RateLimiter, Spend, add
 Rates = tuple[Rate | None, Rate | None, Rate | None]  # address, user, title
 Tables = tuple[Buckets[Any] | None, Buckets[Any] | None, Buckets[Any] | None]  # the same, as tables
 RATE_LIMITED = "Rate limit exceeded"
+NO_LIMITER = "rate limits are off: no limiter to ask"
 
 
 class RateLimits:
@@ -98,9 +99,7 @@ class RateLimits:
     def _new_tables(self, name: str, title_id: str) -> Tables:
         """The (address, user, title) bucket tables of the call or kind `name` in a title (None:
         no limit), from the limiter, kept for `spend` to find by name and title from then on."""
-        limiter = self.limiter
-        if limiter is None:
-            raise RuntimeError("rate limits are off: no limiter to ask")
+        limiter = self._limiter()
         address, user, title = (
             None if rate is None else limiter.buckets(f"{title_id}:{scope}:{name}", rate)
             for scope, rate in zip("aut", self.rates(name), strict=True)
@@ -135,14 +134,18 @@ class RateLimits:
             return None
         if wait is None:
             return self._take(name, spends_of(by_address, where, by_user, user_id, by_title, ""))
-        raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+        raise _refused(name, wait)
 
     async def _take(self, name: str, spends: list[Spend]) -> None:
-        if self.limiter is None:
-            raise RuntimeError("rate limits are off: no limiter to ask")
-        wait = await self.limiter.take_in(spends)
+        wait = await self._limiter().take_in(spends)
         if wait > 0:
-            raise RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+            raise _refused(name, wait)
+
+    def _limiter(self) -> RateLimiter:
+        """The limiter, for the paths that need one (reached only with rate limits on)."""
+        if self.limiter is None:
+            raise RuntimeError(NO_LIMITER)
+        return self.limiter
 
     async def check(self, name: str, title_id: str, user_id: str, address: str) -> None:
         """`spend`, awaited."""
@@ -156,17 +159,19 @@ class RateLimits:
         where = self._where[address] if address else ""
         if self.signups is None or not where:
             return
-        if self.limiter is None:
-            raise RuntimeError("rate limits are off: no limiter to ask")
-        wait = await self.limiter.take([(f"{title_id}:signup:{where}", self.signups)])
+        wait = await self._limiter().take([(f"{title_id}:signup:{where}", self.signups)])
         if wait > 0:
             raise RateLimited(
                 f"Too many accounts created from this address: retry in {retry_after_seconds(wait)} s", wait
             )
 
 
+def _refused(name: str, wait: float) -> RateLimited:
+    return RateLimited(f"{RATE_LIMITED} ({name}): retry in {retry_after_seconds(wait)} s", wait)
+
+
 def _no_limiter(*_: object) -> float:
-    raise RuntimeError("rate limits are off: no limiter to ask")
+    raise RuntimeError(NO_LIMITER)
 
 
 class _AddressKeys(dict[str, str]):
